@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['__tests__/**/*.test.ts'],
+    // Tests that start real servers or clusters set their own, longer timeouts.
+    testTimeout: 30_000,
+    hookTimeout: 600_000,
+  },
+})
