@@ -1,0 +1,289 @@
+// Reading and validating the action's inputs. Every input is checked before anything is
+// installed, and all problems are reported together so one failed run shows every fix needed.
+import * as core from '@actions/core'
+import { parseDocument } from 'yaml'
+import { formatDuration, parseDuration } from './budget.ts'
+import type { Expose, Inputs, MilvusMode, VersionSpec } from './types.ts'
+import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION, parseHelmVersion, parseKubectlVersion } from './versions.ts'
+
+/** Defaults as action.yml declares them; a test checks the two agree. */
+export const INPUT_DEFAULTS = {
+  'kubectl-version': DEFAULT_KUBECTL_VERSION,
+  'helm-version': DEFAULT_HELM_VERSION,
+  'kubectl-base-url': 'https://dl.k8s.io',
+  'helm-base-url': 'https://get.helm.sh',
+  'kube-prometheus-version': 'v0.18.0',
+  'kube-prometheus-url': '',
+  'install-kube-prometheus': 'true',
+  'milvus-chart': 'milvus',
+  'milvus-chart-repo': 'https://zilliztech.github.io/milvus-helm/',
+  'milvus-chart-version': '5.0.19',
+  'milvus-mode': 'standalone',
+  'release-name': 'my-release',
+  namespace: 'milvus',
+  values: '',
+  'prometheus-rbac': 'true',
+  timeout: '15m',
+  expose: 'port-forward',
+  cleanup: 'false',
+} as const
+
+export type InputName = keyof typeof INPUT_DEFAULTS
+
+export const INPUT_NAMES = Object.keys(INPUT_DEFAULTS) as InputName[]
+
+/** Longest `timeout` accepted: a GitHub-hosted job cannot run longer than 6 hours anyway. */
+export const MAX_TIMEOUT_MS = 6 * 3_600_000
+
+/** One or more inputs are invalid; `problems` holds one line per bad input. */
+export class InputError extends Error {
+  readonly problems: string[]
+
+  constructor(problems: string[]) {
+    const noun = problems.length === 1 ? 'input is' : `${problems.length} inputs are`
+    super(`${noun} invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'InputError'
+    this.problems = problems
+  }
+}
+
+export type ChartKind = 'repo' | 'oci' | 'path'
+
+/**
+ * How `milvus-chart` names the chart: 'oci' for `oci://...`, 'path' when it starts with
+ * `.` or `/` (a chart directory or .tgz on the runner), otherwise a chart name in
+ * `milvus-chart-repo`. Whether a path exists is left to Helm, which says so clearly.
+ */
+export function chartKind(chart: string): ChartKind {
+  if (chart.startsWith('oci://')) return 'oci'
+  if (chart.startsWith('.') || chart.startsWith('/')) return 'path'
+  return 'repo'
+}
+
+// The parsed value of one input, or the line that explains what is wrong with it.
+type Problem = { value?: undefined; problem: string }
+type Check<T> = { value: T; problem?: undefined } | Problem
+
+const ok = <T>(value: T): Check<T> => ({ value })
+const bad = (name: InputName, raw: string, accepted: string): Problem => ({
+  problem: `${name}: ${JSON.stringify(raw)} is not valid; ${accepted}`,
+})
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const CHART_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/
+const SEMVER = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/
+
+function version(name: InputName, raw: string, parse: (raw: string) => VersionSpec): Check<VersionSpec> {
+  try {
+    return ok(parse(raw))
+  } catch (error) {
+    return { problem: `${name}: ${error instanceof Error ? error.message : String(error)}` }
+  }
+}
+
+function httpUrl(name: InputName, raw: string, what: string): Check<string> {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return bad(name, raw, `expected an http:// or https:// URL of ${what}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return bad(name, raw, `expected an http:// or https:// URL of ${what} (got the ${url.protocol} scheme)`)
+  }
+  return ok(raw)
+}
+
+function baseUrl(name: InputName, raw: string, what: string): Check<string> {
+  const checked = httpUrl(name, raw, what)
+  if (checked.problem !== undefined) return checked
+  const url = new URL(raw)
+  // File names are appended to the base, so a query or fragment would end up in the middle.
+  if (url.search !== '' || url.hash !== '') {
+    return bad(name, raw, `expected the base URL of ${what} without a query or fragment`)
+  }
+  return ok(raw.replace(/\/+$/, ''))
+}
+
+function boolean(name: InputName, raw: string): Check<boolean> {
+  // The same spellings as core.getBooleanInput (YAML 1.2 core schema).
+  if (['true', 'True', 'TRUE'].includes(raw)) return ok(true)
+  if (['false', 'False', 'FALSE'].includes(raw)) return ok(false)
+  return bad(name, raw, 'expected true or false (also True/TRUE/False/FALSE)')
+}
+
+function oneOf<T extends string>(name: InputName, raw: string, allowed: readonly T[]): Check<T> {
+  const found = allowed.find((a) => a === raw)
+  if (found !== undefined) return ok(found)
+  return bad(name, raw, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`)
+}
+
+function dnsLabel(name: InputName, raw: string, max: number, what: string): Check<string> {
+  if (raw.length <= max && DNS1123_LABEL.test(raw)) return ok(raw)
+  const why = raw.length > max ? `it is ${raw.length} characters long` : 'it is not a DNS-1123 label'
+  return bad(
+    name,
+    raw,
+    `${why}; ${what} must be at most ${max} characters of lowercase letters, digits and '-', ` +
+      `starting and ending with a letter or digit (e.g. '${INPUT_DEFAULTS[name]}')`,
+  )
+}
+
+function values(raw: string): Check<Record<string, unknown>> {
+  if (raw.trim() === '') return ok({})
+  const doc = parseDocument(raw)
+  const first = doc.errors[0]
+  if (first) {
+    // The message's first line carries 'at line L, column C'; the rest is a source excerpt.
+    const message = first.message.split('\n')[0]?.replace(/:$/, '') ?? first.code
+    return { problem: `values: the YAML does not parse: ${message}` }
+  }
+  let parsed: unknown
+  try {
+    parsed = doc.toJS()
+  } catch (error) {
+    return { problem: `values: the YAML does not parse: ${error instanceof Error ? error.message : String(error)}` }
+  }
+  // Only comments (or `~`) means no values, as with an empty values file in Helm.
+  if (parsed === null || parsed === undefined) return ok({})
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    const got = Array.isArray(parsed) ? 'a list' : `a ${typeof parsed}`
+    return {
+      problem: `values: expected a YAML mapping of Helm values (e.g. 'etcd:\\n  replicaCount: 1'), got ${got}`,
+    }
+  }
+  return ok(parsed as Record<string, unknown>)
+}
+
+function timeout(raw: string): Check<number> {
+  let ms: number
+  try {
+    ms = parseDuration(raw)
+  } catch (error) {
+    return { problem: `timeout: ${error instanceof Error ? error.message : String(error)}` }
+  }
+  if (ms <= 0) return bad('timeout', raw, `expected a duration above zero, e.g. '15m'`)
+  if (ms > MAX_TIMEOUT_MS) {
+    return bad('timeout', raw, `expected at most ${formatDuration(MAX_TIMEOUT_MS)} (a GitHub-hosted job's limit)`)
+  }
+  return ok(ms)
+}
+
+/**
+ * Read every input through `get` (core.getInput, or a fake in tests; '' means unset and
+ * takes the default), validate all of them, and throw one InputError listing every problem.
+ * `warn` reports inputs that are valid but ignored.
+ */
+export function parseInputs(
+  get: (name: string) => string,
+  warn: (message: string) => void = (message) => core.warning(message),
+): Inputs {
+  const raw = (name: InputName): string => {
+    const value = get(name).trim()
+    return value === '' ? INPUT_DEFAULTS[name] : value
+  }
+  const problems: string[] = []
+  function take<T>(check: Check<T>, fallback: T): T {
+    if (check.problem !== undefined) {
+      problems.push(check.problem)
+      return fallback
+    }
+    return check.value
+  }
+
+  const kubectlVersion = take(version('kubectl-version', raw('kubectl-version'), parseKubectlVersion), {
+    kind: 'latest',
+  })
+  const helmVersion = take(version('helm-version', raw('helm-version'), parseHelmVersion), { kind: 'latest' })
+  const kubectlBaseUrl = take(baseUrl('kubectl-base-url', raw('kubectl-base-url'), 'a kubectl release mirror'), '')
+  const helmBaseUrl = take(baseUrl('helm-base-url', raw('helm-base-url'), 'a Helm release mirror'), '')
+
+  const kpVersionRaw = raw('kube-prometheus-version')
+  const kubePrometheusVersion = take(
+    /^v\d+\.\d+\.\d+$/.test(kpVersionRaw)
+      ? ok(kpVersionRaw)
+      : bad('kube-prometheus-version', kpVersionRaw, "expected a release tag 'vX.Y.Z', e.g. 'v0.18.0'"),
+    '',
+  )
+  const kpUrlRaw = raw('kube-prometheus-url')
+  const kubePrometheusUrl =
+    kpUrlRaw === ''
+      ? `https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/${kubePrometheusVersion}.tar.gz`
+      : take(httpUrl('kube-prometheus-url', kpUrlRaw, 'a kube-prometheus release archive (.tar.gz)'), '')
+  const installKubePrometheus = take(boolean('install-kube-prometheus', raw('install-kube-prometheus')), true)
+
+  const milvusChart = raw('milvus-chart')
+  const kind = chartKind(milvusChart)
+  if (kind === 'oci' && !/^oci:\/\/[^/\s]+\/\S+$/.test(milvusChart)) {
+    problems.push(
+      bad('milvus-chart', milvusChart, "expected an OCI reference such as 'oci://registry.example/charts/milvus'")
+        .problem,
+    )
+  } else if (kind === 'repo' && !CHART_NAME.test(milvusChart)) {
+    problems.push(
+      bad(
+        'milvus-chart',
+        milvusChart,
+        "expected a chart name in milvus-chart-repo (e.g. 'milvus'), a local path starting with " +
+          "'./', '../' or '/', or an 'oci://' reference",
+      ).problem,
+    )
+  }
+  let milvusChartRepo = ''
+  const repoRaw = raw('milvus-chart-repo')
+  if (kind === 'repo') {
+    milvusChartRepo = take(httpUrl('milvus-chart-repo', repoRaw, 'a Helm chart repository'), '')
+  } else if (repoRaw !== INPUT_DEFAULTS['milvus-chart-repo']) {
+    warn(`milvus-chart-repo is ignored: milvus-chart ${JSON.stringify(milvusChart)} is not a repository chart name`)
+  }
+  const chartVersionRaw = raw('milvus-chart-version')
+  let milvusChartVersion = take(
+    chartVersionRaw === '' || SEMVER.test(chartVersionRaw)
+      ? ok(chartVersionRaw)
+      : bad(
+          'milvus-chart-version',
+          chartVersionRaw,
+          "expected an exact chart version such as '5.0.19', or empty for the newest",
+        ),
+    '',
+  )
+  // A local chart is whatever version it is: Helm ignores --version for it.
+  if (kind === 'path') {
+    if (chartVersionRaw !== INPUT_DEFAULTS['milvus-chart-version']) {
+      warn(`milvus-chart-version is ignored: milvus-chart ${JSON.stringify(milvusChart)} is a local chart`)
+    }
+    milvusChartVersion = ''
+  }
+
+  const milvusMode = take<MilvusMode>(oneOf('milvus-mode', raw('milvus-mode'), ['standalone', 'cluster']), 'standalone')
+  const releaseName = take(dnsLabel('release-name', raw('release-name'), 53, 'a Helm release name'), '')
+  const namespace = take(dnsLabel('namespace', raw('namespace'), 63, 'a namespace'), '')
+  // Not through raw(): values must keep its indentation, and '' is its default anyway.
+  const parsedValues = take(values(get('values')), {})
+  const prometheusRbac = take(boolean('prometheus-rbac', raw('prometheus-rbac')), true)
+  const timeoutMs = take(timeout(raw('timeout')), 0)
+  const expose = take<Expose>(oneOf('expose', raw('expose'), ['port-forward', 'none']), 'none')
+  const cleanup = take(boolean('cleanup', raw('cleanup')), false)
+
+  if (problems.length > 0) throw new InputError(problems)
+  return {
+    kubectlVersion,
+    helmVersion,
+    kubectlBaseUrl,
+    helmBaseUrl,
+    kubePrometheusVersion,
+    kubePrometheusUrl,
+    installKubePrometheus,
+    milvusChart,
+    milvusChartRepo,
+    milvusChartVersion,
+    milvusMode,
+    releaseName,
+    namespace,
+    values: parsedValues,
+    prometheusRbac,
+    timeoutMs,
+    expose,
+    cleanup,
+  }
+}
