@@ -1,4 +1,6 @@
 // Version inputs: parsing what the user wrote, and resolving it to an exact 'vX.Y.Z'.
+import { defaultFetch, exists, fetchText, HttpStatusError, type HttpFetch } from './download.ts'
+import { helmChecksumUrl, helmLatestUrl, kubectlStableUrl, type Arch, type Os } from './platform.ts'
 import type { VersionSpec } from './types.ts'
 
 export const DEFAULT_KUBECTL_VERSION = 'v1.35.2'
@@ -59,4 +61,136 @@ export function parseHelmVersion(raw: string): VersionSpec {
   }
   if (exact) return { kind: 'exact', version: `v${s.replace(/^v/, '')}` }
   return match[2] === undefined ? { kind: 'line', major } : { kind: 'line', major, minor: Number(match[2]) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resolution: a VersionSpec to an exact 'vX.Y.Z', reading only the download mirror (never
+// the GitHub API, which rate-limits), and never falling back to a default on error.
+
+const STABLE = /^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/
+
+export interface Semver {
+  major: number
+  minor: number
+  patch: number
+}
+
+export function formatVersion(v: Semver): string {
+  return `v${v.major}.${v.minor}.${v.patch}`
+}
+
+/** Reads a one-line version pointer (stable.txt, helm-latest-version). */
+export function parsePointer(text: string, url: string): Semver {
+  const s = text.trim()
+  const m = STABLE.exec(s)
+  if (!m) {
+    throw new Error(`${url} answered ${JSON.stringify(s.slice(0, 80))}, which is not a release version such as v1.35.2`)
+  }
+  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) }
+}
+
+export async function resolveKubectlVersion(spec: VersionSpec, baseUrl: string, http: HttpFetch = defaultFetch): Promise<string> {
+  if (spec.kind === 'exact') return spec.version
+  if (spec.kind === 'line' && spec.minor === undefined) {
+    throw new Error(`kubectl version line ${spec.major} needs a minor, such as '${spec.major}.35'`)
+  }
+  const line = spec.kind === 'line' ? { major: spec.major, minor: spec.minor ?? 0 } : undefined
+  const url = kubectlStableUrl(baseUrl, line)
+  const v = parsePointer(await fetchText(http, url), url)
+  if (line && (v.major !== line.major || v.minor !== line.minor)) {
+    throw new Error(`${url} answered ${formatVersion(v)}, which is not in the requested line ${line.major}.${line.minor}`)
+  }
+  return formatVersion(v)
+}
+
+/** Probe bounds for Helm lines; see highestPresent. */
+export const PROBE_WINDOW = 8
+export const PROBE_LIMIT = 100
+
+/**
+ * The highest n >= from for which `present(n)` holds, probing windows of `window` numbers
+ * in parallel and moving on while a window has a hit. Gaps shorter than a window (a pulled
+ * patch release) are crossed; a whole window of misses ends the walk. Never probes n >=
+ * `limit`: reaching it with hits still coming is an error rather than a guess.
+ */
+export async function highestPresent(
+  present: (n: number) => Promise<boolean>,
+  from: number,
+  window = PROBE_WINDOW,
+  limit = PROBE_LIMIT,
+): Promise<number | undefined> {
+  let best: number | undefined
+  for (let start = from; start < limit; start += window) {
+    const ns = Array.from({ length: Math.min(window, limit - start) }, (_, i) => start + i)
+    const hits = await Promise.all(ns.map(present))
+    const last = hits.lastIndexOf(true)
+    if (last < 0) return best
+    best = ns[last]
+  }
+  throw new Error(`Gave up probing after ${limit} consecutive versions; the mirror answers for every one of them`)
+}
+
+export interface HelmResolveOptions {
+  os: Os
+  arch: Arch
+  http?: HttpFetch
+}
+
+/**
+ * Helm versions, from get.helm.sh files only:
+ * - 'latest': the `helm-latest-version` pointer (must be a supported major).
+ * - 'X' / 'X.Y': the newest release whose `.sha256sum` exists for this os/arch. The walk
+ *   starts at the `helmX-latest-version` pointer when the mirror has one (few requests,
+ *   and a stale CDN copy of it is corrected by probing upward), else at X.0.0 / X.Y.0.
+ *   Minors are found by their `.0` release, then patches of the newest minor. At most
+ *   PROBE_LIMIT minors and PROBE_LIMIT patches are probed, PROBE_WINDOW at a time.
+ */
+export async function resolveHelmVersion(spec: VersionSpec, baseUrl: string, opts: HelmResolveOptions): Promise<string> {
+  const http = opts.http ?? defaultFetch
+  if (spec.kind === 'exact') return spec.version
+  if (spec.kind === 'latest') {
+    const url = helmLatestUrl(baseUrl)
+    const v = parsePointer(await fetchText(http, url), url)
+    if (!SUPPORTED_HELM_MAJORS.includes(v.major)) {
+      throw new Error(
+        `${url} says the latest Helm is ${formatVersion(v)}, a major this action does not support; ` +
+          `ask for a supported line instead, e.g. helm-version: '4'`,
+      )
+    }
+    return formatVersion(v)
+  }
+
+  const { major, minor } = spec
+  const hint = await readLineHint(http, baseUrl, major)
+  const probe = (m: number, p: number): Promise<boolean> =>
+    exists(http, helmChecksumUrl(baseUrl, formatVersion({ major, minor: m, patch: p }), opts.os, opts.arch))
+
+  let m = minor
+  if (m === undefined) {
+    m = await highestPresent((n) => probe(n, 0), hint?.minor ?? 0)
+    // A mirror may hold the pointed-at release without its minor's .0.
+    if (hint && (m === undefined || m < hint.minor) && (await probe(hint.minor, hint.patch))) m = hint.minor
+  }
+  const fromPatch = hint && hint.minor === m ? hint.patch : 0
+  const p = m === undefined ? undefined : await highestPresent((n) => probe(m, n), fromPatch)
+  if (m === undefined || p === undefined) {
+    const line = minor === undefined ? `${major}` : `${major}.${minor}`
+    const example = helmChecksumUrl(baseUrl, formatVersion({ major, minor: m ?? minor ?? 0, patch: fromPatch }), opts.os, opts.arch)
+    throw new Error(`No Helm ${line} release for ${opts.os}/${opts.arch} found at ${baseUrl} (probed e.g. ${example})`)
+  }
+  return formatVersion({ major, minor: m, patch: p })
+}
+
+/** The `helmX-latest-version` pointer, or undefined where the mirror has none. */
+async function readLineHint(http: HttpFetch, baseUrl: string, major: number): Promise<Semver | undefined> {
+  const url = helmLatestUrl(baseUrl, major)
+  let text: string
+  try {
+    text = await fetchText(http, url)
+  } catch (err) {
+    if (err instanceof HttpStatusError && (err.status === 404 || err.status === 410)) return undefined
+    throw err
+  }
+  const v = parsePointer(text, url)
+  return v.major === major ? v : undefined
 }

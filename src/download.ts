@@ -1,0 +1,55 @@
+// The small-text HTTP layer (version pointers, checksum files, existence probes). Binaries go
+// through @actions/tool-cache instead, for its retries. Injectable so the logic is unit-tested.
+
+/** The part of a fetch Response this module reads. */
+export interface HttpResponse {
+  status: number
+  text(): Promise<string>
+}
+
+/** A fetch-like function; the global `fetch` satisfies it. */
+export type HttpFetch = (url: string, init?: { method?: string; signal?: AbortSignal }) => Promise<HttpResponse>
+
+// Pointers and checksum files are tiny; a stalled connection should fail, not hang the job.
+const REQUEST_TIMEOUT_MS = 30_000
+
+export const defaultFetch: HttpFetch = (url, init) => fetch(url, init)
+
+async function request(http: HttpFetch, method: 'GET' | 'HEAD', url: string): Promise<HttpResponse> {
+  try {
+    return await http(url, { method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  } catch (err) {
+    const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)
+    throw new Error(`Could not reach ${url}: ${cause}`, { cause: err })
+  }
+}
+
+/** Thrown for a non-2xx answer, so callers can tell "not there" from "unreachable". */
+export class HttpStatusError extends Error {
+  readonly url: string
+  readonly status: number
+  constructor(url: string, status: number) {
+    super(`GET ${url} answered HTTP ${status}`)
+    this.name = 'HttpStatusError'
+    this.url = url
+    this.status = status
+  }
+}
+
+/** GET a small text file; any non-2xx status is an error naming the URL. */
+export async function fetchText(http: HttpFetch, url: string): Promise<string> {
+  const res = await request(http, 'GET', url)
+  if (res.status < 200 || res.status > 299) throw new HttpStatusError(url, res.status)
+  return res.text()
+}
+
+/**
+ * HEAD probe: true for 2xx, false for 404/410. Anything else (403, 5xx) is an error, since
+ * reading it as "absent" could silently resolve an older version.
+ */
+export async function exists(http: HttpFetch, url: string): Promise<boolean> {
+  const res = await request(http, 'HEAD', url)
+  if (res.status >= 200 && res.status <= 299) return true
+  if (res.status === 404 || res.status === 410) return false
+  throw new Error(`HEAD ${url} answered HTTP ${res.status}`)
+}
