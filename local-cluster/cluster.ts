@@ -1,0 +1,198 @@
+// The local cluster: a real Kubernetes control plane with kwok's fake nodes, inside a network
+// namespace of its own where every pod IP is a local address, so real processes (Prometheus,
+// a Milvus metrics stand-in) answer for pods. See README "Local cluster".
+//
+//   node local-cluster/cluster.ts up [--nodes N]   start (idempotent), print how to use it
+//   node local-cluster/cluster.ts down             stop everything, remove the namespace
+//   node local-cluster/cluster.ts env              print the environment file
+//   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
+//   node local-cluster/cluster.ts serve            (internal) the supervisor, run inside the namespace
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Procs, until } from './procs.ts'
+import { layout, NETWORK, type Layout } from './layout.ts'
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+function parseArgs(argv: string[]): { cmd: string; nodes: number; rest: string[] } {
+  const [cmd = 'up', ...tail] = argv
+  let nodes = Number(process.env.LOCAL_CLUSTER_NODES ?? 2)
+  const rest: string[] = []
+  for (let i = 0; i < tail.length; i++) {
+    const a = tail[i]!
+    if (a === '--nodes') nodes = Number(tail[++i])
+    else if (a === '--') {
+      rest.push(...tail.slice(i + 1))
+      break
+    } else rest.push(a)
+  }
+  if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`--nodes must be a positive integer, got ${nodes}`)
+  return { cmd, nodes, rest }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function readPid(l: Layout): number | undefined {
+  try {
+    const pid = Number(readFileSync(l.pidFile, 'utf8'))
+    return pid > 0 && pidAlive(pid) ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function netnsExists(name: string): boolean {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .some((line) => line.split(' ')[0] === name)
+}
+
+function createNetns(name: string): void {
+  if (netnsExists(name)) execFileSync('ip', ['netns', 'del', name])
+  execFileSync('ip', ['netns', 'add', name])
+  const inNs = (...args: string[]) => execFileSync('ip', ['netns', 'exec', name, ...args])
+  inNs('ip', 'link', 'set', 'lo', 'up')
+  // Every address of these ranges is local inside the namespace only; the host is untouched.
+  for (const cidr of NETWORK.localRanges) inNs('ip', 'route', 'add', 'local', cidr, 'dev', 'lo')
+}
+
+async function up(nodes: number): Promise<void> {
+  const l = layout()
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error('the local cluster needs root for its network namespace (ip netns): run it with sudo')
+  }
+  const running = readPid(l)
+  if (running && existsSync(l.readyFile)) {
+    const ready = JSON.parse(readFileSync(l.readyFile, 'utf8')) as { nodes: number }
+    if (ready.nodes === nodes) {
+      process.stderr.write(`local cluster already running (pid ${running})\n`)
+      printUsage(l)
+      return
+    }
+    process.stderr.write(`local cluster running with ${ready.nodes} nodes; restarting with ${nodes}\n`)
+  }
+  await down({ quiet: true })
+  execFileSync('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] })
+  mkdirSync(l.logDir, { recursive: true })
+  createNetns(l.netns)
+  const out = openSync(join(l.logDir, 'serve.log'), 'a')
+  const child = spawn('ip', ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes)], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  })
+  closeSync(out)
+  child.unref()
+  writeFileSync(l.pidFile, String(child.pid))
+  const started = Date.now()
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  let failed = false
+  void exited.then(() => (failed = true))
+  await until('the local cluster to become ready', async () => {
+    if (failed || existsSync(l.failedFile)) {
+      throw new Error(`local cluster failed to start: ${readIfExists(l.failedFile)}\nlogs: ${l.logDir}`)
+    }
+    return existsSync(l.readyFile)
+  }, 600_000).catch(async (e: unknown) => {
+    process.stderr.write(readIfExists(join(l.logDir, 'serve.log')).split('\n').slice(-40).join('\n') + '\n')
+    await down({ quiet: true })
+    throw e
+  })
+  process.stderr.write(`local cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+  printUsage(l)
+}
+
+function readIfExists(f: string): string {
+  try {
+    return readFileSync(f, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+function printUsage(l: Layout): void {
+  process.stdout.write(readFileSync(l.envFile, 'utf8'))
+  process.stderr.write(
+    `\nThe cluster lives in network namespace ${l.netns}; run commands there with\n` +
+      `  npm run cluster -- exec -- kubectl get nodes\n` +
+      `or source ${l.envFile} inside \`ip netns exec ${l.netns} bash\`. Stop it with: npm run cluster -- down\n`,
+  )
+}
+
+async function down(opts: { quiet?: boolean } = {}): Promise<void> {
+  const l = layout()
+  const pid = readPid(l)
+  if (pid) {
+    process.kill(pid, 'SIGTERM')
+    const deadline = Date.now() + 30_000
+    while (pidAlive(pid) && Date.now() < deadline) await sleep(100)
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL')
+  }
+  // Anything still holding the namespace (a port-forward supervisor left by a test, say) goes too.
+  if (netnsExists(l.netns)) {
+    try {
+      const pids = execFileSync('ip', ['netns', 'pids', l.netns], { encoding: 'utf8' }).split('\n').filter(Boolean)
+      for (const p of pids) process.kill(Number(p), 'SIGKILL')
+    } catch {
+      // gone already
+    }
+    execFileSync('ip', ['netns', 'del', l.netns])
+  }
+  rmSync(l.runDir, { recursive: true, force: true })
+  if (!opts.quiet) process.stderr.write('local cluster stopped\n')
+}
+
+async function main(): Promise<void> {
+  const { cmd, nodes, rest } = parseArgs(process.argv.slice(2))
+  const l = layout()
+  switch (cmd) {
+    case 'up':
+      return up(nodes)
+    case 'down':
+      return down()
+    case 'env':
+      process.stdout.write(readFileSync(l.envFile, 'utf8'))
+      return
+    case 'exec': {
+      if (!readPid(l)) throw new Error('the local cluster is not running: npm run cluster -- up')
+      const env = { ...process.env, ...readEnvFile(l.envFile) }
+      const r = spawn('ip', ['netns', 'exec', l.netns, ...rest], { stdio: 'inherit', env })
+      const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)))
+      process.exit(code)
+      return
+    }
+    case 'serve': {
+      const { serve } = await import('./serve.ts')
+      return serve(nodes)
+    }
+    default:
+      throw new Error(`unknown command ${cmd}: use up, down, env, exec or serve`)
+  }
+}
+
+export function readEnvFile(file: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(?:export )?([A-Z_][A-Z0-9_-]*)=(.*)$/.exec(line)
+    if (m) env[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1')
+  }
+  return env
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`)
+    process.exit(1)
+  })
+}
+

@@ -1,0 +1,228 @@
+// Plays the container runtime for the pods that must really answer on the network:
+// Prometheus pods run a real Prometheus with the configuration the operator generated and
+// their ServiceAccount's own token; Grafana and Alertmanager pods get small HTTP stand-ins.
+// It also provisions volumes for PersistentVolumeClaims, as a storage driver would.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
+import { join } from 'node:path'
+import http from 'node:http'
+import * as k8s from '@kubernetes/client-node'
+import YAML from 'yaml'
+import { Procs, type Proc } from './procs.ts'
+
+interface Options {
+  prometheusBinary: string
+  runDir: string
+  apiserver: string
+  caFile: string
+}
+
+interface Running {
+  key: string
+  ip: string
+  stop: () => Promise<void>
+  reload?: () => Promise<void>
+  instance?: string // Prometheus resource name, for config reloads
+}
+
+const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount/'
+
+function log(msg: string): void {
+  process.stderr.write(`[${new Date().toISOString()}] pod-runner: ${msg}\n`)
+}
+
+/** Points the operator's in-cluster configuration at this API server and this pod's files. */
+export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string }): string {
+  const config = YAML.parse(raw.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
+  const sdOwners = [...(config.scrape_configs ?? []), ...(config.alerting?.alertmanagers ?? [])]
+  for (const owner of sdOwners) {
+    const sds = owner.kubernetes_sd_configs as Array<Record<string, unknown>> | undefined
+    for (const sd of sds ?? []) {
+      if (sd.api_server) continue
+      sd.api_server = o.apiserver
+      sd.tls_config = { ca_file: `${o.saDir}/ca.crt` }
+      sd.authorization = { credentials_file: `${o.saDir}/token` }
+    }
+  }
+  return YAML.stringify(config)
+}
+
+export class PodRunner {
+  private readonly kc: k8s.KubeConfig
+  private readonly o: Options
+  private readonly core: k8s.CoreV1Api
+  private readonly procs: Procs
+  private readonly running = new Map<string, Running>()
+  private readonly configs = new Map<string, string>() // Prometheus name -> generated config
+  private readonly aborts: Array<{ abort: () => void }> = []
+  private queue: Promise<void> = Promise.resolve()
+
+  constructor(kc: k8s.KubeConfig, o: Options) {
+    this.kc = kc
+    this.o = o
+    this.core = kc.makeApiClient(k8s.CoreV1Api)
+    this.procs = new Procs(join(o.runDir, 'logs'))
+    this.procs.onUnexpectedExit = (p, code) => log(`${p.name} exited with ${code}; see ${p.logFile}`)
+  }
+
+  async start(): Promise<void> {
+    await this.watch('/api/v1/pods', (type, pod: k8s.V1Pod) => this.onPod(type, pod))
+    await this.watch('/api/v1/namespaces/monitoring/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
+    await this.watch('/api/v1/persistentvolumeclaims', (type, pvc: k8s.V1PersistentVolumeClaim) => this.onClaim(type, pvc))
+  }
+
+  async stop(): Promise<void> {
+    for (const a of this.aborts) a.abort()
+    await this.queue
+    for (const r of this.running.values()) await r.stop()
+    this.running.clear()
+    await this.procs.stopAll()
+  }
+
+  // Events are handled one at a time, in order, so a pod's start and stop never race.
+  private serial(fn: () => Promise<void>): void {
+    this.queue = this.queue.then(fn).catch((e: unknown) => log(`error: ${e instanceof Error ? e.message : String(e)}`))
+  }
+
+  private async watch<T>(path: string, handler: (type: string, obj: T) => Promise<void>): Promise<void> {
+    const w = new k8s.Watch(this.kc)
+    const again = async (): Promise<void> => {
+      const req = await w.watch(
+        path,
+        {},
+        (type: string, obj: T) => this.serial(() => handler(type, obj)),
+        () => {
+          // Watches end on API server restarts and timeouts: start over.
+          if (!stopped) setTimeout(() => void again().catch(() => setTimeout(() => void again(), 1000)), 500)
+        },
+      )
+      this.aborts.push(req)
+    }
+    let stopped = false
+    this.aborts.push({ abort: () => (stopped = true) })
+    await again()
+  }
+
+  private async onPod(type: string, pod: k8s.V1Pod): Promise<void> {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
+    const ip = pod.status?.podIP
+    const alive = type !== 'DELETED' && !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && !!ip
+    const current = this.running.get(key)
+    if (current && (!alive || current.ip !== ip)) {
+      log(`stopping ${key}`)
+      this.running.delete(key)
+      await current.stop()
+    }
+    if (!alive || this.running.has(key)) return
+    const labels = pod.metadata?.labels ?? {}
+    const name = labels['app.kubernetes.io/name']
+    if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
+      await this.startPrometheus(key, pod, ip!, labels['operator.prometheus.io/name']!)
+    } else if (name === 'grafana') {
+      this.running.set(key, await standin(key, ip!, 3000, grafanaRoutes))
+    } else if (name === 'alertmanager' && labels['alertmanager']) {
+      this.running.set(key, await standin(key, ip!, 9093, alertmanagerRoutes))
+    }
+  }
+
+  private async startPrometheus(key: string, pod: k8s.V1Pod, ip: string, instance: string): Promise<void> {
+    const ns = pod.metadata!.namespace!
+    const dir = join(this.o.runDir, 'pods', key.replace('/', '_'))
+    const saDir = join(dir, 'serviceaccount')
+    mkdirSync(saDir, { recursive: true })
+    mkdirSync(join(dir, 'data'), { recursive: true })
+    // The pod's own ServiceAccount token: RBAC applies to Prometheus exactly as in a real cluster.
+    const token = await this.core.createNamespacedServiceAccountToken({
+      name: pod.spec?.serviceAccountName ?? 'default',
+      namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 86400, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
+    })
+    writeFileSync(join(saDir, 'token'), token.status?.token ?? '')
+    writeFileSync(join(saDir, 'ca.crt'), readFileSync(this.o.caFile))
+    writeFileSync(join(saDir, 'namespace'), ns)
+    const configFile = join(dir, 'prometheus.yaml')
+    const writeConfig = () => {
+      const generated = this.configs.get(instance) ?? 'global: {}\n'
+      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir }))
+    }
+    writeConfig()
+    log(`starting Prometheus for ${key} on ${ip}:9090`)
+    const proc: Proc = this.procs.start(`prometheus-${key.replace('/', '_')}`, this.o.prometheusBinary, [
+      `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=${ip}:9090`, '--web.enable-lifecycle', '--web.route-prefix=/',
+      '--storage.tsdb.retention.time=1h',
+    ])
+    this.running.set(key, {
+      key,
+      ip,
+      instance,
+      stop: () => this.procs.stop(proc),
+      reload: async () => {
+        writeConfig()
+        await fetch(`http://${ip}:9090/-/reload`, { method: 'POST' }).catch(() => undefined)
+      },
+    })
+  }
+
+  private async onSecret(type: string, s: k8s.V1Secret): Promise<void> {
+    const m = /^prometheus-(.+)$/.exec(s.metadata?.name ?? '')
+    const gz = s.data?.['prometheus.yaml.gz']
+    if (!m || !gz || type === 'DELETED') return
+    const instance = m[1]!
+    const config = gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')
+    if (this.configs.get(instance) === config) return
+    this.configs.set(instance, config)
+    // What prometheus-config-reloader does in a real pod.
+    for (const r of this.running.values()) if (r.instance === instance) await r.reload?.()
+  }
+
+  private async onClaim(type: string, pvc: k8s.V1PersistentVolumeClaim): Promise<void> {
+    if (type === 'DELETED' || pvc.spec?.volumeName || pvc.status?.phase !== 'Pending') return
+    const storage = pvc.spec?.resources?.requests?.storage ?? '1Gi'
+    const name = `pv-${pvc.metadata!.uid}`
+    try {
+      await this.core.createPersistentVolume({
+        body: {
+          metadata: { name, labels: { 'local-cluster.milvus-monitoring-action/provisioned': 'true' } },
+          spec: {
+            capacity: { storage },
+            accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
+            storageClassName: pvc.spec?.storageClassName ?? 'standard',
+            persistentVolumeReclaimPolicy: 'Delete',
+            claimRef: { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, uid: pvc.metadata!.uid! },
+            hostPath: { path: join(this.o.runDir, 'volumes', name) },
+          },
+        },
+      })
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) throw e
+    }
+  }
+}
+
+type Routes = (path: string) => { status: number; body: string; type?: string }
+
+const grafanaRoutes: Routes = (path) =>
+  path.startsWith('/api/health')
+    ? { status: 200, body: JSON.stringify({ database: 'ok', version: 'local-cluster stand-in' }), type: 'application/json' }
+    : { status: 200, body: '<html><title>Grafana (local-cluster stand-in)</title></html>', type: 'text/html' }
+
+const alertmanagerRoutes: Routes = (path) =>
+  path.startsWith('/api/v2/status')
+    ? { status: 200, body: JSON.stringify({ cluster: { status: 'ready' }, versionInfo: { version: 'local-cluster stand-in' } }), type: 'application/json' }
+    : { status: 200, body: 'OK' }
+
+function standin(key: string, ip: string, port: number, routes: Routes): Promise<Running> {
+  const server = http.createServer((req, res) => {
+    req.resume()
+    const r = routes(req.url ?? '/')
+    res.writeHead(r.status, { 'content-type': r.type ?? 'text/plain' }).end(r.body)
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, ip, () => {
+      log(`stand-in for ${key} on ${ip}:${port}`)
+      resolve({ key, ip, stop: () => new Promise<void>((r) => server.close(() => r())) })
+    })
+  })
+}

@@ -1,0 +1,219 @@
+// The local cluster's supervisor, run inside its network namespace by `cluster.ts up`.
+// It starts the control plane, kwok and the prometheus-operator, then plays the container
+// runtime for the few pods that must really answer (see pod-runner.ts).
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import https from 'node:https'
+import { readFileSync } from 'node:fs'
+import * as k8s from '@kubernetes/client-node'
+import { ensurePki, kubeconfig, type Pki } from './pki.ts'
+import { Procs, until } from './procs.ts'
+import { layout, NETWORK, nodeIp, nodePodCidr } from './layout.ts'
+import { startKwok } from './kwok.ts'
+import { PodRunner } from './pod-runner.ts'
+import { startMirror } from './mirror.ts'
+import { startMilvusStandin } from './milvus-standin.ts'
+import { officialBinaries } from './official-binaries.ts'
+import { fixturesDir } from './fixtures.ts'
+
+const KUBERNETES_VERSION = readVersions().KUBERNETES_VERSION
+
+function readVersions(): Record<string, string> {
+  const out: Record<string, string> = {}
+  const text = readFileSync(new URL('./versions.env', import.meta.url), 'utf8')
+  for (const m of text.matchAll(/^([A-Z_]+)=(\S+)/gm)) out[m[1]!] = m[2]!
+  return out
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[${new Date().toISOString()}] ${msg}\n`)
+}
+
+function httpsOk(url: string, pki: Pki): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get(
+      url,
+      { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey), timeout: 2000 },
+      (res) => {
+        res.resume()
+        resolve(res.statusCode === 200)
+      },
+    )
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => req.destroy())
+  })
+}
+
+export async function serve(nodeCount: number): Promise<void> {
+  const l = layout()
+  rmSync(l.readyFile, { force: true })
+  mkdirSync(l.logDir, { recursive: true })
+  writeFileSync(l.pidFile, String(process.pid))
+  const procs = new Procs(l.logDir)
+  let shuttingDown = false
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return
+    shuttingDown = true
+    log('stopping')
+    await runner?.stop()
+    await procs.stopAll()
+    await closers.reduce((p, c) => p.then(c), Promise.resolve())
+    process.exit(code)
+  }
+  process.on('SIGTERM', () => void shutdown(0))
+  process.on('SIGINT', () => void shutdown(0))
+  procs.onUnexpectedExit = (p, code) => log(`${p.name} exited with ${code}; see ${p.logFile}`)
+  const closers: Array<() => Promise<void>> = []
+  let runner: PodRunner | undefined
+
+  try {
+    const bin = (name: string) => join(l.binDir, name)
+    const server = `https://${NETWORK.apiserverIp}:${NETWORK.apiserverPort}`
+    const pki = ensurePki(join(l.runDir, 'pki'), NETWORK.apiserverIp)
+    writeFileSync(l.kubeconfig, kubeconfig(pki, server, { cert: pki.adminCert, key: pki.adminKey }))
+
+    log('starting etcd')
+    procs.start('etcd', bin('etcd'), [
+      '--name=local', `--data-dir=${join(l.runDir, 'etcd')}`,
+      '--listen-client-urls=http://127.0.0.1:2379', '--advertise-client-urls=http://127.0.0.1:2379',
+      '--listen-peer-urls=http://127.0.0.1:2380', '--initial-advertise-peer-urls=http://127.0.0.1:2380',
+      '--initial-cluster=local=http://127.0.0.1:2380',
+      // A throw-away cluster: durability buys nothing and fsync costs seconds.
+      '--unsafe-no-fsync', '--quota-backend-bytes=4294967296',
+    ])
+    await until('etcd', async () => (await fetch('http://127.0.0.1:2379/health')).ok, 60_000)
+
+    log('starting kube-apiserver')
+    await startApiserver(procs, bin('kube-apiserver'), pki)
+    await until('kube-apiserver /readyz', () => httpsOk(`${server}/readyz`, pki), 120_000)
+
+    log('starting kube-controller-manager and kube-scheduler')
+    procs.start('kube-controller-manager', bin('kube-controller-manager'), [
+      `--kubeconfig=${l.kubeconfig}`, `--authentication-kubeconfig=${l.kubeconfig}`, `--authorization-kubeconfig=${l.kubeconfig}`,
+      `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`,
+      `--cluster-signing-cert-file=${pki.caCert}`, `--cluster-signing-key-file=${pki.caKey}`,
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--use-service-account-credentials=false',
+      // kwok nodes carry their podCIDR already.
+      '--allocate-node-cidrs=false', '--controllers=*,-nodeipam',
+      '--kube-api-qps=200', '--kube-api-burst=400', '--concurrent-deployment-syncs=10',
+    ])
+    procs.start('kube-scheduler', bin('kube-scheduler'), [
+      `--kubeconfig=${l.kubeconfig}`, `--authentication-kubeconfig=${l.kubeconfig}`, `--authorization-kubeconfig=${l.kubeconfig}`,
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--kube-api-qps=200', '--kube-api-burst=400',
+    ])
+
+    const kc = new k8s.KubeConfig()
+    kc.loadFromFile(l.kubeconfig)
+    const core = kc.makeApiClient(k8s.CoreV1Api)
+    await until('the default ServiceAccount', async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' })
+      return true
+    }, 120_000)
+
+    log(`creating ${nodeCount} kwok nodes and the default StorageClass`)
+    await createNodes(core, nodeCount)
+    await createStorageClass(kc)
+    await startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir, pki })
+
+    log('starting prometheus-operator')
+    procs.start('prometheus-operator', bin('prometheus-operator'), [
+      '--kubelet-service=kube-system/kubelet', '--kubelet-endpoints=true', '--kubelet-endpointslice=true',
+      '--watch-referenced-objects-in-all-namespaces=true', '--disable-unmanaged-prometheus-configuration=true',
+      // Never run: kwok plays the pods; the name only has to be well formed.
+      '--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.92.0',
+      '--web.listen-address=127.0.0.1:8080',
+    ], { KUBECONFIG: l.kubeconfig })
+
+    log('starting the pod runner, the Milvus stand-in and the download mirror')
+    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), runDir: l.runDir, apiserver: server, caFile: pki.caCert })
+    await runner.start()
+    const standin = await startMilvusStandin({ host: '0.0.0.0', port: 9091 })
+    closers.push(() => standin.close())
+    const fixtures = await fixturesDir()
+    const mirror = await startMirror({
+      host: '127.0.0.1',
+      port: NETWORK.mirrorPort,
+      binaries: await officialBinaries(),
+      kubePrometheusDir: fixtures.kubePrometheus,
+      helmRepoDir: fixtures.helmRepo,
+    })
+    closers.push(() => mirror.close())
+
+    const env = {
+      KUBECONFIG: l.kubeconfig,
+      LOCAL_CLUSTER_NETNS: l.netns,
+      LOCAL_CLUSTER_KUBERNETES_VERSION: KUBERNETES_VERSION,
+      LOCAL_CLUSTER_KUBECTL_BASE_URL: mirror.kubectlBaseUrl,
+      LOCAL_CLUSTER_HELM_BASE_URL: mirror.helmBaseUrl,
+      LOCAL_CLUSTER_KUBE_PROMETHEUS_URL: mirror.kubePrometheusUrl('v0.18.0'),
+      LOCAL_CLUSTER_HELM_REPO_URL: mirror.helmRepoUrl,
+    }
+    writeFileSync(l.envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join(''))
+    writeFileSync(l.readyFile, JSON.stringify({ nodes: nodeCount, pid: process.pid }))
+    log('ready')
+  } catch (e) {
+    const msg = e instanceof Error ? (e.stack ?? e.message) : String(e)
+    log(`failed: ${msg}`)
+    writeFileSync(l.failedFile, msg)
+    await shutdown(1)
+  }
+}
+
+async function startApiserver(procs: Procs, binary: string, pki: Pki): Promise<void> {
+  procs.start('kube-apiserver', binary, [
+    '--etcd-servers=http://127.0.0.1:2379',
+    '--bind-address=0.0.0.0', `--secure-port=${NETWORK.apiserverPort}`, `--advertise-address=${NETWORK.apiserverIp}`,
+    `--tls-cert-file=${pki.apiserverCert}`, `--tls-private-key-file=${pki.apiserverKey}`, `--client-ca-file=${pki.caCert}`,
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
+    `--service-cluster-ip-range=${NETWORK.serviceCidr}`,
+    '--authorization-mode=Node,RBAC', '--allow-privileged=true',
+    // kwok's kubelet server answers port-forward; it is reached by node IP.
+    `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    '--max-requests-inflight=1000', '--max-mutating-requests-inflight=500',
+    '--profiling=false',
+  ])
+}
+
+async function createNodes(core: k8s.CoreV1Api, count: number): Promise<void> {
+  const names: number[] = Array.from({ length: count }, (_, i) => i)
+  // A few requests at a time: 1000 nodes in seconds without flooding the API server.
+  const workers = Array.from({ length: Math.min(16, count) }, async () => {
+    for (let i = names.shift(); i !== undefined; i = names.shift()) {
+      const body: k8s.V1Node = {
+        metadata: {
+          name: `kwok-node-${i}`,
+          annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          labels: {
+            'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': `kwok-node-${i}`,
+            type: 'kwok', 'node-role.kubernetes.io/worker': '',
+          },
+        },
+        spec: { podCIDR: nodePodCidr(i), podCIDRs: [nodePodCidr(i)] },
+        status: { addresses: [{ type: 'InternalIP', address: nodeIp(i) }] },
+      }
+      try {
+        await core.createNode({ body })
+      } catch (e) {
+        if ((e as { code?: number }).code !== 409) throw e
+      }
+    }
+  })
+  await Promise.all(workers)
+}
+
+async function createStorageClass(kc: k8s.KubeConfig): Promise<void> {
+  const storage = kc.makeApiClient(k8s.StorageV1Api)
+  try {
+    await storage.createStorageClass({
+      body: {
+        metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+        provisioner: 'kwok.x-k8s.io/fake',
+        volumeBindingMode: 'WaitForFirstConsumer',
+      },
+    })
+  } catch (e) {
+    if ((e as { code?: number }).code !== 409) throw e
+  }
+}

@@ -1,0 +1,9 @@
+// Entry of dist/main: the action's main step, or the port-forward supervisor it re-executes.
+import { isSupervisorInvocation, runSupervisor } from './port-forward.ts'
+
+if (isSupervisorInvocation(process.argv)) {
+  await runSupervisor(process.argv[3] ?? '')
+} else {
+  const { run } = await import('./main.ts')
+  await run()
+}

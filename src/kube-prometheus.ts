@@ -1,0 +1,113 @@
+// kube-prometheus: fetch a release's manifests (cached per version), apply them server-side,
+// and wait on watches for the CRDs, the operator and Prometheus `k8s`.
+import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import * as core from '@actions/core'
+import * as tc from '@actions/tool-cache'
+import YAML from 'yaml'
+import { Kube, conditionTrue, deploymentAvailable } from './kube.ts'
+import type { ExecResult, Kubectl } from './kubectl.ts'
+
+export const MONITORING_NAMESPACE = 'monitoring'
+export const PROMETHEUS_NAME = 'k8s'
+
+export interface Manifests {
+  version: string
+  dir: string // manifests/
+  setupDir: string // manifests/setup
+  crdNames: string[]
+}
+
+/** Kubernetes minors each release was tested against (its README's compatibility matrix). */
+const TESTED_RANGES: Record<string, [number, number]> = {
+  'v0.18': [33, 36],
+  'v0.17': [33, 35],
+  'v0.16': [32, 34],
+  'v0.15': [31, 33],
+  'v0.14': [30, 31],
+  'v0.13': [27, 28],
+}
+
+/** A warning when the server's minor is outside the release's tested range; '' otherwise. */
+export function compatibilityWarning(kubePrometheusVersion: string, serverMinor: number): string {
+  const line = /^v\d+\.\d+/.exec(kubePrometheusVersion)?.[0] ?? ''
+  const range = TESTED_RANGES[line]
+  if (!range) return `kube-prometheus ${kubePrometheusVersion} has no known Kubernetes compatibility range in this action; proceeding.`
+  const [min, max] = range
+  if (serverMinor >= min && serverMinor <= max) return ''
+  return `kube-prometheus ${kubePrometheusVersion} is tested with Kubernetes 1.${min} - 1.${max}, but the cluster runs 1.${serverMinor}; proceeding, but some manifests may not apply or work.`
+}
+
+/** Names of the CustomResourceDefinitions in manifests/setup. */
+export function crdNamesIn(setupDir: string): string[] {
+  const names: string[] = []
+  for (const file of readdirSync(setupDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of YAML.parseAllDocuments(readFileSync(join(setupDir, file), 'utf8'))) {
+      const obj = doc.toJS() as { kind?: string; metadata?: { name?: string } } | null
+      if (obj?.kind === 'CustomResourceDefinition' && obj.metadata?.name) names.push(obj.metadata.name)
+    }
+  }
+  return names
+}
+
+/** Finds `manifests/` below an extracted archive (`kube-prometheus-0.18.0/manifests` upstream). */
+export function findManifestsDir(root: string): string {
+  if (existsSync(join(root, 'manifests', 'setup'))) return join(root, 'manifests')
+  for (const entry of readdirSync(root)) {
+    const candidate = join(root, entry, 'manifests')
+    if (statSync(join(root, entry)).isDirectory() && existsSync(join(candidate, 'setup'))) return candidate
+  }
+  throw new Error(`the kube-prometheus archive has no manifests/setup directory (looked in ${root}); check kube-prometheus-url`)
+}
+
+export async function fetchManifests(version: string, url: string): Promise<Manifests> {
+  const cacheVersion = version.replace(/^v/, '')
+  let dir = tc.find('kube-prometheus-manifests', cacheVersion)
+  if (dir) {
+    core.info(`kube-prometheus ${version} manifests found in the tool cache`)
+  } else {
+    core.info(`Downloading kube-prometheus ${version} from ${url}`)
+    const archive = await tc.downloadTool(url)
+    const extracted = await tc.extractTar(archive)
+    dir = await tc.cacheDir(findManifestsDir(extracted), 'kube-prometheus-manifests', cacheVersion)
+  }
+  const setupDir = join(dir, 'setup')
+  const crdNames = crdNamesIn(setupDir)
+  if (crdNames.length === 0) throw new Error(`kube-prometheus ${version}: manifests/setup holds no CustomResourceDefinitions; check kube-prometheus-url`)
+  return { version, dir, setupDir, crdNames }
+}
+
+export function applySetup(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
+  return kubectl.apply({ dir: m.setupDir })
+}
+
+export function waitCrdsEstablished(kube: Kube, names: string[], signal: AbortSignal): Promise<unknown> {
+  return kube.waitFor(
+    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+    {},
+    (items) => names.every((n) => conditionTrue(items.get(`/${n}`), 'Established')),
+    signal,
+  )
+}
+
+export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
+  return kubectl.apply({ dir: m.dir })
+}
+
+export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<void> {
+  await kube.waitFor(
+    `/apis/apps/v1/namespaces/${MONITORING_NAMESPACE}/deployments`,
+    { fieldSelector: 'metadata.name=prometheus-operator' },
+    (items) => deploymentAvailable(items.get(`${MONITORING_NAMESPACE}/prometheus-operator`)),
+    signal,
+  )
+}
+
+export async function waitPrometheus(kube: Kube, signal: AbortSignal): Promise<void> {
+  await kube.waitFor(
+    `/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses`,
+    { fieldSelector: `metadata.name=${PROMETHEUS_NAME}` },
+    (items) => conditionTrue(items.get(`${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`), 'Available'),
+    signal,
+  )
+}

@@ -1,0 +1,220 @@
+// The action's view of the Kubernetes API: loaded lazily (the client library is most of the
+// bundle, and the first log line should not wait for it), JSON requests, and waits built on
+// watches rather than polling.
+import http from 'node:http'
+import https from 'node:https'
+import type { KubeConfig } from '@kubernetes/client-node'
+
+export class NoClusterError extends Error {
+  constructor(detail: string) {
+    super(
+      `No reachable Kubernetes cluster: ${detail}. The action works on the cluster of the runner's kubeconfig ` +
+        '(KUBECONFIG or ~/.kube/config): create one in an earlier step, for example with helm/kind-action, ' +
+        'or point KUBECONFIG at an existing cluster.',
+    )
+    this.name = 'NoClusterError'
+  }
+}
+
+export class ApiError extends Error {
+  readonly status: number
+  readonly body: unknown
+  constructor(method: string, path: string, status: number, body: unknown) {
+    const msg = (body as { message?: string } | undefined)?.message ?? (typeof body === 'string' ? body : '')
+    super(`${method} ${path}: HTTP ${status}${msg ? `: ${msg}` : ''}`)
+    this.name = 'ApiError'
+    this.status = status
+    this.body = body
+  }
+}
+
+export interface KubeObject {
+  apiVersion?: string
+  kind?: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; deletionTimestamp?: string; uid?: string }
+  spec?: Record<string, unknown>
+  status?: Record<string, unknown>
+  [key: string]: unknown
+}
+
+interface KubeList {
+  metadata: { resourceVersion: string }
+  items: KubeObject[]
+}
+
+export class Kube {
+  readonly kc: KubeConfig
+  readonly server: string
+  readonly context: string
+  private readonly watchCtor: typeof import('@kubernetes/client-node').Watch
+
+  private constructor(kc: KubeConfig, watchCtor: typeof import('@kubernetes/client-node').Watch) {
+    this.kc = kc
+    this.watchCtor = watchCtor
+    this.server = kc.getCurrentCluster()?.server ?? ''
+    this.context = kc.getCurrentContext()
+  }
+
+  /** Loads the kubeconfig the way kubectl does; fails with NoClusterError when there is none. */
+  static async load(): Promise<Kube> {
+    const k8s = await import('@kubernetes/client-node')
+    const kc = new k8s.KubeConfig()
+    try {
+      kc.loadFromDefault()
+    } catch (e) {
+      throw new NoClusterError(`the kubeconfig could not be read (${(e as Error).message})`)
+    }
+    const cluster = kc.getCurrentCluster()
+    if (!cluster || !cluster.server || cluster.server === 'http://localhost') {
+      throw new NoClusterError('no kubeconfig with a current context was found')
+    }
+    return new Kube(kc, k8s.Watch)
+  }
+
+  async request<T = KubeObject>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
+    const url = new URL(this.server.replace(/\/$/, '') + path)
+    const options: https.RequestOptions = { method, headers: { accept: 'application/json' } }
+    await this.kc.applyToHTTPSOptions(options)
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
+    if (payload !== undefined) options.headers = { ...options.headers, 'content-type': opts.contentType ?? 'application/json' }
+    const lib = url.protocol === 'http:' ? http : https
+    return new Promise<T>((resolve, reject) => {
+      const req = lib.request(url, { ...options, timeout: opts.timeoutMs ?? 30_000, signal: opts.signal }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let parsed: unknown = text
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            // not JSON: keep the text for the error
+          }
+          if ((res.statusCode ?? 0) >= 300) reject(new ApiError(method, path, res.statusCode ?? 0, parsed))
+          else resolve(parsed as T)
+        })
+        res.on('error', reject)
+      })
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out (ETIMEDOUT)`)))
+      req.on('error', reject)
+      req.end(payload)
+    })
+  }
+
+  get<T = KubeObject>(path: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>('GET', path, undefined, opts)
+  }
+
+  /** GET that answers undefined for 404. */
+  async find<T = KubeObject>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return undefined
+      throw e
+    }
+  }
+
+  list(path: string, query: Record<string, string> = {}): Promise<KubeList> {
+    const qs = new URLSearchParams(query).toString()
+    return this.get<KubeList>(qs ? `${path}?${qs}` : path)
+  }
+
+  /** Server-side apply of one object with the action's field manager. */
+  apply(path: string, obj: KubeObject, fieldManager: string): Promise<KubeObject> {
+    return this.request('PATCH', `${path}/${obj.metadata.name}?fieldManager=${fieldManager}&force=true`, obj, { contentType: 'application/apply-patch+yaml' })
+  }
+
+  /**
+   * Resolves with the first object of the collection at `path` (narrowed by `query`) for which
+   * `done` returns true: one list, then a watch from its resourceVersion, started over when the
+   * watch ends (API server restarts, expired versions). Rejects when `signal` aborts.
+   */
+  async waitFor(path: string, query: Record<string, string>, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal): Promise<Map<string, KubeObject>> {
+    const items = new Map<string, KubeObject>()
+    const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
+    let backoff = 250
+    while (!signal.aborted) {
+      let resourceVersion: string
+      try {
+        const list = await this.list(path, query)
+        items.clear()
+        for (const o of list.items) items.set(key(o), o)
+        if (done(items)) return items
+        resourceVersion = list.metadata.resourceVersion
+        backoff = 250
+      } catch (e) {
+        // The API server is away (restarting) or overloaded: try again shortly, within the budget.
+        await abortableSleep(backoff, signal)
+        backoff = Math.min(backoff * 2, 5000)
+        if (!(e instanceof ApiError) || e.status >= 500 || e.status === 429) continue
+        throw e
+      }
+      const result = await new Promise<'done' | 'restart'>((resolve, reject) => {
+        let controller: AbortController | undefined
+        const onAbort = () => {
+          controller?.abort()
+          reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'))
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+        const finish = (r: 'done' | 'restart') => {
+          signal.removeEventListener('abort', onAbort)
+          controller?.abort()
+          resolve(r)
+        }
+        new this.watchCtor(this.kc)
+          .watch(
+            path,
+            { ...query, resourceVersion, allowWatchBookmarks: true },
+            (phase: string, obj: KubeObject) => {
+              if (phase === 'BOOKMARK' || phase === 'ERROR') {
+                if (phase === 'ERROR') finish('restart')
+                return
+              }
+              if (phase === 'DELETED') items.delete(key(obj))
+              else items.set(key(obj), obj)
+              if (done(items)) finish('done')
+            },
+            () => finish('restart'),
+          )
+          .then((c) => {
+            controller = c
+            if (signal.aborted) c.abort()
+          })
+          .catch(() => finish('restart'))
+      })
+      if (result === 'done') return items
+    }
+    throw signal.reason instanceof Error ? signal.reason : new Error('aborted')
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(t)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** A condition of `status.conditions` is True. */
+export function conditionTrue(obj: KubeObject | undefined, type: string): boolean {
+  const conditions = (obj?.status?.conditions ?? []) as Array<{ type: string; status: string }>
+  return conditions.some((c) => c.type === type && c.status === 'True')
+}
+
+/** A Deployment has rolled out: its current generation observed and all replicas available. */
+export function deploymentAvailable(d: KubeObject | undefined): boolean {
+  if (!d) return false
+  const s = (d.status ?? {}) as { observedGeneration?: number; availableReplicas?: number; updatedReplicas?: number }
+  const want = ((d.spec ?? {}) as { replicas?: number }).replicas ?? 1
+  const generation = (d.metadata as { generation?: number }).generation ?? 0
+  return (s.observedGeneration ?? 0) >= generation && (s.availableReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want
+}

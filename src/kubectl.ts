@@ -1,0 +1,56 @@
+// The one place the action runs kubectl.
+import * as exec from '@actions/exec'
+
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+}
+
+export class CommandError extends Error {
+  readonly result: ExecResult
+  constructor(command: string, result: ExecResult) {
+    const detail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-20).join('\n')
+    super(`${command} failed (exit ${result.exitCode}): ${detail}`)
+    this.name = 'CommandError'
+    this.result = result
+  }
+}
+
+/** Runs a binary quietly and returns its output; a non-zero exit throws CommandError. */
+export async function runTool(path: string, name: string, args: string[], opts: { input?: string; allowFailure?: boolean; env?: Record<string, string> } = {}): Promise<ExecResult> {
+  const result = await exec.getExecOutput(path, args, {
+    silent: true,
+    ignoreReturnCode: true,
+    ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+    ...(opts.env ? { env: { ...(process.env as Record<string, string>), ...opts.env } } : {}),
+  })
+  if (result.exitCode !== 0 && !opts.allowFailure) throw new CommandError(`${name} ${args.slice(0, 3).join(' ')}`, result)
+  return result
+}
+
+export const FIELD_MANAGER = 'milvus-monitoring-action'
+
+export class Kubectl {
+  readonly path: string
+  constructor(path: string) {
+    this.path = path
+  }
+
+  run(args: string[], opts: { input?: string; allowFailure?: boolean } = {}): Promise<ExecResult> {
+    return runTool(this.path, 'kubectl', args, opts)
+  }
+
+  /** Server-side apply with our own field manager; conflicts forced so a re-run takes over its fields. */
+  apply(target: { dir: string } | { manifest: string }): Promise<ExecResult> {
+    const args = ['apply', '--server-side', '--force-conflicts', `--field-manager=${FIELD_MANAGER}`]
+    return 'dir' in target ? this.run([...args, '-f', target.dir]) : this.run([...args, '-f', '-'], { input: target.manifest })
+  }
+
+  delete(target: { dir: string } | { kind: string; namespace?: string; selector: string }, wait: boolean): Promise<ExecResult> {
+    const common = ['--ignore-not-found', `--wait=${wait}`]
+    if ('dir' in target) return this.run(['delete', ...common, '-f', target.dir], { allowFailure: true })
+    const ns = target.namespace ? ['-n', target.namespace] : []
+    return this.run(['delete', target.kind, ...ns, '-l', target.selector, ...common])
+  }
+}

@@ -1,0 +1,4 @@
+// Entry of dist/post.
+import { runPost } from './teardown.ts'
+
+await runPost()

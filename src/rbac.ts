@@ -1,0 +1,33 @@
+// kube-prometheus lets Prometheus discover targets only in default, kube-system and monitoring.
+// For a Milvus namespace elsewhere, the action grants the same read access there.
+import type { KubeObject } from './kube.ts'
+
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' }
+export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=milvus-monitoring-action'
+export const DISCOVERABLE_NAMESPACES = ['default', 'kube-system', 'monitoring']
+
+export function needsRbac(namespace: string, prometheusRbac: boolean): boolean {
+  return prometheusRbac && !DISCOVERABLE_NAMESPACES.includes(namespace)
+}
+
+export function discoveryRbac(namespace: string, sa: { namespace: string; name: string }): [KubeObject, KubeObject] {
+  const name = `${sa.name}-milvus-discovery`
+  const metadata = { name, namespace, labels: { ...MANAGED_BY } }
+  const role: KubeObject = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata,
+    rules: [
+      { apiGroups: [''], resources: ['services', 'endpoints', 'pods'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+    ],
+  }
+  const binding: KubeObject = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata,
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
+  }
+  return [role, binding]
+}
