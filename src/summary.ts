@@ -1,0 +1,149 @@
+// The job summary: what was installed, where it is reachable, what Prometheus scrapes, and
+// where the time went. Rendered as a pure string so it can be tested without a runner.
+import * as core from '@actions/core'
+import { formatDuration } from './budget.ts'
+import { targetHealth } from './outputs.ts'
+import type { PhaseTiming, RunResult } from './types.ts'
+
+function escapeHtml(text: string): string {
+  return text
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;')
+}
+
+/**
+ * Hide what could be a credential: URL user info, secret-looking query parameters,
+ * Authorization schemes and `password=`-style pairs. Scrape errors and exception messages
+ * can quote URLs or headers, and a job summary is readable by anyone who can read the run.
+ */
+export function redact(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@')
+    .replace(
+      /([?&](?:access_token|token|password|passwd|pwd|secret|key|api[_-]?key|auth|sig|signature|X-Amz-Signature|X-Amz-Credential)=)[^&\s#]+/gi,
+      '$1***',
+    )
+    .replace(/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/g, '$1 ***')
+    // Query parameters were handled above; this is for `password=...` in prose and headers.
+    .replace(/(?<![?&])\b(password|passwd|secret|token|api[_-]?key)(\s*[:=]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2***')
+}
+
+// Everything shown goes through here: escaped for HTML, and redacted.
+function cell(text: string): string {
+  return escapeHtml(redact(text))
+}
+
+function code(text: string): string {
+  return text === '' ? '' : `<code>${cell(text)}</code>`
+}
+
+function table(header: string[], rows: string[][]): string {
+  const th = `<tr>${header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`
+  const trs = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
+  return `<table>${[th, ...trs].join('')}</table>\n`
+}
+
+function phaseTable(phases: PhaseTiming[]): string {
+  if (phases.length === 0) return '<p>No phase ran.</p>\n'
+  return table(
+    ['Phase', 'Duration'],
+    phases.map((p) => [cell(p.name), escapeHtml(formatDuration(p.ms))]),
+  )
+}
+
+const HEALTH_MARK: Record<string, string> = { up: '✅ up', down: '❌ down', unknown: '❔ unknown' }
+
+/** The job summary of a successful run, as HTML. */
+export function renderSummary(result: RunResult): string {
+  const up = result.targets.filter((t) => t.health === 'up').length
+  const health = targetHealth(result.targets)
+  const parts: string[] = []
+  parts.push(`<h2>Milvus monitoring: ${health === 'up' ? 'Prometheus scrapes Milvus' : `targets ${health}`}</h2>\n`)
+  parts.push(
+    `<p>ServiceMonitor ${code(result.serviceMonitor)}, scrape pool ${code(result.scrapePool)}: ` +
+      `${up} of ${result.targets.length} Milvus target${result.targets.length === 1 ? '' : 's'} up.</p>\n`,
+  )
+
+  parts.push('<h3>Tools</h3>\n')
+  parts.push(
+    table(
+      ['Tool', 'Version', 'Path'],
+      [
+        ['kubectl', cell(result.kubectl.version), code(result.kubectl.path)],
+        ['helm', cell(result.helm.version), code(result.helm.path)],
+      ],
+    ),
+  )
+
+  parts.push('<h3>Endpoints</h3>\n')
+  const e = result.endpoints
+  const c = result.inCluster
+  parts.push(
+    table(
+      ['Service', 'From the runner', 'In the cluster'],
+      [
+        ['Prometheus', code(e.prometheusUrl), code(c.prometheusUrl)],
+        ['Grafana', code(e.grafanaUrl), code(c.grafanaUrl)],
+        ['Alertmanager', code(e.alertmanagerUrl), code(c.alertmanagerUrl)],
+        ['Milvus gRPC', code(e.milvusEndpoint), code(c.milvusEndpoint)],
+        ['Milvus metrics', code(e.milvusMetricsUrl), code(c.milvusMetricsUrl)],
+      ],
+    ),
+  )
+
+  parts.push('<h3>Milvus targets</h3>\n')
+  parts.push(
+    result.targets.length === 0
+      ? '<p>Prometheus reports no Milvus target.</p>\n'
+      : table(
+          ['Scrape pool', 'Scrape URL', 'Health', 'Last scrape', 'Last error'],
+          result.targets.map((t) => [
+            code(t.scrapePool),
+            code(t.scrapeUrl),
+            escapeHtml(HEALTH_MARK[t.health] ?? t.health),
+            cell(t.lastScrape),
+            cell(t.lastError),
+          ]),
+        ),
+  )
+
+  parts.push('<h3>Phase timings</h3>\n')
+  parts.push(phaseTable(result.phases))
+  return parts.join('')
+}
+
+/** The job summary of a failed run, as HTML: the error and where the time went. */
+export function renderFailureSummary(error: Error, phases: PhaseTiming[]): string {
+  return [
+    '<h2>Milvus monitoring failed</h2>\n',
+    `<pre>${cell(error.message)}</pre>\n`,
+    '<h3>Phase timings</h3>\n',
+    phaseTable(phases),
+  ].join('')
+}
+
+// A summary is a nicety: outside Actions (no GITHUB_STEP_SUMMARY) or on a write error we say
+// so and carry on rather than fail the run.
+async function write(html: string): Promise<void> {
+  if (!process.env['GITHUB_STEP_SUMMARY']) {
+    core.debug('GITHUB_STEP_SUMMARY is not set; skipping the job summary')
+    return
+  }
+  try {
+    await core.summary.addRaw(html).write()
+  } catch (error) {
+    core.summary.emptyBuffer()
+    core.warning(`Could not write the job summary: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+export async function writeSummary(result: RunResult): Promise<void> {
+  await write(renderSummary(result))
+}
+
+export async function writeFailureSummary(error: Error, phases: PhaseTiming[]): Promise<void> {
+  await write(renderFailureSummary(error, phases))
+}
