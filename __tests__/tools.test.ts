@@ -1,7 +1,8 @@
 // Installs the real official binaries from the loopback mirror into a throw-away tool cache.
 import * as tc from '@actions/tool-cache'
 import { execFile } from 'node:child_process'
-import { appendFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -119,7 +120,10 @@ describe('warm install', () => {
     await helm(exact('v4.1.4'))
     const before = mirror.requests.length
     expect((await helm({ kind: 'latest' })).version).toBe('v4.1.4')
-    expect(requestsSince(before)).toEqual(['GET /helm/helm-latest-version'])
+    const asked = requestsSince(before)
+    expect(asked[0]).toBe('GET /helm/helm4-latest-version')
+    expect(asked.slice(1).every((r) => /^HEAD \/helm\/helm-v4\.\d+\.\d+-linux-amd64\.tar\.gz\.sha256sum$/.test(r))).toBe(true)
+    expect(asked.some((r) => r.includes('.tar.gz') && !r.endsWith('.sha256sum'))).toBe(false) // no download
   })
 })
 
@@ -201,5 +205,61 @@ describe('errors', () => {
     ['helm', { kind: 'line', major: 3, minor: 99 }, /No Helm 3\.99 release for linux\/amd64 found/],
   ])('%s %j fails clearly', async (tool, spec, why) => {
     await expect((tool === 'kubectl' ? kubectl : helm)(spec)).rejects.toThrow(why)
+  })
+})
+
+describe('the mirror', () => {
+  let fixtures: Mirror
+  let dir: string
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(scratch, 'fixtures-'))
+    await mkdir(join(dir, 'kp'))
+    await mkdir(join(dir, 'repo'))
+    await writeFile(join(dir, 'kp', 'kube-prometheus-0.18.0.tar.gz'), 'kube-prometheus archive')
+    await writeFile(join(dir, 'repo', 'index.yaml'), 'apiVersion: v1\n')
+    await writeFile(join(dir, 'secret'), 'outside the served directories')
+    fixtures = await startMirror({ binaries, kubePrometheusDir: join(dir, 'kp'), helmRepoDir: join(dir, 'repo') })
+  })
+  afterAll(() => fixtures?.close())
+
+  const get = async (url: string, method = 'GET') => {
+    const res = await fetch(url, { method })
+    return `${res.status} ${await res.text()}`
+  }
+
+  it.each([
+    ['/kubectl/release/stable.txt', '200 v1.35.2'],
+    ['/kubectl/release/stable-1.32.txt', '200 v1.32.3'],
+    ['/kubectl/release/stable-1.33.txt', '404 not on this mirror: /kubectl/release/stable-1.33.txt\n'],
+    ['/helm/helm-latest-version', '200 v4.1.4\n'],
+    ['/helm/helm3-latest-version', '200 v3.17.2\n'],
+    ['/helm/helm4-latest-version', '200 v4.1.4\n'],
+    ['/helm-repo/index.yaml', '200 apiVersion: v1\n'],
+    ['/helm-repo/../secret', '404 not on this mirror: /secret\n'],
+    ['/helm-repo/%2e%2e/secret', '404 not on this mirror: /secret\n'],
+    ['/helm-repo/..%2fsecret', '404 not on this mirror: /helm-repo/..%2fsecret\n'],
+    ['/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz', '200 kube-prometheus archive'],
+    ['/kube-prometheus/archive/refs/tags/v0.17.0.tar.gz', '404 not on this mirror: /kube-prometheus/archive/refs/tags/v0.17.0.tar.gz\n'],
+  ])('GET %s', async (path, want) => {
+    expect(await get(fixtures.url + path)).toBe(want)
+  })
+
+  it('serves checksums in the upstream formats', async () => {
+    expect(await get(`${fixtures.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`)).toBe(`200 ${digests.get('kubectl v1.32.3')}`)
+    const name = 'helm-v3.17.2-linux-amd64.tar.gz'
+    const sum = await get(`${fixtures.helmBaseUrl}/${name}.sha256sum`)
+    expect(sum).toMatch(new RegExp(`^200 [0-9a-f]{64}  ${name.replace(/\./g, '\\.')}\n$`))
+    const archive = Buffer.from(await (await fetch(`${fixtures.helmBaseUrl}/${name}`)).arrayBuffer())
+    expect(createHash('sha256').update(archive).digest('hex')).toBe(sum.slice(4, 68))
+  })
+
+  it('answers HEAD without a body, and names its URLs', async () => {
+    const res = await fetch(`${fixtures.helmBaseUrl}/helm-v4.1.4-linux-amd64.tar.gz.sha256sum`, { method: 'HEAD' })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toBe('')
+    expect(fixtures.kubePrometheusUrl('v0.18.0')).toBe(`${fixtures.url}/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz`)
+    expect(fixtures.helmRepoUrl).toBe(`${fixtures.url}/helm-repo`)
+    expect(fixtures.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
   })
 })

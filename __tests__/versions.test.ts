@@ -164,7 +164,9 @@ describe('resolveHelmVersion', () => {
 
   it.each<[string, VersionSpec, Record<string, string>, string]>([
     ['exact needs nothing', { kind: 'exact', version: 'v3.1.0' }, {}, 'v3.1.0'],
-    ['latest reads the pointer', { kind: 'latest' }, { '/helm-latest-version': 'v4.1.4\n' }, 'v4.1.4'],
+    ['latest is the newest Helm 4, via its pointer', { kind: 'latest' }, { ...upstream, '/helm4-latest-version': 'v4.1.4\n' }, 'v4.1.4'],
+    ['latest ignores the generic pointer', { kind: 'latest' }, { ...upstream, '/helm-latest-version': 'v3.17.3' }, 'v4.1.4'],
+    ['latest without pointers walks Helm 4', { kind: 'latest' }, upstream, 'v4.1.4'],
     ['a major without a hint walks from .0', { kind: 'line', major: 3 }, upstream, 'v3.17.3'],
     ['a minor without a hint walks from .0', { kind: 'line', major: 4, minor: 1 }, upstream, 'v4.1.4'],
     ['a major with a hint', { kind: 'line', major: 4 }, { ...upstream, '/helm4-latest-version': 'v4.1.4' }, 'v4.1.4'],
@@ -190,8 +192,7 @@ describe('resolveHelmVersion', () => {
   it.each<[string, VersionSpec, Record<string, string>, Record<string, number>, RegExp]>([
     ['an unknown minor', { kind: 'line', major: 3, minor: 40 }, upstream, {}, /No Helm 3\.40 release for linux\/amd64 found at http:\/\/mirror\/helm .*helm-v3\.40\.0-linux-amd64/],
     ['an empty mirror', { kind: 'line', major: 4 }, {}, {}, /No Helm 4 release for linux\/amd64/],
-    ['latest pointing at an unsupported major', { kind: 'latest' }, { '/helm-latest-version': 'v5.0.0' }, {}, /says the latest Helm is v5\.0\.0.*helm-version: '4'/],
-    ['a missing latest pointer', { kind: 'latest' }, {}, {}, /GET http:\/\/mirror\/helm\/helm-latest-version answered HTTP 404/],
+    ['latest on an empty mirror', { kind: 'latest' }, {}, {}, /No Helm 4 release for linux\/amd64/],
     ['a malformed hint', { kind: 'line', major: 4 }, { '/helm4-latest-version': '<html>' }, {}, /helm4-latest-version answered "<html>"/],
     ['a forbidden probe', { kind: 'line', major: 4, minor: 1 }, upstream, { '/helm-v4.1.2-linux-amd64.tar.gz.sha256sum': 403 }, /HEAD .*helm-v4\.1\.2-linux-amd64\.tar\.gz\.sha256sum answered HTTP 403/],
     ['a failing hint', { kind: 'line', major: 4 }, upstream, { '/helm4-latest-version': 500 }, /helm4-latest-version answered HTTP 500/],

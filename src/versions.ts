@@ -138,26 +138,20 @@ export interface HelmResolveOptions {
 
 /**
  * Helm versions, from get.helm.sh files only:
- * - 'latest': the `helm-latest-version` pointer (must be a supported major).
  * - 'X' / 'X.Y': the newest release whose `.sha256sum` exists for this os/arch. The walk
  *   starts at the `helmX-latest-version` pointer when the mirror has one (few requests,
  *   and a stale CDN copy of it is corrected by probing upward), else at X.0.0 / X.Y.0.
  *   Minors are found by their `.0` release, then patches of the newest minor. At most
  *   PROBE_LIMIT minors and PROBE_LIMIT patches are probed, PROBE_WINDOW at a time.
+ * - 'latest': the line of the newest supported major (Helm 4). Not the generic
+ *   `helm-latest-version` pointer: it has lagged releases before, and once a Helm 5 ships
+ *   it would name a major this action cannot drive.
  */
 export async function resolveHelmVersion(spec: VersionSpec, baseUrl: string, opts: HelmResolveOptions): Promise<string> {
   const http = opts.http ?? defaultFetch
   if (spec.kind === 'exact') return spec.version
   if (spec.kind === 'latest') {
-    const url = helmLatestUrl(baseUrl)
-    const v = parsePointer(await fetchText(http, url), url)
-    if (!SUPPORTED_HELM_MAJORS.includes(v.major)) {
-      throw new Error(
-        `${url} says the latest Helm is ${formatVersion(v)}, a major this action does not support; ` +
-          `ask for a supported line instead, e.g. helm-version: '4'`,
-      )
-    }
-    return formatVersion(v)
+    return resolveHelmVersion({ kind: 'line', major: Math.max(...SUPPORTED_HELM_MAJORS) }, baseUrl, opts)
   }
 
   const { major, minor } = spec
