@@ -6,13 +6,14 @@
 //   node local-cluster/cluster.ts down             stop everything, remove the namespace
 //   node local-cluster/cluster.ts env              print the environment file
 //   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
+//   node local-cluster/cluster.ts outage           stop the API server for 5 s, then start it again
 //   node local-cluster/cluster.ts serve            (internal) the supervisor, run inside the namespace
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Procs, until } from './procs.ts'
+import { until } from './procs.ts'
 import { layout, NETWORK, type Layout } from './layout.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -160,6 +161,12 @@ async function main(): Promise<void> {
       return up(nodes)
     case 'down':
       return down()
+    case 'outage': {
+      const pid = readPid(l)
+      if (!pid) throw new Error('the local cluster is not running')
+      process.kill(pid, 'SIGUSR2')
+      return
+    }
     case 'env':
       process.stdout.write(readFileSync(l.envFile, 'utf8'))
       return

@@ -40,13 +40,3 @@ export function layout(): Layout {
   }
 }
 
-/** The i-th node's IP (0-based): 10.250.1.1 ... enough for thousands of nodes. */
-export function nodeIp(i: number): string {
-  return `10.250.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`
-}
-
-/** The i-th node's podCIDR: a /26 each, so 1000 nodes fit in 10.244.0.0/16. */
-export function nodePodCidr(i: number): string {
-  const base = i * 64
-  return `10.244.${Math.floor(base / 256)}.${base % 256}/26`
-}

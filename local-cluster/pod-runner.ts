@@ -1,11 +1,9 @@
-// Plays the container runtime for the pods that must really answer on the network:
-// Prometheus pods run a real Prometheus with the configuration the operator generated and
-// their ServiceAccount's own token; Grafana and Alertmanager pods get small HTTP stand-ins.
-// It also provisions volumes for PersistentVolumeClaims, as a storage driver would.
+// Plays the container runtime for the pods that must really answer on the network: each
+// Prometheus pod runs a real Prometheus, on the pod's IP, with the configuration the operator
+// generated and the pod's ServiceAccount token, reloaded when the operator changes it.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
-import http from 'node:http'
 import * as k8s from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { Procs, type Proc } from './procs.ts'
@@ -68,7 +66,12 @@ export class PodRunner {
   async start(): Promise<void> {
     await this.watch('/api/v1/pods', (type, pod: k8s.V1Pod) => this.onPod(type, pod))
     await this.watch('/api/v1/namespaces/monitoring/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
-    await this.watch('/api/v1/persistentvolumeclaims', (type, pvc: k8s.V1PersistentVolumeClaim) => this.onClaim(type, pvc))
+  }
+
+  /** The IP of a running Prometheus, the first by pod name, for port-forwards to any of them. */
+  livePrometheusIp(): string | undefined {
+    const live = [...this.running.values()].filter((r) => r.instance).sort((a, b) => a.key.localeCompare(b.key))
+    return live[0]?.ip
   }
 
   async stop(): Promise<void> {
@@ -118,10 +121,6 @@ export class PodRunner {
     const name = labels['app.kubernetes.io/name']
     if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
       await this.startPrometheus(key, pod, ip!, labels['operator.prometheus.io/name']!)
-    } else if (name === 'grafana') {
-      this.running.set(key, await standin(key, ip!, 3000, grafanaRoutes))
-    } else if (name === 'alertmanager' && labels['alertmanager']) {
-      this.running.set(key, await standin(key, ip!, 9093, alertmanagerRoutes))
     }
   }
 
@@ -175,54 +174,4 @@ export class PodRunner {
     // What prometheus-config-reloader does in a real pod.
     for (const r of this.running.values()) if (r.instance === instance) await r.reload?.()
   }
-
-  private async onClaim(type: string, pvc: k8s.V1PersistentVolumeClaim): Promise<void> {
-    if (type === 'DELETED' || pvc.spec?.volumeName || pvc.status?.phase !== 'Pending') return
-    const storage = pvc.spec?.resources?.requests?.storage ?? '1Gi'
-    const name = `pv-${pvc.metadata!.uid}`
-    try {
-      await this.core.createPersistentVolume({
-        body: {
-          metadata: { name, labels: { 'local-cluster.milvus-monitoring-action/provisioned': 'true' } },
-          spec: {
-            capacity: { storage },
-            accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
-            storageClassName: pvc.spec?.storageClassName ?? 'standard',
-            persistentVolumeReclaimPolicy: 'Delete',
-            claimRef: { namespace: pvc.metadata!.namespace!, name: pvc.metadata!.name!, uid: pvc.metadata!.uid! },
-            hostPath: { path: join(this.o.runDir, 'volumes', name) },
-          },
-        },
-      })
-    } catch (e) {
-      if ((e as { code?: number }).code !== 409) throw e
-    }
-  }
-}
-
-type Routes = (path: string) => { status: number; body: string; type?: string }
-
-const grafanaRoutes: Routes = (path) =>
-  path.startsWith('/api/health')
-    ? { status: 200, body: JSON.stringify({ database: 'ok', version: 'local-cluster stand-in' }), type: 'application/json' }
-    : { status: 200, body: '<html><title>Grafana (local-cluster stand-in)</title></html>', type: 'text/html' }
-
-const alertmanagerRoutes: Routes = (path) =>
-  path.startsWith('/api/v2/status')
-    ? { status: 200, body: JSON.stringify({ cluster: { status: 'ready' }, versionInfo: { version: 'local-cluster stand-in' } }), type: 'application/json' }
-    : { status: 200, body: 'OK' }
-
-function standin(key: string, ip: string, port: number, routes: Routes): Promise<Running> {
-  const server = http.createServer((req, res) => {
-    req.resume()
-    const r = routes(req.url ?? '/')
-    res.writeHead(r.status, { 'content-type': r.type ?? 'text/plain' }).end(r.body)
-  })
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, ip, () => {
-      log(`stand-in for ${key} on ${ip}:${port}`)
-      resolve({ key, ip, stop: () => new Promise<void>((r) => server.close(() => r())) })
-    })
-  })
 }

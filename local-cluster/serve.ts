@@ -4,17 +4,18 @@
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import https from 'node:https'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { readFileSync } from 'node:fs'
 import * as k8s from '@kubernetes/client-node'
 import { ensurePki, kubeconfig, type Pki } from './pki.ts'
 import { Procs, until } from './procs.ts'
-import { layout, NETWORK, nodeIp, nodePodCidr } from './layout.ts'
-import { startKwok } from './kwok.ts'
+import { layout, NETWORK } from './layout.ts'
+import { startKwok, createNodes, createStorageClass } from './kwok.ts'
 import { PodRunner } from './pod-runner.ts'
-import { startMirror } from './mirror.ts'
+import { startMirror, fixtureDirs } from './mirror.ts'
 import { startMilvusStandin } from './milvus-standin.ts'
+import { startStandins } from './standins.ts'
 import { officialBinaries } from './official-binaries.ts'
-import { fixturesDir } from './fixtures.ts'
 
 const KUBERNETES_VERSION = readVersions().KUBERNETES_VERSION
 
@@ -87,6 +88,18 @@ export async function serve(nodeCount: number): Promise<void> {
     await startApiserver(procs, bin('kube-apiserver'), pki)
     await until('kube-apiserver /readyz', () => httpsOk(`${server}/readyz`, pki), 120_000)
 
+    // `cluster.ts outage`: the API server goes away for a few seconds, as in a control-plane restart.
+    process.on('SIGUSR2', () => {
+      const proc = procs.find('kube-apiserver')
+      if (!proc) return
+      log('outage: stopping kube-apiserver for 5 s')
+      void procs
+        .stop(proc, 1000)
+        .then(() => sleep(5000))
+        .then(() => startApiserver(procs, bin('kube-apiserver'), pki))
+        .then(() => log('outage over: kube-apiserver started again'))
+    })
+
     log('starting kube-controller-manager and kube-scheduler')
     procs.start('kube-controller-manager', bin('kube-controller-manager'), [
       `--kubeconfig=${l.kubeconfig}`, `--authentication-kubeconfig=${l.kubeconfig}`, `--authorization-kubeconfig=${l.kubeconfig}`,
@@ -111,9 +124,9 @@ export async function serve(nodeCount: number): Promise<void> {
     }, 120_000)
 
     log(`creating ${nodeCount} kwok nodes and the default StorageClass`)
-    await createNodes(core, nodeCount)
+    await createNodes(kc, nodeCount)
     await createStorageClass(kc)
-    await startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir, pki })
+    startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir })
 
     log('starting prometheus-operator')
     procs.start('prometheus-operator', bin('prometheus-operator'), [
@@ -127,9 +140,13 @@ export async function serve(nodeCount: number): Promise<void> {
     log('starting the pod runner, the Milvus stand-in and the download mirror')
     runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), runDir: l.runDir, apiserver: server, caFile: pki.caCert })
     await runner.start()
+    // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
+    // one listener on 0.0.0.0 answers for all pods of a port (see kwok/port-forward.yaml).
     const standin = await startMilvusStandin({ host: '0.0.0.0', port: 9091 })
     closers.push(() => standin.close())
-    const fixtures = await fixturesDir()
+    const others = await startStandins(runner)
+    closers.push(() => others.close())
+    const fixtures = await fixtureDirs()
     const mirror = await startMirror({
       host: '127.0.0.1',
       port: NETWORK.mirrorPort,
@@ -174,46 +191,4 @@ async function startApiserver(procs: Procs, binary: string, pki: Pki): Promise<v
     '--max-requests-inflight=1000', '--max-mutating-requests-inflight=500',
     '--profiling=false',
   ])
-}
-
-async function createNodes(core: k8s.CoreV1Api, count: number): Promise<void> {
-  const names: number[] = Array.from({ length: count }, (_, i) => i)
-  // A few requests at a time: 1000 nodes in seconds without flooding the API server.
-  const workers = Array.from({ length: Math.min(16, count) }, async () => {
-    for (let i = names.shift(); i !== undefined; i = names.shift()) {
-      const body: k8s.V1Node = {
-        metadata: {
-          name: `kwok-node-${i}`,
-          annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-          labels: {
-            'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': `kwok-node-${i}`,
-            type: 'kwok', 'node-role.kubernetes.io/worker': '',
-          },
-        },
-        spec: { podCIDR: nodePodCidr(i), podCIDRs: [nodePodCidr(i)] },
-        status: { addresses: [{ type: 'InternalIP', address: nodeIp(i) }] },
-      }
-      try {
-        await core.createNode({ body })
-      } catch (e) {
-        if ((e as { code?: number }).code !== 409) throw e
-      }
-    }
-  })
-  await Promise.all(workers)
-}
-
-async function createStorageClass(kc: k8s.KubeConfig): Promise<void> {
-  const storage = kc.makeApiClient(k8s.StorageV1Api)
-  try {
-    await storage.createStorageClass({
-      body: {
-        metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-        provisioner: 'kwok.x-k8s.io/fake',
-        volumeBindingMode: 'WaitForFirstConsumer',
-      },
-    })
-  } catch (e) {
-    if ((e as { code?: number }).code !== 409) throw e
-  }
 }

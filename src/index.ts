@@ -6,4 +6,6 @@ if (isSupervisorInvocation(process.argv)) {
 } else {
   const { run } = await import('./main.ts')
   await run()
+  // Work started in parallel with a failed phase (a download's retries) must not hold the step.
+  process.exit()
 }

@@ -1,0 +1,187 @@
+// The bundled action, end to end, against the local cluster: a real API server, real Helm,
+// real Prometheus processes scraping a Milvus stand-in. Assertions read the cluster and
+// Prometheus, not the action's logs (except where a log is the behaviour under test).
+import { beforeAll, describe, expect, it } from 'vitest'
+import { localCluster, type LocalCluster } from './support/local-cluster.ts'
+import { makeRunner, type Runner, type StepResult } from './support/runner.ts'
+
+const E2E = process.env.MILVUS_ACTION_E2E !== '0'
+const MIN = 60_000
+
+let cluster: LocalCluster
+let runner: Runner
+
+/** The inputs that point the action at the local cluster's mirrors. */
+function inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'kubectl-base-url': cluster.env.LOCAL_CLUSTER_KUBECTL_BASE_URL!,
+    'helm-base-url': cluster.env.LOCAL_CLUSTER_HELM_BASE_URL!,
+    'kube-prometheus-url': cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
+    'milvus-chart-repo': cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+    timeout: '6m',
+    ...extra,
+  }
+}
+
+function failed(r: StepResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
+}
+
+interface TargetsAnswer {
+  data: { activeTargets: Array<{ scrapePool: string; health: string; labels: Record<string, string>; scrapeUrl: string }> }
+}
+
+async function activeTargets(prometheusUrl: string, pool: string) {
+  const r = await cluster.get(`${prometheusUrl}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(pool)}`)
+  expect(r.status).toBe(200)
+  return (JSON.parse(r.body) as TargetsAnswer).data.activeTargets
+}
+
+async function managedRoles(namespace: string) {
+  return (await cluster.kubectlJson(['get', 'role,rolebinding', '-n', namespace, '-l', 'app.kubernetes.io/managed-by=milvus-monitoring-action'])).items
+}
+
+describe.runIf(E2E)('the bundled action on the local cluster', () => {
+  beforeAll(async () => {
+    cluster = await localCluster()
+    runner = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })
+  }, 90 * MIN)
+
+  let first: StepResult
+
+  it('default inputs: Milvus standalone in namespace milvus, its target up in Prometheus', async () => {
+    first = await runner.main(inputs())
+    expect(first.code, failed(first)).toBe(0)
+    const o = first.outputs
+    for (const name of ['kubectl-path', 'kubectl-version', 'helm-path', 'helm-version', 'prometheus-url', 'grafana-url', 'alertmanager-url', 'milvus-endpoint', 'milvus-metrics-url', 'service-monitor', 'scrape-pool', 'target-health', 'target-scrape-url']) {
+      expect(o[name], name).toBeTruthy()
+    }
+    expect(o['kubectl-version']).toBe('v1.35.2')
+    expect(o['helm-version']).toBe('v4.1.4')
+    expect(o['service-monitor']).toBe('milvus/my-release-milvus-standalone')
+    expect(o['target-health']).toBe('up')
+
+    // The cluster: the ServiceMonitor and the discovery RBAC exist.
+    const sm = await cluster.kubectlJson<{ metadata: { name: string } }>(['get', 'servicemonitor', '-n', 'milvus', 'my-release-milvus-standalone'])
+    expect(sm.metadata.name).toBe('my-release-milvus-standalone')
+    const rbac = await managedRoles('milvus')
+    expect(rbac.map((r) => r.metadata.name).sort()).toEqual(['prometheus-k8s-milvus-discovery', 'prometheus-k8s-milvus-discovery'])
+
+    // Prometheus itself, through the forwarded URL the action gave: the Milvus target is up.
+    const targets = await activeTargets(o['prometheus-url']!, o['scrape-pool']!)
+    expect(targets.length).toBeGreaterThan(0)
+    expect(targets.every((t) => t.health === 'up')).toBe(true)
+    expect(targets[0]!.scrapeUrl).toBe(o['target-scrape-url'])
+
+    // Every URL output answers from the runner.
+    expect((await cluster.get(`${o['grafana-url']}/api/health`)).status).toBe(200)
+    expect((await cluster.get(`${o['alertmanager-url']}/api/v2/status`)).status).toBe(200)
+    const metrics = await cluster.get(o['milvus-metrics-url']!)
+    expect(metrics.status).toBe(200)
+    expect(metrics.body).toMatch(/^milvus_/m)
+    expect(await cluster.connect(o['milvus-endpoint']!)).toBe(true)
+
+    expect(first.summary).toContain('my-release-milvus-standalone')
+    expect(first.summary).toContain(o['target-scrape-url'])
+
+    // The post step stops the forwards (and, without cleanup, leaves the install).
+    const post = await runner.post(first.state)
+    expect(post.code, failed(post)).toBe(0)
+    expect((await cluster.get(`${o['prometheus-url']}/-/ready`)).status).toBe(0)
+    expect(await cluster.helm(['status', 'my-release', '-n', 'milvus'])).toMatch(/STATUS: deployed/)
+  }, 15 * MIN)
+
+  it('a second run on the same cluster succeeds and leaves the stack as it was', async () => {
+    const before = await snapshot()
+    const again = await runner.main(inputs())
+    expect(again.code, failed(again)).toBe(0)
+    await runner.post(again.state)
+    expect(await snapshot()).toEqual(before)
+    expect(again.outputs['target-health']).toBe('up')
+  }, 10 * MIN)
+
+  it('Milvus in default: no RBAC added, target up', async () => {
+    const r = await runner.main(inputs({ namespace: 'default', 'release-name': 'rel-default' }))
+    expect(r.code, failed(r)).toBe(0)
+    expect(await managedRoles('default')).toEqual([])
+    const targets = await activeTargets(r.outputs['prometheus-url']!, r.outputs['scrape-pool']!)
+    expect(targets.every((t) => t.health === 'up')).toBe(true)
+    await runner.post(r.state)
+  }, 10 * MIN)
+
+  it('milvus-mode cluster: every component target up', async () => {
+    const r = await runner.main(inputs({ 'milvus-mode': 'cluster', namespace: 'milvus-cluster', 'release-name': 'big' }))
+    expect(r.code, failed(r)).toBe(0)
+    const targets = await activeTargets(r.outputs['prometheus-url']!, r.outputs['scrape-pool']!)
+    const components = new Set(targets.map((t) => t.labels.component))
+    // Cluster mode runs the coordinators, nodes and proxy as separate components.
+    expect(components.size).toBeGreaterThanOrEqual(4)
+    expect(components).toContain('proxy')
+    expect(targets.every((t) => t.health === 'up')).toBe(true)
+    await runner.post(r.state)
+  }, 10 * MIN)
+
+  it('prometheus-rbac false in a namespace Prometheus may not read: fails with the RBAC diagnosis', async () => {
+    const r = await runner.main(inputs({ namespace: 'milvus-norbac', 'release-name': 'norbac', 'prometheus-rbac': 'false', timeout: '2m' }))
+    await runner.post(r.state)
+    expect(r.code).not.toBe(0)
+    expect(await managedRoles('milvus-norbac')).toEqual([])
+    // The failure says what was seen and why, not merely that time ran out.
+    expect(r.stdout).toMatch(/::error::.*Timed out waiting for the Milvus target/s)
+    expect(r.stdout).toMatch(/no targets discovered/i)
+    expect(r.stdout).toMatch(/RBAC|Role/)
+    expect(r.ms).toBeLessThan(2 * MIN + 30_000)
+  }, 5 * MIN)
+
+  it('a Milvus pod that never becomes ready: fails within the timeout, printing the pod, its events and the Helm status', async () => {
+    const values = 'annotations:\n  local-cluster.milvus-monitoring-action/never-ready: "true"\n'
+    const r = await runner.main(inputs({ namespace: 'milvus-stuck', 'release-name': 'stuck', values, timeout: '90s' }))
+    await runner.post(r.state)
+    expect(r.code).not.toBe(0)
+    expect(r.ms).toBeLessThan(90_000 + 30_000)
+    expect(r.stdout).toMatch(/::error::.*Milvus release stuck/s)
+    expect(r.stdout).toMatch(/Pod milvus-stuck\/stuck-milvus-standalone-\S+ is not ready/)
+    expect(r.stdout).toMatch(/Events:/)
+    expect(r.stdout).toMatch(/helm status stuck[\s\S]*STATUS:/)
+  }, 5 * MIN)
+
+  it('the API server stopped for a few seconds during the kube-prometheus apply: retried, succeeds', async () => {
+    let triggered = false
+    const r = await runner.main(inputs(), {
+      onStdout: (chunk) => {
+        if (!triggered && chunk.includes('Apply kube-prometheus')) {
+          triggered = true
+          cluster.outage()
+        }
+      },
+    })
+    expect(triggered).toBe(true)
+    expect(r.code, failed(r)).toBe(0)
+    expect(r.outputs['target-health']).toBe('up')
+    await runner.post(r.state)
+  }, 10 * MIN)
+
+  it('cleanup true: the post step leaves no release, no added RBAC, no kube-prometheus objects', async () => {
+    const r = await runner.main(inputs({ cleanup: 'true' }))
+    expect(r.code, failed(r)).toBe(0)
+    const post = await runner.post(r.state)
+    expect(post.code, failed(post)).toBe(0)
+    expect(await cluster.helm(['list', '-A', '-f', '^my-release$', '-q'])).toBe('')
+    expect(await managedRoles('milvus').catch(() => [])).toEqual([])
+    const crds = await cluster.kubectlJson(['get', 'crd'])
+    expect(crds.items.filter((c) => c.metadata.name.endsWith('monitoring.coreos.com'))).toEqual([])
+    await expect(cluster.kubectl(['get', 'namespace', 'monitoring'])).rejects.toThrow(/NotFound/)
+  }, 10 * MIN)
+
+  /** What a re-run must not change: the CRDs' and Prometheus' specs, the ServiceMonitor, the RBAC. */
+  async function snapshot() {
+    const gen = async (args: string[]) =>
+      (await cluster.kubectlJson(args)).items.map((i) => `${i.metadata.name}@${i.metadata.generation ?? i.metadata.resourceVersion}`).sort()
+    return {
+      crds: await gen(['get', 'crd']),
+      prometheus: await gen(['get', 'prometheus', '-n', 'monitoring']),
+      serviceMonitors: await gen(['get', 'servicemonitor', '-n', 'milvus']),
+      rbac: (await managedRoles('milvus')).map((i) => `${i.metadata.name}@${i.metadata.resourceVersion}`).sort(),
+    }
+  }
+})

@@ -1,0 +1,58 @@
+// The end-to-end tests' view of the local cluster: bring it up (idempotent), and run kubectl
+// and HTTP requests inside its network namespace, where the action's URLs live.
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
+import { join } from 'node:path'
+import { ROOT } from './runner.ts'
+import { readEnvFile } from '../../local-cluster/cluster.ts'
+import { layout } from '../../local-cluster/layout.ts'
+import { officialBinaries } from '../../local-cluster/official-binaries.ts'
+
+const run = promisify(execFile)
+const CLUSTER = join(ROOT, 'local-cluster', 'cluster.ts')
+
+export interface LocalCluster {
+  netns: string
+  env: Record<string, string>
+  wrap: string[]
+  kubectl(args: string[]): Promise<string>
+  kubectlJson<T = { items: Array<{ metadata: { name: string; resourceVersion: string; generation?: number } }> }>(args: string[]): Promise<T>
+  helm(args: string[]): Promise<string>
+  get(url: string): Promise<{ status: number; body: string }>
+  connect(hostPort: string): Promise<boolean>
+  outage(): void
+}
+
+export async function localCluster(nodes = 2): Promise<LocalCluster> {
+  execFileSync(process.execPath, [CLUSTER, 'up', '--nodes', String(nodes)], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env })
+  const l = layout()
+  const env = readEnvFile(l.envFile)
+  const wrap = ['ip', 'netns', 'exec', l.netns]
+  const bins = await officialBinaries()
+  const kubectlPath = bins.find((b) => b.tool === 'kubectl' && b.version.startsWith('v1.35'))!.path
+  const helmPath = bins.find((b) => b.tool === 'helm' && b.version.startsWith('v4'))!.path
+  const inNs = async (cmd: string, args: string[]) =>
+    (await run(wrap[0]!, [...wrap.slice(1), cmd, ...args], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, maxBuffer: 64 << 20 })).stdout
+  const node = (script: string, arg: string) => inNs(process.execPath, ['-e', script, arg])
+  return {
+    netns: l.netns,
+    env,
+    wrap,
+    kubectl: (args) => inNs(kubectlPath, args),
+    kubectlJson: async (args) => JSON.parse(await inNs(kubectlPath, [...args, '-o', 'json'])),
+    helm: (args) => inNs(helmPath, args),
+    get: async (url) =>
+      JSON.parse(
+        await node(
+          `fetch(process.argv[1],{signal:AbortSignal.timeout(10000)}).then(async r=>console.log(JSON.stringify({status:r.status,body:await r.text()})),e=>console.log(JSON.stringify({status:0,body:String(e.cause?.code??e)})))`,
+          url,
+        ),
+      ),
+    connect: async (hostPort) =>
+      (await node(
+        `const [h,p]=process.argv[1].split(':');const s=require('net').connect(+p,h,()=>{console.log('ok');s.destroy()});s.on('error',()=>console.log('no'))`,
+        hostPort,
+      )).trim() === 'ok',
+    outage: () => execFileSync(process.execPath, [CLUSTER, 'outage']),
+  }
+}
