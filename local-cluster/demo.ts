@@ -1,0 +1,28 @@
+// `npm run demo`: the local cluster, then the action on it with default inputs, its outputs
+// and its job summary. Needs root (the cluster's network namespace).
+import { localCluster } from '../__tests__/support/local-cluster.ts'
+import { makeRunner } from '../__tests__/support/runner.ts'
+import { printResult } from '../scripts/local-action.ts'
+
+const cluster = await localCluster()
+const runner = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })
+const r = await runner.main(
+  {
+    // The cluster's loopback mirrors stand in for dl.k8s.io, get.helm.sh, GitHub and the Milvus Helm repository.
+    'kubectl-base-url': cluster.env.LOCAL_CLUSTER_KUBECTL_BASE_URL!,
+    'helm-base-url': cluster.env.LOCAL_CLUSTER_HELM_BASE_URL!,
+    'kube-prometheus-url': cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
+    'milvus-chart-repo': cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+  },
+  { onStdout: (c) => process.stdout.write(c) },
+)
+printResult(r)
+if (r.code === 0) {
+  const targets = await cluster.get(`${r.outputs['prometheus-url']}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`)
+  process.stdout.write(`\n== Prometheus' own answer for ${r.outputs['scrape-pool']}\n${targets.body.slice(0, 2000)}\n`)
+}
+await runner.post(r.state)
+process.stdout.write(
+  `\nThe cluster keeps running: npm run cluster -- exec -- kubectl get pods -A\nStop it with: npm run cluster -- down\n`,
+)
+process.exit(r.code)
