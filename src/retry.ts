@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const TRANSIENT = [
-  /connection refused/i,
+  /connection refused|connection to the server \S+ was refused/i,
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EAI_AGAIN/,
   /unexpected EOF|\bEOF\b/,
   /i\/o timeout|TLS handshake timeout|context deadline exceeded/i,

@@ -1,0 +1,95 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { compatibilityWarning, crdNamesIn, findManifestsDir } from '../src/kube-prometheus.ts'
+import { discoveryRbac, needsRbac } from '../src/rbac.ts'
+import { isTransient } from '../src/retry.ts'
+import { notReadyPods } from '../src/diagnostics.ts'
+import { fixtureDirs } from '../local-cluster/mirror.ts'
+
+describe('kube-prometheus compatibility', () => {
+  it.each([
+    ['v0.18.0', 33, ''],
+    ['v0.18.0', 36, ''],
+    ['v0.18.0', 32, 'tested with Kubernetes 1.33 - 1.36, but the cluster runs 1.32'],
+    ['v0.18.1', 37, 'tested with Kubernetes 1.33 - 1.36, but the cluster runs 1.37'],
+    ['v0.16.0', 35, 'tested with Kubernetes 1.32 - 1.34'],
+    ['v0.99.0', 35, 'no known Kubernetes compatibility range'],
+  ])('%s on 1.%i', (version, minor, want) => {
+    const w = compatibilityWarning(version, minor)
+    if (want === '') expect(w).toBe('')
+    else expect(w).toContain(want)
+  })
+})
+
+describe('kube-prometheus manifests', () => {
+  it('finds the CRDs of the real v0.18.0 release', async () => {
+    const { kubePrometheus } = await fixtureDirs()
+    const dir = mkdtempSync(join(tmpdir(), 'kp-'))
+    execFileSync('tar', ['xzf', join(kubePrometheus, 'kube-prometheus-0.18.0.tar.gz'), '-C', dir])
+    const manifests = findManifestsDir(dir)
+    expect(manifests).toBe(join(dir, 'kube-prometheus-0.18.0', 'manifests'))
+    const names = crdNamesIn(join(manifests, 'setup'))
+    expect(names).toHaveLength(10)
+    expect(names).toContain('servicemonitors.monitoring.coreos.com')
+    expect(names).toContain('prometheuses.monitoring.coreos.com')
+  }, 60_000)
+
+  it('says what is wrong with an archive that has no manifests/setup', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kp-'))
+    mkdirSync(join(dir, 'other', 'manifests'), { recursive: true })
+    writeFileSync(join(dir, 'README.md'), '')
+    expect(() => findManifestsDir(dir)).toThrow(/no manifests\/setup directory.*kube-prometheus-url/)
+  })
+})
+
+describe('discovery RBAC', () => {
+  it.each([
+    ['milvus', true, true],
+    ['milvus', false, false],
+    ['default', true, false],
+    ['kube-system', true, false],
+    ['monitoring', true, false],
+  ])('namespace %s with prometheus-rbac %s needs RBAC: %s', (ns, flag, want) => {
+    expect(needsRbac(ns, flag)).toBe(want)
+  })
+
+  it('grants prometheus-k8s what its service discovery lists, EndpointSlices included', () => {
+    const [role, binding] = discoveryRbac('milvus', { namespace: 'monitoring', name: 'prometheus-k8s' })
+    expect(role.metadata).toMatchObject({ namespace: 'milvus', labels: { 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' } })
+    const rules = role.rules as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>
+    const granted = rules.flatMap((r) => r.resources.map((res) => `${r.apiGroups[0]}/${res}`))
+    expect(granted.sort()).toEqual(['/endpoints', '/pods', '/services', 'discovery.k8s.io/endpointslices'])
+    expect(rules.every((r) => r.verbs.join() === 'get,list,watch')).toBe(true)
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' }])
+    expect((binding.roleRef as { name: string }).name).toBe(role.metadata.name)
+  })
+})
+
+describe('transient API errors', () => {
+  it.each([
+    ['The connection to the server 10.250.0.1:6443 was refused - did you specify the right host or port?', true],
+    ['dial tcp 127.0.0.1:6443: connect: connection refused', true],
+    ['Get "https://x/api": EOF', true],
+    ['Error from server: etcdserver: request timed out', true],
+    ['Error from server (ServiceUnavailable): the server is currently unable to handle the request', true],
+    ['read ECONNRESET', true],
+    ['error: error validating "x.yaml": unknown field "spec.foo"', false],
+    ['Error from server (Forbidden): namespaces is forbidden', false],
+    ['Error from server (NotFound): deployments.apps "x" not found', false],
+  ])('%s -> %s', (msg, want) => {
+    expect(isTransient(msg)).toBe(want)
+  })
+})
+
+describe('not-ready pods', () => {
+  const pod = (name: string, phase: string, ready?: boolean) => ({
+    metadata: { name, namespace: 'ns' },
+    status: { phase, conditions: ready === undefined ? [] : [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  })
+  it('lists pods neither Ready nor finished', () => {
+    expect(notReadyPods({ items: [pod('a', 'Running', true), pod('b', 'Running', false), pod('c', 'Pending'), pod('d', 'Succeeded')] })).toEqual(['b', 'c'])
+  })
+})

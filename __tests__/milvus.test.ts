@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest'
+import { mergeValues, modeValues, releaseValues } from '../src/milvus.ts'
+import { upgradeInstallArgs } from '../src/helm.ts'
+
+describe('Milvus values', () => {
+  it.each([
+    ['maps merge key by key', { a: { b: 1, c: 2 } }, { a: { c: 3 } }, { a: { b: 1, c: 3 } }],
+    ['lists are replaced, not appended', { a: [1, 2] }, { a: [3] }, { a: [3] }],
+    ['a scalar replaces a map', { a: { b: 1 } }, { a: 'x' }, { a: 'x' }],
+    ['null is kept as the later value', { a: { b: 1 } }, { a: null }, { a: null }],
+    ['new keys are added', {}, { z: true }, { z: true }],
+  ])('%s', (_, base, over, want) => {
+    expect(mergeValues(base, over)).toEqual(want)
+  })
+
+  it('standalone is CI-sized: no cluster, one etcd, standalone MinIO, no Pulsar', () => {
+    expect(modeValues('standalone')).toEqual({
+      cluster: { enabled: false },
+      etcd: { replicaCount: 1 },
+      minio: { mode: 'standalone' },
+      pulsarv3: { enabled: false },
+    })
+    expect(modeValues('cluster')).toEqual({ cluster: { enabled: true } })
+  })
+
+  it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {
+    const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '10s' } } })
+    expect(v.etcd).toEqual({ replicaCount: 3 })
+    expect(v.minio).toEqual({ mode: 'standalone' })
+    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '10s' } })
+  })
+})
+
+describe('helm upgrade --install arguments', () => {
+  it.each([
+    [
+      'a repository chart',
+      { chart: 'milvus', repo: 'https://zilliztech.github.io/milvus-helm/', version: '5.0.19' },
+      ['upgrade', '--install', 'r', 'milvus', '--repo', 'https://zilliztech.github.io/milvus-helm/', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+    [
+      'an OCI chart',
+      { chart: 'oci://registry.example/charts/milvus', repo: '', version: '5.0.19' },
+      ['upgrade', '--install', 'r', 'oci://registry.example/charts/milvus', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+    [
+      'a local chart',
+      { chart: './charts/milvus', repo: '', version: '' },
+      ['upgrade', '--install', 'r', './charts/milvus', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+  ])('%s', (_, chart, want) => {
+    expect(upgradeInstallArgs({ release: 'r', namespace: 'ns', chart, valuesFiles: ['v.yaml'], timeoutSeconds: 120.7 })).toEqual(want)
+  })
+})
