@@ -91,6 +91,7 @@ function plainAddress(a: string | undefined): string {
 export function renderMetrics(seconds: number, role: string, nodeId: string, version = '2.6.3'): string {
   const node = { node_id: nodeId }
   const db = { db_name: 'default', collection_name: 'demo' }
+  const collection = { collection_id: '451234567890123456', db_name: 'default' }
   // Traffic ramps up and then holds steady, so rate() panels show a curve.
   const requests = Math.floor(40 * seconds + 200 * (1 - Math.exp(-seconds / 60)))
   const searches = Math.floor(requests * 0.6)
@@ -112,7 +113,7 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
     ]),
     family('milvus_proxy_req_count', 'counter', 'count of operation executed', [
       { labels: { ...node, function_name: 'Search', status: 'success', ...db }, value: searches },
-      { labels: { ...node, function_name: 'Search', status: 'total', ...db }, value: searches + Math.floor(searches / 500) },
+      { labels: { ...node, function_name: 'Search', status: 'total', ...db }, value: Math.floor(searches * 1.002) },
       { labels: { ...node, function_name: 'Query', status: 'success', ...db }, value: queries },
       { labels: { ...node, function_name: 'Query', status: 'total', ...db }, value: queries },
       { labels: { ...node, function_name: 'Insert', status: 'success', ...db }, value: requests - searches - queries },
@@ -126,7 +127,7 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
       { labels: { ...node, ...db }, value: searches * 10 },
     ]),
     family('milvus_proxy_insert_vectors_count', 'counter', 'counter of vectors successfully inserted', [
-      { labels: { ...node, ...db }, value: (entities - 10_000) },
+      { labels: { ...node, ...db }, value: entities - 10_000 },
     ]),
     family('milvus_rootcoord_collection_num', 'gauge', 'number of collections', [
       { labels: { db_name: 'default' }, value: 3 },
@@ -134,27 +135,34 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
     family('milvus_rootcoord_proxy_num', 'gauge', 'number of proxy nodes managered by rootcoord', [
       { labels: {}, value: 1 },
     ]),
-    family('milvus_querynode_entity_num', 'gauge', 'number of entities which can be searched/queried, clustered by collection, partition and state', [
-      { labels: { ...node, collection_id: '451234567890123456', segment_state: 'Sealed', db_name: 'default' }, value: entities },
-      { labels: { ...node, collection_id: '451234567890123456', segment_state: 'Growing', db_name: 'default' }, value: Math.floor(500 + 400 * wave(90)) },
+    family('milvus_querynode_entity_num', 'gauge', 'number of entities which can be searched/queried', [
+      { labels: { ...node, ...collection, segment_state: 'Sealed' }, value: entities },
+      { labels: { ...node, ...collection, segment_state: 'Growing' }, value: Math.floor(500 + 400 * wave(90)) },
     ]),
     family('milvus_datanode_flushed_data_size', 'counter', 'byte size of data flushed to storage', [
       { labels: { ...node, data_source: 'streaming', segment_level: 'L1' }, value: (entities - 10_000) * 512 },
     ]),
     family('milvus_datacoord_segment_num', 'gauge', 'number of segments', [
-      { labels: { segment_state: 'Flushed', segment_level: 'L1', segment_is_sorted: 'true', db_name: 'default', collection_id: '451234567890123456' }, value: 4 + Math.floor(seconds / 300) },
+      {
+        labels: { ...collection, segment_state: 'Flushed', segment_level: 'L1', segment_is_sorted: 'true' },
+        value: 4 + Math.floor(seconds / 300),
+      },
     ]),
     family('go_goroutines', 'gauge', 'Number of goroutines that currently exist.', [
       { labels: {}, value: Math.round(420 + 30 * wave(45)) },
     ]),
-    family('go_info', 'gauge', 'Information about the Go environment.', [{ labels: { version: 'go1.24.4' }, value: 1 }]),
+    family('go_info', 'gauge', 'Information about the Go environment.', [
+      { labels: { version: 'go1.24.4' }, value: 1 },
+    ]),
     family('go_memstats_alloc_bytes', 'gauge', 'Number of bytes allocated in heap and currently in use.', [
       { labels: {}, value: mem.heapUsed },
     ]),
     family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [
       { labels: {}, value: (cpu.user + cpu.system) / 1e6 },
     ]),
-    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [{ labels: {}, value: mem.rss }]),
+    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [
+      { labels: {}, value: mem.rss },
+    ]),
     family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [
       { labels: {}, value: Math.floor(Date.now() / 1000 - process.uptime()) },
     ]),

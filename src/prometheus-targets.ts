@@ -171,7 +171,8 @@ export function interpretTargets(body: unknown, ctx: InterpretContext): TargetVe
 
   if (active.length === 0) {
     const counts = record(data.droppedTargetCounts)
-    const droppedCount = typeof counts[ctx.scrapePool] === 'number' ? (counts[ctx.scrapePool] as number) : dropped.length
+    const counted = counts[ctx.scrapePool]
+    const droppedCount = typeof counted === 'number' ? counted : dropped.length
     if (droppedCount === 0 && poolLoaded(data, ctx) !== true) {
       return {
         state: 'pool-missing',
@@ -341,7 +342,7 @@ export function nextPollDelay(verdict: TargetVerdict, attempt: number, now: numb
   if (verdict.state !== 'pending' && verdict.state !== 'down') return backoff
   if (verdict.nextScrapeAt !== undefined && interval !== undefined) {
     const untilDue = verdict.nextScrapeAt + p.marginMs - now
-    if (untilDue > 0) return Math.min(untilDue, interval + p.marginMs)
+    if (untilDue > 0) return Math.ceil(Math.min(untilDue, interval + p.marginMs))
   }
   // Not scraped yet (its first scrape comes within one interval) or overdue: back off, no
   // longer than an interval.
@@ -424,7 +425,9 @@ async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, 
  */
 export async function waitForTargets(opts: WaitForTargetsOptions): Promise<{ targets: TargetState[] }> {
   const { signal } = opts
-  if (opts.request === undefined && opts.baseUrl === undefined) throw new Error('waitForTargets needs baseUrl or request')
+  if (opts.request === undefined && opts.baseUrl === undefined) {
+    throw new Error('waitForTargets needs baseUrl or request')
+  }
   const request = opts.request ?? fetchRequest(opts.baseUrl ?? '')
   const now = opts.now ?? Date.now
   const sleep = opts.sleep ?? ((ms: number, s: AbortSignal) => delay(ms, undefined, { signal: s }))
