@@ -1,0 +1,149 @@
+// The bundled dist/main/index.js, run as the GitHub runner runs it (INPUT_* variables and the
+// GITHUB_* command files, Node 24, no network namespace), on the failures a user meets before
+// any cluster work starts: bad inputs, no kubeconfig, a kubeconfig whose server is down.
+// Every URL the action could fetch is on loopback: the release mirror or a closed port.
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
+import { makeRunner, ROOT, type StepResult } from './support/runner.ts'
+
+const BUNDLE = join(ROOT, 'dist', 'main', 'index.js')
+
+let mirror: Mirror
+let home: string
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  const { port } = server.address() as { port: number }
+  await new Promise((ok) => server.close(ok))
+  return port
+}
+
+/** stdout and stderr as a reader sees them: workflow-command escapes decoded. */
+function shown(r: StepResult): string {
+  const decode = (s: string) => s.replaceAll('%0D', '\r').replaceAll('%0A', '\n').replaceAll('%25', '%')
+  return `${decode(r.stdout)}\n${decode(r.stderr)}`
+}
+
+const errors = (r: StepResult) => r.stdout.split('\n').filter((l) => l.startsWith('::error'))
+
+function report(r: StepResult): string {
+  return `exit ${r.code} after ${Math.round(r.ms)} ms\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
+}
+
+// A stack frame: "    at fn (file:line:col)" or "    at file:line:col".
+const STACK_FRAME = /^\s*at\s+(\S+\s+\()?\S*:\d+:\d+\)?\s*$/m
+
+/** Inputs that keep every download on loopback. */
+async function loopbackInputs(): Promise<Record<string, string>> {
+  return {
+    'kubectl-base-url': mirror.kubectlBaseUrl,
+    'helm-base-url': mirror.helmBaseUrl,
+    'milvus-chart-repo': mirror.helmRepoUrl,
+    'kube-prometheus-url': `http://127.0.0.1:${await closedPort()}/kube-prometheus.tar.gz`,
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(BUNDLE)) {
+    throw new Error(`${BUNDLE} is missing: run \`npm run build\` first (these tests run the bundle, not src/)`)
+  }
+  mirror = await startMirror() // the official binaries: npm pack on first use, then cached
+  home = mkdtempSync(join(tmpdir(), 'dist-test-home-'))
+}, 600_000)
+
+afterAll(async () => {
+  await mirror?.close()
+})
+
+describe('dist/main/index.js as the runner runs it', () => {
+  it('runs under Node 24, the runtime action.yml declares', () => {
+    expect(process.versions.node.startsWith('24'), `vitest runs on Node ${process.versions.node}; run it through npm/npx so the node devDependency is used`).toBe(true)
+    expect(existsSync(BUNDLE)).toBe(true)
+  })
+
+  it('several bad inputs: one error naming each, no stack trace, no outputs, nothing downloaded', async () => {
+    const runner = makeRunner({ env: { HOME: home, KUBECONFIG: join(home, 'no-kubeconfig') } })
+    const before = mirror.requests.length
+    const r = await runner.main({
+      ...(await loopbackInputs()),
+      'kubectl-version': '1.x.banana',
+      namespace: 'Milvus_NS',
+      values: 'etcd: [replicaCount: 1\n  oops',
+      'milvus-mode': 'distributed',
+      timeout: 'forever',
+    })
+
+    expect(r.code, report(r)).not.toBe(0)
+    const annotations = errors(r)
+    expect(annotations, report(r)).toHaveLength(1)
+    const message = annotations[0]!.replaceAll('%0A', '\n')
+    for (const name of ['kubectl-version', 'namespace', 'values', 'milvus-mode', 'timeout']) {
+      expect(message, `the error should name ${name}`).toMatch(new RegExp(`^\\s*- ${name}:`, 'm'))
+    }
+    // Inputs that were fine are not blamed.
+    for (const name of ['helm-version', 'kubectl-base-url', 'kube-prometheus-url', 'release-name']) {
+      expect(message).not.toMatch(new RegExp(`^\\s*- ${name}:`, 'm'))
+    }
+    expect(shown(r)).not.toMatch(STACK_FRAME)
+    expect(r.outputs).toEqual({})
+    expect(readdirSync(runner.toolCache)).toEqual([])
+    expect(mirror.requests.slice(before)).toEqual([])
+  })
+
+  it('no kubeconfig: fails saying there is no reachable cluster and how to get one', async () => {
+    const runner = makeRunner({ env: { HOME: home, KUBECONFIG: join(home, 'no-such-kubeconfig') } })
+    const r = await runner.main(await loopbackInputs())
+
+    expect(r.code, report(r)).not.toBe(0)
+    const annotations = errors(r)
+    expect(annotations, report(r)).toHaveLength(1)
+    const message = annotations[0]!
+    expect(message).toMatch(/no reachable Kubernetes cluster/i)
+    expect(message).toContain('KUBECONFIG')
+    expect(message).toMatch(/\bkind\b/)
+    expect(shown(r)).not.toMatch(STACK_FRAME)
+    expect(r.outputs).toEqual({})
+  }, 120_000)
+
+  it('a kubeconfig whose server is a closed loopback port: fails naming that server', async () => {
+    const port = await closedPort()
+    const server = `https://127.0.0.1:${port}`
+    const kubeconfig = join(home, `kubeconfig-${port}`)
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: down',
+        '  cluster:',
+        `    server: ${server}`,
+        '    insecure-skip-tls-verify: true',
+        'users:',
+        '- name: someone',
+        '  user:',
+        '    token: not-a-secret',
+        'contexts:',
+        '- name: down',
+        '  context: {cluster: down, user: someone}',
+        'current-context: down',
+        '',
+      ].join('\n'),
+    )
+    const runner = makeRunner({ env: { HOME: home, KUBECONFIG: kubeconfig } })
+    const r = await runner.main(await loopbackInputs())
+
+    expect(r.code, report(r)).not.toBe(0)
+    const annotations = errors(r)
+    expect(annotations, report(r)).toHaveLength(1)
+    expect(annotations[0], report(r)).toContain(server)
+    expect(shown(r)).not.toMatch(STACK_FRAME)
+    expect(r.outputs).toEqual({})
+  }, 180_000)
+})
