@@ -8,7 +8,7 @@
 // stops it by pid.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type AddressInfo, type Server } from 'node:net'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -374,18 +374,13 @@ export async function runSupervisor(configPath: string): Promise<never> {
     createInterface({ input: child.stderr! }).on('line', (line) => log(`[${spec.name}] ${line}`))
     createInterface({ input: child.stdout! }).on('line', (line) => {
       log(`[${spec.name}] ${line}`)
-      // kubectl prints this once its local listener is bound; confirm the port really accepts.
-      if (!line.startsWith('Forwarding from ') || f.child !== child) return
-      void accepts(spec.localPort).then((ok) => {
-        if (f.child !== child) return
-        if (ok) {
-          f.ready = true
-          writeStatus()
-        } else {
-          log(`[${spec.name}] ${LOCAL_ADDRESS}:${spec.localPort} refuses connections; restarting kubectl`)
-          child.kill('SIGTERM')
-        }
-      })
+      // kubectl prints this only once its local listener is bound, so the port accepts from here
+      // on. No probe connection on top: kubectl forwards every connection to the pod, kwok never
+      // closes such a connection at the target, and kubectl exits if the target port is not up yet.
+      if (line.startsWith('Forwarding from ') && f.child === child && !f.ready) {
+        f.ready = true
+        writeStatus()
+      }
     })
   }
 
@@ -425,20 +420,5 @@ function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
       resolve()
     })
     child.kill('SIGTERM')
-  })
-}
-
-/** One TCP connect to the local end of a forward, closed at once. */
-function accepts(port: number, timeoutMs = 2_000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: LOCAL_ADDRESS, port })
-    socket.setTimeout(timeoutMs)
-    const finish = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.once('connect', () => finish(true))
-    socket.once('timeout', () => finish(false))
-    socket.once('error', () => finish(false))
   })
 }
