@@ -173,6 +173,10 @@ async function main(): Promise<void> {
     case 'exec': {
       if (!readPid(l)) throw new Error('the local cluster is not running: npm run cluster -- up')
       const env = { ...process.env, ...readEnvFile(l.envFile) }
+      // The official kubectl and helm the cluster serves are on PATH there.
+      const { officialBinaries } = await import('./official-binaries.ts')
+      const dirs = (await officialBinaries()).filter((b) => /^v1\.35|^v4/.test(b.version)).map((b) => dirname(b.path))
+      env.PATH = [...new Set(dirs), env.PATH].join(':')
       const r = spawn('ip', ['netns', 'exec', l.netns, ...rest], { stdio: 'inherit', env })
       const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)))
       process.exit(code)

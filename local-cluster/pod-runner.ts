@@ -1,5 +1,6 @@
-// Plays the container runtime for the pods that must really answer on the network: each
-// Prometheus pod runs a real Prometheus, on the pod's IP, with the configuration the operator
+// Plays the container runtime for the pods whose work the action depends on: the
+// prometheus-operator pod runs the real operator (out of cluster, from its pod's arguments), and
+// each Prometheus pod a real Prometheus on the pod's IP, with the configuration the operator
 // generated and the pod's ServiceAccount token, reloaded when the operator changes it.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
@@ -10,6 +11,8 @@ import { Procs, type Proc } from './procs.ts'
 
 interface Options {
   prometheusBinary: string
+  operatorBinary: string
+  kubeconfig: string
   runDir: string
   apiserver: string
   caFile: string
@@ -30,8 +33,10 @@ function log(msg: string): void {
 }
 
 /** Points the operator's in-cluster configuration at this API server and this pod's files. */
-export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string }): string {
-  const config = YAML.parse(raw.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
+export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string; env: Record<string, string> }): string {
+  // What prometheus-config-reloader does: expand $(VAR) from its container's environment.
+  const expanded = raw.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (m, name: string) => o.env[name] ?? m)
+  const config = YAML.parse(expanded.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
   const sdOwners = [...(config.scrape_configs ?? []), ...(config.alerting?.alertmanagers ?? [])]
   for (const owner of sdOwners) {
     const sds = owner.kubernetes_sd_configs as Array<Record<string, unknown>> | undefined
@@ -121,7 +126,18 @@ export class PodRunner {
     const name = labels['app.kubernetes.io/name']
     if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
       await this.startPrometheus(key, pod, ip!, labels['operator.prometheus.io/name']!)
+    } else if (name === 'prometheus-operator' && labels['app.kubernetes.io/component'] === 'controller') {
+      this.startOperator(key, pod, ip!)
     }
+  }
+
+  private startOperator(key: string, pod: k8s.V1Pod, ip: string): void {
+    const container = pod.spec?.containers.find((c) => c.name === 'prometheus-operator')
+    // The pod's own arguments; it listens where the pod's kube-rbac-proxy expects it.
+    const args = [...(container?.args ?? []).filter((a) => !a.startsWith('--web.listen-address')), '--web.listen-address=127.0.0.1:8080']
+    log(`starting prometheus-operator for ${key}`)
+    const proc = this.procs.start('prometheus-operator', this.o.operatorBinary, args, { KUBECONFIG: this.o.kubeconfig })
+    this.running.set(key, { key, ip, stop: () => this.procs.stop(proc) })
   }
 
   private async startPrometheus(key: string, pod: k8s.V1Pod, ip: string, instance: string): Promise<void> {
@@ -142,7 +158,7 @@ export class PodRunner {
     const configFile = join(dir, 'prometheus.yaml')
     const writeConfig = () => {
       const generated = this.configs.get(instance) ?? 'global: {}\n'
-      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir }))
+      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, env: reloaderEnv(pod) }))
     }
     writeConfig()
     log(`starting Prometheus for ${key} on ${ip}:9090`)
@@ -174,4 +190,17 @@ export class PodRunner {
     // What prometheus-config-reloader does in a real pod.
     for (const r of this.running.values()) if (r.instance === instance) await r.reload?.()
   }
+}
+
+/** The config-reloader container's environment (SHARD, POD_NAME), as the kubelet would set it. */
+function reloaderEnv(pod: k8s.V1Pod): Record<string, string> {
+  const env: Record<string, string> = {}
+  const reloader = pod.spec?.containers.find((c) => c.name === 'config-reloader')
+  for (const e of reloader?.env ?? []) {
+    const field = e.valueFrom?.fieldRef?.fieldPath
+    if (e.value !== undefined) env[e.name] = e.value
+    else if (field === 'metadata.name') env[e.name] = pod.metadata?.name ?? ''
+    else if (field === 'metadata.namespace') env[e.name] = pod.metadata?.namespace ?? ''
+  }
+  return env
 }

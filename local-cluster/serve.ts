@@ -128,17 +128,8 @@ export async function serve(nodeCount: number): Promise<void> {
     await createStorageClass(kc)
     startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir })
 
-    log('starting prometheus-operator')
-    procs.start('prometheus-operator', bin('prometheus-operator'), [
-      '--kubelet-service=kube-system/kubelet', '--kubelet-endpoints=true', '--kubelet-endpointslice=true',
-      '--watch-referenced-objects-in-all-namespaces=true', '--disable-unmanaged-prometheus-configuration=true',
-      // Never run: kwok plays the pods; the name only has to be well formed.
-      '--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.92.0',
-      '--web.listen-address=127.0.0.1:8080',
-    ], { KUBECONFIG: l.kubeconfig })
-
-    log('starting the pod runner, the Milvus stand-in and the download mirror')
-    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), runDir: l.runDir, apiserver: server, caFile: pki.caCert })
+    log('starting the pod runner (operator and Prometheus pods), the stand-ins and the download mirror')
+    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), operatorBinary: bin('prometheus-operator'), kubeconfig: l.kubeconfig, runDir: l.runDir, apiserver: server, caFile: pki.caCert })
     await runner.start()
     // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
     // one listener on 0.0.0.0 answers for all pods of a port (see kwok/port-forward.yaml).

@@ -23,7 +23,7 @@ export class Helm {
   }
 
   status(release: string, namespace: string): Promise<ExecResult> {
-    return this.run(['status', release, '-n', namespace, '--show-resources'], { allowFailure: true })
+    return this.run(['status', release, '-n', namespace], { allowFailure: true })
   }
 
   uninstall(release: string, namespace: string, timeoutSeconds: number): Promise<ExecResult> {
