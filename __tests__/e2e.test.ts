@@ -1,6 +1,8 @@
 // The bundled action, end to end, against the local cluster: a real API server, real Helm,
 // real Prometheus processes scraping a Milvus stand-in. Assertions read the cluster and
 // Prometheus, not the action's logs (except where a log is the behaviour under test).
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { localCluster, type LocalCluster } from './support/local-cluster.ts'
 import { makeRunner, type Runner, type StepResult } from './support/runner.ts'
@@ -157,6 +159,9 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     })
     expect(triggered).toBe(true)
     expect(r.code, failed(r)).toBe(0)
+    // The apply in flight failed and was retried, and the API server really went away.
+    expect(r.stdout).toMatch(/Applying manifests\/setup: the API server did not answer .*; retry 1 in/)
+    expect(readFileSync(join(cluster.logDir, 'serve.log'), 'utf8')).toMatch(/outage over/)
     expect(r.outputs['target-health']).toBe('up')
     await runner.post(r.state)
   }, 10 * MIN)

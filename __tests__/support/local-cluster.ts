@@ -13,6 +13,7 @@ const CLUSTER = join(ROOT, 'local-cluster', 'cluster.ts')
 
 export interface LocalCluster {
   netns: string
+  logDir: string
   env: Record<string, string>
   wrap: string[]
   kubectl(args: string[]): Promise<string>
@@ -36,6 +37,7 @@ export async function localCluster(nodes = 2): Promise<LocalCluster> {
   const node = (script: string, arg: string) => inNs(process.execPath, ['-e', script, arg])
   return {
     netns: l.netns,
+    logDir: l.logDir,
     env,
     wrap,
     kubectl: (args) => inNs(kubectlPath, args),
