@@ -166,6 +166,23 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     await runner.post(r.state)
   }, 10 * MIN)
 
+  it('expose none, install-kube-prometheus false, Helm 3 and version lines: in-cluster URLs, no forwards left', async () => {
+    const r = await runner.main(
+      inputs({ expose: 'none', 'install-kube-prometheus': 'false', 'helm-version': '3', 'kubectl-version': '1.35' }),
+    )
+    expect(r.code, failed(r)).toBe(0)
+    expect(r.outputs['helm-version']).toBe('v3.17.2')
+    expect(r.outputs['kubectl-version']).toBe('v1.35.2')
+    expect(r.outputs['prometheus-url']).toBe('http://prometheus-k8s.monitoring.svc:9090')
+    expect(r.outputs['milvus-endpoint']).toBe('my-release-milvus.milvus.svc:19530')
+    expect(r.outputs['target-health']).toBe('up')
+    expect(r.stdout).not.toContain('Apply kube-prometheus')
+    // The forward used for the wait is gone before the post step runs.
+    expect(JSON.parse(r.state.run!).supervisorPid).toBeUndefined()
+    expect(await cluster.kubectl(['version', '--client'])).toBeTruthy()
+    await runner.post(r.state)
+  }, 10 * MIN)
+
   it('cleanup true: the post step leaves no release, no added RBAC, no kube-prometheus objects', async () => {
     const r = await runner.main(inputs({ cleanup: 'true' }))
     expect(r.code, failed(r)).toBe(0)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { mergeValues, modeValues, releaseValues } from '../src/milvus.ts'
+import { mergeValues, modeValues, releaseValues, secretValues } from '../src/milvus.ts'
 import { upgradeInstallArgs } from '../src/helm.ts'
 
 describe('Milvus values', () => {
@@ -50,5 +50,17 @@ describe('helm upgrade --install arguments', () => {
     ],
   ])('%s', (_, chart, want) => {
     expect(upgradeInstallArgs({ release: 'r', namespace: 'ns', chart, valuesFiles: ['v.yaml'], timeoutSeconds: 120.7 })).toEqual(want)
+  })
+})
+
+describe('secret values', () => {
+  it.each([
+    ['a MinIO secret key', { minio: { secretKey: 'hunter2', accessKey: 'AKIA1', mode: 'standalone' } }, ['hunter2', 'AKIA1']],
+    ['everything below a secret-looking map', { externalS3: { credentials: { user: 'u', value: 'v' } } }, ['u', 'v']],
+    ['list items under a secret key', { tokens: ['a', 'b'] }, ['a', 'b']],
+    ['nothing secret', { etcd: { replicaCount: 1 }, image: { tag: 'v2.6' } }, []],
+    ['empty secrets are not masked', { password: '' }, []],
+  ])('%s', (_, values, want) => {
+    expect(secretValues(values).sort()).toEqual(want.sort())
   })
 })

@@ -134,10 +134,15 @@ async function down(opts: { quiet?: boolean } = {}): Promise<void> {
   const l = layout()
   const pid = readPid(l)
   if (pid) {
+    // The supervisor leads its own process group: a stray child dies with it.
     process.kill(pid, 'SIGTERM')
     const deadline = Date.now() + 30_000
     while (pidAlive(pid) && Date.now() < deadline) await sleep(100)
-    if (pidAlive(pid)) process.kill(pid, 'SIGKILL')
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {
+      // the group is gone
+    }
   }
   // Anything still holding the namespace (a port-forward supervisor left by a test, say) goes too.
   if (netnsExists(l.netns)) {

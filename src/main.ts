@@ -12,7 +12,7 @@ import { Kubectl } from './kubectl.ts'
 import { Helm } from './helm.ts'
 import { retryTransient } from './retry.ts'
 import * as kp from './kube-prometheus.ts'
-import { releaseValues } from './milvus.ts'
+import { releaseValues, secretValues } from './milvus.ts'
 import { discoveryRbac, needsRbac, MANAGED_BY } from './rbac.ts'
 import { checkWiring, type ServiceMonitorObject, type PrometheusObject, type ServiceObject } from './wiring.ts'
 import { scrapePoolFor, waitForTargets, type TargetVerdict } from './prometheus-targets.ts'
@@ -39,6 +39,7 @@ export async function run(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name))
     progress.inputs = inputs
+    for (const secret of secretValues(inputs.values)) core.setSecret(secret)
     budget = new Budget(inputs.timeoutMs)
     const result = await deploy(inputs, budget, progress)
     setOutputs(result)

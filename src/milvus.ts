@@ -33,3 +33,17 @@ export function mergeValues(base: Values, over: Values): Values {
 export function releaseValues(mode: MilvusMode, user: Values): Values {
   return mergeValues(mergeValues(modeValues(mode), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } } })
 }
+
+const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key/i
+
+/** String leaves of the values under secret-looking keys: masked in the log before anything runs. */
+export function secretValues(values: Values, underSecret = false): string[] {
+  const out: string[] = []
+  for (const [k, v] of Object.entries(values)) {
+    const secret = underSecret || SECRET_KEY.test(k)
+    if (isPlainObject(v)) out.push(...secretValues(v, secret))
+    else if (Array.isArray(v)) out.push(...secretValues(Object.fromEntries(v.map((x, i) => [String(i), x])), secret))
+    else if (secret && (typeof v === 'string' || typeof v === 'number') && String(v).length > 0) out.push(String(v))
+  }
+  return out
+}
