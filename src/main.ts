@@ -105,8 +105,16 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
       core.info(`CRDs Established: ${manifests.crdNames.join(', ')}`)
     })
   } else {
-    const crd = await kube.find('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/servicemonitors.monitoring.coreos.com')
-    if (!crd) throw new Error('install-kube-prometheus is false, but the cluster has no ServiceMonitor CRD (servicemonitors.monitoring.coreos.com): install kube-prometheus first or set install-kube-prometheus: true')
+    const [crd, prometheus] = await Promise.all([
+      kube.find('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/servicemonitors.monitoring.coreos.com'),
+      kube.find(`/apis/monitoring.coreos.com/v1/namespaces/${kp.MONITORING_NAMESPACE}/prometheuses/${kp.PROMETHEUS_NAME}`).catch(() => undefined),
+    ])
+    if (!crd || !prometheus) {
+      throw new Error(
+        `install-kube-prometheus is false, but the cluster has no ${crd ? `Prometheus ${kp.MONITORING_NAMESPACE}/${kp.PROMETHEUS_NAME}` : 'ServiceMonitor CRD (servicemonitors.monitoring.coreos.com)'}: ` +
+          'install kube-prometheus first, or set install-kube-prometheus: true',
+      )
+    }
   }
 
   // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up.
