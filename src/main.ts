@@ -33,7 +33,6 @@ interface Progress {
 }
 
 export async function run(): Promise<void> {
-  core.info('milvus-monitoring-action: deploying kube-prometheus and Milvus, then waiting for the Milvus scrape target')
   const progress: Progress = {}
   let budget: Budget | undefined
   try {
