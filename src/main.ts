@@ -77,7 +77,11 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
     budget.phase('Install kubectl and helm', () => installTools(inputs)),
     budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, signal))),
     inputs.installKubePrometheus
-      ? budget.phase('Download kube-prometheus', () => kp.fetchManifests(inputs.kubePrometheusVersion, inputs.kubePrometheusUrl))
+      ? budget.phase('Download kube-prometheus', () =>
+          kp.fetchManifests(inputs.kubePrometheusVersion, inputs.kubePrometheusUrl).catch((e: unknown) => {
+            throw new Error(`Could not download kube-prometheus ${inputs.kubePrometheusVersion} from ${inputs.kubePrometheusUrl}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`)
+          }),
+        )
       : Promise.resolve(undefined),
   ])
   progress.kube = kube
@@ -209,19 +213,27 @@ async function installTools(inputs: Inputs) {
   return { kubectl, helm }
 }
 
+const PREFLIGHT_MS = 20_000
+
 /** Reachable, its version, and allowed to create what follows; nothing is changed yet. */
 async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Kube> {
   const kube = await Kube.load()
   let version: { gitVersion: string; minor: string }
+  let lastRefusal: Error | undefined
   try {
-    version = await retryTransient(() => kube.get('/version', { signal }) as unknown as Promise<{ gitVersion: string; minor: string }>, {
-      signal,
+    // A moment's grace for an API server still starting, not the whole budget: a cluster that
+    // never answers is a configuration problem to report now.
+    const reachable = AbortSignal.any([signal, AbortSignal.timeout(PREFLIGHT_MS)])
+    version = await retryTransient(() => kube.get('/version', { signal: reachable }) as unknown as Promise<{ gitVersion: string; minor: string }>, {
+      signal: reachable,
       initialMs: 500,
       maxMs: 2000,
+      onRetry: (_attempt, error) => (lastRefusal = error),
     })
   } catch (e) {
     if (e instanceof ApiError) throw e
-    throw new NoClusterError(`the API server ${kube.server} (context ${kube.context}) did not answer: ${(e as Error).message}`)
+    const why = (lastRefusal ?? (e as Error)).message
+    throw new NoClusterError(`the API server ${kube.server} (context ${kube.context}) did not answer within ${PREFLIGHT_MS / 1000} s: ${why}`)
   }
   core.info(`Cluster: ${kube.server} (context ${kube.context}), Kubernetes ${version.gitVersion}`)
   const warning = inputs.installKubePrometheus ? kp.compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
