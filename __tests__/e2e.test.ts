@@ -1,7 +1,8 @@
 // The bundled action, end to end, against the local cluster: a real API server, real Helm,
 // real Prometheus processes scraping a Milvus stand-in. Assertions read the cluster and
 // Prometheus, not the action's logs (except where a log is the behaviour under test).
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { localCluster, type LocalCluster } from './support/local-cluster.ts'
@@ -101,6 +102,27 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(await snapshot()).toEqual(before)
     expect(again.outputs['target-health']).toBe('up')
   }, 10 * MIN)
+
+  it('an identity without the permissions: fails before changing anything, naming what it may not do', async () => {
+    await cluster.kubectl(['create', 'serviceaccount', 'no-rights', '-n', 'default']).catch(() => '')
+    const token = (await cluster.kubectl(['create', 'token', 'no-rights', '-n', 'default'])).trim()
+    const admin = readFileSync(cluster.env.KUBECONFIG!, 'utf8')
+    const server = /server: (\S+)/.exec(admin)![1]
+    const ca = /certificate-authority: (\S+)/.exec(admin)![1]
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'no-rights-')), 'kubeconfig')
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: ${server}, certificate-authority: ${ca}}}]\n` +
+        `users: [{name: u, user: {token: ${token}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+    )
+    const r = await runner.main(inputs({ namespace: 'milvus-denied' }), { env: { KUBECONFIG: kubeconfig } })
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The kubeconfig's identity may not do what the action needs/)
+    expect(r.stdout).toContain('create customresourcedefinitions.apiextensions.k8s.io (cluster-wide)')
+    expect(r.stdout).toContain('create namespaces (cluster-wide)')
+    await expect(cluster.kubectl(['get', 'namespace', 'milvus-denied'])).rejects.toThrow(/NotFound/)
+    expect(r.outputs).toEqual({})
+  }, 5 * MIN)
 
   it('Milvus in default: no RBAC added, target up', async () => {
     const r = await runner.main(inputs({ namespace: 'default', 'release-name': 'rel-default' }))
