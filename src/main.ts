@@ -165,6 +165,9 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
         scrapePool,
         namespace: inputs.namespace,
         signal,
+        // Prometheus answers these in milliseconds; a request that hangs (a forward to a pod
+        // whose Prometheus is still starting) is retried rather than waited on.
+        requestTimeoutMs: 5000,
         onProgress: (v) => {
           progress.lastVerdict = v
           core.info(`Milvus target: ${v.message}`)
