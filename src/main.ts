@@ -279,7 +279,16 @@ async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Kube> {
 async function installMilvus(inputs: Inputs, budget: Budget, c: { kube: Kube; helm: Helm; state: RunState }): Promise<void> {
   const { kube, helm, state } = c
   const nsPath = `/api/v1/namespaces/${inputs.namespace}`
-  if (!(await kube.find(nsPath))) {
+  let ns = await kube.find(nsPath)
+  if (ns?.metadata.deletionTimestamp) {
+    // A re-run right after a cleanup: nothing can be created there until the deletion is done.
+    core.info(`Namespace ${inputs.namespace} is being deleted; waiting until it is gone`)
+    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, (signal) =>
+      kube.waitFor('/api/v1/namespaces', { fieldSelector: `metadata.name=${inputs.namespace}` }, (items) => items.size === 0, signal),
+    )
+    ns = undefined
+  }
+  if (!ns) {
     await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } }).catch((e: unknown) => {
       if (!(e instanceof ApiError && e.status === 409)) throw e
     })

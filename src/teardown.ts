@@ -28,15 +28,17 @@ export async function runPost(): Promise<void> {
         await kubectl.delete({ kind: 'role,rolebinding', namespace: state.namespace, selector: MANAGED_SELECTOR }, true)
         core.info(`Removed the discovery Role and RoleBinding in ${state.namespace}`)
       }
-      if (state.createdNamespace) {
-        await kubectl.run(['delete', 'namespace', state.namespace, '--ignore-not-found', '--wait=true', '--timeout=300s'])
-        core.info(`Deleted namespace ${state.namespace}`)
-      }
       if (state.manifestsDir) {
         // The stack first, then the CRDs and the monitoring namespace it lived in.
         await kubectl.run(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', state.manifestsDir])
         await kubectl.run(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', `${state.manifestsDir}/setup`])
         core.info('Removed kube-prometheus')
+      }
+      // Last: a namespace is only deleted once API discovery is whole, and kube-prometheus'
+      // metrics APIService, while its adapter is not serving, keeps it from being whole.
+      if (state.createdNamespace) {
+        await kubectl.run(['delete', 'namespace', state.namespace, '--ignore-not-found', '--wait=true', '--timeout=300s'])
+        core.info(`Deleted namespace ${state.namespace}`)
       }
     } finally {
       core.endGroup()
