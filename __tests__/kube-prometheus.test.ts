@@ -93,3 +93,16 @@ describe('not-ready pods', () => {
     expect(notReadyPods({ items: [pod('a', 'Running', true), pod('b', 'Running', false), pod('c', 'Pending'), pod('d', 'Succeeded')] })).toEqual(['b', 'c'])
   })
 })
+
+describe('CRD names by line scan', () => {
+  it.each([
+    ['plain', 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    a: b\n  name: foos.example.com\nspec:\n  names:\n    kind: Foo\n', ['foos.example.com']],
+    ['quoted, two documents', 'kind: CustomResourceDefinition\nmetadata:\n  name: "a.x.io"\n---\nkind: CustomResourceDefinition\nmetadata:\n  labels:\n    l: v\n  name: b.x.io\n', ['a.x.io', 'b.x.io']],
+    ['not a CRD', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n', []],
+    ['a nested name is not the object name', 'kind: CustomResourceDefinition\nspec:\n  names:\n    name: wrong\nmetadata:\n  name: right.x.io\n', ['right.x.io']],
+  ])('%s', (_, text, want) => {
+    const dir = mkdtempSync(join(tmpdir(), 'crd-'))
+    writeFileSync(join(dir, 'a.yaml'), text)
+    expect(crdNamesIn(dir)).toEqual(want)
+  })
+})
