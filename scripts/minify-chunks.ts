@@ -9,7 +9,7 @@ for (const dir of process.argv.slice(2)) {
     const path = join(dir, file)
     const before = readFileSync(path, 'utf8')
     const out = await minify(before, { module: true, compress: { passes: 1 }, mangle: true, format: { comments: false } })
-    writeFileSync(path, out.code)
-    console.log(`${path}: ${(before.length / 1e6).toFixed(1)} MB -> ${(out.code.length / 1e6).toFixed(1)} MB`)
+    writeFileSync(path, out.code ?? before)
+    console.log(`${path}: ${(before.length / 1e6).toFixed(1)} MB -> ${((out.code ?? before).length / 1e6).toFixed(1)} MB`)
   }
 }
