@@ -26,7 +26,6 @@ import type { Endpoints, Inputs, RunResult } from './types.ts'
 /** What a failure handler needs to explain itself; filled in as the run goes. */
 interface Progress {
   inputs?: Inputs
-  kube?: Kube
   kubectl?: Kubectl
   helm?: Helm
   lastVerdict?: TargetVerdict
@@ -84,7 +83,6 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
         )
       : Promise.resolve(undefined),
   ])
-  progress.kube = kube
   const kubectl = (progress.kubectl = new Kubectl(tools.kubectl.path))
   const helm = (progress.helm = new Helm(tools.helm.path))
   Object.assign(state, { kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, manifestsDir: manifests?.dir })
