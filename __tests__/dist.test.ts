@@ -2,18 +2,26 @@
 // GITHUB_* command files, Node 24, no network namespace), on the failures a user meets before
 // any cluster work starts: bad inputs, no kubeconfig, a kubeconfig whose server is down.
 // Every URL the action could fetch is on loopback: the release mirror or a closed port.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
-import { makeRunner, ROOT, type StepResult } from './support/runner.ts'
+import { makeRunner as newRunner, ROOT, type Runner, type StepResult } from './support/runner.ts'
 
 const BUNDLE = join(ROOT, 'dist', 'main', 'index.js')
 
 let mirror: Mirror
 let home: string
+const runners: Runner[] = []
+
+/** A runner as the harness makes it, removed after the tests (a run may cache ~120 MB of tools). */
+function makeRunner(o: Parameters<typeof newRunner>[0]): Runner {
+  const runner = newRunner(o)
+  runners.push(runner)
+  return runner
+}
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -59,6 +67,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await mirror?.close()
+  for (const r of runners) rmSync(dirname(r.toolCache), { recursive: true, force: true })
+  if (home) rmSync(home, { recursive: true, force: true })
 })
 
 describe('dist/main/index.js as the runner runs it', () => {

@@ -16,7 +16,7 @@
 // cluster's loopback mirror); its post step (cleanup: false) stops its port-forwards. The
 // action's own cleanup is not used: on this cluster it stalls (see BENCHMARKS.md).
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { makeRunner, ROOT, type StepResult } from '../__tests__/support/runner.ts'
@@ -211,6 +211,7 @@ async function action(cluster: Cluster, logFile: string): Promise<ActionRun> {
   // The post step stops the port-forwards; manual.sh cleanup then removes the rest.
   const post = await runner.post(r.state)
   writeFileSync(`${logFile}.post`, `${post.stdout}\n--- stderr\n${post.stderr}\n`)
+  rmSync(dirname(runner.toolCache), { recursive: true, force: true }) // ~120 MB of tools per run
   if (r.code !== 0) throw new Error(`the action failed (exit ${r.code}); see ${logFile}\n${r.stdout.slice(-3000)}`)
   const kb = (re: RegExp) => Number(re.exec(r.stderr)?.[1] ?? NaN)
   const waitMs = actionWait(lines)
