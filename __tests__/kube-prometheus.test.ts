@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { compatibilityWarning, crdNamesIn, findManifestsDir } from '../src/kube-prometheus.ts'
+import { compatibilityWarning, crdNamesIn, findManifestsDir, prometheusServing } from '../src/kube-prometheus.ts'
 import { discoveryRbac, needsRbac } from '../src/rbac.ts'
 import { isTransient } from '../src/retry.ts'
 import { notReadyPods } from '../src/diagnostics.ts'
@@ -105,4 +105,17 @@ describe('CRD names by line scan', () => {
     writeFileSync(join(dir, 'a.yaml'), text)
     expect(crdNamesIn(dir)).toEqual(want)
   })
+})
+
+describe('Prometheus serving', () => {
+  const p = (status: Record<string, unknown>) => ({ metadata: { name: 'k8s' }, status })
+  it.each([
+    ['all replicas available', p({ availableReplicas: 2, conditions: [{ type: 'Available', status: 'True' }] }), true],
+    ['one of two available (Degraded)', p({ availableReplicas: 1, conditions: [{ type: 'Available', status: 'Degraded' }] }), true],
+    ['none available', p({ availableReplicas: 0, conditions: [{ type: 'Available', status: 'False' }] }), false],
+    ['no status yet', p({}), false],
+  ])('%s', (_, obj, want) => {
+    expect(prometheusServing(obj)).toBe(want)
+  })
+  it('nothing there yet', () => expect(prometheusServing(undefined)).toBe(false))
 })

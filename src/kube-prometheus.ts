@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { Kube, conditionTrue, deploymentAvailable } from './kube.ts'
+import { Kube, conditionTrue, deploymentAvailable, type KubeObject } from './kube.ts'
 import type { ExecResult, Kubectl } from './kubectl.ts'
 
 export const MONITORING_NAMESPACE = 'monitoring'
@@ -85,18 +85,20 @@ export function applySetup(kubectl: Kubectl, m: Manifests): Promise<ExecResult> 
   return kubectl.apply({ dir: m.setupDir })
 }
 
-/** One watch per CRD, narrowed by name: a list of all CRDs would carry every schema. */
-export function waitCrdsEstablished(kube: Kube, names: string[], signal: AbortSignal): Promise<unknown> {
-  return Promise.all(
-    names.map((n) =>
-      kube.waitFor(
-        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-        { fieldSelector: `metadata.name=${n}` },
-        (items) => conditionTrue(items.get(`/${n}`), 'Established'),
-        signal,
-      ),
-    ),
-  )
+/**
+ * One watch per CRD, narrowed by name, one after the other: each object carries megabytes of
+ * schema, so a list of all CRDs, or ten watches at once, is what made the action's memory peak.
+ * The CRDs become Established together, so waiting in turn costs no time.
+ */
+export async function waitCrdsEstablished(kube: Kube, names: string[], signal: AbortSignal): Promise<void> {
+  for (const n of names) {
+    await kube.waitFor(
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      { fieldSelector: `metadata.name=${n}` },
+      (items) => conditionTrue(items.get(`/${n}`), 'Established'),
+      signal,
+    )
+  }
 }
 
 export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
@@ -112,11 +114,20 @@ export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<voi
   )
 }
 
+/**
+ * Prometheus `k8s` can scrape once one replica is available: waiting for all of them (the
+ * `Available` condition) only adds the slowest pod's start to the run, which on big clusters
+ * is most of it.
+ */
+export function prometheusServing(p: KubeObject | undefined): boolean {
+  return conditionTrue(p, 'Available') || (((p?.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0) >= 1
+}
+
 export async function waitPrometheus(kube: Kube, signal: AbortSignal): Promise<void> {
   await kube.waitFor(
     `/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses`,
     { fieldSelector: `metadata.name=${PROMETHEUS_NAME}` },
-    (items) => conditionTrue(items.get(`${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`), 'Available'),
+    (items) => prometheusServing(items.get(`${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`)),
     signal,
   )
 }

@@ -128,8 +128,8 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
       await budget.wait('the prometheus-operator Deployment to be available', (signal) => kp.waitOperator(kube, signal))
       core.info('prometheus-operator is available')
     }
-    await budget.wait(`Prometheus ${kp.MONITORING_NAMESPACE}/${kp.PROMETHEUS_NAME} to be Available`, (signal) => kp.waitPrometheus(kube, signal))
-    core.info(`Prometheus ${kp.MONITORING_NAMESPACE}/${kp.PROMETHEUS_NAME} is Available`)
+    await budget.wait(`Prometheus ${kp.MONITORING_NAMESPACE}/${kp.PROMETHEUS_NAME} to have a replica available`, (signal) => kp.waitPrometheus(kube, signal))
+    core.info(`Prometheus ${kp.MONITORING_NAMESPACE}/${kp.PROMETHEUS_NAME} has a replica available`)
   })
   const milvus = budget.phase('Milvus installed', () => installMilvus(inputs, budget, { kube, helm, state }))
   await Promise.all([stack, milvus])
