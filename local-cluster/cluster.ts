@@ -99,16 +99,16 @@ async function up(nodes: number): Promise<void> {
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
   let failed = false
   void exited.then(() => (failed = true))
-  await until('the local cluster to become ready', async () => {
-    if (failed || existsSync(l.failedFile)) {
-      throw new Error(`local cluster failed to start: ${readIfExists(l.failedFile)}\nlogs: ${l.logDir}`)
-    }
-    return existsSync(l.readyFile)
-  }, 600_000).catch(async (e: unknown) => {
-    process.stderr.write(readIfExists(join(l.logDir, 'serve.log')).split('\n').slice(-40).join('\n') + '\n')
-    await down({ quiet: true })
-    throw e
-  })
+  // Ends on ready, on a reported failure, or when the supervisor dies: whichever comes first.
+  await until('the local cluster to become ready', async () => failed || existsSync(l.failedFile) || existsSync(l.readyFile), 600_000)
+    .then(() => {
+      if (!existsSync(l.readyFile)) throw new Error(`local cluster failed to start: ${readIfExists(l.failedFile) || 'its supervisor exited'}\nlogs: ${l.logDir}`)
+    })
+    .catch(async (e: unknown) => {
+      process.stderr.write(readIfExists(join(l.logDir, 'serve.log')).split('\n').slice(-40).join('\n') + '\n')
+      await down({ quiet: true })
+      throw e
+    })
   process.stderr.write(`local cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
   printUsage(l)
 }

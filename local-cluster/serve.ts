@@ -138,7 +138,9 @@ export async function serve(nodeCount: number): Promise<void> {
     closers.push(() => standin.close())
     const others = await startStandins(runner)
     closers.push(() => others.close())
-    const fixtures = await fixtureDirs()
+    const fixtures = await fixtureDirs().catch((e: unknown) => {
+      throw new Error(`could not download the kube-prometheus archive and the Milvus chart from upstream (${(e as Error).message}); offline, set MILVUS_ACTION_FIXTURES to a directory holding kube-prometheus/ and helm-repo/`)
+    })
     const mirror = await startMirror({
       host: '127.0.0.1',
       port: NETWORK.mirrorPort,
