@@ -3,12 +3,11 @@
 // any cluster work starts: bad inputs, no kubeconfig, a kubeconfig whose server is down.
 // Every URL the action could fetch is on loopback: the release mirror or a closed port.
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
-import { makeRunner as newRunner, ROOT, type Runner, type StepResult } from './support/runner.ts'
+import { closedPort, makeRunner as newRunner, ROOT, type Runner, type StepResult } from './support/runner.ts'
 
 const BUNDLE = join(ROOT, 'dist', 'main', 'index.js')
 
@@ -21,15 +20,6 @@ function makeRunner(o: Parameters<typeof newRunner>[0]): Runner {
   const runner = newRunner(o)
   runners.push(runner)
   return runner
-}
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
-  const { port } = server.address() as { port: number }
-  await new Promise((ok) => server.close(ok))
-  return port
 }
 
 /** stdout and stderr as a reader sees them: workflow-command escapes decoded. */

@@ -11,10 +11,9 @@
 // The full run's peak, with a cluster, is in benchmarks/action.ts. Nothing leaves loopback.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { makeRunner } from '../__tests__/support/runner.ts'
+import { closedPort, makeRunner } from '../__tests__/support/runner.ts'
 import { startMirror } from '../local-cluster/mirror.ts'
 
 const RUNS = Number(process.argv[2] ?? 15)
@@ -44,14 +43,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(s.length / 2)
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
-  const { port } = server.address() as { port: number }
-  await new Promise((ok) => server.close(ok))
-  return port
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'startup-bench-'))

@@ -1,6 +1,7 @@
 // Runs the bundled action as the GitHub runner does: INPUT_* variables, and the files behind
 // GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY, with RUNNER_TOOL_CACHE and RUNNER_TEMP.
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -99,4 +100,13 @@ export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; n
     // The runner hands a post step its main step's state as STATE_<name>.
     post: (state, opts = {}) => step('post', {}, { ...Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v])), ...opts.env }),
   }
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  const { port } = server.address() as { port: number }
+  await new Promise((ok) => server.close(ok))
+  return port
 }
