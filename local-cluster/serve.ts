@@ -1,11 +1,10 @@
 // The local cluster's supervisor, run inside its network namespace by `cluster.ts up`.
-// It starts the control plane, kwok and the prometheus-operator, then plays the container
-// runtime for the few pods that must really answer (see pod-runner.ts).
-import { writeFileSync, mkdirSync, rmSync } from 'node:fs'
+// It starts the control plane and kwok, then plays the container runtime for the few pods
+// whose work must really happen (see pod-runner.ts).
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import https from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { readFileSync } from 'node:fs'
 import * as k8s from '@kubernetes/client-node'
 import { ensurePki, kubeconfig, type Pki } from './pki.ts'
 import { Procs, until } from './procs.ts'
