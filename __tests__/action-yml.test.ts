@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { INPUT_DEFAULTS } from '../src/inputs.ts'
-import { OUTPUT_NAMES } from '../src/outputs.ts'
+import { OUTPUT_NAMES } from '../src/report/outputs.ts'
 
 interface ActionInput {
   description?: unknown

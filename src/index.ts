@@ -1,5 +1,5 @@
 // Entry of dist/main: the action's main step, or the port-forward supervisor it re-executes.
-import { isSupervisorInvocation, runSupervisor } from './port-forward.ts'
+import { isSupervisorInvocation, runSupervisor } from './phases/port-forward.ts'
 
 if (isSupervisorInvocation(process.argv)) {
   await runSupervisor(process.argv[3] ?? '')

@@ -4,7 +4,7 @@ import * as core from '@actions/core'
 import { parseDocument } from 'yaml'
 import { formatDuration, parseDuration } from './budget.ts'
 import type { Expose, Inputs, MilvusMode, VersionSpec } from './types.ts'
-import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION, parseHelmVersion, parseKubectlVersion } from './versions.ts'
+import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION, parseHelmVersion, parseKubectlVersion } from './tools/versions.ts'
 
 /** Defaults as action.yml declares them; a test checks the two agree. */
 export const INPUT_DEFAULTS = {

@@ -1,4 +1,4 @@
 // Entry of dist/post.
-import { runPost } from './teardown.ts'
+import { runPost } from './phases/teardown.ts'
 
 await runPost()

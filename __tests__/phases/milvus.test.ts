@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { mergeValues, modeValues, releaseValues, secretValues } from '../src/milvus.ts'
-import { upgradeInstallArgs } from '../src/helm.ts'
+import { mergeValues, modeValues, releaseValues, secretValues } from '../../src/phases/milvus.ts'
+import { upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
 describe('Milvus values', () => {
   it.each([

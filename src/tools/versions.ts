@@ -1,7 +1,7 @@
 // Version inputs: parsing what the user wrote, and resolving it to an exact 'vX.Y.Z'.
 import { defaultFetch, exists, fetchText, HttpStatusError, type HttpFetch } from './download.ts'
 import { helmChecksumUrl, helmLatestUrl, kubectlStableUrl, type Arch, type Os } from './platform.ts'
-import type { VersionSpec } from './types.ts'
+import type { VersionSpec } from '../types.ts'
 
 export const DEFAULT_KUBECTL_VERSION = 'v1.35.2'
 export const DEFAULT_HELM_VERSION = 'v4.1.4'

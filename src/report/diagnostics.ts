@@ -1,11 +1,11 @@
 // On failure: what a user would otherwise run by hand, each in its own log group. Only
 // object states, events and logs are printed, never values or Secrets.
 import * as core from '@actions/core'
-import type { Kubectl } from './kubectl.ts'
-import type { Helm } from './helm.ts'
-import type { Inputs } from './types.ts'
-import type { TargetVerdict } from './prometheus-targets.ts'
-import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
+import type { Kubectl } from '../cluster/kubectl.ts'
+import type { Helm } from '../cluster/helm.ts'
+import type { Inputs } from '../types.ts'
+import type { TargetVerdict } from '../phases/prometheus-targets.ts'
+import { MONITORING_NAMESPACE } from '../phases/kube-prometheus.ts'
 
 interface PodList {
   items: Array<{

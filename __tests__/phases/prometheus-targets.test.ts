@@ -15,16 +15,16 @@ import {
   waitForTargets,
   type TargetVerdict,
   type VerdictState,
-} from '../src/prometheus-targets.ts'
-import type { TargetState } from '../src/types.ts'
-import { renderMetrics, startMilvusStandin, type MilvusStandin } from '../local-cluster/milvus-standin.ts'
+} from '../../src/phases/prometheus-targets.ts'
+import type { TargetState } from '../../src/types.ts'
+import { renderMetrics, startMilvusStandin, type MilvusStandin } from '../../local-cluster/milvus-standin.ts'
 import {
   ensurePrometheus,
   freePort,
   prometheusApi,
   startPrometheus,
   stopAllPrometheus,
-} from './support/prometheus-process.ts'
+} from '../support/prometheus-process.ts'
 
 const POOL = 'serviceMonitor/milvus/my-release-milvus-standalone/0'
 const CTX = { scrapePool: POOL, namespace: 'milvus' }

@@ -1,9 +1,9 @@
 // The job summary: what was installed, where it is reachable, what Prometheus scrapes, and
 // where the time went. Rendered as a pure string so it can be tested without a runner.
 import * as core from '@actions/core'
-import { formatDuration } from './budget.ts'
+import { formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
-import type { PhaseTiming, RunResult } from './types.ts'
+import type { PhaseTiming, RunResult } from '../types.ts'
 
 function escapeHtml(text: string): string {
   return text

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { compatibilityWarning, crdNamesIn, findManifestsDir, prometheusServing } from '../src/kube-prometheus.ts'
-import { discoveryRbac, needsRbac } from '../src/rbac.ts'
-import { isTransient } from '../src/retry.ts'
-import { notReadyPods } from '../src/diagnostics.ts'
-import { fixtureDirs } from '../local-cluster/mirror.ts'
+import { compatibilityWarning, crdNamesIn, findManifestsDir, prometheusServing } from '../../src/phases/kube-prometheus.ts'
+import { discoveryRbac, needsRbac } from '../../src/phases/rbac.ts'
+import { isTransient } from '../../src/cluster/retry.ts'
+import { notReadyPods } from '../../src/report/diagnostics.ts'
+import { fixtureDirs } from '../../local-cluster/mirror.ts'
 
 describe('kube-prometheus compatibility', () => {
   it.each([

@@ -9,7 +9,7 @@ import {
   type ServiceMonitorObject,
   type ServiceObject,
   type WiringInput,
-} from '../src/wiring.ts'
+} from '../../src/phases/wiring.ts'
 
 // Objects as the Milvus chart 5.0.19 renders them for release my-release in namespace milvus
 // (helm template --set cluster.enabled=false --set metrics.serviceMonitor.enabled=true).

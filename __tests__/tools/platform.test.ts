@@ -10,7 +10,7 @@ import {
   kubectlUrl,
   type Arch,
   type Os,
-} from '../src/platform.ts'
+} from '../../src/tools/platform.ts'
 
 describe('getPlatform / getArch', () => {
   it.each([

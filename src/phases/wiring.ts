@@ -2,6 +2,11 @@
 // and whether the ServiceMonitor points at the Milvus Service, follows from a handful of
 // selectors. When one does not match, waiting for a scrape can only time out, so we say which
 // label, namespace or port is wrong instead.
+import * as core from '@actions/core'
+import type { Kube, KubeObject } from '../cluster/kube.ts'
+import type { Endpoints, Inputs } from '../types.ts'
+import { inClusterEndpoints } from './expose.ts'
+import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from './kube-prometheus.ts'
 
 export interface LabelSelectorRequirement {
   key: string
@@ -328,4 +333,56 @@ function checkServiceMonitor(input: WiringInput): string[] {
  */
 export function checkWiring(input: WiringInput): string[] {
   return [...checkPrometheus(input), ...checkServiceMonitor(input)]
+}
+
+/** What the release created that later phases use, read from the cluster rather than assumed. */
+export interface Wiring {
+  serviceMonitor: string // name, in the release's namespace
+  milvusService: string // the main Service (gRPC and metrics ports)
+  endpoints: Endpoints // in-cluster addresses
+}
+
+/**
+ * Reads the release's ServiceMonitor and Services and Prometheus `monitoring/k8s`, and throws
+ * one error listing every reason Prometheus would never scrape Milvus (see checkWiring).
+ */
+export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring> {
+  const instance = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
+  const [sms, prometheus, services, namespaces] = await Promise.all([
+    kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`),
+    kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses/${PROMETHEUS_NAME}`),
+    kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/services?labelSelector=${instance}`),
+    Promise.all([inputs.namespace, MONITORING_NAMESPACE].map((n) => kube.get(`/api/v1/namespaces/${n}`))),
+  ])
+  const sm = sms.items[0]
+  if (!sm) {
+    throw new Error(
+      `The Milvus release ${inputs.releaseName} rendered no ServiceMonitor in namespace ${inputs.namespace}: ` +
+        'check that the values do not disable metrics, and that the chart is the Milvus chart (it renders one when metrics.serviceMonitor.enabled is true).',
+    )
+  }
+  const problems = checkWiring({
+    prometheus: prometheus as PrometheusObject,
+    serviceMonitor: sm as ServiceMonitorObject,
+    namespaceLabels: Object.fromEntries(namespaces.map((n) => [n.metadata.name, n.metadata.labels])),
+    services: services.items as ServiceObject[],
+  })
+  if (problems.length) {
+    throw new Error(`Prometheus would never scrape Milvus through ServiceMonitor ${inputs.namespace}/${sm.metadata.name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+  core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME} and matches the Milvus Service`)
+  // The Service with the gRPC port carries the client endpoint (the chart's main Service).
+  const ports = (s: KubeObject) => ((s.spec?.ports ?? []) as Array<{ name?: string }>).map((p) => p.name)
+  const main = services.items.find((s) => ports(s).includes('milvus') && ports(s).includes('metrics'))
+  const defaults = inClusterEndpoints(inputs.namespace, inputs.releaseName, inputs.values)
+  const milvusService = main?.metadata.name ?? defaults.milvusEndpoint.split('.')[0]!
+  return {
+    serviceMonitor: sm.metadata.name,
+    milvusService,
+    endpoints: {
+      ...defaults,
+      milvusEndpoint: `${milvusService}.${inputs.namespace}.svc:19530`,
+      milvusMetricsUrl: `http://${milvusService}.${inputs.namespace}.svc:9091/metrics`,
+    },
+  }
 }

@@ -4,8 +4,11 @@ import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { Kube, conditionTrue, deploymentAvailable, type KubeObject } from './kube.ts'
-import type { ExecResult, Kubectl } from './kubectl.ts'
+import { formatDuration, type Budget } from '../budget.ts'
+import { Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
+import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
+import { retryTransient } from '../cluster/retry.ts'
+import type { Inputs } from '../types.ts'
 
 export const MONITORING_NAMESPACE = 'monitoring'
 export const PROMETHEUS_NAME = 'k8s'
@@ -130,4 +133,70 @@ export async function waitPrometheus(kube: Kube, signal: AbortSignal): Promise<v
     (items) => prometheusServing(items.get(`${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`)),
     signal,
   )
+}
+
+/** What the kube-prometheus phases act with. */
+export interface StackContext {
+  kube: Kube
+  kubectl: Kubectl
+  budget: Budget
+}
+
+const onRetry = (what: string) => (attempt: number, error: Error, delayMs: number) =>
+  core.info(`${what}: the API server did not answer (${error.message.split('\n')[0]}); retry ${attempt} in ${formatDuration(delayMs)}`)
+
+/** fetchManifests for the inputs, with an error that names the inputs to check. */
+export function downloadManifests(inputs: Inputs): Promise<Manifests> {
+  return fetchManifests(inputs.kubePrometheusVersion, inputs.kubePrometheusUrl).catch((e: unknown) => {
+    throw new Error(
+      `Could not download kube-prometheus ${inputs.kubePrometheusVersion} from ${inputs.kubePrometheusUrl}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`,
+    )
+  })
+}
+
+/** Applies manifests/setup server-side (retrying while the API server is away) and waits until every CRD is Established. */
+export async function installCrds(m: Manifests, c: StackContext): Promise<void> {
+  core.startGroup(`Apply kube-prometheus ${m.version} manifests/setup (server-side)`)
+  try {
+    const out = await c.budget.wait('kube-prometheus manifests/setup to apply', (signal) =>
+      retryTransient(() => applySetup(c.kubectl, m), { signal, onRetry: onRetry('Applying manifests/setup') }),
+    )
+    core.info(out.stdout)
+  } finally {
+    core.endGroup()
+  }
+  await c.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) => waitCrdsEstablished(c.kube, m.crdNames, signal))
+  core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
+}
+
+/** With install-kube-prometheus false: throws at once when the ServiceMonitor CRD or Prometheus `monitoring/k8s` is missing. */
+export async function requireExistingStack(kube: Kube): Promise<void> {
+  const [crd, prometheus] = await Promise.all([
+    kube.find('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/servicemonitors.monitoring.coreos.com'),
+    kube.find(`/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses/${PROMETHEUS_NAME}`).catch(() => undefined),
+  ])
+  if (!crd || !prometheus) {
+    throw new Error(
+      `install-kube-prometheus is false, but the cluster has no ${crd ? `Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}` : 'ServiceMonitor CRD (servicemonitors.monitoring.coreos.com)'}: ` +
+        'install kube-prometheus first, or set install-kube-prometheus: true',
+    )
+  }
+}
+
+/**
+ * Applies manifests/ (when the action installs the stack), waits for the operator Deployment,
+ * then for a Prometheus `monitoring/k8s` replica available.
+ */
+export async function stackReady(m: Manifests | undefined, c: StackContext): Promise<void> {
+  if (m) {
+    await c.budget.wait('kube-prometheus manifests/ to apply', (signal) =>
+      retryTransient(() => applyStack(c.kubectl, m), { signal, onRetry: onRetry('Applying manifests/') }),
+    )
+    core.info(`Applied kube-prometheus ${m.version} manifests/`)
+    await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
+    core.info('prometheus-operator is available')
+  }
+  const prometheus = `Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`
+  await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, signal))
+  core.info(`${prometheus} has a replica available`)
 }

@@ -1,7 +1,7 @@
 // Waiting until Prometheus scrapes Milvus: reading the targets API into a verdict that says
 // what is missing, and polling it at a pace that follows Prometheus' own scrape schedule.
 import { setTimeout as delay } from 'node:timers/promises'
-import type { TargetState } from './types.ts'
+import type { TargetState } from '../types.ts'
 
 /**
  * Where the wait stands, from furthest to closest to done:

@@ -8,9 +8,9 @@ import {
   parseKubectlVersion,
   resolveHelmVersion,
   resolveKubectlVersion,
-} from '../src/versions.ts'
-import type { HttpFetch } from '../src/download.ts'
-import type { VersionSpec } from '../src/types.ts'
+} from '../../src/tools/versions.ts'
+import type { HttpFetch } from '../../src/tools/download.ts'
+import type { VersionSpec } from '../../src/types.ts'
 
 describe('parseKubectlVersion', () => {
   it.each<[string, VersionSpec]>([

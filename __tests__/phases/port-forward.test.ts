@@ -14,9 +14,9 @@ import {
   stopForwards,
   type ForwardSpec,
   type StartOptions,
-} from '../src/port-forward.ts'
+} from '../../src/phases/port-forward.ts'
 
-const support = path.join(import.meta.dirname, 'support')
+const support = path.join(import.meta.dirname, '..', 'support')
 const entry = [path.join(support, 'port-forward-entry.ts')]
 
 let dir: string

@@ -1,3 +1,8 @@
+// src/cluster/: how the action talks to a cluster, and nothing about what it deploys. kube.ts is
+// the API client (@kubernetes/client-node behind a small JSON-and-watch surface), kubectl.ts and
+// helm.ts are one thin wrapper per tool, retry.ts tells transient API server failures from real
+// ones. Phases use these; these never import a phase.
+//
 // The action's view of the Kubernetes API: loaded lazily (the client library is most of the
 // bundle, and the first log line should not wait for it), JSON requests, and waits built on
 // watches rather than polling.

@@ -1,10 +1,10 @@
 // The post step: stop the port-forwards; with cleanup, remove what the main step installed
 // and wait until it is gone.
 import * as core from '@actions/core'
-import { loadRunState } from './state.ts'
+import { loadRunState } from '../state.ts'
 import { stopForwards } from './port-forward.ts'
-import { Kubectl } from './kubectl.ts'
-import { Helm } from './helm.ts'
+import { Kubectl } from '../cluster/kubectl.ts'
+import { Helm } from '../cluster/helm.ts'
 import { MANAGED_SELECTOR } from './rbac.ts'
 
 export async function runPost(): Promise<void> {

@@ -1,3 +1,8 @@
+// src/tools/: getting kubectl and helm onto the runner. platform.ts knows the upstream URL
+// layouts, versions.ts turns `helm-version`/`kubectl-version` into an exact release, download.ts
+// reads small texts, checksum.ts verifies; this file puts it together into the tool cache.
+// Nothing here talks to the cluster.
+//
 // Installs kubectl and helm into the runner's tool cache, verified against the official
 // checksums. Safe to run both installs concurrently: all state lives in per-call locals and
 // in per-tool cache directories.
@@ -19,7 +24,7 @@ import {
   type Arch,
   type Os,
 } from './platform.ts'
-import type { InstalledTool, VersionSpec } from './types.ts'
+import type { Inputs, InstalledTool, VersionSpec } from '../types.ts'
 import { resolveHelmVersion, resolveKubectlVersion } from './versions.ts'
 
 export interface InstallOptions {
@@ -219,4 +224,16 @@ function tempDir(): string {
 function describe(spec: VersionSpec): string {
   if (spec.kind === 'line') return spec.minor === undefined ? `${spec.major}` : `${spec.major}.${spec.minor}`
   return spec.kind === 'exact' ? spec.version : 'latest'
+}
+
+/** Both tools at once, put first on PATH for later steps. */
+export async function installTools(inputs: Inputs): Promise<{ kubectl: InstalledTool; helm: InstalledTool }> {
+  const [kubectl, helm] = await Promise.all([
+    installKubectl(inputs.kubectlVersion, inputs.kubectlBaseUrl),
+    installHelm(inputs.helmVersion, inputs.helmBaseUrl),
+  ])
+  core.addPath(join(kubectl.path, '..'))
+  core.addPath(join(helm.path, '..'))
+  core.info(`kubectl ${kubectl.version} at ${kubectl.path}; helm ${helm.version} at ${helm.path}`)
+  return { kubectl, helm }
 }

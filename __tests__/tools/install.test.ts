@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { officialBinaries, type OfficialBinary } from '../local-cluster/official-binaries.ts'
-import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
-import { sha256File } from '../src/checksum.ts'
-import { installHelm, installKubectl } from '../src/tools.ts'
-import type { InstalledTool, VersionSpec } from '../src/types.ts'
+import { officialBinaries, type OfficialBinary } from '../../local-cluster/official-binaries.ts'
+import { startMirror, type Mirror } from '../../local-cluster/mirror.ts'
+import { sha256File } from '../../src/tools/checksum.ts'
+import { installHelm, installKubectl } from '../../src/tools/install.ts'
+import type { InstalledTool, VersionSpec } from '../../src/types.ts'
 
 const run = promisify(execFile)
 const PLATFORM = { os: 'linux', arch: 'amd64' } as const // what the official binaries are

@@ -1,6 +1,10 @@
-// The action's outputs, and the in-cluster addresses of what it deployed.
+// src/report/: what the run tells its user: the step outputs (this file), the job summary,
+// and the diagnostics printed on failure. It reads the RunResult the phases produced and
+// changes nothing in the cluster.
+//
+// The action's outputs, as later steps read them.
 import * as core from '@actions/core'
-import type { Endpoints, RunResult, TargetState } from './types.ts'
+import type { RunResult, TargetState } from '../types.ts'
 
 /** Every output the action sets; a test checks action.yml declares exactly these. */
 export const OUTPUT_NAMES = [
@@ -25,44 +29,6 @@ export const OUTPUT_NAMES = [
 ] as const
 
 export type OutputName = (typeof OUTPUT_NAMES)[number]
-
-/** The chart's default name, which its helpers put into every object name. */
-const CHART_NAME = 'milvus'
-
-// Go templates' `trunc 63 | trimSuffix "-"`: one trailing '-' at most is removed.
-function dnsTrunc(name: string): string {
-  const cut = name.slice(0, 63)
-  return cut.endsWith('-') ? cut.slice(0, -1) : cut
-}
-
-function stringValue(values: Record<string, unknown> | undefined, key: string): string {
-  const v = values?.[key]
-  return typeof v === 'string' ? v : ''
-}
-
-/**
- * Name of the Milvus Service, as the chart's `milvus.fullname` helper makes it (the same in
- * standalone and cluster mode): `<release>-milvus`, or just `<release>` when the release name
- * already contains `milvus`, or `fullnameOverride` / `nameOverride` from the values.
- */
-export function milvusServiceName(releaseName: string, values?: Record<string, unknown>): string {
-  const fullnameOverride = stringValue(values, 'fullnameOverride')
-  if (fullnameOverride !== '') return dnsTrunc(fullnameOverride)
-  const name = stringValue(values, 'nameOverride') || CHART_NAME
-  return dnsTrunc(releaseName.includes(name) ? releaseName : `${releaseName}-${name}`)
-}
-
-/** Service addresses inside the cluster: kube-prometheus' Services in `monitoring`, Milvus' in its namespace. */
-export function inClusterEndpoints(namespace: string, releaseName: string, values?: Record<string, unknown>): Endpoints {
-  const milvusHost = `${milvusServiceName(releaseName, values)}.${namespace}.svc`
-  return {
-    prometheusUrl: 'http://prometheus-k8s.monitoring.svc:9090',
-    grafanaUrl: 'http://grafana.monitoring.svc:3000',
-    alertmanagerUrl: 'http://alertmanager-main.monitoring.svc:9093',
-    milvusEndpoint: `${milvusHost}:19530`,
-    milvusMetricsUrl: `http://${milvusHost}:9091/metrics`,
-  }
-}
 
 /** One word for all Milvus targets: 'up' only when every one is up; 'none' when there are none. */
 export function targetHealth(targets: TargetState[]): 'up' | 'down' | 'unknown' | 'none' {

@@ -3,18 +3,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { parse } from 'yaml'
-import { TimeoutError } from '../src/budget.ts'
+import { TimeoutError } from '../../src/budget.ts'
 import {
   OUTPUT_NAMES,
-  inClusterEndpoints,
-  milvusServiceName,
   outputValues,
   setOutputs,
   targetHealth,
   type OutputName,
-} from '../src/outputs.ts'
-import { redact, renderFailureSummary, renderSummary, writeFailureSummary, writeSummary } from '../src/summary.ts'
-import type { RunResult, TargetState } from '../src/types.ts'
+} from '../../src/report/outputs.ts'
+import { inClusterEndpoints, milvusServiceName } from '../../src/phases/expose.ts'
+import { redact, renderFailureSummary, renderSummary, writeFailureSummary, writeSummary } from '../../src/report/summary.ts'
+import type { RunResult, TargetState } from '../../src/types.ts'
 
 const target: TargetState = {
   scrapePool: 'serviceMonitor/milvus/my-release-milvus-standalone/0',

@@ -1,0 +1,112 @@
+// Exposing what the run deployed: the in-cluster addresses, and the port-forwards that make
+// them reachable from the runner for later steps (`expose: port-forward`).
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Budget } from '../budget.ts'
+import { saveRunState, type RunState } from '../state.ts'
+import type { Endpoints, Inputs } from '../types.ts'
+import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
+import { startForwards, stopForwards, type ForwardSpec, type StartedForwards } from './port-forward.ts'
+
+/** The chart's default name, which its helpers put into every object name. */
+const CHART_NAME = 'milvus'
+
+// Go templates' `trunc 63 | trimSuffix "-"`: one trailing '-' at most is removed.
+function dnsTrunc(name: string): string {
+  const cut = name.slice(0, 63)
+  return cut.endsWith('-') ? cut.slice(0, -1) : cut
+}
+
+function stringValue(values: Record<string, unknown> | undefined, key: string): string {
+  const v = values?.[key]
+  return typeof v === 'string' ? v : ''
+}
+
+/**
+ * Name of the Milvus Service, as the chart's `milvus.fullname` helper makes it (the same in
+ * standalone and cluster mode): `<release>-milvus`, or just `<release>` when the release name
+ * already contains `milvus`, or `fullnameOverride` / `nameOverride` from the values.
+ */
+export function milvusServiceName(releaseName: string, values?: Record<string, unknown>): string {
+  const fullnameOverride = stringValue(values, 'fullnameOverride')
+  if (fullnameOverride !== '') return dnsTrunc(fullnameOverride)
+  const name = stringValue(values, 'nameOverride') || CHART_NAME
+  return dnsTrunc(releaseName.includes(name) ? releaseName : `${releaseName}-${name}`)
+}
+
+/** Service addresses inside the cluster: kube-prometheus' Services in `monitoring`, Milvus' in its namespace. */
+export function inClusterEndpoints(namespace: string, releaseName: string, values?: Record<string, unknown>): Endpoints {
+  const milvusHost = `${milvusServiceName(releaseName, values)}.${namespace}.svc`
+  return {
+    prometheusUrl: 'http://prometheus-k8s.monitoring.svc:9090',
+    grafanaUrl: 'http://grafana.monitoring.svc:3000',
+    alertmanagerUrl: 'http://alertmanager-main.monitoring.svc:9093',
+    milvusEndpoint: `${milvusHost}:19530`,
+    milvusMetricsUrl: `http://${milvusHost}:9091/metrics`,
+  }
+}
+
+/** The five forwards of `expose: port-forward`, Milvus' through its main Service. */
+export function forwardsFor(inputs: Inputs, milvusService: string): ForwardSpec[] {
+  const m = MONITORING_NAMESPACE
+  return [
+    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090 },
+    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000 },
+    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093 },
+    { name: 'milvus', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 19530 },
+    { name: 'milvus-metrics', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 9091 },
+  ]
+}
+
+/**
+ * Starts the supervised forwards (only Prometheus' with `expose: none`, for the target wait) and
+ * records the supervisor's pid for the post step. Waits at most 60 s for every local port.
+ */
+export function startRunForwards(
+  inputs: Inputs,
+  c: { kubectlPath: string; milvusService: string; budget: Budget; state: RunState },
+): Promise<StartedForwards> {
+  const { budget, state } = c
+  return budget.wait('the port-forwards to become ready', async (signal) => {
+    const all = forwardsFor(inputs, c.milvusService)
+    const started = await startForwards({
+      kubectlPath: c.kubectlPath,
+      forwards: inputs.expose === 'port-forward' ? all : all.filter((f) => f.name === 'prometheus'),
+      stateDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-monitoring-forwards-')),
+      readyTimeoutMs: Math.min(budget.remainingMs(), 60_000),
+      signal,
+    })
+    state.supervisorPid = started.supervisorPid
+    saveRunState(state)
+    return started
+  })
+}
+
+/** The local URL of a started forward, '' when it was not started. */
+export function forwardUrl(forwards: StartedForwards, name: string): string {
+  return forwards.forwards.find((f) => f.name === name)?.url ?? ''
+}
+
+/**
+ * The endpoints handed to later steps: the forwards' local addresses with `expose:
+ * port-forward`; with `none`, the in-cluster ones, and the Prometheus forward (which served
+ * only the wait) is stopped.
+ */
+export async function exposedEndpoints(inputs: Inputs, forwards: StartedForwards, inCluster: Endpoints, state: RunState): Promise<Endpoints> {
+  if (inputs.expose === 'port-forward') {
+    const url = (name: string) => forwardUrl(forwards, name)
+    const hostPort = (u: string) => u.replace(/^https?:\/\//, '')
+    return {
+      prometheusUrl: url('prometheus'),
+      grafanaUrl: url('grafana'),
+      alertmanagerUrl: url('alertmanager'),
+      milvusEndpoint: hostPort(url('milvus')),
+      milvusMetricsUrl: `${url('milvus-metrics')}/metrics`,
+    }
+  }
+  await stopForwards(forwards.supervisorPid)
+  delete state.supervisorPid
+  saveRunState(state)
+  return inCluster
+}
