@@ -215,3 +215,28 @@ describe('Budget.wait', () => {
     await expect(lateRejection).rejects.toThrow('aborted watch')
   })
 })
+
+describe('Budget.fail', () => {
+  it('rejects every wait under way with the error, aborting its signal, and every later wait at once', async () => {
+    const budget = new Budget(60_000)
+    const cause = new Error('FailedCreate: violates PodSecurity')
+    let seen: unknown
+    const a = budget.wait('a', (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject((seen = signal.reason)))))
+    const b = budget.wait('b', () => new Promise(() => undefined))
+    budget.fail(cause)
+    await expect(a).rejects.toBe(cause)
+    await expect(b).rejects.toBe(cause)
+    expect(seen).toBe(cause)
+    await expect(budget.wait('c', () => Promise.resolve(1))).rejects.toBe(cause)
+    expect(budget.failure).toBe(cause)
+  })
+
+  it('keeps the first error and leaves finished waits alone', async () => {
+    const budget = new Budget(60_000)
+    await expect(budget.wait('done', () => Promise.resolve('ok'))).resolves.toBe('ok')
+    const first = new Error('first')
+    budget.fail(first)
+    budget.fail(new Error('second'))
+    expect(budget.failure).toBe(first)
+  })
+})

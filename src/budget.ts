@@ -41,6 +41,8 @@ export class Budget {
   readonly #now: () => number
   readonly #start: number
   readonly #phases: PhaseRecord[] = []
+  readonly #running = new Set<(error: Error) => void>()
+  #failure: Error | undefined
 
   // performance.now is monotonic: a clock step on the runner must not eat or extend the budget.
   constructor(totalMs: number, now: () => number = () => performance.now()) {
@@ -65,6 +67,10 @@ export class Budget {
     const started = this.#now()
     const remaining = this.remainingMs()
     const controller = new AbortController()
+    if (this.#failure) {
+      controller.abort(this.#failure)
+      return Promise.reject(this.#failure)
+    }
     if (remaining <= 0) {
       const error = new TimeoutError(what, 0, this.totalMs)
       controller.abort(error)
@@ -72,9 +78,19 @@ export class Budget {
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false
+      const fail = (error: Error) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        this.#running.delete(fail)
+        controller.abort(error)
+        reject(error)
+      }
+      this.#running.add(fail)
       const timer = setTimeout(() => {
         if (settled) return
         settled = true
+        this.#running.delete(fail)
         const error = new TimeoutError(what, this.#now() - started, this.totalMs)
         controller.abort(error)
         reject(error)
@@ -91,6 +107,7 @@ export class Budget {
           if (settled) return
           settled = true
           clearTimeout(timer)
+          this.#running.delete(fail)
           resolve(value)
         },
         (error: unknown) => {
@@ -98,10 +115,27 @@ export class Budget {
           if (settled) return
           settled = true
           clearTimeout(timer)
+          this.#running.delete(fail)
           reject(error)
         },
       )
     })
+  }
+
+  /**
+   * Ends the run early: every wait under way rejects with `error` (its signal aborted with it as
+   * the reason) and every later wait rejects at once. For a cause the cluster reported that no
+   * amount of waiting fixes. The first call wins.
+   */
+  fail(error: Error): void {
+    if (this.#failure) return
+    this.#failure = error
+    for (const f of [...this.#running]) f(error)
+  }
+
+  /** The error fail() was called with, if any. */
+  get failure(): Error | undefined {
+    return this.#failure
   }
 
   /** Run `fn` and record how long it took, whether it succeeds or fails. Phases may overlap. */
