@@ -51,6 +51,8 @@ export class Kube {
   readonly kc: KubeConfig
   readonly server: string
   readonly context: string
+  /** The API server's gitVersion ('v1.35.4'), once the preflight has read it. */
+  serverVersion?: string
   private readonly watchCtor: typeof import('@kubernetes/client-node').Watch
 
   private constructor(kc: KubeConfig, watchCtor: typeof import('@kubernetes/client-node').Watch) {

@@ -1,4 +1,5 @@
 // The one place the action runs kubectl.
+import { spawn } from 'node:child_process'
 import * as exec from '@actions/exec'
 
 export interface ExecResult {
@@ -17,8 +18,17 @@ export class CommandError extends Error {
   }
 }
 
+export interface RunOptions {
+  input?: string
+  allowFailure?: boolean
+  env?: Record<string, string>
+  /** On abort the tool gets SIGTERM and the promise settles only once it has exited (so helm can record its release as failed rather than pending). */
+  signal?: AbortSignal
+}
+
 /** Runs a binary quietly and returns its output; a non-zero exit throws CommandError. */
-export async function runTool(path: string, name: string, args: string[], opts: { input?: string; allowFailure?: boolean; env?: Record<string, string> } = {}): Promise<ExecResult> {
+export async function runTool(path: string, name: string, args: string[], opts: RunOptions = {}): Promise<ExecResult> {
+  if (opts.signal) return runAbortable(path, name, args, { ...opts, signal: opts.signal })
   const result = await exec.getExecOutput(path, args, {
     silent: true,
     ignoreReturnCode: true,
@@ -29,6 +39,30 @@ export async function runTool(path: string, name: string, args: string[], opts: 
   return result
 }
 
+// @actions/exec cannot stop a process; this path can, and waits for its exit.
+function runAbortable(path: string, name: string, args: string[], opts: RunOptions & { signal: AbortSignal }): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => out.push(c))
+    child.stderr.on('data', (c: Buffer) => err.push(c))
+    const onAbort = () => child.kill('SIGTERM')
+    if (opts.signal.aborted) onAbort()
+    else opts.signal.addEventListener('abort', onAbort, { once: true })
+    child.on('error', (e) => {
+      opts.signal.removeEventListener('abort', onAbort)
+      reject(e)
+    })
+    child.on('close', (code, sig) => {
+      opts.signal.removeEventListener('abort', onAbort)
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? (sig ? 128 : 1) }
+      if (result.exitCode !== 0 && !opts.allowFailure) reject(new CommandError(`${name} ${args.slice(0, 3).join(' ')}`, result))
+      else resolve(result)
+    })
+  })
+}
+
 export const FIELD_MANAGER = 'milvus-monitoring-action'
 
 export class Kubectl {
@@ -37,7 +71,7 @@ export class Kubectl {
     this.path = path
   }
 
-  run(args: string[], opts: { input?: string; allowFailure?: boolean } = {}): Promise<ExecResult> {
+  run(args: string[], opts: RunOptions = {}): Promise<ExecResult> {
     return runTool(this.path, 'kubectl', args, opts)
   }
 
