@@ -20,7 +20,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 
 function parseArgs(argv: string[]): { cmd: string; nodes: number; rest: string[] } {
   const [cmd = 'up', ...tail] = argv
-  let nodes = Number(process.env.LOCAL_CLUSTER_NODES ?? 2)
+  let nodes = Number(process.env.LOCAL_CLUSTER_NODES ?? 1)
   const rest: string[] = []
   for (let i = 0; i < tail.length; i++) {
     const a = tail[i]!

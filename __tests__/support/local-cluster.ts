@@ -19,12 +19,14 @@ export interface LocalCluster {
   kubectl(args: string[]): Promise<string>
   kubectlJson<T = { items: Array<{ metadata: { name: string; resourceVersion: string; generation?: number } }> }>(args: string[]): Promise<T>
   helm(args: string[]): Promise<string>
+  /** Any command inside the cluster's network namespace, with its KUBECONFIG: its stdout. */
+  run(cmd: string, args: string[]): Promise<string>
   get(url: string): Promise<{ status: number; body: string }>
   connect(hostPort: string): Promise<boolean>
   outage(): void
 }
 
-export async function localCluster(nodes = 2): Promise<LocalCluster> {
+export async function localCluster(nodes = 1): Promise<LocalCluster> {
   execFileSync(process.execPath, [CLUSTER, 'up', '--nodes', String(nodes)], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env })
   const l = layout()
   const env = readEnvFile(l.envFile)
@@ -43,6 +45,7 @@ export async function localCluster(nodes = 2): Promise<LocalCluster> {
     kubectl: (args) => inNs(kubectlPath, args),
     kubectlJson: async (args) => JSON.parse(await inNs(kubectlPath, [...args, '-o', 'json'])),
     helm: (args) => inNs(helmPath, args),
+    run: inNs,
     get: async (url) =>
       JSON.parse(
         await node(

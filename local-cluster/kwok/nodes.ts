@@ -16,15 +16,28 @@ export function podCidr(index: number): string {
   return `10.244.${Math.floor(offset / 256)}.${offset % 256}/${NODE_PREFIX_LENGTH}`
 }
 
-/** The node manifest template, with ${NODE_NAME} and ${POD_CIDR} placeholders. */
+/**
+ * A node the size of a GitHub-hosted Linux runner (4 CPU, 16 GB; kind reserves nothing, so
+ * allocatable equals capacity), as the one node kind starts there. Pods stay at 60, under the
+ * node's /26 pod range. LOCAL_CLUSTER_NODE_CPU and LOCAL_CLUSTER_NODE_MEMORY override it (the
+ * benchmarks' big clusters).
+ */
+export const RUNNER_NODE = { cpu: '4', memory: '16Gi' }
+
+export function nodeSize(env: NodeJS.ProcessEnv = process.env): { cpu: string; memory: string } {
+  return { cpu: env.LOCAL_CLUSTER_NODE_CPU || RUNNER_NODE.cpu, memory: env.LOCAL_CLUSTER_NODE_MEMORY || RUNNER_NODE.memory }
+}
+
+/** The node manifest template, with ${NODE_NAME}, ${POD_CIDR}, ${NODE_CPU} and ${NODE_MEMORY} placeholders. */
 export function nodeTemplate(): string {
   return readFileSync(new URL('./node.yaml', import.meta.url), 'utf8')
 }
 
 /** One Node manifest (YAML) for node `index`, named `${prefix}-${index}`. */
 export function renderNode(index: number, prefix = 'kwok-node', template = nodeTemplate()): string {
-  const values: Record<string, string> = { NODE_NAME: `${prefix}-${index}`, POD_CIDR: podCidr(index) }
-  return template.replace(/\$\{(NODE_NAME|POD_CIDR)\}/g, (_, key: string) => values[key] ?? '')
+  const size = nodeSize()
+  const values: Record<string, string> = { NODE_NAME: `${prefix}-${index}`, POD_CIDR: podCidr(index), NODE_CPU: size.cpu, NODE_MEMORY: size.memory }
+  return template.replace(/\$\{(NODE_NAME|POD_CIDR|NODE_CPU|NODE_MEMORY)\}/g, (_, key: string) => values[key] ?? '')
 }
 
 /** `count` Node manifests as one multi-document YAML stream, for a single `kubectl create -f -`. */
