@@ -84,6 +84,10 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(metrics.body).toMatch(/^milvus_/m)
     expect(await cluster.connect(o['milvus-endpoint']!)).toBe(true)
 
+    // Progress while helm waits: one line per pod state, and the operator's configuration checked.
+    expect(first.stdout).toMatch(/Pod milvus\/my-release-milvus-standalone-\S+: Running, 1\/1 ready/)
+    expect(first.stdout).toMatch(/Rendered release my-release: \d+ objects, no problem found/)
+
     expect(first.summary).toContain('my-release-milvus-standalone')
     expect(first.summary).toContain(o['target-scrape-url'])
 
@@ -221,6 +225,107 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(crds.items.filter((c) => c.metadata.name.endsWith('monitoring.coreos.com'))).toEqual([])
     await expect(cluster.kubectl(['get', 'namespace', 'monitoring'])).rejects.toThrow(/NotFound/)
   }, 10 * MIN)
+
+  // Fail fast: a run the cluster already said can never succeed ends within a minute of the
+  // cause, naming it, instead of waiting out its budget.
+
+  /** ms from the first Warning Event with `reason` in `namespace` to now. */
+  async function sinceFirstEvent(namespace: string, reason: string): Promise<number> {
+    const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
+    const times = events.items.filter((e) => e.reason === reason).map((e) => Date.parse(e.firstTimestamp ?? e.eventTime ?? ''))
+    expect(times.length, `a ${reason} event in ${namespace}`).toBeGreaterThan(0)
+    return Date.now() - Math.min(...times)
+  }
+
+  it('a ServiceMonitor interval shorter than its scrapeTimeout: fails before any change, naming both', async () => {
+    const r = await runner.main(inputs({ namespace: 'milvus-interval', 'release-name': 'fast', values: 'metrics: {serviceMonitor: {interval: 5s}}', timeout: '10m' }))
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The Milvus release fast would never become ready or be scraped; nothing was changed/)
+    expect(r.stdout).toMatch(/scrapeTimeout 10s longer than its interval 5s/)
+    expect(r.ms).toBeLessThan(MIN)
+    await expect(cluster.kubectl(['get', 'namespace', 'milvus-interval'])).rejects.toThrow(/NotFound/)
+  }, 5 * MIN)
+
+  it('a release name whose StatefulSet names are too long: fails before any change, naming the StatefulSet', async () => {
+    const release = 'pr-1234-feature-add-hybrid-search-to-the-ingest-api'
+    const r = await runner.main(inputs({ namespace: 'milvus-longname', 'release-name': release, timeout: '10m' }))
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`StatefulSet ${release}-etcd: the name has 56 characters`))
+    expect(r.stdout).toMatch(/Shorten release-name by 4 or more characters/)
+    expect(r.ms).toBeLessThan(MIN)
+    await expect(cluster.kubectl(['get', 'namespace', 'milvus-longname'])).rejects.toThrow(/NotFound/)
+  }, 5 * MIN)
+
+  it('a namespace whose Pod Security admission refuses the pods: fails within a minute of the refusal, the release not left pending', async () => {
+    await cluster.kubectl(['create', 'namespace', 'milvus-psa']).catch(() => '')
+    await cluster.kubectl(['label', 'namespace', 'milvus-psa', 'pod-security.kubernetes.io/enforce=restricted', '--overwrite'])
+    const r = await runner.main(inputs({ namespace: 'milvus-psa', 'release-name': 'psa', timeout: '10m' }))
+    const lag = await sinceFirstEvent('milvus-psa', 'FailedCreate')
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The cluster refused the Milvus release psa: \S+ milvus-psa\/\S+: FailedCreate: .*violates PodSecurity/)
+    expect(r.stdout).toMatch(/pod-security\.kubernetes\.io\/enforce=privileged/)
+    expect(lag).toBeLessThan(MIN)
+    // helm was stopped with SIGTERM and waited for: the release is failed, never pending-install.
+    expect(await cluster.helm(['status', 'psa', '-n', 'milvus-psa'])).toMatch(/STATUS: failed/)
+    await runner.post(r.state)
+    await cluster.helm(['uninstall', 'psa', '-n', 'milvus-psa', '--wait'])
+  }, 10 * MIN)
+
+  it('requests no node of the runner-sized cluster can hold: fails within a minute, naming the pod, its requests and the nodes', async () => {
+    const values = 'standalone:\n  resources:\n    requests:\n      cpu: "64"\n'
+    const r = await runner.main(inputs({ namespace: 'milvus-sched', 'release-name': 'sched', values, timeout: '10m' }))
+    const lag = await sinceFirstEvent('milvus-sched', 'FailedScheduling')
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/FailedScheduling: 0\/1 nodes are available: 1 Insufficient cpu/)
+    expect(r.stdout).toMatch(/The pod requests: standalone: cpu 64/)
+    expect(r.stdout).toMatch(/The nodes can allocate: kwok-node-0: cpu 4, memory 16Gi/)
+    expect(lag).toBeLessThan(MIN)
+    await runner.post(r.state)
+    await cluster.helm(['uninstall', 'sched', '-n', 'milvus-sched', '--wait'])
+  }, 10 * MIN)
+
+  it('ServiceMonitors created right after their namespaces (the operator race): every one ends in Prometheus\' configuration', async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `race-${i}`)
+    const manifest = names
+      .map(
+        (ns) =>
+          `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\n` +
+          `apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: sm, namespace: ${ns}}\n` +
+          `spec: {selector: {matchLabels: {app: none}}, endpoints: [{port: metrics, interval: 30s}]}`,
+      )
+      .join('\n---\n')
+    const file = join(mkdtempSync(join(tmpdir(), 'race-')), 'race.yaml')
+    writeFileSync(file, manifest)
+    // Namespace and ServiceMonitor back to back, as a chart install into a new namespace does.
+    await cluster.kubectl(['apply', '-f', file])
+    const entry = join(import.meta.dirname, 'support', 'scrape-job-entry.ts')
+    const results = await Promise.all(names.map(async (ns) => {
+      const out = await cluster.run(process.execPath, [entry, ns, 'sm', '5000'])
+      return JSON.parse(out.trim().split('\n').at(-1)!) as { result?: string; error?: string }
+    }))
+    console.log(`operator race: ${results.filter((x) => x.result === 'recovered').length} of ${names.length} ServiceMonitors recovered by the touch`)
+    expect(results.map((x) => x.error ?? x.result).every((x) => x === 'present' || x === 'recovered'), JSON.stringify(results)).toBe(true)
+    await cluster.kubectl(['delete', 'namespace', ...names, '--wait=false'])
+  }, 5 * MIN)
+
+  it('a ServiceMonitor the operator rejects: the scrape-config check fails naming it, without waiting out the budget', async () => {
+    const ns = 'sm-rejected'
+    const file = join(mkdtempSync(join(tmpdir(), 'rejected-')), 'sm.yaml')
+    writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}}\n---\n` +
+        `apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: bad, namespace: ${ns}}\n` +
+        `spec: {selector: {matchLabels: {app: none}}, endpoints: [{port: metrics, interval: 5s, scrapeTimeout: 10s}]}\n`,
+    )
+    await cluster.kubectl(['apply', '-f', file])
+    const started = Date.now()
+    const out = await cluster.run(process.execPath, [join(import.meta.dirname, 'support', 'scrape-job-entry.ts'), ns, 'bad', '5000'])
+    const answer = JSON.parse(out.trim().split('\n').at(-1)!) as { result?: string; error?: string }
+    expect(answer.error).toMatch(/prometheus-operator (rejected|has not put) ServiceMonitor sm-rejected\/bad/)
+    expect(out).toMatch(/Touching the ServiceMonitor once/)
+    expect(Date.now() - started).toBeLessThan(MIN)
+    await cluster.kubectl(['delete', 'namespace', ns, '--wait=false'])
+  }, 5 * MIN)
 
   /** What a re-run must not change: the CRDs' and Prometheus' specs, the ServiceMonitor, the RBAC. */
   async function snapshot() {

@@ -7,8 +7,12 @@ import { installTools } from './tools/install.ts'
 import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import { preflight } from './phases/preflight.ts'
-import { downloadManifests, installCrds, requireExistingStack, stackReady } from './phases/kube-prometheus.ts'
-import { installMilvus, secretValues } from './phases/milvus.ts'
+import type { Kube } from './cluster/kube.ts'
+import { downloadManifests, type Manifests, type StackContext, installCrds, requireExistingStack, stackReady, MONITORING_NAMESPACE, PROMETHEUS_NAME } from './phases/kube-prometheus.ts'
+import { installRelease, prepareNamespace, secretValues, writeValuesFile } from './phases/milvus.ts'
+import { checkRelease } from './phases/render.ts'
+import { watchRelease } from './phases/release-watch.ts'
+import { ensureScrapeJob } from './phases/scrape-config.ts'
 import { discoverWiring } from './phases/wiring.ts'
 import { exposedEndpoints, forwardUrl, startRunForwards } from './phases/expose.ts'
 import { scrapePoolFor, waitForTargets, type TargetVerdict } from './phases/prometheus-targets.ts'
@@ -17,6 +21,16 @@ import { writeSummary, writeFailureSummary } from './report/summary.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
 import { saveRunState, type RunState } from './state.ts'
 import type { Inputs, RunResult } from './types.ts'
+
+interface DeployContext {
+  tools: Awaited<ReturnType<typeof installTools>>
+  kube: Kube
+  helm: Helm
+  manifests: Manifests | undefined
+  stackContext: StackContext
+  state: RunState
+  valuesFile: string
+}
 
 /** What a failure handler needs to explain itself; filled in as the run goes. */
 interface Progress {
@@ -73,18 +87,49 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
   Object.assign(state, { kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, manifestsDir: manifests?.dir })
   saveRunState(state)
 
-  const stackContext = { kube, kubectl, budget }
-  if (manifests) await budget.phase('Apply kube-prometheus CRDs', () => installCrds(manifests, stackContext))
-  else await requireExistingStack(kube)
+  // Everything that can be known before a change: the stack to use, the release rendered and checked.
+  if (!manifests) await requireExistingStack(kube)
+  const valuesFile = writeValuesFile(inputs)
+  await budget.phase('Check the release', () => checkRelease(inputs, { helm, kube, valuesFile }))
 
+  // The namespace early, so prometheus-operator knows it before the chart's ServiceMonitor arrives.
+  const stackContext = { kube, kubectl, budget }
+  await Promise.all([
+    manifests && budget.phase('Apply kube-prometheus CRDs', () => installCrds(manifests, stackContext)),
+    budget.phase('Milvus namespace', () => prepareNamespace(inputs, budget, { kube, state })),
+  ])
+
+  // From here on, a refusal the cluster reports for the release ends every wait at once.
+  const watch = watchRelease(kube, inputs.namespace, inputs.releaseName)
+  void watch.refusal.then((r) => budget.fail(new Error(`The cluster refused the Milvus release ${inputs.releaseName}: ${r.message}`)))
+  try {
+    return await deployRelease(inputs, budget, progress, { tools, kube, helm, manifests, stackContext, state, valuesFile })
+  } finally {
+    watch.stop()
+  }
+}
+
+async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress, c: DeployContext): Promise<RunResult> {
+  const { tools, kube, helm, manifests, stackContext, state, valuesFile } = c
   // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up.
   await Promise.all([
     budget.phase('kube-prometheus ready', () => stackReady(manifests, stackContext)),
-    budget.phase('Milvus installed', () => installMilvus(inputs, budget, { kube, helm, state })),
+    budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, state, valuesFile })),
   ])
 
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube))
   const scrapePool = scrapePoolFor(inputs.namespace, wiring.serviceMonitor, 0)
+  await budget.phase('Operator configuration', () =>
+    budget.wait(`prometheus-operator to configure scrape pool ${scrapePool}`, (signal) =>
+      ensureScrapeJob({
+        kube,
+        prometheus: { namespace: MONITORING_NAMESPACE, name: PROMETHEUS_NAME },
+        serviceMonitor: { namespace: inputs.namespace, name: wiring.serviceMonitor },
+        scrapePool,
+        signal,
+      }),
+    ),
+  )
 
   const forwards = await budget.phase('Start port-forwards', () =>
     startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, budget, state }),

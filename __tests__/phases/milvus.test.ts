@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { mergeValues, modeValues, releaseValues, secretValues } from '../../src/phases/milvus.ts'
+import { helmTimeoutSeconds, mergeValues, modeValues, releaseValues, secretValues } from '../../src/phases/milvus.ts'
 import { upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
 describe('Milvus values', () => {
@@ -20,7 +20,24 @@ describe('Milvus values', () => {
       minio: { mode: 'standalone' },
       pulsarv3: { enabled: false },
     })
-    expect(modeValues('cluster')).toEqual({ cluster: { enabled: true } })
+  })
+
+  it('cluster is runner-sized: one of each Pulsar component with small requests, one bookie quorum', () => {
+    const v = modeValues('cluster') as { cluster: unknown; etcd: unknown; minio: { mode: string }; pulsarv3: Record<string, { replicaCount?: number; configData?: Record<string, string> }> }
+    expect(v.cluster).toEqual({ enabled: true })
+    expect(v.etcd).toEqual({ replicaCount: 1 })
+    expect(v.minio.mode).toBe('standalone')
+    for (const c of ['zookeeper', 'bookkeeper', 'broker', 'proxy']) expect(v.pulsarv3[c]!.replicaCount, c).toBe(1)
+    expect(v.pulsarv3.broker!.configData).toMatchObject({ managedLedgerDefaultEnsembleSize: '1', managedLedgerDefaultWriteQuorum: '1', managedLedgerDefaultAckQuorum: '1' })
+  })
+
+  it.each([
+    [15 * 60_000, 870], // 10 % capped at 30 s
+    [90_000, 81],
+    [5_000, 4],
+    [500, 1],
+  ])('helm gets its own --timeout a little under %i ms left: %i s', (remaining, want) => {
+    expect(helmTimeoutSeconds(remaining)).toBe(want)
   })
 
   it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {

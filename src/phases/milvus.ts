@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import * as core from '@actions/core'
 import YAML from 'yaml'
 import type { Budget } from '../budget.ts'
-import type { Helm } from '../cluster/helm.ts'
+import type { ChartRef, Helm } from '../cluster/helm.ts'
+import { CommandError } from '../cluster/kubectl.ts'
 import { ApiError, type Kube } from '../cluster/kube.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import type { Inputs, MilvusMode } from '../types.ts'
@@ -15,9 +16,41 @@ import { discoveryRbac, MANAGED_BY, needsRbac } from './rbac.ts'
 
 export type Values = Record<string, unknown>
 
-/** CI-sized standalone: one Milvus pod, one etcd, standalone MinIO, no Pulsar. */
+/** A Pulsar component's requests and JVM heap, small enough for a CI runner. */
+const pulsarComponent = (cpu: string, memory: string, mem: string, extra: Values = {}): Values => ({
+  replicaCount: 1,
+  resources: { requests: { cpu, memory } },
+  configData: { PULSAR_MEM: mem, ...extra },
+})
+
+/**
+ * The mode's values. `standalone` is CI-sized: one Milvus pod, one etcd, standalone MinIO, no
+ * Pulsar. `cluster` keeps one Deployment (and one scrape target) per Milvus component, but
+ * sized to schedule on one GitHub-hosted runner (4 CPU, 16 GB) beside kube-prometheus: one
+ * etcd, standalone MinIO, one ZooKeeper, bookie, broker and proxy with small requests and heaps
+ * (the broker writes to one bookie). The chart's own defaults (3 etcd, 4-node MinIO, replicated
+ * Pulsar) need several nodes; `values` can restore them.
+ */
 export function modeValues(mode: MilvusMode): Values {
-  if (mode === 'cluster') return { cluster: { enabled: true } }
+  if (mode === 'cluster') {
+    return {
+      cluster: { enabled: true },
+      etcd: { replicaCount: 1 },
+      minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
+      pulsarv3: {
+        enabled: true,
+        zookeeper: pulsarComponent('50m', '128Mi', '-Xms64m -Xmx256m'),
+        bookkeeper: pulsarComponent('50m', '256Mi', '-Xms128m -Xmx512m -XX:MaxDirectMemorySize=512m'),
+        broker: pulsarComponent('50m', '256Mi', '-Xms128m -Xmx512m -XX:MaxDirectMemorySize=512m', {
+          managedLedgerDefaultEnsembleSize: '1',
+          managedLedgerDefaultWriteQuorum: '1',
+          managedLedgerDefaultAckQuorum: '1',
+        }),
+        proxy: pulsarComponent('50m', '128Mi', '-Xms64m -Xmx256m'),
+        autorecovery: { resources: { requests: { cpu: '10m', memory: '64Mi' } } },
+      },
+    }
+  }
   return {
     cluster: { enabled: false },
     etcd: { replicaCount: 1 },
@@ -59,13 +92,26 @@ export function secretValues(values: Values, underSecret = false): string[] {
   return out
 }
 
+/** The release's values (mode, user's, ServiceMonitor on) in a file readable only by the runner's user: its path. */
+export function writeValuesFile(inputs: Inputs): string {
+  const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-values-'))
+  const valuesFile = join(dir, 'values.yaml')
+  writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values)), { mode: 0o600 })
+  return valuesFile
+}
+
+export function chartRef(inputs: Inputs): ChartRef {
+  return { chart: inputs.milvusChart, repo: inputs.milvusChartRepo, version: inputs.milvusChartVersion }
+}
+
 /**
- * Creates the namespace when missing (after waiting out a deletion still under way), adds the
- * discovery RBAC when needed, then `helm upgrade --install --wait` within the remaining budget.
- * Records each step in the run state as it happens, for the post step.
+ * Creates the release's namespace when missing (after waiting out a deletion still under way)
+ * and adds the discovery RBAC when needed. Runs early, while the CRDs apply: prometheus-operator
+ * must know the namespace before the chart's ServiceMonitor arrives there. Records each step
+ * in the run state as it happens, for the post step.
  */
-export async function installMilvus(inputs: Inputs, budget: Budget, c: { kube: Kube; helm: Helm; state: RunState }): Promise<void> {
-  const { kube, helm, state } = c
+export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube: Kube; state: RunState }): Promise<void> {
+  const { kube, state } = c
   const nsPath = `/api/v1/namespaces/${inputs.namespace}`
   let ns = await kube.find(nsPath)
   if (ns?.metadata.deletionTimestamp) {
@@ -95,18 +141,46 @@ export async function installMilvus(inputs: Inputs, budget: Budget, c: { kube: K
   } else if (!inputs.prometheusRbac) {
     core.info('prometheus-rbac is false: no Role or RoleBinding added')
   }
+}
 
-  const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-values-'))
-  const valuesFile = join(dir, 'values.yaml')
-  writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values)), { mode: 0o600 })
-  const chart = { chart: inputs.milvusChart, repo: inputs.milvusChartRepo, version: inputs.milvusChartVersion }
+/**
+ * Helm's own --timeout: a little under what is left of the budget (10 %, at most 30 s), so
+ * helm's precise error reaches the user before the action's generic one. In seconds.
+ */
+export function helmTimeoutSeconds(remainingMs: number): number {
+  return Math.max(1, Math.floor((remainingMs - Math.min(30_000, remainingMs * 0.1)) / 1000))
+}
+
+/** How long a stopped helm gets to record its release as failed before the run goes on, in ms. */
+const HELM_STOP_MS = 30_000
+
+/**
+ * `helm upgrade --install --wait` of the release. When the wait ends early (the budget, or a
+ * refusal the release watch reported), helm gets SIGTERM and the run waits for it to exit, so
+ * the release is left failed, never pending-install or pending-upgrade.
+ */
+export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: Helm; state: RunState; valuesFile: string }): Promise<void> {
+  const chart = chartRef(inputs)
   core.info(`helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`)
-  state.helmRelease = true
-  saveRunState(state)
-  const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (_signal, remainingMs) =>
-    helm.upgradeInstall({ release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [valuesFile], timeoutSeconds: remainingMs / 1000 }),
-  )
-  core.startGroup('helm upgrade --install output')
-  core.info(out.stdout)
-  core.endGroup()
+  c.state.helmRelease = true
+  saveRunState(c.state)
+  let running: Promise<unknown> | undefined
+  try {
+    const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (signal, remainingMs) => {
+      const p = c.helm.upgradeInstall(
+        { release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [c.valuesFile], timeoutSeconds: helmTimeoutSeconds(remainingMs) },
+        signal,
+      )
+      running = p
+      return p
+    })
+    core.startGroup('helm upgrade --install output')
+    core.info(out.stdout)
+    core.endGroup()
+  } catch (e) {
+    if (running) await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, HELM_STOP_MS).unref())])
+    // helm's own words (its --timeout ran out, a template error, a conflict) with the release named.
+    if (e instanceof CommandError) throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
+    throw e
+  }
 }

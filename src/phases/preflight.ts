@@ -41,6 +41,7 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
     const why = (lastRefusal ?? (e as Error)).message
     throw new NoClusterError(`the API server ${kube.server} (context ${kube.context}) did not answer within ${PREFLIGHT_MS / 1000} s: ${why}`)
   }
+  kube.serverVersion = version.gitVersion
   core.info(`Cluster: ${kube.server} (context ${kube.context}), Kubernetes ${version.gitVersion}`)
   const warning = inputs.installKubePrometheus ? compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
   if (warning) core.warning(warning)

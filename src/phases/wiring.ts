@@ -372,8 +372,10 @@ export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring
   }
   core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME} and matches the Milvus Service`)
   // The Service with the gRPC port carries the client endpoint (the chart's main Service).
-  const ports = (s: KubeObject) => ((s.spec?.ports ?? []) as Array<{ name?: string }>).map((p) => p.name)
-  const main = services.items.find((s) => ports(s).includes('milvus') && ports(s).includes('metrics'))
+  // Values may rename it or move its ports: both are read from the Service itself.
+  const ports = (s: KubeObject) => (s.spec?.ports ?? []) as Array<{ name?: string; port?: number }>
+  const port = (s: KubeObject | undefined, name: string) => (s ? ports(s).find((p) => p.name === name)?.port : undefined)
+  const main = services.items.find((s) => port(s, 'milvus') && port(s, 'metrics'))
   const defaults = inClusterEndpoints(inputs.namespace, inputs.releaseName, inputs.values)
   const milvusService = main?.metadata.name ?? defaults.milvusEndpoint.split('.')[0]!
   return {
@@ -381,8 +383,8 @@ export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring
     milvusService,
     endpoints: {
       ...defaults,
-      milvusEndpoint: `${milvusService}.${inputs.namespace}.svc:19530`,
-      milvusMetricsUrl: `http://${milvusService}.${inputs.namespace}.svc:9091/metrics`,
+      milvusEndpoint: `${milvusService}.${inputs.namespace}.svc:${port(main, 'milvus') ?? 19530}`,
+      milvusMetricsUrl: `http://${milvusService}.${inputs.namespace}.svc:${port(main, 'metrics') ?? 9091}/metrics`,
     },
   }
 }

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import {
+  CRASH_LOOP_RESTARTS,
+  IMAGE_PULL_GRACE_MS,
+  podProgress,
+  refusalInEvent,
+  refusalInPod,
+  type KubeEvent,
+  type PodObject,
+} from '../../src/phases/release-watch.ts'
+
+const event = (reason: string, message: string, extra: Partial<KubeEvent> = {}): KubeEvent => ({
+  metadata: { name: 'e', namespace: 'milvus' },
+  type: 'Warning',
+  reason,
+  message,
+  involvedObject: { kind: 'StatefulSet', name: 'r-etcd', namespace: 'milvus' },
+  ...extra,
+})
+
+describe('refusals in Events', () => {
+  it.each([
+    ['PodSecurity', event('FailedCreate', 'create Pod r-etcd-0 in StatefulSet r-etcd failed error: pods "r-etcd-0" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false'), /PodSecurity.*kubectl label namespace milvus pod-security/s],
+    ['a label over 63 characters', event('FailedCreate', 'create Pod x-0 in StatefulSet x failed error: Pod "x-0" is invalid: metadata.labels: Invalid value: "x-7c9d8b": must be no more than 63 characters'), /shorter release-name/],
+    ['quota', event('FailedCreate', 'Error creating: pods "r-1" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1'), /ResourceQuota/],
+    ['a ServiceAccount missing for long', event('FailedCreate', 'Error creating: pods "r-" is forbidden: error looking up service account milvus/r: serviceaccount "r" not found', { count: 6 }), /ServiceAccount/],
+    ['resources on every node', event('FailedScheduling', '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.', { involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' } }), /No node has room/],
+    ['a claim no StorageClass binds', event('FailedBinding', 'no persistent volumes available for this claim and no storage class is set', { involvedObject: { kind: 'PersistentVolumeClaim', name: 'data', namespace: 'milvus' } }), /default StorageClass/],
+  ])('%s is fatal, naming the object and the fix', (_, e, fix) => {
+    const r = refusalInEvent(e)
+    expect(r).toBeDefined()
+    expect(r!.object).toBe(`${e.involvedObject!.kind} milvus/${e.involvedObject!.name}`)
+    expect(r!.clusterMessage).toBe(e.message)
+    expect(r!.message).toMatch(fix)
+  })
+
+  it.each([
+    ['a Normal event', event('FailedCreate', 'violates PodSecurity', { type: 'Normal' })],
+    ['a ServiceAccount the chart creates a moment later', event('FailedCreate', 'error looking up service account milvus/r: serviceaccount "r" not found', { count: 1 })],
+    ['a conflict the controller retries', event('FailedCreate', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again')],
+    ['an unbound claim the binder is still working on', event('FailedScheduling', '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found')],
+    ['an event of another kind', event('BackOff', 'Back-off restarting failed container')],
+  ])('%s is not', (_, e) => {
+    expect(refusalInEvent(e)).toBeUndefined()
+  })
+})
+
+const pod = (waiting: string, restartCount = 0, message = 'details'): PodObject => ({
+  metadata: { name: 'r-milvus-standalone-1', namespace: 'milvus' },
+  spec: { containers: [{ name: 'standalone' }] },
+  status: { phase: 'Pending', containerStatuses: [{ name: 'standalone', restartCount, ready: false, state: { waiting: { reason: waiting, message } } }] },
+})
+
+describe('refusals in Pods', () => {
+  it('an image that cannot be pulled: waited on for the grace, then fatal', () => {
+    expect(refusalInPod(pod('ImagePullBackOff'), () => IMAGE_PULL_GRACE_MS - 1)).toBeUndefined()
+    const r = refusalInPod(pod('ImagePullBackOff', 0, 'Back-off pulling image "milvusdb/milvus:nope"'), () => IMAGE_PULL_GRACE_MS)
+    expect(r?.message).toMatch(/Pod milvus\/r-milvus-standalone-1: ImagePullBackOff: container standalone: Back-off pulling image "milvusdb\/milvus:nope"/)
+  })
+
+  it('a malformed image reference is fatal at once', () => {
+    expect(refusalInPod(pod('InvalidImageName'), () => 0)?.reason).toBe('InvalidImageName')
+  })
+
+  it(`a crash loop: up to ${CRASH_LOOP_RESTARTS} restarts are waited on (Milvus restarts while etcd and MinIO start)`, () => {
+    expect(refusalInPod(pod('CrashLoopBackOff', CRASH_LOOP_RESTARTS), () => 0)).toBeUndefined()
+    expect(refusalInPod(pod('CrashLoopBackOff', CRASH_LOOP_RESTARTS + 1), () => 0)?.message).toMatch(/6 restarts/)
+  })
+
+  it('a container still creating is progress, not a refusal', () => {
+    expect(refusalInPod(pod('ContainerCreating'), () => 10 * 60_000)).toBeUndefined()
+  })
+
+  it('progress lines say phase, readiness and what a container waits on', () => {
+    expect(podProgress(pod('ContainerCreating'))).toBe('Pending, 0/1 ready (ContainerCreating)')
+    expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Running', containerStatuses: [{ name: 'a', ready: true, state: { running: {} } }] } })).toBe('Running, 1/1 ready')
+    expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] } })).toBe('Pending, 0/1 ready (unschedulable)')
+  })
+})

@@ -1,0 +1,292 @@
+// Watching the release while the run waits on it: the Events of its namespace and the status
+// of its Pods. A wait ends as soon as the cluster says it can never succeed (a pod refused at
+// admission, a pod that fits no node, a claim no StorageClass will bind, an image that cannot be
+// pulled, a container crash-looping), with the cluster's own words and the fix, instead of
+// running out the budget. Pod phase and readiness changes are logged as progress.
+import * as core from '@actions/core'
+import type { Kube, KubeObject } from '../cluster/kube.ts'
+
+/** How long an image may fail to pull (ErrImagePull, ImagePullBackOff) before the run gives up, in ms. */
+export const IMAGE_PULL_GRACE_MS = 3 * 60_000
+/** Restarts of one container in CrashLoopBackOff that are still waited on: Milvus restarts a few times while etcd and MinIO start. */
+export const CRASH_LOOP_RESTARTS = 5
+/** How long a container may wait on a missing ConfigMap or Secret (CreateContainerConfigError), in ms. */
+export const CONFIG_ERROR_GRACE_MS = 60_000
+/** How long a missing ServiceAccount may keep a controller from creating pods (the chart may create it a moment later), in ms. */
+export const MISSING_ACCOUNT_GRACE_MS = 20_000
+
+/** A reason the release can never become ready, in the cluster's own words. */
+export class ClusterRefusal extends Error {
+  readonly object: string // 'Pod milvus/my-release-milvus-standalone-7d9c'
+  readonly reason: string // the Event reason or container state ('FailedCreate', 'ImagePullBackOff')
+  readonly clusterMessage: string
+  readonly fix: string
+
+  constructor(f: { object: string; reason: string; message: string; fix: string }) {
+    super(`${f.object}: ${f.reason}: ${f.message}\n${f.fix}`)
+    this.name = 'ClusterRefusal'
+    this.object = f.object
+    this.reason = f.reason
+    this.clusterMessage = f.message
+    this.fix = f.fix
+  }
+}
+
+/** The fields of a core/v1 Event this module reads. */
+export interface KubeEvent {
+  metadata: { name: string; namespace?: string; resourceVersion?: string }
+  type?: string // 'Normal' | 'Warning'
+  reason?: string
+  message?: string
+  count?: number
+  firstTimestamp?: string | null
+  lastTimestamp?: string | null
+  eventTime?: string | null
+  involvedObject?: { kind?: string; name?: string; namespace?: string }
+}
+
+interface ContainerStatus {
+  name: string
+  restartCount?: number
+  ready?: boolean
+  state?: { waiting?: { reason?: string; message?: string }; running?: object; terminated?: { reason?: string; exitCode?: number } }
+}
+
+/** The fields of a core/v1 Pod this module reads. */
+export interface PodObject {
+  metadata: { name: string; namespace?: string }
+  spec?: { containers?: Array<{ name: string; image?: string; resources?: { requests?: Record<string, string> } }> }
+  status?: {
+    phase?: string
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>
+    containerStatuses?: ContainerStatus[]
+    initContainerStatuses?: ContainerStatus[]
+  }
+}
+
+const ref = (e: KubeEvent) => `${e.involvedObject?.kind ?? 'Object'} ${e.involvedObject?.namespace ?? e.metadata.namespace ?? ''}/${e.involvedObject?.name ?? '?'}`
+
+function spanMs(e: KubeEvent): number {
+  const first = Date.parse(e.firstTimestamp ?? e.eventTime ?? '')
+  const last = Date.parse(e.lastTimestamp ?? e.eventTime ?? '')
+  return Number.isFinite(first) && Number.isFinite(last) ? last - first : 0
+}
+
+/**
+ * The refusal a Warning Event states, or undefined when it is not (or not yet) fatal. Pure:
+ * table-tested. Covers controllers that cannot create pods (FailedCreate: PodSecurity, invalid
+ * names or labels, quota, a missing ServiceAccount that stays missing), the scheduler finding
+ * no node with room (FailedScheduling for resources), and claims nothing will bind.
+ */
+export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
+  if (e.type !== 'Warning') return undefined
+  const message = (e.message ?? '').trim()
+  const object = ref(e)
+  switch (e.reason) {
+    case 'FailedCreate': {
+      if (/serviceaccount .* not found/i.test(message)) {
+        if (spanMs(e) < MISSING_ACCOUNT_GRACE_MS && (e.count ?? 1) < 5) return undefined
+        return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix: 'The ServiceAccount the pods use does not exist and nothing creates it: create it, or set the chart\'s serviceAccount values so the release creates it.' })
+      }
+      if (/object has been modified|try again|etcdserver|timeout/i.test(message)) return undefined
+      let fix = 'The controller cannot create the release\'s pods; fix what the message names.'
+      if (/PodSecurity/.test(message)) {
+        fix = `The namespace's Pod Security admission refuses the pods. Label the namespace to admit them (e.g. kubectl label namespace ${e.involvedObject?.namespace ?? e.metadata.namespace} pod-security.kubernetes.io/enforce=privileged --overwrite), or install into a namespace without that label.`
+      } else if (/must be no more than 63 characters|must be 63 characters or less/.test(message)) {
+        fix = 'A name or label the chart derives from the release name is too long: use a shorter release-name (or set fullnameOverride in values).'
+      } else if (/exceeded quota/i.test(message)) {
+        fix = 'A ResourceQuota in the namespace forbids the pods: raise the quota, lower the requests in values, or use another namespace.'
+      }
+      return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix })
+    }
+    case 'FailedScheduling': {
+      if (!/Insufficient (cpu|memory|pods|ephemeral-storage|[\w./-]+)|Too many pods/.test(message)) return undefined
+      return new ClusterRefusal({
+        object,
+        reason: 'FailedScheduling',
+        message,
+        fix: 'No node has room for the pod\'s requests. Lower the requests in values, use fewer replicas (milvus-mode: standalone), or give the cluster a bigger node.',
+      })
+    }
+    case 'ProvisioningFailed':
+    case 'FailedBinding': {
+      if (!/no persistent volumes available.*no storage class is set|storageclass.* not found/i.test(message)) return undefined
+      return new ClusterRefusal({
+        object,
+        reason: e.reason,
+        message,
+        fix: 'Nothing will bind this PersistentVolumeClaim: set a default StorageClass on the cluster, or set the chart\'s persistence storageClass values to one that exists (or persistence.enabled: false).',
+      })
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * The refusal a Pod's container states show, or undefined. `since(key)` gives how long (ms) the
+ * caller has seen the state named by key: image pulls and config errors get a grace, a crash
+ * loop its restarts.
+ */
+export function refusalInPod(pod: PodObject, since: (key: string) => number): ClusterRefusal | undefined {
+  const object = `Pod ${pod.metadata.namespace ?? ''}/${pod.metadata.name}`
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+  for (const c of statuses) {
+    const waiting = c.state?.waiting
+    if (!waiting?.reason) continue
+    const message = `container ${c.name}: ${waiting.message ?? waiting.reason}`
+    const key = `${pod.metadata.name}/${c.name}/${waiting.reason}`
+    switch (waiting.reason) {
+      case 'InvalidImageName':
+        return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'The image reference is malformed: fix the image values.' })
+      case 'ErrImagePull':
+      case 'ImagePullBackOff':
+        if (since(`${pod.metadata.name}/${c.name}/pull`) < IMAGE_PULL_GRACE_MS) break
+        return new ClusterRefusal({
+          object,
+          reason: waiting.reason,
+          message,
+          fix: `The image could not be pulled for ${Math.round(IMAGE_PULL_GRACE_MS / 60_000)} minutes: check the image name and tag in values, the registry's reachability from the nodes, and imagePullSecrets.`,
+        })
+      case 'CrashLoopBackOff':
+        if ((c.restartCount ?? 0) <= CRASH_LOOP_RESTARTS) break
+        return new ClusterRefusal({
+          object,
+          reason: waiting.reason,
+          message: `${message} (${c.restartCount} restarts)`,
+          fix: 'The container keeps crashing: read its log (kubectl logs --previous) in the diagnostics below.',
+        })
+      case 'CreateContainerConfigError':
+        if (since(key) < CONFIG_ERROR_GRACE_MS) break
+        return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'A ConfigMap or Secret the container needs does not exist: create it, or fix the values that name it.' })
+    }
+  }
+  return undefined
+}
+
+/** One line for a pod's progress: phase, ready containers, and what a waiting container waits on. */
+export function podProgress(pod: PodObject): string {
+  const statuses = pod.status?.containerStatuses ?? []
+  const ready = statuses.filter((c) => c.ready).length
+  const waiting = [...(pod.status?.initContainerStatuses ?? []), ...statuses].map((c) => c.state?.waiting?.reason).find((r) => r)
+  const unscheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+  const phase = pod.status?.phase ?? 'Pending'
+  const detail = waiting ?? (unscheduled ? `unschedulable` : '')
+  return `${phase}, ${ready}/${pod.spec?.containers?.length ?? statuses.length} ready${detail ? ` (${detail})` : ''}`
+}
+
+export interface ReleaseWatch {
+  /** Resolves with the first refusal; never resolves when there is none. */
+  refusal: Promise<ClusterRefusal>
+  stop(): void
+}
+
+/**
+ * Watches the Events of `namespace` (those already there when the watch starts are the
+ * baseline, only changes count) and the Pods labelled `app.kubernetes.io/instance=<release>`,
+ * and logs each pod's progress once per change. Namespace-scoped and label-selected, so its cost
+ * does not grow with the cluster. Stop it with stop(); errors of the watch itself end it quietly.
+ */
+export function watchRelease(kube: Kube, namespace: string, release: string, log: (line: string) => void = core.info): ReleaseWatch {
+  const controller = new AbortController()
+  let found: (r: ClusterRefusal) => void = () => undefined
+  const refusal = new Promise<ClusterRefusal>((resolve) => (found = resolve))
+  const report = (r: ClusterRefusal | undefined) => {
+    if (!r || controller.signal.aborted) return false
+    controller.abort()
+    void withSchedulingDetail(kube, r).then(found)
+    return true
+  }
+
+  let baseline: Map<string, string> | undefined
+  void kube
+    .waitFor(`/api/v1/namespaces/${namespace}/events`, {}, (items) => {
+      if (!baseline) {
+        baseline = new Map([...items].map(([k, e]) => [k, (e.metadata as { resourceVersion?: string }).resourceVersion ?? '']))
+        return false
+      }
+      for (const [k, e] of items) {
+        if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
+        if (report(refusalInEvent(e as unknown as KubeEvent))) return true
+      }
+      return false
+    }, controller.signal)
+    .catch(() => undefined)
+
+  const firstSeen = new Map<string, number>()
+  const since = (key: string) => {
+    const t = firstSeen.get(key)
+    if (t === undefined) {
+      firstSeen.set(key, Date.now())
+      return 0
+    }
+    return Date.now() - t
+  }
+  const progress = new Map<string, string>()
+  let pods = new Map<string, KubeObject>()
+  const check = () => {
+    const live = new Set<string>()
+    for (const p of pods.values()) {
+      const pod = p as unknown as PodObject
+      for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+        const w = c.state?.waiting?.reason
+        if (!w) continue
+        const keys = [`${pod.metadata.name}/${c.name}/${w}`, ...(/ErrImagePull|ImagePullBackOff/.test(w) ? [`${pod.metadata.name}/${c.name}/pull`] : [])]
+        for (const key of keys) {
+          live.add(key)
+          since(key)
+        }
+      }
+      if (report(refusalInPod(pod, since))) return true
+    }
+    // A state that went away starts its grace over when it comes back.
+    for (const key of firstSeen.keys()) if (!live.has(key)) firstSeen.delete(key)
+    return false
+  }
+  void kube
+    .waitFor(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app.kubernetes.io/instance=${release}` }, (items) => {
+      pods = items
+      for (const p of items.values()) {
+        const line = podProgress(p as unknown as PodObject)
+        if (progress.get(p.metadata.name) !== line) {
+          progress.set(p.metadata.name, line)
+          log(`Pod ${namespace}/${p.metadata.name}: ${line}`)
+        }
+      }
+      return check()
+    }, controller.signal)
+    .catch(() => undefined)
+  // Graces run out without any change to watch: look again on a timer.
+  const timer = setInterval(check, 5000)
+  controller.signal.addEventListener('abort', () => clearInterval(timer), { once: true })
+
+  return { refusal, stop: () => controller.abort() }
+}
+
+const quantity = (r: Record<string, string> | undefined, k: string) => r?.[k] ?? '-'
+
+/**
+ * For FailedScheduling, the pod's requests and the nodes' allocatable appended to the fix (at
+ * most 5 nodes listed, out of at most 100 read); other refusals unchanged.
+ */
+export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promise<ClusterRefusal> {
+  const m = /^Pod (\S+)\/(\S+)$/.exec(r.object)
+  if (r.reason !== 'FailedScheduling' || !m) return r
+  try {
+    const [pod, nodes] = await Promise.all([
+      kube.get(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`) as Promise<unknown> as Promise<PodObject>,
+      kube.get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>('/api/v1/nodes?limit=100'),
+    ])
+    const requests = (pod.spec?.containers ?? []).map((c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`)
+    const allocatable = nodes.items.slice(0, 5).map((n) => `${n.metadata.name}: cpu ${quantity(n.status?.allocatable, 'cpu')}, memory ${quantity(n.status?.allocatable, 'memory')}, pods ${quantity(n.status?.allocatable, 'pods')}`)
+    const more = nodes.items.length > 5 ? ` (and ${nodes.items.length - 5} more)` : ''
+    return new ClusterRefusal({
+      object: r.object,
+      reason: r.reason,
+      message: r.clusterMessage,
+      fix: `${r.fix}\nThe pod requests: ${requests.join('; ')}.\nThe nodes can allocate: ${allocatable.join('; ')}${more}.`,
+    })
+  } catch {
+    return r
+  }
+}
