@@ -15,6 +15,7 @@ import {
   outputReferences,
   readme,
   readmeWorkflow,
+  readmeSection,
   readmeWorkflowSteps,
   simpleCommands,
   withOutputs,
@@ -138,5 +139,39 @@ describe('README statements', () => {
     const install = readFileSync(root('src/tools/install.ts'), 'utf8')
     expect(install).toMatch(/core\.addPath\(join\(kubectl\.path/)
     expect(text).toMatch(/kubectl and helm it installed first on `PATH`/)
+  })
+})
+
+describe('README versions and pinning', () => {
+  const section = readmeSection('Versions and pinning', text)
+  const release = parse(readFileSync(root('.github/workflows/release.yml'), 'utf8')) as {
+    jobs: Record<string, { steps: Array<{ uses?: string; with?: Record<string, string> }> }>
+  }
+  const attested = Object.values(release.jobs)
+    .flatMap((j) => j.steps)
+    .find((s) => s.uses?.startsWith('actions/attest-build-provenance@'))
+    ?.with?.['subject-path']?.split('\n')
+    .map((p) => p.trim())
+    .filter(Boolean)
+
+  it('shows a pin by commit SHA with the version in a comment', () => {
+    expect(section).toMatch(/uses: org\/milvus-monitoring-action@<40-hex commit SHA> # v\d+\.\d+\.\d+/)
+  })
+
+  it('explains the major tag the release workflow moves', () => {
+    expect(section).toContain('`@v1`')
+    expect(section).toContain('.github/workflows/release.yml')
+  })
+
+  it('verifies every file the release attests, against the workflow that signs it', () => {
+    const verify = codeBlocks(section).find((b) => b.lang === 'sh')?.code ?? ''
+    expect(verify).toContain('gh attestation verify')
+    expect(verify).toContain('--signer-workflow org/milvus-monitoring-action/.github/workflows/release.yml')
+    const loop = /for f in ([^;]+);/.exec(verify)?.[1]?.split(/\s+/) ?? []
+    expect(attested?.length).toBeGreaterThan(0)
+    for (const pattern of attested ?? []) {
+      const covered = loop.some((g) => g === pattern || (g.endsWith('/*.js') && pattern.startsWith(g.slice(0, -4)) && pattern.endsWith('.js')))
+      expect(covered, pattern).toBe(true)
+    }
   })
 })
