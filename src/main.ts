@@ -14,8 +14,8 @@ import { checkRelease } from './phases/render.ts'
 import { watchRelease } from './phases/release-watch.ts'
 import { ensureScrapeJob } from './phases/scrape-config.ts'
 import { discoverWiring } from './phases/wiring.ts'
-import { exposedEndpoints, forwardUrl, startRunForwards } from './phases/expose.ts'
-import { scrapePoolFor, waitForTargets, type TargetVerdict } from './phases/prometheus-targets.ts'
+import { exposedEndpoints, startRunForwards } from './phases/expose.ts'
+import { scrapePoolFor, serviceProxyRequest, waitForTargets, type TargetVerdict } from './phases/prometheus-targets.ts'
 import { setOutputs } from './report/outputs.ts'
 import { writeSummary, writeFailureSummary } from './report/summary.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
@@ -135,16 +135,18 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, budget, state }),
   )
 
-  core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up`)
+  // Asked through the API server's service proxy, not a port-forward: the forwards serve only
+  // the endpoints handed to later steps.
+  core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const { targets } = await budget.phase('Milvus target up', () =>
     budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
       waitForTargets({
-        baseUrl: forwardUrl(forwards, 'prometheus'),
+        request: serviceProxyRequest(kube),
         scrapePool,
         namespace: inputs.namespace,
         signal,
-        // Prometheus answers these in milliseconds; a request that hangs (a forward to a pod
-        // whose Prometheus is still starting) is retried rather than waited on.
+        // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
+        // starting behind the proxy) is retried rather than waited on.
         requestTimeoutMs: 5000,
         onProgress: (v) => {
           progress.lastVerdict = v

@@ -1,7 +1,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Kube, type ServiceRef } from '../../src/cluster/kube.ts'
 import {
   DEFAULT_PACING,
+  KUBE_PROMETHEUS_SERVICE,
   TargetWaitAborted,
   confirmUp,
   interpretTargets,
@@ -10,7 +15,9 @@ import {
   parseDuration,
   queryPath,
   scrapePoolFor,
+  serviceProxyRequest,
   targetsPath,
+  unreachableVerdict,
   upQueries,
   waitForTargets,
   type TargetVerdict,
@@ -25,6 +32,7 @@ import {
   startPrometheus,
   stopAllPrometheus,
 } from '../support/prometheus-process.ts'
+import { FAKE_TOKEN, startFakeApiServer } from '../support/fake-apiserver.ts'
 
 const POOL = 'serviceMonitor/milvus/my-release-milvus-standalone/0'
 const CTX = { scrapePool: POOL, namespace: 'milvus' }
@@ -127,6 +135,27 @@ describe('paths', () => {
       '/api/v1/targets?state=any&scrapePool=serviceMonitor%2Fmilvus%2Fmy-release-milvus-standalone%2F0',
     )
     expect(queryPath('up{job="a b"}')).toBe('/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D')
+  })
+})
+
+describe('serviceProxyRequest', () => {
+  it("asks kube-prometheus' Prometheus (monitoring/prometheus-k8s:web) by default, passing path, signal and timeout", async () => {
+    const calls: unknown[] = []
+    const kube = {
+      serviceProxyGet: async (ref: ServiceRef, path: string, opts: unknown) => {
+        calls.push([ref, path, opts])
+        return { status: 'success' }
+      },
+    }
+    const signal = new AbortController().signal
+    expect(await serviceProxyRequest(kube)(targetsPath(POOL), signal)).toEqual({ status: 'success' })
+    const other = { namespace: 'obs', name: 'prom', port: 9090 }
+    await serviceProxyRequest(kube, other, { timeoutMs: 1234 })('/api/v1/scrape_pools', signal)
+    expect(calls).toEqual([
+      [{ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' }, targetsPath(POOL), { signal }],
+      [other, '/api/v1/scrape_pools', { signal, timeoutMs: 1234 }],
+    ])
+    expect(KUBE_PROMETHEUS_SERVICE).toEqual({ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' })
   })
 })
 
@@ -777,6 +806,43 @@ describe('waitForTargets against Prometheus', () => {
     expect(w.progress.find((v) => v.state === 'unreachable')?.message).toMatch(/^Prometheus not reachable — fetch failed/)
     expect(states.at(-1)).toBe('up')
     expect(targets[0]?.health).toBe('up')
+  })
+
+  it('works through the API server service proxy alone, with the kubeconfig credentials', { timeout: 60_000 }, async () => {
+    const s = await standin()
+    const prom = await startPrometheus(config(scraping(s.port)))
+    const api = await startFakeApiServer()
+    const dir = await mkdtemp(join(tmpdir(), 'service-proxy-test-'))
+    const savedKubeconfig = process.env.KUBECONFIG
+    cleanups.push(async () => {
+      if (savedKubeconfig === undefined) delete process.env.KUBECONFIG
+      else process.env.KUBECONFIG = savedKubeconfig
+      await api.close()
+      await rm(dir, { recursive: true, force: true })
+    })
+    process.env.KUBECONFIG = await api.kubeconfig(dir)
+    const kube = await Kube.load()
+    const request = serviceProxyRequest(kube)
+
+    // No such Service yet: the API server's 404 reads as a transient verdict that keeps its status.
+    const before = await request(targetsPath(POOL), AbortSignal.timeout(5000)).catch((e: unknown) => e)
+    expect(unreachableVerdict(before).message).toMatch(/^Prometheus not reachable — GET \/api\/v1\/namespaces\/monitoring\/services\/prometheus-k8s:web\/proxy\/api\/v1\/targets\?.*: HTTP 404: services "prometheus-k8s" not found/)
+    api.services.set('monitoring/prometheus-k8s:web', prom.url)
+
+    const progress: TargetVerdict[] = []
+    const { targets } = await waitForTargets({ request, ...CTX, signal: AbortSignal.timeout(50_000), onProgress: (v) => progress.push(v) })
+    expect(targets.map((t) => [t.scrapeUrl, t.health])).toEqual([[`http://127.0.0.1:${s.port}/metrics`, 'up']])
+    expect(progress.at(-1)?.message).toContain(`up{job="${POOL}",namespace="milvus"} == 1`)
+    const prefix = '/api/v1/namespaces/monitoring/services/prometheus-k8s:web/proxy'
+    const asked = api.requests.filter((r) => r.path.startsWith(prefix))
+    expect(asked.every((r) => r.method === 'GET' && r.authorization === `Bearer ${FAKE_TOKEN}`)).toBe(true)
+    expect(asked.map((r) => r.path)).toContain(prefix + targetsPath(POOL))
+    expect(asked.map((r) => r.path)).toContain(prefix + queryPath(`up{job="${POOL}",namespace="milvus"}`))
+
+    // Prometheus gone: the API server answers 503 and the verdict says so, status included.
+    await prom.kill()
+    const after = await request(targetsPath(POOL), AbortSignal.timeout(5000)).catch((e: unknown) => e)
+    expect(unreachableVerdict(after).message).toMatch(/HTTP 503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect ECONNREFUSED/)
   })
 
   it.each<[string, Record<string, unknown>, RegExp]>([

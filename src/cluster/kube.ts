@@ -6,9 +6,15 @@
 // The action's view of the Kubernetes API: loaded lazily (the client library is most of the
 // bundle, and the first log line should not wait for it), JSON requests, and waits built on
 // watches rather than polling.
+//
+// Proxies: a kubeconfig's proxy-url wins; otherwise the environment's HTTPS_PROXY/HTTP_PROXY/
+// NO_PROXY decide as for kubectl (src/proxy.ts: a loopback API server such as kind's is never
+// proxied), and the decision is handed to the client library as the cluster's proxy-url, so its
+// own proxy agents (hpagent for requests, undici for watches) carry every request.
 import http from 'node:http'
 import https from 'node:https'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { proxyForUrl, type ProxyDecision } from '../proxy.ts'
 
 export class NoClusterError extends Error {
   constructor(detail: string) {
@@ -47,22 +53,53 @@ interface KubeList {
   items: KubeObject[]
 }
 
+/** A Service port as the API server's service proxy names it: `[scheme:]name:port`. */
+export interface ServiceRef {
+  namespace: string
+  /** The Service's name. */
+  name: string
+  /** The port's name ('web') or number (9090). */
+  port: string | number
+  /** How the API server talks to the endpoint; omitted means http. */
+  scheme?: 'http' | 'https'
+}
+
+/**
+ * The API path of a GET through the service proxy:
+ * `/api/v1/namespaces/<ns>/services/[<scheme>:]<name>:<port>/proxy<pathAndQuery>`. Each
+ * name is percent-encoded on its own (the colons stay separators); `pathAndQuery` must start
+ * with '/' and is appended as given, so its query string must be encoded already (as
+ * targetsPath and queryPath do). Throws for a path without the leading '/'.
+ */
+export function serviceProxyPath(ref: ServiceRef, pathAndQuery: string): string {
+  if (!pathAndQuery.startsWith('/')) throw new Error(`service proxy path must start with '/': ${JSON.stringify(pathAndQuery)}`)
+  const e = encodeURIComponent
+  const service = [...(ref.scheme ? [ref.scheme] : []), ref.name, String(ref.port)].map(e).join(':')
+  return `/api/v1/namespaces/${e(ref.namespace)}/services/${service}/proxy${pathAndQuery}`
+}
+
 export class Kube {
   readonly kc: KubeConfig
   readonly server: string
   readonly context: string
   /** The API server's gitVersion ('v1.35.4'), once the preflight has read it. */
   serverVersion?: string
+  /** The proxy requests to the API server go through (or why none), for messages. */
+  readonly proxy: ProxyDecision
   private readonly watchCtor: typeof import('@kubernetes/client-node').Watch
 
-  private constructor(kc: KubeConfig, watchCtor: typeof import('@kubernetes/client-node').Watch) {
+  private constructor(kc: KubeConfig, watchCtor: typeof import('@kubernetes/client-node').Watch, proxy: ProxyDecision) {
     this.kc = kc
     this.watchCtor = watchCtor
     this.server = kc.getCurrentCluster()?.server ?? ''
     this.context = kc.getCurrentContext()
+    this.proxy = proxy
   }
 
-  /** Loads the kubeconfig the way kubectl does; fails with NoClusterError when there is none. */
+  /**
+   * Loads the kubeconfig the way kubectl does (KUBECONFIG, else ~/.kube/config) and decides
+   * the proxy to its API server (see the header); fails with NoClusterError when there is none.
+   */
   static async load(): Promise<Kube> {
     const k8s = await import('@kubernetes/client-node')
     const kc = new k8s.KubeConfig()
@@ -75,7 +112,18 @@ export class Kube {
     if (!cluster || !cluster.server || cluster.server === 'http://localhost') {
       throw new NoClusterError('no kubeconfig with a current context was found')
     }
-    return new Kube(kc, k8s.Watch)
+    if (cluster.proxyUrl) return new Kube(kc, k8s.Watch, { proxy: cluster.proxyUrl, reason: "the kubeconfig's proxy-url" })
+    const decision = proxyForUrl(cluster.server)
+    if (decision.proxy !== undefined) {
+      const proxyUrl = decision.proxy
+      kc.loadFromOptions({
+        clusters: kc.getClusters().map((c) => (c.name === cluster.name ? { ...c, proxyUrl } : c)),
+        contexts: kc.getContexts(),
+        users: kc.getUsers(),
+        currentContext: kc.getCurrentContext(),
+      })
+    }
+    return new Kube(kc, k8s.Watch, decision)
   }
 
   async request<T = KubeObject>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
@@ -110,6 +158,21 @@ export class Kube {
 
   get<T = KubeObject>(path: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
     return this.request<T>('GET', path, undefined, opts)
+  }
+
+  /**
+   * A GET through the API server's service proxy (see serviceProxyPath) with the kubeconfig's
+   * credentials and proxy: the parsed JSON of a 2xx answer. Rejects with ApiError (its `status`
+   * the HTTP status, e.g. 503 while the Service has no ready endpoint) for any other status,
+   * with an Error for a 2xx body that is not JSON, and with the socket's error when the API
+   * server does not answer; `timeoutMs` (default 30 000) bounds socket inactivity, `signal`
+   * aborts the request.
+   */
+  async serviceProxyGet(ref: ServiceRef, pathAndQuery: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
+    const path = serviceProxyPath(ref, pathAndQuery)
+    const body = await this.request<unknown>('GET', path, undefined, opts)
+    if (typeof body === 'string') throw new Error(`GET ${path}: the answer is not JSON: ${JSON.stringify(body.slice(0, 200))}`)
+    return body
   }
 
   /** GET that answers undefined for 404. */

@@ -10,6 +10,7 @@
 import * as core from '@actions/core'
 import { Kube, ApiError, NoClusterError } from '../cluster/kube.ts'
 import { retryTransient } from '../cluster/retry.ts'
+import { describeProxy } from '../proxy.ts'
 import type { Inputs } from '../types.ts'
 import { compatibilityWarning, MONITORING_NAMESPACE } from './kube-prometheus.ts'
 import { needsRbac } from './rbac.ts'
@@ -19,8 +20,9 @@ const PREFLIGHT_MS = 20_000
 
 /**
  * Loads the kubeconfig and checks the cluster. Throws NoClusterError when the API server does
- * not answer within PREFLIGHT_MS, ApiError for an HTTP error, and an Error listing every
- * permission the identity lacks (SelfSubjectAccessReview).
+ * not answer within PREFLIGHT_MS (naming the proxy it was asked through, or why none: see
+ * Kube.proxy), ApiError for an HTTP error, and an Error listing every permission the identity
+ * lacks (SelfSubjectAccessReview).
  */
 export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Kube> {
   const kube = await Kube.load()
@@ -39,10 +41,12 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
   } catch (e) {
     if (e instanceof ApiError) throw e
     const why = (lastRefusal ?? (e as Error)).message
-    throw new NoClusterError(`the API server ${kube.server} (context ${kube.context}) did not answer within ${PREFLIGHT_MS / 1000} s: ${why}`)
+    throw new NoClusterError(
+      `the API server ${kube.server} (context ${kube.context}) did not answer within ${PREFLIGHT_MS / 1000} s, asked ${describeProxy(kube.proxy)}: ${why}`,
+    )
   }
   kube.serverVersion = version.gitVersion
-  core.info(`Cluster: ${kube.server} (context ${kube.context}), Kubernetes ${version.gitVersion}`)
+  core.info(`Cluster: ${kube.server} (context ${kube.context}, reached ${describeProxy(kube.proxy)}), Kubernetes ${version.gitVersion}`)
   const warning = inputs.installKubePrometheus ? compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
   if (warning) core.warning(warning)
 

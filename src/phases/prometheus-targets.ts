@@ -1,6 +1,8 @@
 // Waiting until Prometheus scrapes Milvus: reading the targets API into a verdict that says
 // what is missing, and polling it at a pace that follows Prometheus' own scrape schedule.
 import { setTimeout as delay } from 'node:timers/promises'
+import type { Kube, ServiceRef } from '../cluster/kube.ts'
+import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
 import type { TargetState } from '../types.ts'
 
 /**
@@ -400,6 +402,20 @@ export function fetchRequest(baseUrl: string): PrometheusRequest {
     if (!res.ok) throw new PrometheusHttpError(res.status, res.statusText, await res.text())
     return res.json()
   }
+}
+
+/** kube-prometheus' Prometheus as the service proxy names it: monitoring/prometheus-k8s, port "web" (9090). */
+export const KUBE_PROMETHEUS_SERVICE: ServiceRef = { namespace: MONITORING_NAMESPACE, name: 'prometheus-k8s', port: 'web' }
+
+/**
+ * Transport through the API server's service proxy (Kube.serviceProxyGet): every request goes
+ * to the Service `ref` with the kubeconfig's credentials (and proxy), so no port-forward is
+ * involved. Resolves with the parsed JSON; rejects with ApiError (HTTP status kept: 503 while
+ * the Service has no ready endpoint, 404 when it does not exist) or the socket's error, which
+ * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request.
+ */
+export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number } = {}): PrometheusRequest {
+  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }
 
 async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, signal: AbortSignal) {
