@@ -47,21 +47,26 @@ export function inClusterEndpoints(namespace: string, releaseName: string, value
   }
 }
 
-/** The five forwards of `expose: port-forward`, Milvus' through its main Service. */
+/**
+ * The five forwards of `expose: port-forward`, Milvus' through its main Service, each with the
+ * path its probe GETs where the remote speaks HTTP (Milvus' gRPC port is probed by TCP connect).
+ */
 export function forwardsFor(inputs: Inputs, milvusService: string): ForwardSpec[] {
   const m = MONITORING_NAMESPACE
+  const milvus = `svc/${milvusService}`
   return [
-    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090 },
-    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000 },
-    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093 },
-    { name: 'milvus', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 19530 },
-    { name: 'milvus-metrics', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 9091 },
+    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090, httpPath: '/-/ready' },
+    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000, httpPath: '/api/health' },
+    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093, httpPath: '/-/ready' },
+    { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: 19530 },
+    { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: 9091, httpPath: '/healthz' },
   ]
 }
 
 /**
  * Starts the supervised forwards (only Prometheus' with `expose: none`, for the target wait) and
- * records the supervisor's pid for the post step. Waits at most 60 s for every local port.
+ * records the supervisor's pid for the post step. Waits at most 60 s for every forward to
+ * answer a probe.
  */
 export function startRunForwards(
   inputs: Inputs,
