@@ -7,6 +7,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { officialBinaries } from '../../local-cluster/official-binaries.ts'
+import { backgroundForwardNotices } from '../../src/phases/expose.ts'
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
@@ -406,7 +407,7 @@ describe('forwards that heal', () => {
     expect(new Set(kubectlStarts(log).filter((s) => s.args.includes(`${port}:9090`)).map((s) => s.args.at(-1)))).toEqual(new Set([`${port}:9090`]))
   })
 
-  it('waits only for the forwards in waitFor; one whose pod never runs backs off, bounded', async () => {
+  it('waits only for the forwards in waitFor; one whose pod never runs backs off, bounded, and is named in a notice', async () => {
     const { opts } = await options({ 9090: await backend('prometheus'), 3000: 0 }) // 0: Grafana has no running pod
     const backoff = { initialMs: 20, maxMs: 160 }
     const t0 = performance.now()
@@ -426,6 +427,12 @@ describe('forwards that heal', () => {
     const delays = [...readFileSync(started.logFile, 'utf8').matchAll(/\[grafana\] kubectl exited .*; restarting in (\d+) ms/g)].map((m) => Number(m[1]))
     expect(delays.slice(0, 7)).toEqual([20, 40, 80, 160, 160, 160, 160])
 
+    const url = started.forwards.find((f) => f.name === 'grafana')!.url
+    expect(backgroundForwardNotices(started, readForwardStatus(opts.stateDir))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Grafana is not answering yet at ${url} \\(svc/grafana in monitoring has no ready pod\\?\\); the supervisor keeps retrying\\. Last restart: exited with code 1: error: unable to forward port because pod is not running\\.`),
+      ),
+    ])
   })
 
   it('rejects a waitFor name that is not a forward', async () => {
