@@ -1,5 +1,6 @@
 // Exposing what the run deployed: the in-cluster addresses, and the port-forwards that make
 // them reachable from the runner for later steps (`expose: port-forward`).
+import * as core from '@actions/core'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,7 +8,7 @@ import type { Budget } from '../budget.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import type { Endpoints, Inputs } from '../types.ts'
 import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
-import { startForwards, stopForwards, type ForwardSpec, type StartedForwards } from './port-forward.ts'
+import { readForwardStatus, startForwards, stopForwards, type ForwardSpec, type StartedForwards, type SupervisorStatus } from './port-forward.ts'
 
 /** The chart's default name, which its helpers put into every object name. */
 const CHART_NAME = 'milvus'
@@ -47,21 +48,48 @@ export function inClusterEndpoints(namespace: string, releaseName: string, value
   }
 }
 
-/** The five forwards of `expose: port-forward`, Milvus' through its main Service. */
+/**
+ * The five forwards of `expose: port-forward`, Milvus' through its main Service, each with the
+ * path its probe GETs where the remote speaks HTTP (Milvus' gRPC port is probed by TCP connect).
+ */
 export function forwardsFor(inputs: Inputs, milvusService: string): ForwardSpec[] {
   const m = MONITORING_NAMESPACE
+  const milvus = `svc/${milvusService}`
   return [
-    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090 },
-    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000 },
-    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093 },
-    { name: 'milvus', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 19530 },
-    { name: 'milvus-metrics', namespace: inputs.namespace, resource: `svc/${milvusService}`, remotePort: 9091 },
+    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090, httpPath: '/-/ready' },
+    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000, httpPath: '/api/health' },
+    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093, httpPath: '/-/ready' },
+    { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: 19530 },
+    { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: 9091, httpPath: '/healthz' },
   ]
 }
 
+/** The forwards the run waits for; the others (Grafana, Alertmanager) come up in the background. */
+export const GATING_FORWARDS: readonly string[] = ['prometheus', 'milvus', 'milvus-metrics']
+
+/** How forwards appear in the log. */
+const TITLES: Record<string, string> = {
+  prometheus: 'Prometheus',
+  grafana: 'Grafana',
+  alertmanager: 'Alertmanager',
+  milvus: 'Milvus gRPC',
+  'milvus-metrics': 'Milvus metrics',
+}
+
 /**
- * Starts the supervised forwards (only Prometheus' with `expose: none`, for the target wait) and
- * records the supervisor's pid for the post step. Waits at most 60 s for every local port.
+ * Which forwards the run starts and which of them it waits for: with `expose: port-forward` all
+ * five, waiting for GATING_FORWARDS; with `none` only Prometheus' (for the target wait), waited for.
+ */
+export function forwardPlan(inputs: Inputs, milvusService: string): { forwards: ForwardSpec[]; waitFor: string[] } {
+  const all = forwardsFor(inputs, milvusService)
+  const forwards = inputs.expose === 'port-forward' ? all : all.filter((f) => f.name === 'prometheus')
+  return { forwards, waitFor: forwards.map((f) => f.name).filter((n) => GATING_FORWARDS.includes(n)) }
+}
+
+/**
+ * Starts the supervised forwards of forwardPlan and records the supervisor's pid for the post
+ * step. Resolves once the waited-for forwards answer a probe (at most 60 s, within the budget);
+ * Grafana's and Alertmanager's may still be coming up (see backgroundForwardNotices).
  */
 export function startRunForwards(
   inputs: Inputs,
@@ -69,10 +97,11 @@ export function startRunForwards(
 ): Promise<StartedForwards> {
   const { budget, state } = c
   return budget.wait('the port-forwards to become ready', async (signal) => {
-    const all = forwardsFor(inputs, c.milvusService)
+    const { forwards, waitFor } = forwardPlan(inputs, c.milvusService)
     const started = await startForwards({
       kubectlPath: c.kubectlPath,
-      forwards: inputs.expose === 'port-forward' ? all : all.filter((f) => f.name === 'prometheus'),
+      forwards,
+      waitFor,
       stateDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-monitoring-forwards-')),
       readyTimeoutMs: Math.min(budget.remainingMs(), 60_000),
       signal,
@@ -83,6 +112,26 @@ export function startRunForwards(
   })
 }
 
+/**
+ * One message per started forward outside GATING_FORWARDS that does not answer per the
+ * supervisor's status (undefined: nothing written yet, so none answers), naming its local URL,
+ * what to check and the last restart reason; e.g. `Grafana is not answering yet at
+ * http://127.0.0.1:40124 (svc/grafana in monitoring has no ready pod?); the supervisor keeps
+ * retrying. Last restart: exited with code 1: ...`. Never throws: these forwards do not gate the run.
+ */
+export function backgroundForwardNotices(forwards: StartedForwards, status: SupervisorStatus | undefined): string[] {
+  return forwards.forwards.flatMap((f) => {
+    if (GATING_FORWARDS.includes(f.name)) return []
+    const s = status?.forwards.find((x) => x.name === f.name)
+    if (s?.state === 'ready') return []
+    const where = s ? ` (${s.resource} in ${s.namespace} has no ready pod?)` : ''
+    const last = s?.lastRestart ? ` Last restart: ${s.lastRestart.reason}.` : s?.lastProbe && !s.lastProbe.ok ? ` Last probe: ${s.lastProbe.detail}.` : ''
+    return [
+      `${TITLES[f.name] ?? f.name} is not answering yet at ${f.url}${where}; the supervisor keeps retrying.${last} Its log: ${forwards.logFile}`,
+    ]
+  })
+}
+
 /** The local URL of a started forward, '' when it was not started. */
 export function forwardUrl(forwards: StartedForwards, name: string): string {
   return forwards.forwards.find((f) => f.name === name)?.url ?? ''
@@ -90,13 +139,15 @@ export function forwardUrl(forwards: StartedForwards, name: string): string {
 
 /**
  * The endpoints handed to later steps: the forwards' local addresses with `expose:
- * port-forward`; with `none`, the in-cluster ones, and the Prometheus forward (which served
- * only the wait) is stopped.
+ * port-forward` (a `core.notice` for each background forward not answering yet, see
+ * backgroundForwardNotices); with `none`, the in-cluster ones, and the Prometheus forward (which
+ * served only the wait) is stopped.
  */
 export async function exposedEndpoints(inputs: Inputs, forwards: StartedForwards, inCluster: Endpoints, state: RunState): Promise<Endpoints> {
   if (inputs.expose === 'port-forward') {
     const url = (name: string) => forwardUrl(forwards, name)
     const hostPort = (u: string) => u.replace(/^https?:\/\//, '')
+    for (const notice of backgroundForwardNotices(forwards, readForwardStatus(forwards.stateDir))) core.notice(notice)
     return {
       prometheusUrl: url('prometheus'),
       grafanaUrl: url('grafana'),
