@@ -131,35 +131,36 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     ),
   )
 
-  const forwards = await budget.phase('Start port-forwards', () =>
-    startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, budget, state }),
-  )
-
-  // Asked through the API server's service proxy, not a port-forward: the forwards serve only
-  // the endpoints handed to later steps.
+  // The forwards serve only the endpoints handed to later steps; the target is asked through
+  // the API server's service proxy, so the two run side by side.
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
-  const { targets } = await budget.phase('Milvus target up', () =>
-    budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
-      waitForTargets({
-        request: serviceProxyRequest(kube),
-        scrapePool,
-        namespace: inputs.namespace,
-        signal,
-        // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
-        // starting behind the proxy) is retried rather than waited on.
-        requestTimeoutMs: 5000,
-        onProgress: (v) => {
-          progress.lastVerdict = v
-          core.info(`Milvus target: ${v.message}`)
-        },
-      }),
+  const [forwards, { targets }] = await Promise.all([
+    budget.phase('Start port-forwards', () =>
+      startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, ports: wiring.ports, budget, state }),
     ),
-  )
+    budget.phase('Milvus target up', () =>
+      budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
+        waitForTargets({
+          request: serviceProxyRequest(kube),
+          scrapePool,
+          namespace: inputs.namespace,
+          signal,
+          // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
+          // starting behind the proxy) is retried rather than waited on.
+          requestTimeoutMs: 5000,
+          onProgress: (v) => {
+            progress.lastVerdict = v
+            core.info(`Milvus target: ${v.message}`)
+          },
+        }),
+      ),
+    ),
+  ])
 
   return {
     kubectl: tools.kubectl,
     helm: tools.helm,
-    endpoints: await exposedEndpoints(inputs, forwards, wiring.endpoints, state),
+    endpoints: exposedEndpoints(forwards, wiring.endpoints),
     inCluster: wiring.endpoints,
     serviceMonitor: `${inputs.namespace}/${wiring.serviceMonitor}`,
     scrapePool,

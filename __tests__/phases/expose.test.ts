@@ -79,10 +79,18 @@ describe('forwardPlan', () => {
     expect(GATING_FORWARDS).not.toContain('alertmanager')
   })
 
-  it('expose: none starts and waits for the Prometheus forward alone', () => {
+  it('expose: none starts no forward (the target wait goes through the API server)', () => {
     const plan = forwardPlan(inputs('none'), 'my-release-milvus')
-    expect(plan.forwards.map((f) => f.name)).toEqual(['prometheus'])
-    expect(plan.waitFor).toEqual(['prometheus'])
+    expect(plan.forwards).toEqual([])
+    expect(plan.waitFor).toEqual([])
+  })
+
+  it('Milvus ports moved by values are forwarded as the Service has them', () => {
+    const plan = forwardPlan(inputs('port-forward'), 'mv', { grpc: 19531, metrics: 9092 })
+    expect(plan.forwards.filter((f) => f.name.startsWith('milvus')).map((f) => [f.name, f.resource, f.remotePort])).toEqual([
+      ['milvus', 'svc/mv', 19531],
+      ['milvus-metrics', 'svc/mv', 9092],
+    ])
   })
 })
 
@@ -112,7 +120,7 @@ describe('backgroundForwardNotices', () => {
 describe('exposedEndpoints', () => {
   it('a Grafana not answering at the end of the step: its output is set, a notice names it, nothing fails', async () => {
     writeFileSync(stateFiles(dir).status, JSON.stringify(status({ grafana: GRAFANA_DOWN })))
-    const endpoints = await exposedEndpoints(inputs('port-forward'), started(), inClusterEndpoints('milvus', 'my-release'), { release: 'my-release', namespace: 'milvus', cleanup: false })
+    const endpoints = exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release'))
     expect(endpoints).toEqual({
       prometheusUrl: 'http://127.0.0.1:40123',
       grafanaUrl: 'http://127.0.0.1:40124',
@@ -124,9 +132,13 @@ describe('exposedEndpoints', () => {
     expect(core.setFailed).not.toHaveBeenCalled()
   })
 
+  it('expose none: the in-cluster endpoints', () => {
+    expect(exposedEndpoints(undefined, inClusterEndpoints('milvus', 'my-release'))).toEqual(inClusterEndpoints('milvus', 'my-release'))
+  })
+
   it('all answering: no notice', async () => {
     writeFileSync(stateFiles(dir).status, JSON.stringify(status({})))
-    await exposedEndpoints(inputs('port-forward'), started(), inClusterEndpoints('milvus', 'my-release'), { release: 'my-release', namespace: 'milvus', cleanup: false })
+    exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release'))
     expect(core.notice).not.toHaveBeenCalled()
   })
 })

@@ -8,7 +8,7 @@ import type { Budget } from '../budget.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import type { Endpoints, Inputs } from '../types.ts'
 import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
-import { readForwardStatus, startForwards, stopForwards, type ForwardSpec, type StartedForwards, type SupervisorStatus } from './port-forward.ts'
+import { readForwardStatus, startForwards, type ForwardSpec, type StartedForwards, type SupervisorStatus } from './port-forward.ts'
 
 /** The chart's default name, which its helpers put into every object name. */
 const CHART_NAME = 'milvus'
@@ -48,19 +48,26 @@ export function inClusterEndpoints(namespace: string, releaseName: string, value
   }
 }
 
+/** The Milvus Service's gRPC and metrics ports, as the wiring phase read them. */
+export interface MilvusPorts {
+  grpc: number
+  metrics: number
+}
+const DEFAULT_PORTS: MilvusPorts = { grpc: 19530, metrics: 9091 }
+
 /**
  * The five forwards of `expose: port-forward`, Milvus' through its main Service, each with the
  * path its probe GETs where the remote speaks HTTP (Milvus' gRPC port is probed by TCP connect).
  */
-export function forwardsFor(inputs: Inputs, milvusService: string): ForwardSpec[] {
+export function forwardsFor(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS): ForwardSpec[] {
   const m = MONITORING_NAMESPACE
   const milvus = `svc/${milvusService}`
   return [
     { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090, httpPath: '/-/ready' },
     { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000, httpPath: '/api/health' },
     { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093, httpPath: '/-/ready' },
-    { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: 19530 },
-    { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: 9091, httpPath: '/healthz' },
+    { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: ports.grpc },
+    { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: ports.metrics, httpPath: '/healthz' },
   ]
 }
 
@@ -78,11 +85,11 @@ const TITLES: Record<string, string> = {
 
 /**
  * Which forwards the run starts and which of them it waits for: with `expose: port-forward` all
- * five, waiting for GATING_FORWARDS; with `none` only Prometheus' (for the target wait), waited for.
+ * five, waiting for GATING_FORWARDS; with `none`, none (the target wait goes through the API
+ * server, not a forward).
  */
-export function forwardPlan(inputs: Inputs, milvusService: string): { forwards: ForwardSpec[]; waitFor: string[] } {
-  const all = forwardsFor(inputs, milvusService)
-  const forwards = inputs.expose === 'port-forward' ? all : all.filter((f) => f.name === 'prometheus')
+export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS): { forwards: ForwardSpec[]; waitFor: string[] } {
+  const forwards = inputs.expose === 'port-forward' ? forwardsFor(inputs, milvusService, ports) : []
   return { forwards, waitFor: forwards.map((f) => f.name).filter((n) => GATING_FORWARDS.includes(n)) }
 }
 
@@ -91,13 +98,14 @@ export function forwardPlan(inputs: Inputs, milvusService: string): { forwards: 
  * step. Resolves once the waited-for forwards answer a probe (at most 60 s, within the budget);
  * Grafana's and Alertmanager's may still be coming up (see backgroundForwardNotices).
  */
-export function startRunForwards(
+export async function startRunForwards(
   inputs: Inputs,
-  c: { kubectlPath: string; milvusService: string; budget: Budget; state: RunState },
-): Promise<StartedForwards> {
+  c: { kubectlPath: string; milvusService: string; ports?: MilvusPorts; budget: Budget; state: RunState },
+): Promise<StartedForwards | undefined> {
   const { budget, state } = c
+  const { forwards, waitFor } = forwardPlan(inputs, c.milvusService, c.ports)
+  if (forwards.length === 0) return undefined
   return budget.wait('the port-forwards to become ready', async (signal) => {
-    const { forwards, waitFor } = forwardPlan(inputs, c.milvusService)
     const started = await startForwards({
       kubectlPath: c.kubectlPath,
       forwards,
@@ -140,11 +148,10 @@ export function forwardUrl(forwards: StartedForwards, name: string): string {
 /**
  * The endpoints handed to later steps: the forwards' local addresses with `expose:
  * port-forward` (a `core.notice` for each background forward not answering yet, see
- * backgroundForwardNotices); with `none`, the in-cluster ones, and the Prometheus forward (which
- * served only the wait) is stopped.
+ * backgroundForwardNotices); with `none` (no forwards), the in-cluster ones.
  */
-export async function exposedEndpoints(inputs: Inputs, forwards: StartedForwards, inCluster: Endpoints, state: RunState): Promise<Endpoints> {
-  if (inputs.expose === 'port-forward') {
+export function exposedEndpoints(forwards: StartedForwards | undefined, inCluster: Endpoints): Endpoints {
+  if (forwards) {
     const url = (name: string) => forwardUrl(forwards, name)
     const hostPort = (u: string) => u.replace(/^https?:\/\//, '')
     for (const notice of backgroundForwardNotices(forwards, readForwardStatus(forwards.stateDir))) core.notice(notice)
@@ -156,8 +163,5 @@ export async function exposedEndpoints(inputs: Inputs, forwards: StartedForwards
       milvusMetricsUrl: `${url('milvus-metrics')}/metrics`,
     }
   }
-  await stopForwards(forwards.supervisorPid)
-  delete state.supervisorPid
-  saveRunState(state)
   return inCluster
 }

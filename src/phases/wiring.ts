@@ -339,6 +339,7 @@ export function checkWiring(input: WiringInput): string[] {
 export interface Wiring {
   serviceMonitor: string // name, in the release's namespace
   milvusService: string // the main Service (gRPC and metrics ports)
+  ports: { grpc: number; metrics: number } // its gRPC and metrics ports
   endpoints: Endpoints // in-cluster addresses
 }
 
@@ -373,18 +374,20 @@ export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring
   core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME} and matches the Milvus Service`)
   // The Service with the gRPC port carries the client endpoint (the chart's main Service).
   // Values may rename it or move its ports: both are read from the Service itself.
-  const ports = (s: KubeObject) => (s.spec?.ports ?? []) as Array<{ name?: string; port?: number }>
-  const port = (s: KubeObject | undefined, name: string) => (s ? ports(s).find((p) => p.name === name)?.port : undefined)
+  const servicePorts = (s: KubeObject) => (s.spec?.ports ?? []) as Array<{ name?: string; port?: number }>
+  const port = (s: KubeObject | undefined, name: string) => (s ? servicePorts(s).find((p) => p.name === name)?.port : undefined)
   const main = services.items.find((s) => port(s, 'milvus') && port(s, 'metrics'))
   const defaults = inClusterEndpoints(inputs.namespace, inputs.releaseName, inputs.values)
   const milvusService = main?.metadata.name ?? defaults.milvusEndpoint.split('.')[0]!
+  const ports = { grpc: port(main, 'milvus') ?? 19530, metrics: port(main, 'metrics') ?? 9091 }
   return {
     serviceMonitor: sm.metadata.name,
     milvusService,
+    ports,
     endpoints: {
       ...defaults,
-      milvusEndpoint: `${milvusService}.${inputs.namespace}.svc:${port(main, 'milvus') ?? 19530}`,
-      milvusMetricsUrl: `http://${milvusService}.${inputs.namespace}.svc:${port(main, 'metrics') ?? 9091}/metrics`,
+      milvusEndpoint: `${milvusService}.${inputs.namespace}.svc:${ports.grpc}`,
+      milvusMetricsUrl: `http://${milvusService}.${inputs.namespace}.svc:${ports.metrics}/metrics`,
     },
   }
 }
