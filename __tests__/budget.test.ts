@@ -240,3 +240,21 @@ describe('Budget.fail', () => {
     expect(budget.failure).toBe(first)
   })
 })
+
+describe('Budget.critical and settle', () => {
+  it('settle waits for critical work under way, bounded', async () => {
+    const budget = new Budget(60_000)
+    let finish: () => void = () => undefined
+    const work = budget.critical(new Promise<void>((r) => (finish = r)))
+    setTimeout(finish, 50)
+    expect(await budget.settle(5000)).toBe(true)
+    await work
+    const never = budget.critical(new Promise<void>(() => undefined))
+    expect(await budget.settle(50)).toBe(false)
+    void never
+  })
+
+  it('nothing critical: settles at once', async () => {
+    expect(await new Budget(1000).settle(10)).toBe(true)
+  })
+})

@@ -133,6 +133,30 @@ export class Budget {
     for (const f of [...this.#running]) f(error)
   }
 
+  readonly #critical = new Set<Promise<unknown>>()
+
+  /**
+   * Marks work that must not be cut off when the run ends early (an apply of many objects):
+   * settle() waits for it. Returns `work` unchanged.
+   */
+  critical<T>(work: Promise<T>): Promise<T> {
+    this.#critical.add(work)
+    const done = () => this.#critical.delete(work)
+    work.then(done, done)
+    return work
+  }
+
+  /** Waits until every critical() work under way has settled, at most `maxMs`; true when it all did. */
+  async settle(maxMs: number): Promise<boolean> {
+    if (this.#critical.size === 0) return true
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), maxMs)))
+    const all = Promise.allSettled([...this.#critical]).then(() => true)
+    const settled = await Promise.race([all, timeout])
+    clearTimeout(timer)
+    return settled
+  }
+
   /** The error fail() was called with, if any. */
   get failure(): Error | undefined {
     return this.#failure

@@ -55,6 +55,8 @@ export async function run(): Promise<void> {
   } catch (e) {
     const error = explain(e, progress)
     core.setFailed(error.message)
+    // An apply under way finishes, so an early end never leaves kube-prometheus half-applied.
+    if (budget && !(await budget.settle(60_000))) core.warning('An apply of kube-prometheus did not finish within 60 s of the failure; a re-run applies it again.')
     if (progress.kubectl && progress.inputs) {
       await collectDiagnostics({ kubectl: progress.kubectl, helm: progress.helm, inputs: progress.inputs, lastVerdict: progress.lastVerdict }).catch((d: unknown) =>
         core.warning(`Could not collect diagnostics: ${(d as Error).message}`),

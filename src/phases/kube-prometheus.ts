@@ -159,7 +159,7 @@ export async function installCrds(m: Manifests, c: StackContext): Promise<void> 
   core.startGroup(`Apply kube-prometheus ${m.version} manifests/setup (server-side)`)
   try {
     const out = await c.budget.wait('kube-prometheus manifests/setup to apply', (signal) =>
-      retryTransient(() => applySetup(c.kubectl, m), { signal, onRetry: onRetry('Applying manifests/setup') }),
+      retryTransient(() => c.budget.critical(applySetup(c.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/setup') }),
     )
     core.info(out.stdout)
   } finally {
@@ -190,7 +190,7 @@ export async function requireExistingStack(kube: Kube): Promise<void> {
 export async function stackReady(m: Manifests | undefined, c: StackContext): Promise<void> {
   if (m) {
     await c.budget.wait('kube-prometheus manifests/ to apply', (signal) =>
-      retryTransient(() => applyStack(c.kubectl, m), { signal, onRetry: onRetry('Applying manifests/') }),
+      retryTransient(() => c.budget.critical(applyStack(c.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/') }),
     )
     core.info(`Applied kube-prometheus ${m.version} manifests/`)
     await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
