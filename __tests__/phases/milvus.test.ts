@@ -19,6 +19,9 @@ describe('Milvus values', () => {
       etcd: { replicaCount: 1 },
       minio: { mode: 'standalone' },
       pulsarv3: { enabled: false },
+      readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 },
+      livenessProbe: { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 },
+      metrics: { serviceMonitor: { interval: '10s' } },
     })
   })
 
@@ -41,10 +44,23 @@ describe('Milvus values', () => {
   })
 
   it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {
-    const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '10s' } } })
+    const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '15s' } } })
     expect(v.etcd).toEqual({ replicaCount: 3 })
     expect(v.minio).toEqual({ mode: 'standalone' })
-    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '10s' } })
+    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '15s' } })
+  })
+
+  it.each([
+    ['readinessProbe', { readinessProbe: { initialDelaySeconds: 90 } }, { initialDelaySeconds: 90, periodSeconds: 5 }],
+    ['livenessProbe', { livenessProbe: { initialDelaySeconds: 120, failureThreshold: 3 } }, { initialDelaySeconds: 120, periodSeconds: 30, failureThreshold: 3 }],
+  ])('each CI timing value is overridable through values: %s', (key, user, want) => {
+    expect(releaseValues('standalone', user)[key]).toEqual(want)
+  })
+
+  it('cluster mode keeps the chart timing', () => {
+    const v = releaseValues('cluster', {})
+    expect(v.readinessProbe).toBeUndefined()
+    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true } })
   })
 })
 
