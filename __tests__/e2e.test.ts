@@ -1,12 +1,15 @@
 // The bundled action, end to end, against the local cluster: a real API server, real Helm,
 // real Prometheus processes scraping a Milvus stand-in. Assertions read the cluster and
 // Prometheus, not the action's logs (except where a log is the behaviour under test).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { localCluster, type LocalCluster } from './support/local-cluster.ts'
 import { makeRunner, type Runner, type StepResult } from './support/runner.ts'
+import { readmeWorkflowSteps, withOutputs } from './support/readme.ts'
 
 const E2E = process.env.MILVUS_ACTION_E2E !== '0'
 const MIN = 60_000
@@ -69,6 +72,11 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(sm.metadata.name).toBe('my-release-milvus-standalone')
     const rbac = await managedRoles('milvus')
     expect(rbac.map((r) => r.metadata.name).sort()).toEqual(['prometheus-k8s-milvus-discovery', 'prometheus-k8s-milvus-discovery'])
+    // The CI timing levers reach the cluster: readiness from 5 s every 5 s, a 10 s scrape interval.
+    const deploy = await cluster.kubectlJson<{ spec: { template: { spec: { containers: Array<{ readinessProbe: { initialDelaySeconds: number; periodSeconds: number }; livenessProbe: { initialDelaySeconds: number } }> } } } }>(['get', 'deployment', '-n', 'milvus', 'my-release-milvus-standalone'])
+    expect(deploy.spec.template.spec.containers[0]!.readinessProbe).toMatchObject({ initialDelaySeconds: 5, periodSeconds: 5 })
+    expect(deploy.spec.template.spec.containers[0]!.livenessProbe).toMatchObject({ initialDelaySeconds: 30 })
+    expect((sm as unknown as { spec: { endpoints: Array<{ interval: string }> } }).spec.endpoints[0]!.interval).toBe('10s')
 
     // Prometheus itself, through the forwarded URL the action gave: the Milvus target is up.
     const targets = await activeTargets(o['prometheus-url']!, o['scrape-pool']!)
@@ -107,6 +115,121 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(again.outputs['target-health']).toBe('up')
   }, 10 * MIN)
 
+  it("the README's complete workflow: its inputs, then its shell steps against the run's outputs", async () => {
+    const steps = readmeWorkflowSteps()
+    const action = steps.find((st) => st.uses?.startsWith('org/milvus-monitoring-action'))!
+    const withInputs = Object.fromEntries(Object.entries(action.with ?? {}).map(([k, v]) => [k, String(v)]))
+    const r = await runner.main(inputs(withInputs))
+    expect(r.code, failed(r)).toBe(0)
+    try {
+      for (const st of steps.filter((x) => x.run)) {
+        const script = withOutputs(st.run!, action.id!, r.outputs)
+        // The runner's shell for run steps: bash -e, here inside the cluster's network namespace.
+        const out = await cluster.run('bash', ['-e', '-c', script]).catch((e: Error) => {
+          throw new Error(`README step "${st.name}" failed: ${e.message}`)
+        })
+        expect(out, st.name).toBeDefined()
+      }
+    } finally {
+      await runner.post(r.state)
+    }
+  }, 10 * MIN)
+
+  /** The newest port-forward status file a run of `r` wrote (under its runner's RUNNER_TEMP). */
+  function forwardStatus(): { dir: string; status: { forwards: Array<{ name: string; pid?: number; restarts: number; state: string; lastRestart?: { reason: string } }> } } {
+    const base = dirname(runner.toolCache)
+    const dirs = readdirSync(base)
+      .filter((d) => d.endsWith('-main'))
+      .flatMap((d) => readdirSync(join(base, d, 'temp')).filter((t) => t.startsWith('milvus-monitoring-forwards-')).map((t) => join(base, d, 'temp', t)))
+      .filter((d) => existsSync(join(d, 'port-forward-status.json')))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
+    return { dir: dirs[0]!, status: JSON.parse(readFileSync(join(dirs[0]!, 'port-forward-status.json'), 'utf8')) }
+  }
+
+  /** ms until `probe` answers true, polling every 100 ms, at most `limitMs`. */
+  async function untilAnswers(probe: () => Promise<boolean>, limitMs: number): Promise<number> {
+    const started = Date.now()
+    while (Date.now() - started < limitMs) {
+      if (await probe().catch(() => false)) return Date.now() - started
+      await sleep(100)
+    }
+    return Infinity
+  }
+
+  it('forwards that heal: a frozen kubectl and a deleted Milvus pod, each forward answering again within its bound', async () => {
+    const r = await runner.main(inputs())
+    expect(r.code, failed(r)).toBe(0)
+    try {
+      const prometheus = r.outputs['prometheus-url']!
+      const before = forwardStatus().status.forwards.find((f) => f.name === 'prometheus')!
+      process.kill(before.pid!, 'SIGSTOP')
+      const frozenMs = await untilAnswers(async () => (await cluster.get(`${prometheus}/-/ready`)).status === 200, 30_000)
+      console.log(`prometheus forward: frozen kubectl to answering again in ${frozenMs} ms`)
+      // The documented bound: a probe period, two failed probes, the first backoff, kubectl's start.
+      expect(frozenMs).toBeLessThan(15_000)
+      const after = forwardStatus().status.forwards.find((f) => f.name === 'prometheus')!
+      expect(after.restarts).toBeGreaterThan(before.restarts)
+      expect(after.lastRestart?.reason).toMatch(/probe failed 2 times: kubectl \(pid \d+\) is stopped/)
+      process.kill(before.pid!, 'SIGKILL')
+
+      const metrics = r.outputs['milvus-metrics-url']!
+      await cluster.kubectl(['delete', 'pod', '-n', 'milvus', '-l', 'component=standalone', '--wait=false'])
+      const podMs = await untilAnswers(async () => (await cluster.get(metrics)).status === 200 && (await cluster.kubectl(['get', 'pods', '-n', 'milvus', '-l', 'component=standalone', '-o', 'name'])).trim().split('\n').length === 1, 90_000)
+      console.log(`milvus-metrics forward: deleted pod to answering again in ${podMs} ms`)
+      expect(podMs).toBeLessThan(60_000)
+    } finally {
+      await runner.post(r.state)
+    }
+  }, 10 * MIN)
+
+  it('Grafana scaled to zero: the run succeeds, its output set, a notice names Grafana', async () => {
+    await cluster.kubectl(['scale', 'deployment', 'grafana', '-n', 'monitoring', '--replicas=0'])
+    try {
+      const r = await runner.main(inputs({ 'install-kube-prometheus': 'false' }))
+      expect(r.code, failed(r)).toBe(0)
+      expect(r.outputs['grafana-url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(r.stdout).toMatch(/::notice::Grafana is not answering yet at http:\/\/127\.0\.0\.1:\d+ \(svc\/grafana in monitoring has no ready pod\?\)/)
+      expect(r.outputs['target-health']).toBe('up')
+      await runner.post(r.state)
+    } finally {
+      await cluster.kubectl(['scale', 'deployment', 'grafana', '-n', 'monitoring', '--replicas=1'])
+    }
+  }, 10 * MIN)
+
+  it('behind a proxy: every request the proxy variables do not exempt goes through it; with it stopped, the preflight names it', async () => {
+    const logFile = join(mkdtempSync(join(tmpdir(), 'proxy-')), 'proxy.log')
+    writeFileSync(logFile, '')
+    const [cmd, ...args] = [...cluster.wrap, process.execPath, join(import.meta.dirname, 'support', 'http-proxy-entry.ts'), '10.250.9.9', logFile]
+    const proxy = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    const proxyUrl = await new Promise<string>((resolve) => proxy.stdout.once('data', (c: Buffer) => resolve(c.toString().trim())))
+    // The mirror on a namespace address rather than loopback, which no proxy variable covers.
+    const viaNamespace = (u: string) => u.replace('127.0.0.1', '10.250.0.1')
+    const proxied = inputs({ expose: 'none', namespace: 'milvus-proxy', 'release-name': 'viaproxy' })
+    for (const k of ['kubectl-base-url', 'helm-base-url', 'kube-prometheus-url', 'milvus-chart-repo']) proxied[k] = viaNamespace(proxied[k]!)
+    const env = { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: '' }
+    // A fresh runner: nothing in its tool cache, so the downloads happen too.
+    const fresh = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })
+    try {
+      const r = await fresh.main(proxied, { env })
+      expect(r.code, failed(r)).toBe(0)
+      await fresh.post(r.state)
+      const log = readFileSync(logFile, 'utf8')
+      const server = /server: https:\/\/(\S+)/.exec(readFileSync(cluster.env.KUBECONFIG!, 'utf8'))![1]
+      // The action's API client, kubectl and helm: to the API server.
+      expect(log).toContain(`CONNECT ${server}`)
+      // The version and checksum files, the binaries, the archive, the chart repository.
+      expect(log).toMatch(/(GET http:\/\/10\.250\.0\.1:8099\/kubectl\/\S+\.sha256|CONNECT 10\.250\.0\.1:8099)/)
+      expect(log).toMatch(/GET http:\/\/10\.250\.0\.1:8099\/helm-repo\/index\.yaml/)
+      expect(r.stdout).toMatch(/reached via proxy http:\/\/10\.250\.9\.9:\d+/)
+    } finally {
+      proxy.kill('SIGTERM')
+      await new Promise((res) => proxy.once('close', res))
+    }
+    const down = await fresh.main(proxied, { env })
+    expect(down.code).not.toBe(0)
+    expect(down.stdout).toMatch(/::error::.*did not answer within 20 s, asked via proxy http:\/\/10\.250\.9\.9:\d+/)
+  }, 10 * MIN)
+
   it('an identity without the permissions: fails before changing anything, naming what it may not do', async () => {
     await cluster.kubectl(['create', 'serviceaccount', 'no-rights', '-n', 'default']).catch(() => '')
     const token = (await cluster.kubectl(['create', 'token', 'no-rights', '-n', 'default'])).trim()
@@ -129,9 +252,12 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
   }, 5 * MIN)
 
   it('Milvus in default: no RBAC added, target up', async () => {
-    const r = await runner.main(inputs({ namespace: 'default', 'release-name': 'rel-default' }))
+    const r = await runner.main(inputs({ namespace: 'default', 'release-name': 'rel-default', values: 'readinessProbe: {initialDelaySeconds: 20}' }))
     expect(r.code, failed(r)).toBe(0)
     expect(await managedRoles('default')).toEqual([])
+    // A timing lever set in values wins; the rest of the lever stays.
+    const deploy = await cluster.kubectlJson<{ spec: { template: { spec: { containers: Array<{ readinessProbe: unknown }> } } } }>(['get', 'deployment', '-n', 'default', 'rel-default-milvus-standalone'])
+    expect(deploy.spec.template.spec.containers[0]!.readinessProbe).toMatchObject({ initialDelaySeconds: 20, periodSeconds: 5 })
     const targets = await activeTargets(r.outputs['prometheus-url']!, r.outputs['scrape-pool']!)
     expect(targets.every((t) => t.health === 'up')).toBe(true)
     await runner.post(r.state)
@@ -211,28 +337,18 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     await runner.post(r.state)
   }, 10 * MIN)
 
-  it('cleanup true: the post step leaves no release, no added RBAC, no kube-prometheus objects', async () => {
-    const r = await runner.main(inputs({ cleanup: 'true', namespace: 'milvus-cleanup', 'release-name': 'tidy' }))
-    expect(r.code, failed(r)).toBe(0)
-    const post = await runner.post(r.state)
-    expect(post.code, failed(post)).toBe(0)
-    expect(post.stdout).not.toContain('::warning::')
-    expect(await cluster.helm(['list', '-A', '-f', '^tidy$', '-q'])).toBe('')
-    // The namespace the action created goes too; one it found (milvus) stays.
-    await expect(cluster.kubectl(['get', 'namespace', 'milvus-cleanup'])).rejects.toThrow(/NotFound/)
-    expect(await cluster.kubectl(['get', 'namespace', 'milvus', '-o', 'name'])).toContain('namespace/milvus')
-    const crds = await cluster.kubectlJson(['get', 'crd'])
-    expect(crds.items.filter((c) => c.metadata.name.endsWith('monitoring.coreos.com'))).toEqual([])
-    await expect(cluster.kubectl(['get', 'namespace', 'monitoring'])).rejects.toThrow(/NotFound/)
-  }, 10 * MIN)
-
   // Fail fast: a run the cluster already said can never succeed ends within a minute of the
   // cause, naming it, instead of waiting out its budget.
 
-  /** ms from the first Warning Event with `reason` in `namespace` to now. */
-  async function sinceFirstEvent(namespace: string, reason: string): Promise<number> {
-    const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
-    const times = events.items.filter((e) => e.reason === reason).map((e) => Date.parse(e.firstTimestamp ?? e.eventTime ?? ''))
+  /**
+   * ms from the first Event with `reason` in `namespace` since `since` (ms epoch) to now. An
+   * event series begun before (an earlier run of the suite) counts from `since`.
+   */
+  async function sinceFirstEvent(namespace: string, reason: string, since: number): Promise<number> {
+    const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
+    const times = events.items
+      .filter((e) => e.reason === reason && Date.parse(e.lastTimestamp ?? e.eventTime ?? '') >= since - 1000)
+      .map((e) => Math.max(Date.parse(e.firstTimestamp ?? e.eventTime ?? ''), since))
     expect(times.length, `a ${reason} event in ${namespace}`).toBeGreaterThan(0)
     return Date.now() - Math.min(...times)
   }
@@ -259,8 +375,9 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
   it('a namespace whose Pod Security admission refuses the pods: fails within a minute of the refusal, the release not left pending', async () => {
     await cluster.kubectl(['create', 'namespace', 'milvus-psa']).catch(() => '')
     await cluster.kubectl(['label', 'namespace', 'milvus-psa', 'pod-security.kubernetes.io/enforce=restricted', '--overwrite'])
+    const since = Date.now()
     const r = await runner.main(inputs({ namespace: 'milvus-psa', 'release-name': 'psa', timeout: '10m' }))
-    const lag = await sinceFirstEvent('milvus-psa', 'FailedCreate')
+    const lag = await sinceFirstEvent('milvus-psa', 'FailedCreate', since)
     expect(r.code).not.toBe(0)
     expect(r.stdout).toMatch(/::error::The cluster refused the Milvus release psa: \S+ milvus-psa\/\S+: FailedCreate: .*violates PodSecurity/)
     expect(r.stdout).toMatch(/pod-security\.kubernetes\.io\/enforce=privileged/)
@@ -269,12 +386,14 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(await cluster.helm(['status', 'psa', '-n', 'milvus-psa'])).toMatch(/STATUS: failed/)
     await runner.post(r.state)
     await cluster.helm(['uninstall', 'psa', '-n', 'milvus-psa', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-psa', '--wait=false'])
   }, 10 * MIN)
 
   it('requests no node of the runner-sized cluster can hold: fails within a minute, naming the pod, its requests and the nodes', async () => {
     const values = 'standalone:\n  resources:\n    requests:\n      cpu: "64"\n'
+    const since = Date.now()
     const r = await runner.main(inputs({ namespace: 'milvus-sched', 'release-name': 'sched', values, timeout: '10m' }))
-    const lag = await sinceFirstEvent('milvus-sched', 'FailedScheduling')
+    const lag = await sinceFirstEvent('milvus-sched', 'FailedScheduling', since)
     expect(r.code).not.toBe(0)
     expect(r.stdout).toMatch(/FailedScheduling: 0\/1 nodes are available: 1 Insufficient cpu/)
     expect(r.stdout).toMatch(/The pod requests: standalone: cpu 64/)
@@ -282,10 +401,11 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(lag).toBeLessThan(MIN)
     await runner.post(r.state)
     await cluster.helm(['uninstall', 'sched', '-n', 'milvus-sched', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-sched', '--wait=false'])
   }, 10 * MIN)
 
   it('ServiceMonitors created right after their namespaces (the operator race): every one ends in Prometheus\' configuration', async () => {
-    const names = Array.from({ length: 6 }, (_, i) => `race-${i}`)
+    const names = Array.from({ length: 6 }, (_, i) => `race-${Date.now().toString(36)}-${i}`)
     const manifest = names
       .map(
         (ns) =>
@@ -309,7 +429,7 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
   }, 5 * MIN)
 
   it('a ServiceMonitor the operator rejects: the scrape-config check fails naming it, without waiting out the budget', async () => {
-    const ns = 'sm-rejected'
+    const ns = `sm-rejected-${Date.now().toString(36)}`
     const file = join(mkdtempSync(join(tmpdir(), 'rejected-')), 'sm.yaml')
     writeFileSync(
       file,
@@ -321,11 +441,26 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     const started = Date.now()
     const out = await cluster.run(process.execPath, [join(import.meta.dirname, 'support', 'scrape-job-entry.ts'), ns, 'bad', '5000'])
     const answer = JSON.parse(out.trim().split('\n').at(-1)!) as { result?: string; error?: string }
-    expect(answer.error).toMatch(/prometheus-operator (rejected|has not put) ServiceMonitor sm-rejected\/bad/)
+    expect(answer.error).toMatch(new RegExp(`prometheus-operator (rejected|has not put) ServiceMonitor ${ns}/bad`))
     expect(out).toMatch(/Touching the ServiceMonitor once/)
     expect(Date.now() - started).toBeLessThan(MIN)
     await cluster.kubectl(['delete', 'namespace', ns, '--wait=false'])
   }, 5 * MIN)
+
+  it('cleanup true: the post step leaves no release, no added RBAC, no kube-prometheus objects', async () => {
+    const r = await runner.main(inputs({ cleanup: 'true', namespace: 'milvus-cleanup', 'release-name': 'tidy' }))
+    expect(r.code, failed(r)).toBe(0)
+    const post = await runner.post(r.state)
+    expect(post.code, failed(post)).toBe(0)
+    expect(post.stdout).not.toContain('::warning::')
+    expect(await cluster.helm(['list', '-A', '-f', '^tidy$', '-q'])).toBe('')
+    // The namespace the action created goes too; one it found (milvus) stays.
+    await expect(cluster.kubectl(['get', 'namespace', 'milvus-cleanup'])).rejects.toThrow(/NotFound/)
+    expect(await cluster.kubectl(['get', 'namespace', 'milvus', '-o', 'name'])).toContain('namespace/milvus')
+    const crds = await cluster.kubectlJson(['get', 'crd'])
+    expect(crds.items.filter((c) => c.metadata.name.endsWith('monitoring.coreos.com'))).toEqual([])
+    await expect(cluster.kubectl(['get', 'namespace', 'monitoring'])).rejects.toThrow(/NotFound/)
+  }, 10 * MIN)
 
   /** What a re-run must not change: the CRDs' and Prometheus' specs, the ServiceMonitor, the RBAC. */
   async function snapshot() {

@@ -103,7 +103,9 @@ export async function startMirror(opts: MirrorOptions = {}): Promise<Mirror> {
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => ok())
   })
   const addr = server.address() as AddressInfo
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+  // Bound to every address: hand out loopback's.
+  const address = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address
+  const host = addr.family === 'IPv6' && address !== '127.0.0.1' ? `[${address}]` : address
   const url = `http://${host}:${addr.port}`
   return {
     url,

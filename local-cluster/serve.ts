@@ -140,8 +140,10 @@ export async function serve(nodeCount: number): Promise<void> {
     const fixtures = await fixtureDirs().catch((e: unknown) => {
       throw new Error(`could not download the kube-prometheus archive and the Milvus chart from upstream (${(e as Error).message}); offline, set MILVUS_ACTION_FIXTURES to a directory holding kube-prometheus/ and helm-repo/`)
     })
+    // Every address of the namespace (loopback, and 10.250.0.1 for requests that must not be
+    // exempt from a proxy); nothing outside the namespace reaches it.
     const mirror = await startMirror({
-      host: '127.0.0.1',
+      host: '0.0.0.0',
       port: NETWORK.mirrorPort,
       binaries: await officialBinaries(),
       kubePrometheusDir: fixtures.kubePrometheus,
