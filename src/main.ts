@@ -15,7 +15,7 @@ import { watchRelease } from './phases/release-watch.ts'
 import { ensureScrapeJob } from './phases/scrape-config.ts'
 import { discoverWiring } from './phases/wiring.ts'
 import { exposedEndpoints, startRunForwards } from './phases/expose.ts'
-import { scrapePoolFor, serviceProxyRequest, waitForTargets, type TargetVerdict } from './phases/prometheus-targets.ts'
+import { KUBE_PROMETHEUS_SERVICE, scrapePoolFor, waitForTargetsOnReplicas, type TargetVerdict } from './phases/prometheus-targets.ts'
 import { setOutputs } from './report/outputs.ts'
 import { writeSummary, writeFailureSummary } from './report/summary.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
@@ -134,7 +134,7 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
   )
 
   // The forwards serve only the endpoints handed to later steps; the target is asked through
-  // the API server's service proxy, so the two run side by side.
+  // the API server (each Prometheus replica through its pod proxy), so the two run side by side.
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const [forwards, { targets }] = await Promise.all([
     budget.phase('Start port-forwards', () =>
@@ -142,8 +142,7 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     ),
     budget.phase('Milvus target up', () =>
       budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
-        waitForTargets({
-          request: serviceProxyRequest(kube),
+        waitForTargetsOnReplicas(kube, { namespace: MONITORING_NAMESPACE, name: PROMETHEUS_NAME, port: 9090, service: KUBE_PROMETHEUS_SERVICE }, {
           scrapePool,
           namespace: inputs.namespace,
           signal,

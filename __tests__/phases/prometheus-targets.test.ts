@@ -16,6 +16,7 @@ import {
   queryPath,
   scrapePoolFor,
   serviceProxyRequest,
+  waitForTargetsOnReplicas,
   targetsPath,
   unreachableVerdict,
   upQueries,
@@ -873,5 +874,55 @@ describe('waitForTargets against Prometheus', () => {
     expect(lastVerdict.state).toBe('no-targets')
     expect(lastVerdict.message).toMatch(message)
     expect((err as Error).cause).toEqual(new Error('timed out'))
+  })
+})
+
+describe('waitForTargetsOnReplicas', () => {
+  const up = answer([active('10.244.0.12')])
+  const down = answer([active('10.244.0.12', { health: 'down', lastError: REFUSED })])
+  const upQuery = upAnswer([{ instance: '10.244.0.12:9091', value: '1' }])
+  const pods = {
+    items: [
+      { metadata: { name: 'prometheus-k8s-0' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+      { metadata: { name: 'prometheus-k8s-1' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+      { metadata: { name: 'prometheus-k8s-2' }, status: { conditions: [{ type: 'Ready', status: 'False' }] } },
+    ],
+  }
+  const prometheus = { namespace: 'monitoring', name: 'k8s', port: 9090, service: { namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' } }
+
+  it('waits until every Ready replica, each through its pod proxy, reports the target up', async () => {
+    const asked: string[] = []
+    let polls1 = 0
+    const kube = {
+      get: async <T,>(path: string) => {
+        expect(path).toBe(`/api/v1/namespaces/monitoring/pods?labelSelector=${encodeURIComponent('app.kubernetes.io/name=prometheus,prometheus=k8s')}`)
+        return pods as T
+      },
+      serviceProxyGet: async (ref: ServiceRef, path: string) => {
+        asked.push(`${ref.resource}/${ref.name}:${ref.port}`)
+        if (path.startsWith('/api/v1/query')) return upQuery
+        // Replica 1 has not scraped the target yet for its first three polls.
+        return ref.name === 'prometheus-k8s-1' && polls1++ < 3 ? down : up
+      },
+    }
+    const progress: string[] = []
+    const result = await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: (v) => progress.push(v.message), sleep: async () => {} })
+    expect(result.targets[0]?.health).toBe('up')
+    expect(new Set(asked)).toEqual(new Set(['pods/prometheus-k8s-0:9090', 'pods/prometheus-k8s-1:9090']))
+    expect(progress.some((m) => m.startsWith('prometheus-k8s-1: '))).toBe(true)
+    expect(polls1).toBeGreaterThanOrEqual(4)
+  })
+
+  it('without replicas to list, one wait through the Service', async () => {
+    const asked: string[] = []
+    const kube = {
+      get: async () => Promise.reject(new Error('forbidden')),
+      serviceProxyGet: async (ref: ServiceRef, path: string) => {
+        asked.push(`${ref.resource ?? 'services'}/${ref.name}:${ref.port}`)
+        return path.startsWith('/api/v1/query') ? upQuery : up
+      },
+    }
+    await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })
+    expect(new Set(asked)).toEqual(new Set(['services/prometheus-k8s:web']))
   })
 })

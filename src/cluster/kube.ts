@@ -56,8 +56,10 @@ interface KubeList {
 /** A Service port as the API server's service proxy names it: `[scheme:]name:port`. */
 export interface ServiceRef {
   namespace: string
-  /** The Service's name. */
+  /** The Service's name (or, with resource 'pods', the Pod's). */
   name: string
+  /** What the proxy reaches: a Service (load-balanced over its endpoints, the default) or one Pod (port by number). */
+  resource?: 'services' | 'pods'
   /** The port's name ('web') or number (9090). */
   port: string | number
   /** How the API server talks to the endpoint; omitted means http. */
@@ -75,7 +77,7 @@ export function serviceProxyPath(ref: ServiceRef, pathAndQuery: string): string 
   if (!pathAndQuery.startsWith('/')) throw new Error(`service proxy path must start with '/': ${JSON.stringify(pathAndQuery)}`)
   const e = encodeURIComponent
   const service = [...(ref.scheme ? [ref.scheme] : []), ref.name, String(ref.port)].map(e).join(':')
-  return `/api/v1/namespaces/${e(ref.namespace)}/services/${service}/proxy${pathAndQuery}`
+  return `/api/v1/namespaces/${e(ref.namespace)}/${ref.resource ?? 'services'}/${service}/proxy${pathAndQuery}`
 }
 
 export class Kube {

@@ -476,3 +476,44 @@ export async function waitForTargets(opts: WaitForTargetsOptions): Promise<{ tar
     }
   }
 }
+
+/**
+ * The names of the Ready pods of Prometheus `namespace/name` (the operator labels them
+ * `prometheus: <name>`); [] when there are none or the pods may not be listed.
+ */
+export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, name: string): Promise<string[]> {
+  try {
+    const pods = await kube.get<{ items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=prometheus,prometheus=${name}`)}`,
+    )
+    return pods.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name).sort()
+  } catch {
+    return []
+  }
+}
+
+/**
+ * waitForTargets on every Ready replica of the Prometheus, each through the API server's pod
+ * proxy, so a later query through the Service (or a port-forward to it) finds the target up
+ * whichever replica answers; progress messages are prefixed with the replica. Without Ready
+ * replicas to list (or the right to list pods), one wait through the Service `service`.
+ * Resolves with the targets of the first replica.
+ */
+export async function waitForTargetsOnReplicas(
+  kube: Pick<Kube, 'get' | 'serviceProxyGet'>,
+  prometheus: { namespace: string; name: string; port: number; service: ServiceRef },
+  opts: Omit<WaitForTargetsOptions, 'request' | 'baseUrl'>,
+): Promise<{ targets: TargetState[] }> {
+  const replicas = await readyReplicas(kube, prometheus.namespace, prometheus.name)
+  if (replicas.length === 0) return waitForTargets({ ...opts, request: serviceProxyRequest(kube, prometheus.service, { timeoutMs: opts.requestTimeoutMs }) })
+  const results = await Promise.all(
+    replicas.map((pod) =>
+      waitForTargets({
+        ...opts,
+        request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod, port: prometheus.port, resource: 'pods' }, { timeoutMs: opts.requestTimeoutMs }),
+        onProgress: (v) => opts.onProgress({ ...v, message: replicas.length > 1 ? `${pod}: ${v.message}` : v.message }),
+      }),
+    ),
+  )
+  return results[0]!
+}
