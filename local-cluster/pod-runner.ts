@@ -5,7 +5,7 @@
 // pod's ServiceAccount token, reloaded when the operator changes either. It also keeps the set
 // of pod IPs annotated local-cluster.milvus-monitoring-action/metrics-down: "true", whose
 // Milvus stand-in /metrics answers 503 (their targets go down; the pods stay Ready).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
@@ -173,14 +173,24 @@ export class PodRunner {
     writeFileSync(join(saDir, 'namespace'), ns)
     const configFile = join(dir, 'prometheus.yaml')
     const rulesDir = join(dir, 'rules')
+    rmSync(rulesDir, { recursive: true, force: true }) // a folder or link of an earlier run; nothing reads it yet
+    let generation = 0
     const writeConfig = () => {
       const generated = this.configs.get(instance) ?? 'global: {}\n'
-      // What the kubelet does with the rulefiles ConfigMap volumes: one folder per ConfigMap.
-      rmSync(rulesDir, { recursive: true, force: true })
+      // What the kubelet does with the rulefiles ConfigMap volumes: one folder per ConfigMap,
+      // swapped in atomically through a symlink, so a Prometheus reading them never sees a
+      // file vanish (it exits at start on one).
+      const next = join(dir, `rules-${++generation}`)
       for (const [cm, files] of this.ruleFiles.get(instance) ?? []) {
-        mkdirSync(join(rulesDir, cm), { recursive: true })
-        for (const [name, body] of Object.entries(files)) writeFileSync(join(rulesDir, cm, name), body)
+        mkdirSync(join(next, cm), { recursive: true })
+        for (const [name, body] of Object.entries(files)) writeFileSync(join(next, cm, name), body)
       }
+      mkdirSync(next, { recursive: true })
+      rmSync(`${rulesDir}.tmp`, { force: true })
+      symlinkSync(next, `${rulesDir}.tmp`)
+      renameSync(`${rulesDir}.tmp`, rulesDir)
+      const old = join(dir, `rules-${generation - 1}`)
+      setTimeout(() => rmSync(old, { recursive: true, force: true }), 30_000).unref()
       writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, rulesDir, env: reloaderEnv(pod) }))
     }
     writeConfig()

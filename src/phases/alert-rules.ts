@@ -14,6 +14,7 @@ import type { Inputs } from '../types.ts'
 import type { KubeEvent } from './release-watch.ts'
 import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from './kube-prometheus.ts'
 import type { PrometheusRequest } from './prometheus-targets.ts'
+import { requestRetried } from './assertions.ts'
 
 export interface RuleSpec {
   alert?: string
@@ -225,7 +226,8 @@ export async function invalidRules(obj: KubeObject, request: PrometheusRequest, 
     for (const [i, r] of (g.rules ?? []).entries()) {
       const name = `${r.alert ?? r.record ?? `rule ${i + 1}`} (group ${g.name})`
       if (!r.alert === !r.record) problems.push(`${name}: a rule needs exactly one of alert and record`)
-      const answer = (await request(`/api/v1/format_query?query=${encodeURIComponent(String(r.expr ?? ''))}`, signal).catch((e: unknown) => ({ status: 'error', error: (e as Error).message }))) as {
+      const path = `/api/v1/format_query?query=${encodeURIComponent(String(r.expr ?? ''))}`
+      const answer = (await requestRetried(() => request(path, signal), signal).catch((e: unknown) => ({ status: 'error', error: (e as Error).message }))) as {
         status?: string
         error?: string
       }

@@ -212,8 +212,7 @@ export async function evaluateAssertion(a: Assertion, o: EvaluateOptions): Promi
   for (;;) {
     verdict.tries++
     try {
-      const signal = AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])
-      const values = resultValues(await o.request(queryPath(query), signal))
+      const values = resultValues(await requestRetried(() => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])), o.signal))
       verdict.lastValue = showValues(values)
       verdict.held = holds(a.condition, values)
     } catch (e) {
@@ -224,6 +223,23 @@ export async function evaluateAssertion(a: Assertion, o: EvaluateOptions): Promi
     if (verdict.held || verdict.tries >= maxTries) return verdict
     if (deadline !== undefined && Date.now() + interval > deadline) return verdict
     await delay(interval, undefined, { signal: o.signal })
+  }
+}
+
+/**
+ * `fn` retried while it rejects (no answer: a Prometheus replica restarting behind the service
+ * proxy answers 503), at most `tries` times 1 s apart: such a failure says nothing about the
+ * assertion. A Prometheus answer, error or not, is returned as it is.
+ */
+export async function requestRetried<T>(fn: () => Promise<T>, signal: AbortSignal, tries = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn()
+    } catch (e) {
+      signal.throwIfAborted()
+      if (i >= tries) throw e
+      await delay(1000, undefined, { signal })
+    }
   }
 }
 
