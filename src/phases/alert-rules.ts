@@ -14,7 +14,7 @@ import type { Inputs } from '../types.ts'
 import type { KubeEvent } from './release-watch.ts'
 import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from './kube-prometheus.ts'
 import type { PrometheusRequest } from './prometheus-targets.ts'
-import { requestRetried } from './assertions.ts'
+import { errorAnswer, requestRetried } from './assertions.ts'
 
 export interface RuleSpec {
   alert?: string
@@ -227,7 +227,9 @@ export async function invalidRules(obj: KubeObject, request: PrometheusRequest, 
       const name = `${r.alert ?? r.record ?? `rule ${i + 1}`} (group ${g.name})`
       if (!r.alert === !r.record) problems.push(`${name}: a rule needs exactly one of alert and record`)
       const path = `/api/v1/format_query?query=${encodeURIComponent(String(r.expr ?? ''))}`
-      const answer = (await requestRetried(() => request(path, signal), signal).catch((e: unknown) => ({ status: 'error', error: (e as Error).message }))) as {
+      const answer = (await requestRetried(() => request(path, signal), signal)
+        .catch(errorAnswer)
+        .catch((e: unknown) => ({ status: 'error', error: (e as Error).message }))) as {
         status?: string
         error?: string
       }

@@ -212,7 +212,8 @@ export async function evaluateAssertion(a: Assertion, o: EvaluateOptions): Promi
   for (;;) {
     verdict.tries++
     try {
-      const values = resultValues(await requestRetried(() => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])), o.signal))
+      const answer = await requestRetried(() => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])), o.signal).catch(errorAnswer)
+      const values = resultValues(answer)
       verdict.lastValue = showValues(values)
       verdict.held = holds(a.condition, values)
     } catch (e) {
@@ -237,10 +238,21 @@ export async function requestRetried<T>(fn: () => Promise<T>, signal: AbortSigna
       return await fn()
     } catch (e) {
       signal.throwIfAborted()
-      if (i >= tries) throw e
+      const status = (e as { status?: unknown }).status
+      if (i >= tries || (typeof status === 'number' && status >= 400 && status < 500)) throw e
       await delay(1000, undefined, { signal })
     }
   }
+}
+
+/**
+ * Prometheus' own error answer carried by a rejected request (its 4xx/5xx body, as ApiError's
+ * `body` holds it), so its `error` is what gets shown; rethrows anything else.
+ */
+export function errorAnswer(e: unknown): unknown {
+  const body = (e as { body?: { status?: unknown } }).body
+  if (body && typeof body === 'object' && body.status === 'error') return body
+  throw e
 }
 
 /** Evaluates every assertion in parallel (see evaluateAssertion); verdicts in the input's order. */
