@@ -24,6 +24,7 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
     'helm-base-url': cluster.env.LOCAL_CLUSTER_HELM_BASE_URL!,
     'kube-prometheus-url': cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
     'milvus-chart-repo': cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+    'grafana-dashboard-url': cluster.env.LOCAL_CLUSTER_GRAFANA_DASHBOARD_URL!,
     timeout: '6m',
     ...extra,
   }
@@ -41,6 +42,21 @@ async function activeTargets(prometheusUrl: string, pool: string) {
   const r = await cluster.get(`${prometheusUrl}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(pool)}`)
   expect(r.status).toBe(200)
   return (JSON.parse(r.body) as TargetsAnswer).data.activeTargets
+}
+
+/** A Grafana API answer with kube-prometheus' login. */
+async function grafana(base: string, path: string) {
+  const r = await cluster.get(`${base}${path}`, { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` })
+  expect(r.status, r.body).toBe(200)
+  return JSON.parse(r.body)
+}
+
+async function ruleGroup(prometheusUrl: string, name: string) {
+  const r = await cluster.get(`${prometheusUrl}/api/v1/rules`)
+  const groups = (JSON.parse(r.body) as { data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> } }).data.groups
+  const group = groups.find((g) => g.name === name)
+  expect(group, `group ${name} in ${groups.map((g) => g.name).join(', ')}`).toBeDefined()
+  return group!
 }
 
 async function managedRoles(namespace: string) {
@@ -99,12 +115,113 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(first.summary).toContain('my-release-milvus-standalone')
     expect(first.summary).toContain(o['target-scrape-url'])
 
+    // The dashboard: fetched for the chart's Milvus (appVersion 2.6.15), in Grafana, read back by uid.
+    expect(first.stdout).toContain('/raw/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json')
+    const link = new URL(o['grafana-dashboard-url']!)
+    expect(link.pathname).toMatch(/^\/d\/uLf5cJ3Gaa\//)
+    expect(link.searchParams.get('var-namespace')).toBe('milvus')
+    expect(link.searchParams.get('var-instance')).toBe('my-release')
+    const back = await grafana(o['grafana-url']!, '/api/dashboards/uid/uLf5cJ3Gaa')
+    const dsVar = back.dashboard.templating.list.find((v: { name: string }) => v.name === 'datasource')
+    expect(dsVar).toMatchObject({ type: 'datasource', query: 'prometheus' })
+    const ds = await grafana(o['grafana-url']!, `/api/datasources/uid/${encodeURIComponent(dsVar.current.value)}`)
+    expect(ds).toMatchObject({ type: 'prometheus', url: 'http://prometheus-k8s.monitoring.svc:9090' })
+    expect((await grafana(o['grafana-url']!, '/api/search?dashboardUIDs=uLf5cJ3Gaa')).map((d: { uid: string }) => d.uid)).toEqual(['uLf5cJ3Gaa'])
+
+    // The alert rules: the group reported healthy by the real Prometheus.
+    expect(JSON.parse(o['alert-rules']!)).toEqual([{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }])
+    // The action saw it healthy in one replica (the service proxy picks one); the forward may
+    // reach the other, which evaluates it on its own schedule.
+    let health: string[] = []
+    for (let i = 0; i < 20 && health.join() !== Array(6).fill('ok').join(); i++) {
+      if (i > 0) await new Promise((ok) => setTimeout(ok, 3000))
+      health = (await ruleGroup(o['prometheus-url']!, 'milvus-milvus-my-release')).rules.map((r) => r.health)
+    }
+    expect(health).toEqual(Array(6).fill('ok'))
+    expect(o['diagnostics-dir']).toBe('')
+
     // The post step stops the forwards (and, without cleanup, leaves the install).
     const post = await runner.post(first.state)
     expect(post.code, failed(post)).toBe(0)
     expect((await cluster.get(`${o['prometheus-url']}/-/ready`)).status).toBe(0)
     expect(await cluster.helm(['status', 'my-release', '-n', 'milvus'])).toMatch(/STATUS: deployed/)
   }, 15 * MIN)
+
+  it('assertions that hold, one that needs within, one that fails: the run fails naming it, the summary says which, the diagnostics folder has no secret', async () => {
+    const secret = 'hunter2-e2e-secret-value'
+    const sel = 'namespace="${namespace}", app_kubernetes_io_instance="${release}"'
+    const assertions = [
+      { name: 'every component up', query: `min(up{${sel}})`, successCondition: 'result[0] == 1' },
+      { name: 'the build version', query: `milvus_build_info{${sel}, version=~"v2.6.*"}`, successCondition: 'all(result, # == 1)' },
+      { name: 'no failed requests', query: `sum(rate(milvus_proxy_req_count{${sel}, status="fail"}[5m])) or vector(0)`, successCondition: 'result[0] == 0' },
+      { name: 'three scrapes', query: `count_over_time(up{${sel}}[10m])`, successCondition: 'result[0] >= 3', within: '3m' },
+      { name: 'deliberately failing', query: `milvus_build_info{${sel}, version="v0.0.1"}`, successCondition: 'len(result) > 0' },
+    ]
+    const yaml = assertions.map((a) => `- ${Object.entries(a).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n  ')}`).join('\n')
+    const r = await runner.main(inputs({ namespace: 'milvus-assert', 'release-name': 'checks', assertions: yaml, values: `minio:\n  secretKey: ${secret}\n` }))
+    await runner.post(r.state)
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::1 PromQL assertion did not hold:%0A {2}- deliberately failing: expected len\(result\) > 0, last value \[\]/)
+    const verdicts = JSON.parse(r.outputs.assertions!) as Array<{ name: string; held: boolean; tries: number }>
+    expect(verdicts.map((v) => [v.name, v.held])).toEqual(assertions.map((a) => [a.name, a.name !== 'deliberately failing']))
+    expect(verdicts.find((v) => v.name === 'three scrapes')!.tries).toBeGreaterThan(1)
+    expect(r.summary).toMatch(/PromQL assertions: 4 of 5 held/)
+    expect(r.summary).toMatch(/deliberately failing<\/td>.*❌ did not hold/)
+    expect(r.summary).toMatch(/three scrapes<\/td>.*result\[0\] &gt;= 3 within 3m.*✅ held/)
+
+    // The diagnostics folder: every file, and the secret value nowhere.
+    const dir = r.outputs['diagnostics-dir']!
+    expect(dir).toMatch(/milvus-diagnostics-/)
+    const files = readdirSync(dir).sort()
+    for (const f of ['pods-milvus-assert.txt', 'describe-pods-milvus-assert.txt', 'events-milvus-assert.txt', 'pods-monitoring.txt', 'helm-status.txt', 'helm-values.yaml', 'prometheus-targets.json', 'prometheus-rules.json', 'operator-prometheus-config.yaml', 'servicemonitors.yaml', 'prometheusrules.yaml']) {
+      expect(files).toContain(f)
+    }
+    for (const f of files) expect(readFileSync(join(dir, f), 'utf8'), f).not.toContain(secret)
+    expect(readFileSync(join(dir, 'helm-values.yaml'), 'utf8')).toMatch(/secretKey: "?\*\*\*"?/)
+    expect(readFileSync(join(dir, 'prometheus-rules.json'), 'utf8')).toContain('milvus-milvus-assert-checks')
+    expect(readFileSync(join(dir, 'operator-prometheus-config.yaml'), 'utf8')).toContain('serviceMonitor/milvus-assert/checks-milvus-standalone/0')
+  }, 10 * MIN)
+
+  it('a malformed rule in the user\'s PrometheusRule file: rejected within 60 s, naming the rule', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'rules-')), 'broken.yaml')
+    writeFileSync(file, 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: broken-rules}\nspec:\n  groups:\n  - name: broken\n    rules:\n    - alert: BrokenAlert\n      expr: sum(rate(up[5m])\n')
+    let applied = 0
+    const r = await runner.main(inputs({ 'alert-rules': file }), { onStdout: (c) => void (c.includes('Applied PrometheusRule milvus/broken-rules') && (applied ||= Date.now())) })
+    const ended = Date.now()
+    await runner.post(r.state)
+    await cluster.kubectl(['delete', 'prometheusrule', '-n', 'milvus', 'broken-rules', '--ignore-not-found'])
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::prometheus-operator rejected PrometheusRule milvus\/broken-rules/)
+    expect(r.stdout).toMatch(/BrokenAlert \(group broken\): .*parse error/)
+    expect(applied).toBeGreaterThan(0)
+    expect(ended - applied).toBeLessThan(MIN)
+  }, 10 * MIN)
+
+  it('an alert of the action\'s rules fires in Prometheus when Milvus stops answering', async () => {
+    const r = await runner.main(inputs({ namespace: 'milvus-alert', 'release-name': 'alerting', 'alert-rules-for': '0s', 'grafana-dashboard': 'false' }))
+    expect(r.code, failed(r)).toBe(0)
+    expect(r.outputs['grafana-dashboard-url']).toBe('')
+    const pod = (await cluster.kubectl(['get', 'pods', '-n', 'milvus-alert', '-l', 'component=standalone', '-o', 'name'])).trim()
+    await cluster.kubectl(['annotate', '-n', 'milvus-alert', pod, 'local-cluster.milvus-monitoring-action/metrics-down=true', '--overwrite'])
+    const started = Date.now()
+    let firing: Array<{ labels: Record<string, string>; state: string }> = []
+    try {
+      while (Date.now() - started < 3 * MIN) {
+        const a = await cluster.get(`${r.outputs['prometheus-url']}/api/v1/alerts`)
+        firing = (JSON.parse(a.body || '{"data":{"alerts":[]}}') as { data: { alerts: typeof firing } }).data.alerts.filter(
+          (x) => x.labels.alertname === 'MilvusTargetDown' && x.labels.namespace === 'milvus-alert' && x.state === 'firing',
+        )
+        if (firing.length) break
+        await new Promise((ok) => setTimeout(ok, 5000))
+      }
+    } finally {
+      await cluster.kubectl(['annotate', '-n', 'milvus-alert', pod, 'local-cluster.milvus-monitoring-action/metrics-down-'])
+      await runner.post(r.state)
+    }
+    console.log(`MilvusTargetDown firing ${Math.round((Date.now() - started) / 1000)} s after the stand-in stopped answering`)
+    expect(firing.length).toBeGreaterThan(0)
+    expect(firing[0]!.labels).toMatchObject({ severity: 'critical', app_kubernetes_io_instance: 'alerting' })
+  }, 10 * MIN)
 
   it('a second run on the same cluster succeeds and leaves the stack as it was', async () => {
     const before = await snapshot()

@@ -45,6 +45,11 @@ describe('defaults', () => {
       timeoutMs: 15 * 60_000,
       expose: 'port-forward',
       cleanup: false,
+      grafanaDashboard: true,
+      grafanaDashboardUrl: '',
+      alertRules: { builtin: true, files: [] },
+      assertions: [],
+      diagnostics: 'on-failure',
     })
   })
 
@@ -53,7 +58,7 @@ describe('defaults', () => {
   })
 
   it('lists every input once', () => {
-    expect(new Set(INPUT_NAMES).size).toBe(18)
+    expect(new Set(INPUT_NAMES).size).toBe(24)
     expect(INPUT_NAMES).toContain('kube-prometheus-url')
   })
 

@@ -70,4 +70,8 @@ want prometheus-operator && build prometheus-operator "$PROMETHEUS_OPERATOR_VERS
 want prometheus && build prometheus "$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" github.com/prometheus/prometheus/cmd/prometheus \
   -- "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+# promtool, from the same Prometheus module, unit-tests the action's alert rules (`promtool test rules`).
+want promtool && build promtool "$PROMETHEUS_VERSION" \
+  "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" github.com/prometheus/prometheus/cmd/promtool \
+  -- "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
 log "binaries in $bin"

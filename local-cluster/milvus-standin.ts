@@ -4,6 +4,8 @@
 //
 //   npx node local-cluster/milvus-standin.ts [--host 0.0.0.0] [--port 9091] [--role ADDR=ROLE]... [--unhealthy]
 //
+// Per pod: `isDown(localAddress)` true answers that address' /metrics with 503 (the local
+// cluster sets it for pods annotated local-cluster.milvus-monitoring-action/metrics-down).
 // Unhealthy mode (option, MILVUS_STANDIN_UNHEALTHY=1, setUnhealthy(), or SIGUSR1 to toggle in
 // the CLI) answers /metrics with 503 so Prometheus marks the target down; /healthz stays 200 so
 // the pod stays Ready and its target stays discovered.
@@ -17,6 +19,8 @@ export interface MilvusStandinOptions {
   /** Local address -> Milvus role ('proxy', 'querynode', ...); other addresses are 'standalone'. */
   roles?: Record<string, string>
   unhealthy?: boolean
+  /** True for a local address whose /metrics should answer 503, as if that pod's Milvus stopped answering. */
+  isDown?: (localAddress: string) => boolean
   /** Milvus version reported by milvus_build_info. */
   version?: string
   /** Clock, ms since the epoch; values are functions of the time since start. */
@@ -74,6 +78,9 @@ function histogram(labels: Labels, count: number, typicalMs: number): Sample[] {
   samples.push({ suffix: '_count', labels, value: count })
   return samples
 }
+
+// Fixed once, as a real process' start time is: a value that wobbled would read as restarts.
+const START_TIME_SECONDS = Math.floor(Date.now() / 1000 - process.uptime())
 
 /** A stable small node id per address, as different pods would have. */
 function nodeIdFor(address: string): string {
@@ -164,7 +171,7 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
       { labels: {}, value: mem.rss },
     ]),
     family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [
-      { labels: {}, value: Math.floor(Date.now() / 1000 - process.uptime()) },
+      { labels: {}, value: START_TIME_SECONDS },
     ]),
   ]
   return `${families.join('\n')}\n`
@@ -182,7 +189,7 @@ export async function startMilvusStandin(opts: MilvusStandinOptions = {}): Promi
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('OK')
-    } else if (path === '/metrics' && unhealthy) {
+    } else if (path === '/metrics' && (unhealthy || opts.isDown?.(plainAddress(req.socket.localAddress)) === true)) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('milvus stand-in: unhealthy\n')
     } else if (path === '/metrics') {
       const local = plainAddress(req.socket.localAddress)

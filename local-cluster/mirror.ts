@@ -1,6 +1,8 @@
 // A loopback HTTP server standing in for the action's download sources, in their upstream
 // URL layouts: dl.k8s.io (/kubectl), get.helm.sh (/helm), GitHub tag archives of
-// kube-prometheus (/kube-prometheus) and a static Helm chart repository (/helm-repo).
+// kube-prometheus (/kube-prometheus), a static Helm chart repository (/helm-repo) and
+// raw.githubusercontent.com's layout for Milvus' Grafana dashboard
+// (/raw/milvus-io/milvus/<tag>/deployments/monitor/grafana/milvus-dashboard.json, the same file for every tag).
 //
 // CLI: node local-cluster/mirror.ts [--port N] [--host H] [--kube-prometheus-dir D] [--helm-repo-dir D]
 // prints the base URLs as JSON on stdout and serves until killed.
@@ -26,6 +28,7 @@ export interface MirrorOptions {
   binaries?: OfficialBinary[] // default officialBinaries(); linux/amd64 only
   kubePrometheusDir?: string // holds kube-prometheus-X.Y.Z.tar.gz; default $MILVUS_ACTION_FIXTURES/kube-prometheus
   helmRepoDir?: string // index.yaml + charts; default $MILVUS_ACTION_FIXTURES/helm-repo
+  grafanaDir?: string // milvus-dashboard.json; default $MILVUS_ACTION_FIXTURES/grafana
   /** Serve altered kubectl / helm downloads with the original checksums. Mutable while running. */
   tamper?: { kubectl?: boolean; helm?: boolean }
 }
@@ -42,6 +45,8 @@ export interface Mirror {
   helmBaseUrl: string
   kubePrometheusUrl(version: string): string
   helmRepoUrl: string
+  /** The dashboard URL with `${tag}` left for the action to fill in (its grafana-dashboard-url input). */
+  grafanaDashboardUrl: string
   /** Every request received so far, in order (status 0 until answered). */
   requests: MirrorRequest[]
   /** The options' tamper switches (the same object); flip them between requests. */
@@ -57,6 +62,7 @@ export async function startMirror(opts: MirrorOptions = {}): Promise<Mirror> {
   const fixtures = process.env['MILVUS_ACTION_FIXTURES']
   const kubePrometheusDir = opts.kubePrometheusDir ?? (fixtures ? join(fixtures, 'kube-prometheus') : undefined)
   const helmRepoDir = opts.helmRepoDir ?? (fixtures ? join(fixtures, 'helm-repo') : undefined)
+  const grafanaDir = opts.grafanaDir ?? (fixtures ? join(fixtures, 'grafana') : undefined)
   const tamper = opts.tamper ?? {}
   const routes = await buildReleaseRoutes(opts.binaries ?? (await officialBinaries()))
   const requests: MirrorRequest[] = []
@@ -95,6 +101,9 @@ export async function startMirror(opts: MirrorOptions = {}): Promise<Mirror> {
     const archive = /^\/kube-prometheus\/archive\/refs\/tags\/v([^/]+)\.tar\.gz$/.exec(path)
     if (archive && kubePrometheusDir) return fileIn(kubePrometheusDir, `kube-prometheus-${archive[1]}.tar.gz`)
     if (path.startsWith('/helm-repo/') && helmRepoDir) return fileIn(helmRepoDir, path.slice('/helm-repo/'.length))
+    if (/^\/raw\/milvus-io\/milvus\/[^/]+\/deployments\/monitor\/grafana\/milvus-dashboard\.json$/.test(path) && grafanaDir) {
+      return fileIn(grafanaDir, 'milvus-dashboard.json')
+    }
     return undefined
   }
 
@@ -113,6 +122,7 @@ export async function startMirror(opts: MirrorOptions = {}): Promise<Mirror> {
     helmBaseUrl: `${url}/helm`,
     kubePrometheusUrl: (version) => `${url}/kube-prometheus/archive/refs/tags/${version}.tar.gz`,
     helmRepoUrl: `${url}/helm-repo`,
+    grafanaDashboardUrl: `${url}/raw/milvus-io/milvus/\${tag}/deployments/monitor/grafana/milvus-dashboard.json`,
     requests,
     tamper,
     close: () =>
@@ -230,10 +240,13 @@ async function sha256Cached(path: string): Promise<string> {
 export interface FixtureDirs {
   kubePrometheus: string
   helmRepo: string
+  grafana: string
 }
 
 export const UPSTREAM_KUBE_PROMETHEUS = 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags'
 export const UPSTREAM_MILVUS_REPO = 'https://zilliztech.github.io/milvus-helm'
+/** Milvus' dashboard at the tag of the Milvus the pinned chart (5.0.19) deploys. */
+export const UPSTREAM_MILVUS_DASHBOARD = 'https://raw.githubusercontent.com/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json'
 
 /**
  * The fixture directories: $MILVUS_ACTION_FIXTURES when set, else the same artifacts
@@ -245,11 +258,13 @@ export async function fixtureDirs(
   milvusChartVersions: string[] = ['5.0.19'],
 ): Promise<FixtureDirs> {
   const fixtures = process.env['MILVUS_ACTION_FIXTURES']
-  if (fixtures) return { kubePrometheus: join(fixtures, 'kube-prometheus'), helmRepo: join(fixtures, 'helm-repo') }
+  if (fixtures) return { kubePrometheus: join(fixtures, 'kube-prometheus'), helmRepo: join(fixtures, 'helm-repo'), grafana: join(fixtures, 'grafana') }
   const root = join(officialBinariesCacheDir(), '..', 'fixtures')
-  const dirs = { kubePrometheus: join(root, 'kube-prometheus'), helmRepo: join(root, 'helm-repo') }
+  const dirs = { kubePrometheus: join(root, 'kube-prometheus'), helmRepo: join(root, 'helm-repo'), grafana: join(root, 'grafana') }
   await mkdir(dirs.kubePrometheus, { recursive: true })
   await mkdir(dirs.helmRepo, { recursive: true })
+  await mkdir(dirs.grafana, { recursive: true })
+  await downloadOnce(UPSTREAM_MILVUS_DASHBOARD, join(dirs.grafana, 'milvus-dashboard.json'))
   for (const v of kubePrometheusVersions) {
     await downloadOnce(`${UPSTREAM_KUBE_PROMETHEUS}/${v}.tar.gz`, join(dirs.kubePrometheus, `kube-prometheus-${v.replace(/^v/, '')}.tar.gz`))
   }
@@ -310,6 +325,7 @@ async function main(): Promise<void> {
     kubectlBaseUrl: mirror.kubectlBaseUrl,
     helmBaseUrl: mirror.helmBaseUrl,
     helmRepoUrl: mirror.helmRepoUrl,
+    grafanaDashboardUrl: mirror.grafanaDashboardUrl,
     kubePrometheusUrls: Object.fromEntries(tags.map((t) => [t, mirror.kubePrometheusUrl(t)])),
   }
   process.stdout.write(JSON.stringify(out) + '\n')

@@ -1,8 +1,11 @@
 // Plays the container runtime for the pods whose work the action depends on: the
 // prometheus-operator pod runs the real operator (out of cluster, from its pod's arguments), and
 // each Prometheus pod a real Prometheus on the pod's IP, with the configuration the operator
-// generated and the pod's ServiceAccount token, reloaded when the operator changes it.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+// generated, its rule files (the operator's prometheus-<name>-rulefiles-N ConfigMaps) and the
+// pod's ServiceAccount token, reloaded when the operator changes either. It also keeps the set
+// of pod IPs annotated local-cluster.milvus-monitoring-action/metrics-down: "true", whose
+// Milvus stand-in /metrics answers 503 (their targets go down; the pods stay Ready).
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
@@ -27,16 +30,19 @@ interface Running {
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount/'
+const RULES_DIR = '/etc/prometheus/rules/'
+const METRICS_DOWN = 'local-cluster.milvus-monitoring-action/metrics-down'
 
 function log(msg: string): void {
   process.stderr.write(`[${new Date().toISOString()}] pod-runner: ${msg}\n`)
 }
 
 /** Points the operator's in-cluster configuration at this API server and this pod's files. */
-export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string; env: Record<string, string> }): string {
+export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string; rulesDir?: string; env: Record<string, string> }): string {
   // What prometheus-config-reloader does: expand $(VAR) from its container's environment.
   const expanded = raw.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (m, name: string) => o.env[name] ?? m)
-  const config = YAML.parse(expanded.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
+  const local = o.rulesDir ? expanded.replaceAll(RULES_DIR, `${o.rulesDir}/`) : expanded
+  const config = YAML.parse(local.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
   const sdOwners = [...(config.scrape_configs ?? []), ...(config.alerting?.alertmanagers ?? [])]
   for (const owner of sdOwners) {
     const sds = owner.kubernetes_sd_configs as Array<Record<string, unknown>> | undefined
@@ -57,6 +63,8 @@ export class PodRunner {
   private readonly procs: Procs
   private readonly running = new Map<string, Running>()
   private readonly configs = new Map<string, string>() // Prometheus name -> generated config
+  private readonly ruleFiles = new Map<string, Map<string, Record<string, string>>>() // Prometheus name -> ConfigMap name -> files
+  private readonly downIps = new Set<string>()
   private readonly aborts: Array<{ abort: () => void }> = []
   private queue: Promise<void> = Promise.resolve()
 
@@ -71,6 +79,12 @@ export class PodRunner {
   async start(): Promise<void> {
     await this.watch('/api/v1/pods', (type, pod: k8s.V1Pod) => this.onPod(type, pod))
     await this.watch('/api/v1/namespaces/monitoring/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
+    await this.watch('/api/v1/namespaces/monitoring/configmaps', (type, c: k8s.V1ConfigMap) => this.onConfigMap(type, c))
+  }
+
+  /** True when the pod with this IP is annotated metrics-down: its Milvus stand-in /metrics answers 503. */
+  metricsDown(ip: string): boolean {
+    return this.downIps.has(ip)
   }
 
   /** The IP of a running Prometheus, the first by pod name, for port-forwards to any of them. */
@@ -115,6 +129,8 @@ export class PodRunner {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
     const ip = pod.status?.podIP
     const alive = type !== 'DELETED' && !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && !!ip
+    if (ip && alive && pod.metadata?.annotations?.[METRICS_DOWN] === 'true') this.downIps.add(ip)
+    else if (ip) this.downIps.delete(ip)
     const current = this.running.get(key)
     if (current && (!alive || current.ip !== ip)) {
       log(`stopping ${key}`)
@@ -156,9 +172,26 @@ export class PodRunner {
     writeFileSync(join(saDir, 'ca.crt'), readFileSync(this.o.caFile))
     writeFileSync(join(saDir, 'namespace'), ns)
     const configFile = join(dir, 'prometheus.yaml')
+    const rulesDir = join(dir, 'rules')
+    rmSync(rulesDir, { recursive: true, force: true }) // a folder or link of an earlier run; nothing reads it yet
+    let generation = 0
     const writeConfig = () => {
       const generated = this.configs.get(instance) ?? 'global: {}\n'
-      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, env: reloaderEnv(pod) }))
+      // What the kubelet does with the rulefiles ConfigMap volumes: one folder per ConfigMap,
+      // swapped in atomically through a symlink, so a Prometheus reading them never sees a
+      // file vanish (it exits at start on one).
+      const next = join(dir, `rules-${++generation}`)
+      for (const [cm, files] of this.ruleFiles.get(instance) ?? []) {
+        mkdirSync(join(next, cm), { recursive: true })
+        for (const [name, body] of Object.entries(files)) writeFileSync(join(next, cm, name), body)
+      }
+      mkdirSync(next, { recursive: true })
+      rmSync(`${rulesDir}.tmp`, { force: true })
+      symlinkSync(next, `${rulesDir}.tmp`)
+      renameSync(`${rulesDir}.tmp`, rulesDir)
+      const old = join(dir, `rules-${generation - 1}`)
+      setTimeout(() => rmSync(old, { recursive: true, force: true }), 30_000).unref()
+      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, rulesDir, env: reloaderEnv(pod) }))
     }
     writeConfig()
     log(`starting Prometheus for ${key} on ${ip}:9090`)
@@ -177,6 +210,18 @@ export class PodRunner {
         await fetch(`http://${ip}:9090/-/reload`, { method: 'POST' }).catch(() => undefined)
       },
     })
+  }
+
+  private async onConfigMap(type: string, c: k8s.V1ConfigMap): Promise<void> {
+    const name = c.metadata?.name ?? ''
+    const m = /^prometheus-(.+)-rulefiles-\d+$/.exec(name)
+    if (!m) return
+    const instance = m[1]!
+    const byName = this.ruleFiles.get(instance) ?? new Map<string, Record<string, string>>()
+    this.ruleFiles.set(instance, byName)
+    if (type === 'DELETED') byName.delete(name)
+    else byName.set(name, c.data ?? {})
+    for (const r of this.running.values()) if (r.instance === instance) await r.reload?.()
   }
 
   private async onSecret(type: string, s: k8s.V1Secret): Promise<void> {

@@ -133,7 +133,8 @@ export async function serve(nodeCount: number): Promise<void> {
     await runner.start()
     // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
     // one listener on 0.0.0.0 answers for all pods of a port (see kwok/port-forward.yaml).
-    const standin = await startMilvusStandin({ host: '0.0.0.0', port: 9091 })
+    // A pod annotated metrics-down gets 503 from /metrics (its target goes down, its pod stays Ready).
+    const standin = await startMilvusStandin({ host: '0.0.0.0', port: 9091, isDown: (ip) => runner!.metricsDown(ip) })
     closers.push(() => standin.close())
     const others = await startStandins(runner)
     closers.push(() => others.close())
@@ -148,6 +149,7 @@ export async function serve(nodeCount: number): Promise<void> {
       binaries: await officialBinaries(),
       kubePrometheusDir: fixtures.kubePrometheus,
       helmRepoDir: fixtures.helmRepo,
+      grafanaDir: fixtures.grafana,
     })
     closers.push(() => mirror.close())
 
@@ -159,6 +161,7 @@ export async function serve(nodeCount: number): Promise<void> {
       LOCAL_CLUSTER_HELM_BASE_URL: mirror.helmBaseUrl,
       LOCAL_CLUSTER_KUBE_PROMETHEUS_URL: mirror.kubePrometheusUrl('v0.18.0'),
       LOCAL_CLUSTER_HELM_REPO_URL: mirror.helmRepoUrl,
+      LOCAL_CLUSTER_GRAFANA_DASHBOARD_URL: mirror.grafanaDashboardUrl,
     }
     writeFileSync(l.envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join(''))
     writeFileSync(l.readyFile, JSON.stringify({ nodes: nodeCount, pid: process.pid }))

@@ -4,6 +4,8 @@ import * as core from '@actions/core'
 import { parseDocument } from 'yaml'
 import { formatDuration, parseDuration } from './budget.ts'
 import type { Expose, Inputs, MilvusMode, VersionSpec } from './types.ts'
+import { parseAssertions } from './phases/assertions.ts'
+import { promDuration } from './phases/alert-rules.ts'
 import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION, parseHelmVersion, parseKubectlVersion } from './tools/versions.ts'
 
 /** Defaults as action.yml declares them; a test checks the two agree. */
@@ -26,6 +28,12 @@ export const INPUT_DEFAULTS = {
   timeout: '15m',
   expose: 'port-forward',
   cleanup: 'false',
+  'grafana-dashboard': 'auto',
+  'grafana-dashboard-url': '',
+  'alert-rules': 'true',
+  'alert-rules-for': '',
+  assertions: '',
+  diagnostics: 'on-failure',
 } as const
 
 export type InputName = keyof typeof INPUT_DEFAULTS
@@ -265,6 +273,27 @@ export function parseInputs(
   const expose = take<Expose>(oneOf('expose', raw('expose'), ['port-forward', 'none']), 'none')
   const cleanup = take(boolean('cleanup', raw('cleanup')), false)
 
+  const dashboardRaw = raw('grafana-dashboard')
+  const grafanaDashboard = dashboardRaw === 'auto' ? installKubePrometheus : take(boolean('grafana-dashboard', dashboardRaw), false)
+  const dashboardUrlRaw = raw('grafana-dashboard-url')
+  const grafanaDashboardUrl =
+    dashboardUrlRaw === '' || dashboardUrlRaw.startsWith('/') || dashboardUrlRaw.startsWith('.')
+      ? dashboardUrlRaw
+      : take(httpUrl('grafana-dashboard-url', dashboardUrlRaw, 'a Grafana dashboard JSON (or a local path)'), '')
+  const alertRules = ruleInput(get('alert-rules').trim() || INPUT_DEFAULTS['alert-rules'])
+  const forRaw = raw('alert-rules-for')
+  let alertRulesFor: string | undefined
+  if (forRaw !== '') {
+    try {
+      alertRulesFor = promDuration(parseDuration(forRaw))
+    } catch (error) {
+      problems.push(`alert-rules-for: ${(error as Error).message}`)
+    }
+  }
+  const parsedAssertions = parseAssertions(get('assertions'))
+  problems.push(...parsedAssertions.problems)
+  const diagnostics = take<'on-failure' | 'always'>(oneOf('diagnostics', raw('diagnostics'), ['on-failure', 'always']), 'on-failure')
+
   if (problems.length > 0) throw new InputError(problems)
   return {
     kubectlVersion,
@@ -285,5 +314,22 @@ export function parseInputs(
     timeoutMs,
     expose,
     cleanup,
+    grafanaDashboard,
+    grafanaDashboardUrl,
+    alertRules,
+    ...(alertRulesFor === undefined ? {} : { alertRulesFor }),
+    assertions: parsedAssertions.assertions,
+    diagnostics,
   }
+}
+
+/**
+ * `alert-rules`: true (the action's rules), false (none), or paths of PrometheusRule files, one
+ * per line or comma-separated, applied besides the action's rules. Whether the files exist is
+ * checked when they are read.
+ */
+export function ruleInput(raw: string): { builtin: boolean; files: string[] } {
+  if (['true', 'True', 'TRUE'].includes(raw)) return { builtin: true, files: [] }
+  if (['false', 'False', 'FALSE'].includes(raw)) return { builtin: false, files: [] }
+  return { builtin: true, files: raw.split(/[\n,]/).map((f) => f.trim()).filter(Boolean) }
 }

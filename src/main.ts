@@ -19,6 +19,9 @@ import { KUBE_PROMETHEUS_SERVICE, scrapePoolFor, waitForTargetsOnReplicas, type 
 import { setOutputs } from './report/outputs.ts'
 import { writeSummary, writeFailureSummary } from './report/summary.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
+import { saveDiagnostics } from './report/diagnostics-dir.ts'
+import { afterTarget, startAlertRules } from './phases/after-target.ts'
+import { requireAssertions } from './phases/assertions.ts'
 import { saveRunState, type RunState } from './state.ts'
 import type { Inputs, RunResult } from './types.ts'
 
@@ -37,7 +40,9 @@ interface Progress {
   inputs?: Inputs
   kubectl?: Kubectl
   helm?: Helm
+  kube?: Kube
   lastVerdict?: TargetVerdict
+  diagnosticsDir?: string
 }
 
 export async function run(): Promise<void> {
@@ -49,8 +54,10 @@ export async function run(): Promise<void> {
     for (const secret of secretValues(inputs.values)) core.setSecret(secret)
     budget = new Budget(inputs.timeoutMs)
     const result = await deploy(inputs, budget, progress)
+    if (inputs.diagnostics === 'always') result.diagnosticsDir = progress.diagnosticsDir = await saveDiagnostics(progress)
     setOutputs(result)
     await writeSummary(result)
+    requireAssertions(result.assertions)
     core.info(`Milvus target up: ${result.targets.map((t) => t.scrapeUrl).join(', ')} (in ${formatDuration(performance.now())})`)
   } catch (e) {
     const error = explain(e, progress)
@@ -62,6 +69,7 @@ export async function run(): Promise<void> {
         core.warning(`Could not collect diagnostics: ${(d as Error).message}`),
       )
     }
+    core.setOutput('diagnostics-dir', (progress.diagnosticsDir ??= await saveDiagnostics(progress)) ?? '')
     await writeFailureSummary(error, budget?.timings() ?? []).catch(() => undefined)
   }
 }
@@ -84,6 +92,7 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
     budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, signal))),
     inputs.installKubePrometheus ? budget.phase('Download kube-prometheus', () => downloadManifests(inputs)) : Promise.resolve(undefined),
   ])
+  progress.kube = kube
   const kubectl = (progress.kubectl = new Kubectl(tools.kubectl.path))
   const helm = (progress.helm = new Helm(tools.helm.path))
   Object.assign(state, { kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, manifestsDir: manifests?.dir })
@@ -118,6 +127,7 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     budget.phase('kube-prometheus ready', () => stackReady(manifests, stackContext)),
     budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, state, valuesFile })),
   ])
+  const rules = startAlertRules(inputs, budget, kube)
 
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube))
   const scrapePool = scrapePoolFor(inputs.namespace, wiring.serviceMonitor, 0)
@@ -158,10 +168,13 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     ),
   ])
 
+  const endpoints = exposedEndpoints(forwards, wiring.endpoints)
+  const extras = await afterTarget(inputs, { kube, helm, kubectlPath: tools.kubectl.path, budget, grafanaUrl: endpoints.grafanaUrl, scrapePool, scrapeIntervalMs: progress.lastVerdict?.scrapeIntervalMs, rules })
   return {
+    ...extras,
     kubectl: tools.kubectl,
     helm: tools.helm,
-    endpoints: exposedEndpoints(forwards, wiring.endpoints),
+    endpoints,
     inCluster: wiring.endpoints,
     serviceMonitor: `${inputs.namespace}/${wiring.serviceMonitor}`,
     scrapePool,

@@ -1,5 +1,9 @@
 // Shapes shared by the phases. Data flows one way: Inputs -> phases -> RunResult -> outputs.
 
+import type { Assertion, AssertionVerdict } from './phases/assertions.ts'
+import type { LoadedGroup } from './phases/alert-rules.ts'
+import type { LoadedDashboard } from './phases/dashboard.ts'
+
 export type MilvusMode = 'standalone' | 'cluster'
 export type Expose = 'port-forward' | 'none'
 
@@ -28,6 +32,12 @@ export interface Inputs {
   timeoutMs: number
   expose: Expose
   cleanup: boolean
+  grafanaDashboard: boolean // 'auto' resolved: true when the action installs kube-prometheus
+  grafanaDashboardUrl: string // '' for the official file at the release's tag; may hold ${tag}; or a path
+  alertRules: { builtin: boolean; files: string[] } // the action's own rules; the user's PrometheusRule files
+  alertRulesFor?: string // Prometheus duration replacing every `for` of the action's rules
+  assertions: Assertion[]
+  diagnostics: 'on-failure' | 'always'
 }
 
 export interface InstalledTool {
@@ -68,4 +78,8 @@ export interface RunResult {
   scrapePool: string
   targets: TargetState[] // the Milvus targets, all up on success
   phases: PhaseTiming[]
+  dashboard?: LoadedDashboard // when grafana-dashboard is on
+  alertRules: LoadedGroup[] // groups Prometheus reports loaded and healthy
+  assertions: AssertionVerdict[]
+  diagnosticsDir?: string // with diagnostics: always
 }

@@ -43,6 +43,10 @@ const result: RunResult = {
     { name: 'deploy kube-prometheus', ms: 95_000 },
     { name: 'wait for the scrape', ms: 31_500 },
   ],
+  dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
+  alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
+  assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, tries: 1 }],
+  diagnosticsDir: '/tmp/diag',
 }
 
 const expectedOutputs: Record<OutputName, string> = {
@@ -64,6 +68,10 @@ const expectedOutputs: Record<OutputName, string> = {
   'alertmanager-url-in-cluster': 'http://alertmanager-main.monitoring.svc:9093',
   'milvus-endpoint-in-cluster': 'my-release-milvus.milvus.svc:19530',
   'milvus-metrics-url-in-cluster': 'http://my-release-milvus.milvus.svc:9091/metrics',
+  'grafana-dashboard-url': 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
+  'alert-rules': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
+  assertions: '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"tries":1}]',
+  'diagnostics-dir': '/tmp/diag',
 }
 
 /** Read a GITHUB_OUTPUT file back: `name<<DELIM\nvalue\nDELIM\n` records. */

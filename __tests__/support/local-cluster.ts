@@ -21,7 +21,8 @@ export interface LocalCluster {
   helm(args: string[]): Promise<string>
   /** Any command inside the cluster's network namespace, with its KUBECONFIG: its stdout. */
   run(cmd: string, args: string[]): Promise<string>
-  get(url: string): Promise<{ status: number; body: string }>
+  /** A GET from inside the network namespace (status 0 when nothing answered); `headers` added to the request. */
+  get(url: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>
   connect(hostPort: string): Promise<boolean>
   outage(): void
 }
@@ -46,11 +47,11 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
     kubectlJson: async (args) => JSON.parse(await inNs(kubectlPath, [...args, '-o', 'json'])),
     helm: (args) => inNs(helmPath, args),
     run: inNs,
-    get: async (url) =>
+    get: async (url, headers = {}) =>
       JSON.parse(
         await node(
-          `fetch(process.argv[1],{signal:AbortSignal.timeout(10000)}).then(async r=>console.log(JSON.stringify({status:r.status,body:await r.text()})),e=>console.log(JSON.stringify({status:0,body:String(e.cause?.code??e)})))`,
-          url,
+          `const [u,h]=JSON.parse(process.argv[1]);fetch(u,{headers:h,signal:AbortSignal.timeout(10000)}).then(async r=>console.log(JSON.stringify({status:r.status,body:await r.text()})),e=>console.log(JSON.stringify({status:0,body:String(e.cause?.code??e)})))`,
+          JSON.stringify([url, headers]),
         ),
       ),
     connect: async (hostPort) =>

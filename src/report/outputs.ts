@@ -26,6 +26,10 @@ export const OUTPUT_NAMES = [
   'alertmanager-url-in-cluster',
   'milvus-endpoint-in-cluster',
   'milvus-metrics-url-in-cluster',
+  'grafana-dashboard-url',
+  'alert-rules',
+  'assertions',
+  'diagnostics-dir',
 ] as const
 
 export type OutputName = (typeof OUTPUT_NAMES)[number]
@@ -60,6 +64,10 @@ export function outputValues(result: RunResult): Record<OutputName, string> {
     'alertmanager-url-in-cluster': inCluster.alertmanagerUrl,
     'milvus-endpoint-in-cluster': inCluster.milvusEndpoint,
     'milvus-metrics-url-in-cluster': inCluster.milvusMetricsUrl,
+    'grafana-dashboard-url': result.dashboard?.url ?? '',
+    'alert-rules': JSON.stringify(result.alertRules),
+    assertions: JSON.stringify(result.assertions),
+    'diagnostics-dir': result.diagnosticsDir ?? '',
   }
 }
 

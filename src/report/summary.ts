@@ -4,6 +4,7 @@ import * as core from '@actions/core'
 import { formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
 import type { PhaseTiming, RunResult } from '../types.ts'
+import type { AssertionVerdict } from '../phases/assertions.ts'
 
 function escapeHtml(text: string): string {
   return text
@@ -110,9 +111,31 @@ export function renderSummary(result: RunResult): string {
         ),
   )
 
+  if (result.dashboard) {
+    parts.push('<h3>Grafana dashboard</h3>\n')
+    parts.push(`<p>${cell(result.dashboard.title)} (uid ${code(result.dashboard.uid)}): ${code(result.dashboard.url)}</p>\n`)
+  }
+  if (result.alertRules.length > 0) {
+    parts.push('<h3>Alert rules loaded in Prometheus</h3>\n')
+    parts.push(table(['PrometheusRule', 'Group', 'Rules'], result.alertRules.map((g) => [code(g.prometheusRule), code(g.group), String(g.rules)])))
+  }
+  if (result.assertions.length > 0) parts.push(assertionsTable(result.assertions))
+
   parts.push('<h3>Phase timings</h3>\n')
   parts.push(phaseTable(result.phases))
   return parts.join('')
+}
+
+/** The PromQL assertions' table: expression, expected, last value, verdict. */
+export function assertionsTable(verdicts: AssertionVerdict[]): string {
+  const held = verdicts.filter((v) => v.held).length
+  return (
+    `<h3>PromQL assertions: ${held} of ${verdicts.length} held</h3>\n` +
+    table(
+      ['Assertion', 'Expression', 'Expected', 'Last value', 'Verdict'],
+      verdicts.map((v) => [cell(v.name), code(v.query), code(v.expected), code(v.lastValue), v.held ? '✅ held' : `❌ did not hold (${v.tries} ${v.tries === 1 ? 'try' : 'tries'})`]),
+    )
+  )
 }
 
 /** The job summary of a failed run, as HTML: the error and where the time went. */
