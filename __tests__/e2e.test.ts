@@ -291,8 +291,11 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
       expect(() => process.kill(before.pid!, 0)).toThrow(/ESRCH/)
 
       const metrics = r.outputs['milvus-metrics-url']!
+      const podNames = async () => (await cluster.kubectl(['get', 'pods', '-n', 'milvus', '-l', 'component=standalone', '-o', 'name'])).trim().split('\n')
+      const [old] = await podNames()
       await cluster.kubectl(['delete', 'pod', '-n', 'milvus', '-l', 'component=standalone', '--wait=false'])
-      const podMs = await untilAnswers(async () => (await cluster.get(metrics)).status === 200 && (await cluster.kubectl(['get', 'pods', '-n', 'milvus', '-l', 'component=standalone', '-o', 'name'])).trim().split('\n').length === 1, 90_000)
+      // Answering again means: the old pod gone, and the forward serving its replacement.
+      const podMs = await untilAnswers(async () => !(await podNames()).includes(old!) && (await cluster.get(metrics)).status === 200, 90_000)
       console.log(`milvus-metrics forward: deleted pod to answering again in ${podMs} ms`)
       expect(podMs).toBeLessThan(60_000)
     } finally {
