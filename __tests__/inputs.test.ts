@@ -34,6 +34,7 @@ describe('defaults', () => {
       kubePrometheusVersion: 'v0.18.0',
       kubePrometheusUrl: 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz',
       installKubePrometheus: true,
+      prometheus: '',
       milvusChart: 'milvus',
       milvusChartRepo: 'https://zilliztech.github.io/milvus-helm/',
       milvusChartVersion: '5.0.19',
@@ -53,7 +54,7 @@ describe('defaults', () => {
   })
 
   it('lists every input once', () => {
-    expect(new Set(INPUT_NAMES).size).toBe(18)
+    expect(new Set(INPUT_NAMES).size).toBe(19)
     expect(INPUT_NAMES).toContain('kube-prometheus-url')
   })
 

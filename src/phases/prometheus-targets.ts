@@ -412,10 +412,12 @@ export const KUBE_PROMETHEUS_SERVICE: ServiceRef = { namespace: MONITORING_NAMES
  * to the Service `ref` with the kubeconfig's credentials (and proxy), so no port-forward is
  * involved. Resolves with the parsed JSON; rejects with ApiError (HTTP status kept: 503 while
  * the Service has no ready endpoint, 404 when it does not exist) or the socket's error, which
- * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request.
+ * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request;
+ * `pathPrefix` ('/prometheus', default '') is Prometheus' route prefix, put before every path.
  */
-export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number } = {}): PrometheusRequest {
-  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number; pathPrefix?: string } = {}): PrometheusRequest {
+  const prefix = opts.pathPrefix ?? ''
+  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }
 
 async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, signal: AbortSignal) {
