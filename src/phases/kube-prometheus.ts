@@ -87,8 +87,15 @@ export async function fetchManifests(version: string, url: string): Promise<Mani
   return { version, dir, setupDir, crdNames }
 }
 
+/** Whether a directory holds a YAML file: one without (every object someone else's) is not applied. */
+function hasManifests(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).some((f) => /\.ya?ml$/.test(f))
+}
+
+const NOTHING: ExecResult = { stdout: 'nothing to apply: every object exists and belongs to someone else', stderr: '', exitCode: 0 }
+
 export function applySetup(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return kubectl.apply({ dir: m.setupDir })
+  return hasManifests(m.setupDir) ? kubectl.apply({ dir: m.setupDir }) : Promise.resolve(NOTHING)
 }
 
 /**
@@ -108,7 +115,7 @@ export async function waitCrdsEstablished(kube: Kube, names: string[], signal: A
 }
 
 export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return kubectl.apply({ dir: m.dir })
+  return hasManifests(m.dir) ? kubectl.apply({ dir: m.dir }) : Promise.resolve(NOTHING)
 }
 
 export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<void> {
