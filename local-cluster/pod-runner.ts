@@ -23,7 +23,7 @@ interface Running {
   ip: string
   stop: () => Promise<void>
   reload?: () => Promise<void>
-  instance?: string // Prometheus resource name, for config reloads
+  instance?: string // Prometheus resource, as namespace/name, for config reloads
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount/'
@@ -70,7 +70,8 @@ export class PodRunner {
 
   async start(): Promise<void> {
     await this.watch('/api/v1/pods', (type, pod: k8s.V1Pod) => this.onPod(type, pod))
-    await this.watch('/api/v1/namespaces/monitoring/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
+    // Every namespace: a Prometheus of another stack (kube-prometheus-stack's in its own) too.
+    await this.watch('/api/v1/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
   }
 
   /** The IP of a running Prometheus, the first by pod name, for port-forwards to any of them. */
@@ -125,7 +126,7 @@ export class PodRunner {
     const labels = pod.metadata?.labels ?? {}
     const name = labels['app.kubernetes.io/name']
     if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
-      await this.startPrometheus(key, pod, ip!, labels['operator.prometheus.io/name']!)
+      await this.startPrometheus(key, pod, ip!, `${pod.metadata?.namespace}/${labels['operator.prometheus.io/name']}`)
     } else if (name === 'prometheus-operator' && labels['app.kubernetes.io/component'] === 'controller') {
       this.startOperator(key, pod, ip!)
     }
@@ -183,7 +184,7 @@ export class PodRunner {
     const m = /^prometheus-(.+)$/.exec(s.metadata?.name ?? '')
     const gz = s.data?.['prometheus.yaml.gz']
     if (!m || !gz || type === 'DELETED') return
-    const instance = m[1]!
+    const instance = `${s.metadata?.namespace}/${m[1]!}`
     const config = gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')
     if (this.configs.get(instance) === config) return
     this.configs.set(instance, config)
