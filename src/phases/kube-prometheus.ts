@@ -195,11 +195,8 @@ export async function planStack(m: Manifests, kube: Kube, state: RunState): Prom
       if (e instanceof ApiError && e.status === 404) return { items: [] as KubeObject[] }
       throw e
     })
-  const [existing, deployments, prometheuses] = await Promise.all([
-    readExisting(kube, objects),
-    list('/apis/apps/v1/deployments'),
-    list('/apis/monitoring.coreos.com/v1/prometheuses'),
-  ])
+  const read = () => Promise.all([readExisting(kube, objects), list('/apis/apps/v1/deployments'), list('/apis/monitoring.coreos.com/v1/prometheuses')])
+  const [existing, deployments, prometheuses] = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
   const others = otherStacks(deployments.items, prometheuses.items)
   if (others.length) throw otherStackError(others)
   const plan = planApply(objects, existing)
