@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
+import YAML from 'yaml'
 import { localCluster, type LocalCluster } from './support/local-cluster.ts'
 import { makeRunner, type Runner, type StepResult } from './support/runner.ts'
 import { readmeWorkflowSteps, withOutputs } from './support/readme.ts'
@@ -351,6 +352,143 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(down.stdout).toMatch(/::error::.*did not answer within 20 s, asked via proxy http:\/\/10\.250\.9\.9:\d+/)
   }, 10 * MIN)
 
+  it('a re-run after kubectl scale: Helm 4 and Helm 3 both restore the chart\'s replicas', async () => {
+    const deploy = ['deployment', 'my-release-milvus-standalone', '-n', 'milvus']
+    const replicas = async () => (await cluster.kubectlJson<{ spec: { replicas: number } }>(['get', ...deploy])).spec.replicas
+    for (const helmVersion of ['v4.1.4', '3']) {
+      await cluster.kubectl(['scale', ...deploy, '--replicas=3'])
+      expect(await replicas()).toBe(3)
+      const r = await runner.main(inputs({ 'helm-version': helmVersion, expose: 'none' }))
+      expect(r.code, `${helmVersion}: ${failed(r)}`).toBe(0)
+      expect(await replicas(), helmVersion).toBe(1)
+      expect(await cluster.helm(['status', 'my-release', '-n', 'milvus'])).toMatch(/STATUS: deployed/)
+      await runner.post(r.state)
+    }
+  }, 15 * MIN)
+
+  it('another prometheus-operator in another namespace: the default install stops before any change, naming it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'other-op-')), 'op.yaml')
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: other-ops}\n---\n' +
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: team-operator, namespace: other-ops}\n' +
+        'spec: {replicas: 1, selector: {matchLabels: {app: team-operator}}, template: {metadata: {labels: {app: team-operator}}, ' +
+        'spec: {containers: [{name: operator, image: "quay.io/prometheus-operator/prometheus-operator:v0.85.0"}]}}}\n',
+    )
+    await cluster.kubectl(['apply', '-f', file])
+    const before = await snapshot()
+    const r = await runner.main(inputs({ namespace: 'milvus-refused', 'release-name': 'refused' }))
+    await runner.post(r.state)
+    await cluster.kubectl(['delete', 'namespace', 'other-ops', '--wait=false'])
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The cluster already runs a Prometheus stack this action did not install/)
+    expect(r.stdout).toContain('Deployment other-ops/team-operator (image quay.io/prometheus-operator/prometheus-operator:v0.85.0)')
+    expect(r.stdout).toMatch(/nothing was changed\. Use that stack instead with install-kube-prometheus: false/)
+    // Nothing applied: no namespace, no release, the stack's objects as they were.
+    await expect(cluster.kubectl(['get', 'namespace', 'milvus-refused'])).rejects.toThrow(/NotFound/)
+    expect(await cluster.helm(['list', '-A', '-f', '^refused$', '-q'])).toBe('')
+    expect(await snapshot()).toEqual(before)
+  }, 5 * MIN)
+
+  it('a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kps-')), 'kps.yaml')
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: kps}\n---\n' +
+        // The Milvus namespace exists before: cleanup uninstalls the release and leaves the namespace.
+        'apiVersion: v1\nkind: Namespace\nmetadata: {name: milvus-kps}\n---\n' +
+        'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: kps-prometheus, namespace: kps}\n---\n' +
+        'apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: kps, namespace: kps}\n' +
+        'spec: {replicas: 1, serviceAccountName: kps-prometheus, serviceMonitorSelector: {matchLabels: {release: kps}}, serviceMonitorNamespaceSelector: {}, ' +
+        'resources: {requests: {cpu: 50m, memory: 100Mi}}}\n---\n' +
+        'apiVersion: v1\nkind: Service\nmetadata: {name: kps-prometheus, namespace: kps, labels: {release: kps}}\n' +
+        'spec: {selector: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: kps}, ports: [{name: http-web, port: 9090, targetPort: 9090}]}\n',
+    )
+    await cluster.kubectl(['apply', '-f', file])
+    try {
+      const r = await runner.main(inputs({ 'install-kube-prometheus': 'false', prometheus: 'kps/kps', namespace: 'milvus-kps', 'release-name': 'kpsrel', cleanup: 'true' }))
+      expect(r.code, failed(r)).toBe(0)
+      expect(r.stdout).toMatch(/Prometheus kps\/kps selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/)
+      const sm = await cluster.kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'servicemonitor', '-n', 'milvus-kps', 'kpsrel-milvus-standalone'])
+      expect(sm.metadata.labels.release).toBe('kps')
+      const binding = await cluster.kubectlJson<{ subjects: Array<{ namespace: string; name: string }> }>(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-prometheus' }])
+      expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-prometheus.kps.svc:9090')
+      expect(r.outputs['grafana-url']).toBe('')
+      expect(r.outputs['alertmanager-url']).toBe('')
+      expect(r.stdout).toMatch(/::notice::The stack of Prometheus kps\/kps has no Grafana/)
+      // kps' own Prometheus, asked through the API server (the local cluster's port-forward
+      // serves whichever Prometheus runs): the Milvus target is up there.
+      expect(r.outputs['scrape-pool']).toBe('serviceMonitor/milvus-kps/kpsrel-milvus-standalone/0')
+      const answer = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`])
+      const targets = (JSON.parse(answer) as TargetsAnswer).data.activeTargets
+      expect(targets.length).toBeGreaterThan(0)
+      expect(targets.every((t) => t.health === 'up')).toBe(true)
+      // kube-prometheus' Prometheus was not involved, and the stack was not touched.
+      expect(r.stdout).not.toContain('Apply kube-prometheus')
+      const post = await runner.post(r.state)
+      expect(post.stdout).not.toContain('::warning::')
+      expect(await cluster.helm(['list', '-A', '-f', '^kpsrel$', '-q'])).toBe('')
+      await expect(cluster.kubectl(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])).rejects.toThrow(/NotFound/)
+      // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount.
+      expect(await cluster.kubectl(['get', 'namespace', 'milvus-kps', '-o', 'name'])).toContain('milvus-kps')
+      expect(await cluster.kubectl(['get', 'prometheus,service,serviceaccount', '-n', 'kps', '-o', 'name'])).toMatch(/prometheus\.monitoring\.coreos\.com\/kps[\s\S]*service\/kps-prometheus[\s\S]*serviceaccount\/kps-prometheus/)
+    } finally {
+      // Only the Prometheus goes (later runs would find two); a namespace deletion on the local
+      // cluster waits for the metrics APIService kube-prometheus' stand-in adapter never serves.
+      await cluster.kubectl(['delete', 'prometheus', 'kps', '-n', 'kps', '--ignore-not-found'])
+    }
+  }, 10 * MIN)
+
+  it('a release left pending-install by an interrupted run: the next run uninstalls it, then installs', async () => {
+    let killed = false
+    await cluster.kubectl(['create', 'namespace', 'milvus-pending']).catch(() => '')
+    const values = 'annotations:\n  local-cluster.milvus-monitoring-action/never-ready: "true"\n'
+    const first = await runner.main(inputs({ namespace: 'milvus-pending', 'release-name': 'pend', values, expose: 'none', timeout: '3m' }), {
+      onStdout: (chunk) => {
+        if (killed || !chunk.includes('helm upgrade --install pend')) return
+        killed = true
+        // The runner cancelling the job: helm dies without recording anything.
+        setTimeout(() => killHelm('pend'), 5000)
+      },
+    })
+    expect(killed).toBe(true)
+    expect(first.code).not.toBe(0)
+    expect(await cluster.helm(['status', 'pend', '-n', 'milvus-pending'])).toMatch(/STATUS: pending-install/)
+    const r = await runner.main(inputs({ namespace: 'milvus-pending', 'release-name': 'pend', expose: 'none', cleanup: 'true' }))
+    expect(r.code, failed(r)).toBe(0)
+    expect(r.stdout).toMatch(/Helm release milvus-pending\/pend is pending-install \(revision 1, a first install an earlier run of this action did not finish\): uninstalling it before installing again/)
+    expect(await cluster.helm(['status', 'pend', '-n', 'milvus-pending'])).toMatch(/STATUS: deployed/)
+    const post = await runner.post(r.state)
+    expect(post.stdout).not.toContain('::warning::')
+    expect(await cluster.helm(['list', '-A', '-f', '^pend$', '-q'])).toBe('')
+  }, 10 * MIN)
+
+  it('the post step after a context switch: it cleans the cluster the main step deployed to', async () => {
+    const admin = YAML.parse(readFileSync(cluster.env.KUBECONFIG!, 'utf8')) as { clusters: Array<{ name: string }>; contexts: Array<{ name: string; context: { user: string } }>; 'current-context': string }
+    const user = admin.contexts.find((c) => c.name === admin['current-context'])!.context.user
+    admin.clusters.push({ name: 'dead', cluster: { server: 'https://127.0.0.1:1' } } as never)
+    admin.contexts.push({ name: 'elsewhere', context: { cluster: 'dead', user } } as never)
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'ctx-')), 'kubeconfig')
+    writeFileSync(kubeconfig, YAML.stringify(admin))
+    const env = { KUBECONFIG: kubeconfig }
+    await cluster.kubectl(['create', 'namespace', 'milvus-ctx']).catch(() => '')
+    const r = await runner.main(inputs({ namespace: 'milvus-ctx', 'release-name': 'ctx', cleanup: 'true' }), { env })
+    expect(r.code, failed(r)).toBe(0)
+    // A later step points kubectl at another cluster.
+    await cluster.kubectl(['config', 'use-context', 'elsewhere', '--kubeconfig', kubeconfig])
+    const post = await runner.post(r.state, { env })
+    expect(post.code, failed(post)).toBe(0)
+    expect(post.stdout).not.toContain('::warning::')
+    expect(post.stdout).toMatch(/Cleanup: delete what this run created on context \S+ \(https:\/\/10\.250/)
+    expect(await cluster.helm(['list', '-A', '-f', '^ctx$', '-q'])).toBe('')
+    await expect(cluster.kubectl(['get', 'rolebinding', '-n', 'milvus-ctx', 'prometheus-k8s-milvus-discovery'])).rejects.toThrow(/NotFound/)
+    // The namespace existed before the run: left in place.
+    expect(await cluster.kubectl(['get', 'namespace', 'milvus-ctx', '-o', 'name'])).toContain('milvus-ctx')
+    // The forwards were stopped too.
+    expect((await cluster.get(`${r.outputs['prometheus-url']}/-/ready`)).status).toBe(0)
+  }, 10 * MIN)
+
   it('an identity without the permissions: fails before changing anything, naming what it may not do', async () => {
     await cluster.kubectl(['create', 'serviceaccount', 'no-rights', '-n', 'default']).catch(() => '')
     const token = (await cluster.kubectl(['create', 'token', 'no-rights', '-n', 'default'])).trim()
@@ -568,20 +706,76 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     await cluster.kubectl(['delete', 'namespace', ns, '--wait=false'])
   }, 5 * MIN)
 
-  it('cleanup true: the post step leaves no release, no added RBAC, no kube-prometheus objects', async () => {
+  // Last: it takes the action's kube-prometheus away to build its pre-state.
+  it('cleanup true with monitoring CRDs, another team\'s ServiceMonitor and monitoring/keep-me there before: all still there after, what the run created gone', async () => {
+    const manifests = await kubePrometheusManifests()
+    // The pre-state: no kube-prometheus of the action's, the CRDs another team applied.
+    await cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', manifests])
+    await cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', join(manifests, 'setup')])
+    // Nothing of an earlier attempt: the release and its namespace must be this run's.
+    await cluster.helm(['uninstall', 'tidy', '-n', 'milvus-cleanup', '--ignore-not-found', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-cleanup', '--ignore-not-found', '--wait=true', '--timeout=120s'])
+    for (const f of readdirSync(join(manifests, 'setup')).filter((x) => x.includes('CustomResourceDefinition'))) {
+      await cluster.kubectl(['apply', '--server-side', '--field-manager=other-team', '-f', join(manifests, 'setup', f)])
+    }
+    const file = join(mkdtempSync(join(tmpdir(), 'pre-')), 'pre.yaml')
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\n' +
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep-me, namespace: monitoring}\ndata: {a: b}\n---\n' +
+        'apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\n' +
+        'apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: team-sm, namespace: other}\n' +
+        'spec: {selector: {matchLabels: {app: team}}, endpoints: [{port: metrics}]}\n',
+    )
+    await cluster.kubectl(['apply', '-f', file])
+
     const r = await runner.main(inputs({ cleanup: 'true', namespace: 'milvus-cleanup', 'release-name': 'tidy' }))
     expect(r.code, failed(r)).toBe(0)
+    expect(r.stdout).toMatch(/Left as they are \(they exist and belong to someone else; not applied over, never deleted\)/)
+    expect(r.stdout).toMatch(/CustomResourceDefinition servicemonitors\.monitoring\.coreos\.com \(managed by other-team/)
+    expect(r.stdout).toMatch(/Namespace monitoring \(managed by kubectl/)
     const post = await runner.post(r.state)
     expect(post.code, failed(post)).toBe(0)
     expect(post.stdout).not.toContain('::warning::')
+
+    // What the run created is gone.
     expect(await cluster.helm(['list', '-A', '-f', '^tidy$', '-q'])).toBe('')
-    // The namespace the action created goes too; one it found (milvus) stays.
     await expect(cluster.kubectl(['get', 'namespace', 'milvus-cleanup'])).rejects.toThrow(/NotFound/)
-    expect(await cluster.kubectl(['get', 'namespace', 'milvus', '-o', 'name'])).toContain('namespace/milvus')
-    const crds = await cluster.kubectlJson(['get', 'crd'])
-    expect(crds.items.filter((c) => c.metadata.name.endsWith('monitoring.coreos.com'))).toEqual([])
-    await expect(cluster.kubectl(['get', 'namespace', 'monitoring'])).rejects.toThrow(/NotFound/)
-  }, 10 * MIN)
+    await expect(cluster.kubectl(['get', 'deployment', '-n', 'monitoring', 'prometheus-operator'])).rejects.toThrow(/NotFound/)
+    await expect(cluster.kubectl(['get', 'prometheus', '-n', 'monitoring', 'k8s'])).rejects.toThrow(/NotFound/)
+    await expect(cluster.kubectl(['get', 'clusterrole', 'prometheus-k8s'])).rejects.toThrow(/NotFound/)
+    await expect(cluster.kubectl(['get', 'apiservice', 'v1beta1.metrics.k8s.io'])).rejects.toThrow(/NotFound/)
+    // What was there before is still there, untouched by the action's field manager.
+    const crds = (await cluster.kubectlJson<{ items: Array<{ metadata: { name: string; managedFields: Array<{ manager: string }> } }> }>(['get', 'crd', '--show-managed-fields'])).items.filter((c) =>
+      c.metadata.name.endsWith('monitoring.coreos.com'),
+    )
+    expect(crds).toHaveLength(10)
+    for (const c of crds) expect(c.metadata.managedFields.map((m) => m.manager)).not.toContain('milvus-monitoring-action')
+    expect(await cluster.kubectl(['get', 'servicemonitor', '-n', 'other', 'team-sm', '-o', 'name'])).toContain('team-sm')
+    expect(await cluster.kubectl(['get', 'configmap', '-n', 'monitoring', 'keep-me', '-o', 'name'])).toContain('keep-me')
+    expect(await cluster.kubectl(['get', 'namespace', 'monitoring', '-o', 'name'])).toContain('namespace/monitoring')
+    await cluster.kubectl(['delete', 'namespace', 'other', '--wait=false'])
+  }, 15 * MIN)
+
+  /** kube-prometheus' manifests/, from the local cluster's mirror of the release archive. */
+  async function kubePrometheusManifests(): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'kp-'))
+    await cluster.run('sh', ['-c', `curl -fsSL "$0" | tar xz -C "$1"`, cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!, dir])
+    return join(dir, readdirSync(dir)[0]!, 'manifests')
+  }
+
+  /** Kills (SIGKILL) the helm process upgrading `release`, found by its exact arguments. */
+  function killHelm(release: string): void {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      let args: string[]
+      try {
+        args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      } catch {
+        continue
+      }
+      if (args[0]?.endsWith('/helm') && args[1] === 'upgrade' && args[2] === '--install' && args[3] === release) process.kill(Number(pid), 'SIGKILL')
+    }
+  }
 
   /** What a re-run must not change: the CRDs' and Prometheus' specs, the ServiceMonitor, the RBAC. */
   async function snapshot() {

@@ -34,6 +34,7 @@ describe('defaults', () => {
       kubePrometheusVersion: 'v0.18.0',
       kubePrometheusUrl: 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz',
       installKubePrometheus: true,
+      prometheus: '',
       milvusChart: 'milvus',
       milvusChartRepo: 'https://zilliztech.github.io/milvus-helm/',
       milvusChartVersion: '5.0.19',
@@ -58,7 +59,7 @@ describe('defaults', () => {
   })
 
   it('lists every input once', () => {
-    expect(new Set(INPUT_NAMES).size).toBe(24)
+    expect(new Set(INPUT_NAMES).size).toBe(25)
     expect(INPUT_NAMES).toContain('kube-prometheus-url')
   })
 
@@ -99,6 +100,8 @@ describe('accepted forms', () => {
     ],
     [{ 'install-kube-prometheus': 'false' }, { installKubePrometheus: false }],
     [{ 'install-kube-prometheus': 'FALSE' }, { installKubePrometheus: false }],
+    [{ 'install-kube-prometheus': 'false', prometheus: 'kps/kps-prometheus' }, { installKubePrometheus: false, prometheus: 'kps/kps-prometheus' }],
+    [{ prometheus: 'monitoring/k8s' }, { prometheus: 'monitoring/k8s' }],
     [{ 'install-kube-prometheus': 'True' }, { installKubePrometheus: true }],
     [{ 'milvus-chart-repo': 'http://127.0.0.1:8000/' }, { milvusChartRepo: 'http://127.0.0.1:8000/' }],
     [{ 'milvus-chart-version': '5.0.14' }, { milvusChartVersion: '5.0.14' }],
@@ -137,6 +140,10 @@ describe('rejected forms', () => {
     ['kubectl-version', 'stable', /'latest'/],
     ['helm-version', 'v2.17.0', /Helm 2 and older/],
     ['helm-version', 'newest', /Invalid helm version "newest"/],
+    ['prometheus', 'kps-prometheus', /expected namespace\/name of a Prometheus resource/],
+    ['prometheus', 'a/b/c', /expected namespace\/name/],
+    ['prometheus', 'KPS/x', /expected namespace\/name/],
+    ['prometheus', 'kps/kps', /set install-kube-prometheus: false to use this one/],
     ['kubectl-base-url', 'dl.k8s.io', /http:\/\/ or https:\/\/ URL/],
     ['kubectl-base-url', 'ftp://mirror.example/k8s', /got the ftp: scheme/],
     ['kubectl-base-url', 'https://mirror.example/k8s?x=1', /without a query or fragment/],

@@ -26,7 +26,7 @@ interface Running {
   ip: string
   stop: () => Promise<void>
   reload?: () => Promise<void>
-  instance?: string // Prometheus resource name, for config reloads
+  instance?: string // Prometheus resource, as namespace/name, for config reloads
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount/'
@@ -63,7 +63,7 @@ export class PodRunner {
   private readonly procs: Procs
   private readonly running = new Map<string, Running>()
   private readonly configs = new Map<string, string>() // Prometheus name -> generated config
-  private readonly ruleFiles = new Map<string, Map<string, Record<string, string>>>() // Prometheus name -> ConfigMap name -> files
+  private readonly ruleFiles = new Map<string, Map<string, Record<string, string>>>() // Prometheus namespace/name -> ConfigMap name -> files
   private readonly downIps = new Set<string>()
   private readonly aborts: Array<{ abort: () => void }> = []
   private queue: Promise<void> = Promise.resolve()
@@ -78,8 +78,9 @@ export class PodRunner {
 
   async start(): Promise<void> {
     await this.watch('/api/v1/pods', (type, pod: k8s.V1Pod) => this.onPod(type, pod))
-    await this.watch('/api/v1/namespaces/monitoring/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
-    await this.watch('/api/v1/namespaces/monitoring/configmaps', (type, c: k8s.V1ConfigMap) => this.onConfigMap(type, c))
+    // Every namespace: a Prometheus of another stack (kube-prometheus-stack's in its own) too.
+    await this.watch('/api/v1/secrets', (type, s: k8s.V1Secret) => this.onSecret(type, s))
+    await this.watch('/api/v1/configmaps', (type, c: k8s.V1ConfigMap) => this.onConfigMap(type, c))
   }
 
   /** True when the pod with this IP is annotated metrics-down: its Milvus stand-in /metrics answers 503. */
@@ -141,7 +142,7 @@ export class PodRunner {
     const labels = pod.metadata?.labels ?? {}
     const name = labels['app.kubernetes.io/name']
     if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
-      await this.startPrometheus(key, pod, ip!, labels['operator.prometheus.io/name']!)
+      await this.startPrometheus(key, pod, ip!, `${pod.metadata?.namespace}/${labels['operator.prometheus.io/name']}`)
     } else if (name === 'prometheus-operator' && labels['app.kubernetes.io/component'] === 'controller') {
       this.startOperator(key, pod, ip!)
     }
@@ -216,7 +217,7 @@ export class PodRunner {
     const name = c.metadata?.name ?? ''
     const m = /^prometheus-(.+)-rulefiles-\d+$/.exec(name)
     if (!m) return
-    const instance = m[1]!
+    const instance = `${c.metadata?.namespace}/${m[1]!}`
     const byName = this.ruleFiles.get(instance) ?? new Map<string, Record<string, string>>()
     this.ruleFiles.set(instance, byName)
     if (type === 'DELETED') byName.delete(name)
@@ -228,7 +229,7 @@ export class PodRunner {
     const m = /^prometheus-(.+)$/.exec(s.metadata?.name ?? '')
     const gz = s.data?.['prometheus.yaml.gz']
     if (!m || !gz || type === 'DELETED') return
-    const instance = m[1]!
+    const instance = `${s.metadata?.namespace}/${m[1]!}`
     const config = gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')
     if (this.configs.get(instance) === config) return
     this.configs.set(instance, config)

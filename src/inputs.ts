@@ -17,6 +17,7 @@ export const INPUT_DEFAULTS = {
   'kube-prometheus-version': 'v0.18.0',
   'kube-prometheus-url': '',
   'install-kube-prometheus': 'true',
+  prometheus: '',
   'milvus-chart': 'milvus',
   'milvus-chart-repo': 'https://zilliztech.github.io/milvus-helm/',
   'milvus-chart-version': '5.0.19',
@@ -163,6 +164,22 @@ function values(raw: string): Check<Record<string, unknown>> {
   return ok(parsed as Record<string, unknown>)
 }
 
+/**
+ * `prometheus`: '' or `namespace/name` of a Prometheus resource, both DNS labels. Only with
+ * install-kube-prometheus false, except `monitoring/k8s`, which is the one kube-prometheus installs.
+ */
+function prometheusRef(raw: string, installKubePrometheus: boolean): Check<string> {
+  if (raw === '') return ok('')
+  const [ns, name, ...rest] = raw.split('/')
+  if (rest.length > 0 || !ns || !name || !DNS1123_LABEL.test(ns) || ns.length > 63 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    return bad('prometheus', raw, "expected namespace/name of a Prometheus resource, e.g. 'monitoring/kube-prometheus-stack-prometheus'")
+  }
+  if (installKubePrometheus && raw !== 'monitoring/k8s') {
+    return bad('prometheus', raw, "with install-kube-prometheus true the Prometheus is kube-prometheus' monitoring/k8s; set install-kube-prometheus: false to use this one")
+  }
+  return ok(raw)
+}
+
 function timeout(raw: string): Check<number> {
   let ms: number
   try {
@@ -219,6 +236,7 @@ export function parseInputs(
       ? `https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/${kubePrometheusVersion}.tar.gz`
       : take(httpUrl('kube-prometheus-url', kpUrlRaw, 'a kube-prometheus release archive (.tar.gz)'), '')
   const installKubePrometheus = take(boolean('install-kube-prometheus', raw('install-kube-prometheus')), true)
+  const prometheus = take(prometheusRef(raw('prometheus'), installKubePrometheus), '')
 
   const milvusChart = raw('milvus-chart')
   const kind = chartKind(milvusChart)
@@ -303,6 +321,7 @@ export function parseInputs(
     kubePrometheusVersion,
     kubePrometheusUrl,
     installKubePrometheus,
+    prometheus,
     milvusChart,
     milvusChartRepo,
     milvusChartVersion,

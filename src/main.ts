@@ -8,14 +8,15 @@ import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import { preflight } from './phases/preflight.ts'
 import type { Kube } from './cluster/kube.ts'
-import { downloadManifests, type Manifests, type StackContext, installCrds, requireExistingStack, stackReady, MONITORING_NAMESPACE, PROMETHEUS_NAME } from './phases/kube-prometheus.ts'
+import { downloadManifests, type Manifests, type StackContext, installCrds, planStack, stackReady } from './phases/kube-prometheus.ts'
+import { resolvePrometheus } from './phases/prometheus.ts'
 import { installRelease, prepareNamespace, secretValues, writeValuesFile } from './phases/milvus.ts'
 import { checkRelease } from './phases/render.ts'
 import { watchRelease } from './phases/release-watch.ts'
 import { ensureScrapeJob } from './phases/scrape-config.ts'
 import { discoverWiring } from './phases/wiring.ts'
 import { exposedEndpoints, startRunForwards } from './phases/expose.ts'
-import { KUBE_PROMETHEUS_SERVICE, scrapePoolFor, waitForTargetsOnReplicas, type TargetVerdict } from './phases/prometheus-targets.ts'
+import { scrapePoolFor, waitForTargetsOnReplicas, type TargetVerdict } from './phases/prometheus-targets.ts'
 import { setOutputs } from './report/outputs.ts'
 import { writeSummary, writeFailureSummary } from './report/summary.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
@@ -93,28 +94,32 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
     inputs.installKubePrometheus ? budget.phase('Download kube-prometheus', () => downloadManifests(inputs)) : Promise.resolve(undefined),
   ])
   progress.kube = kube
-  const kubectl = (progress.kubectl = new Kubectl(tools.kubectl.path))
-  const helm = (progress.helm = new Helm(tools.helm.path))
-  Object.assign(state, { kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, manifestsDir: manifests?.dir })
+  // Every tool pinned to the cluster checked above, whatever the current context becomes.
+  const connection = kube.connection()
+  const kubectl = (progress.kubectl = new Kubectl(tools.kubectl.path, connection))
+  const helm = (progress.helm = new Helm(tools.helm.path, connection, tools.helm.version))
+  Object.assign(state, { kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, helmVersion: tools.helm.version, connection })
   saveRunState(state)
 
-  // Everything that can be known before a change: the stack to use, the release rendered and checked.
-  if (!manifests) await requireExistingStack(kube)
-  const valuesFile = writeValuesFile(inputs)
+  // Everything that can be known before a change: the Prometheus to use, who owns what the
+  // action would apply (another stack stops the run here), the release rendered and checked.
+  const prometheus = await budget.phase('Find Prometheus', () => resolvePrometheus(inputs, kube))
+  const toApply = manifests && (await budget.phase('Check what the cluster has', () => planStack(manifests, kube, state)))
+  const valuesFile = writeValuesFile(inputs, prometheus)
   await budget.phase('Check the release', () => checkRelease(inputs, { helm, kube, valuesFile }))
 
   // The namespace early, so prometheus-operator knows it before the chart's ServiceMonitor arrives.
-  const stackContext = { kube, kubectl, budget }
+  const stackContext = { kube, kubectl, budget, prometheus }
   await Promise.all([
-    manifests && budget.phase('Apply kube-prometheus CRDs', () => installCrds(manifests, stackContext)),
-    budget.phase('Milvus namespace', () => prepareNamespace(inputs, budget, { kube, state })),
+    toApply && budget.phase('Apply kube-prometheus CRDs', () => installCrds(toApply, stackContext)),
+    budget.phase('Milvus namespace', () => prepareNamespace(inputs, budget, { kube, state, stack: prometheus })),
   ])
 
   // From here on, a refusal the cluster reports for the release ends every wait at once.
   const watch = watchRelease(kube, inputs.namespace, inputs.releaseName)
   void watch.refusal.then((r) => budget.fail(new Error(`The cluster refused the Milvus release ${inputs.releaseName}: ${r.message}`)))
   try {
-    return await deployRelease(inputs, budget, progress, { tools, kube, helm, manifests, stackContext, state, valuesFile })
+    return await deployRelease(inputs, budget, progress, { tools, kube, helm, manifests: toApply, stackContext, state, valuesFile })
   } finally {
     watch.stop()
   }
@@ -125,17 +130,18 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
   // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up.
   await Promise.all([
     budget.phase('kube-prometheus ready', () => stackReady(manifests, stackContext)),
-    budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, state, valuesFile })),
+    budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, kube, state, valuesFile })),
   ])
   const rules = startAlertRules(inputs, budget, kube)
 
-  const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube))
+  const stack = stackContext.prometheus
+  const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack))
   const scrapePool = scrapePoolFor(inputs.namespace, wiring.serviceMonitor, 0)
   await budget.phase('Operator configuration', () =>
     budget.wait(`prometheus-operator to configure scrape pool ${scrapePool}`, (signal) =>
       ensureScrapeJob({
         kube,
-        prometheus: { namespace: MONITORING_NAMESPACE, name: PROMETHEUS_NAME },
+        prometheus: stack,
         serviceMonitor: { namespace: inputs.namespace, name: wiring.serviceMonitor },
         scrapePool,
         signal,
@@ -148,11 +154,11 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const [forwards, { targets }] = await Promise.all([
     budget.phase('Start port-forwards', () =>
-      startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, ports: wiring.ports, budget, state }),
+      startRunForwards(inputs, { kubectlPath: tools.kubectl.path, milvusService: wiring.milvusService, ports: wiring.ports, budget, state, stack, connection: kube.connection() }),
     ),
     budget.phase('Milvus target up', () =>
       budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
-        waitForTargetsOnReplicas(kube, { namespace: MONITORING_NAMESPACE, name: PROMETHEUS_NAME, port: 9090, service: KUBE_PROMETHEUS_SERVICE }, {
+        waitForTargetsOnReplicas(kube, { namespace: stack.namespace, name: stack.name, port: 9090, service: stack.service, pathPrefix: stack.service.pathPrefix }, {
           scrapePool,
           namespace: inputs.namespace,
           signal,
@@ -168,7 +174,7 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
     ),
   ])
 
-  const endpoints = exposedEndpoints(forwards, wiring.endpoints)
+  const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)
   const extras = await afterTarget(inputs, { kube, helm, kubectlPath: tools.kubectl.path, budget, grafanaUrl: endpoints.grafanaUrl, scrapePool, scrapeIntervalMs: progress.lastVerdict?.scrapeIntervalMs, rules })
   return {
     ...extras,

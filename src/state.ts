@@ -1,6 +1,9 @@
 // What the main step leaves for the post step, saved as it happens so a failed run is
-// cleaned up as far as it got.
+// cleaned up as far as it got. It records ownership: only what this run created is listed,
+// and the post step deletes nothing else.
 import * as core from '@actions/core'
+import type { KubeConnection } from './cluster/kube.ts'
+import type { ObjectRef } from './phases/ownership.ts'
 
 export interface RunState {
   release: string
@@ -8,11 +11,19 @@ export interface RunState {
   cleanup: boolean
   kubectlPath?: string
   helmPath?: string
-  manifestsDir?: string // kube-prometheus manifests/ the action applied
+  helmVersion?: string // 'v3.17.2': the post step picks helm's flags by it
+  /** The cluster the main step deployed to; the post step and the forwards use it, whatever the current context is later. */
+  connection?: KubeConnection
   supervisorPid?: number
   createdNamespace?: boolean
-  addedRbac?: boolean
-  helmRelease?: boolean
+  /** Name of the discovery Role and RoleBinding this run created in the release's namespace. */
+  addedRbac?: string
+  /** The release did not exist before this run (or was a pending first install the run uninstalled). */
+  releaseCreated?: boolean
+  /** The release's PersistentVolumeClaims that existed before this run: never deleted. */
+  pvcsBefore?: string[]
+  /** kube-prometheus objects that did not exist before this run (it creates them). */
+  created?: ObjectRef[]
 }
 
 const KEY = 'run'

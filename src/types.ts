@@ -21,6 +21,7 @@ export interface Inputs {
   kubePrometheusVersion: string // 'v0.18.0'
   kubePrometheusUrl: string // archive URL, default derived from the version
   installKubePrometheus: boolean
+  prometheus: string // 'namespace/name' of the Prometheus to use, '' to find it (install-kube-prometheus false)
   milvusChart: string // repository chart name, local path or oci:// reference
   milvusChartRepo: string // '' when the chart is a path or oci://
   milvusChartVersion: string // '' means the newest

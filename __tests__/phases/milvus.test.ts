@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { helmTimeoutSeconds, mergeValues, modeValues, releaseValues, secretValues } from '../../src/phases/milvus.ts'
-import { upgradeInstallArgs } from '../../src/cluster/helm.ts'
+import { helmTimeoutSeconds, mergeValues, modeValues, ownedRelease, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/phases/milvus.ts'
+import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
 describe('Milvus values', () => {
   it.each([
@@ -96,4 +96,42 @@ describe('secret values', () => {
   ])('%s', (_, values, want) => {
     expect(secretValues(values).sort()).toEqual(want.sort())
   })
+})
+
+describe('releases the action owns and their recovery', () => {
+  const h = (...statuses: string[]) => statuses.map((status, i) => ({ revision: i + 1, status }))
+  it.each<[string, ReturnType<typeof h>, boolean, Recovery]>([
+    ['no release', [], true, { kind: 'none' }],
+    ['deployed', h('superseded', 'deployed'), true, { kind: 'none' }],
+    ['failed', h('deployed', 'failed'), true, { kind: 'none' }],
+    ['a first install left pending', h('pending-install'), true, { kind: 'uninstall', revision: 1, status: 'pending-install' }],
+    ['an upgrade left pending', h('superseded', 'deployed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 2 }],
+    ['an upgrade after a failed one left pending', h('deployed', 'failed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 1 }],
+    ['a rollback left pending with nothing deployed', h('failed', 'pending-rollback'), true, { kind: 'rollback', revision: 2, status: 'pending-rollback', to: 1 }],
+    ["someone else's pending release", h('deployed', 'pending-upgrade'), false, { kind: 'foreign', revision: 2, status: 'pending-upgrade' }],
+  ])('%s', (_n, history, owned, want) => expect(recoveryFor(history, owned)).toEqual(want))
+
+  it('marks its releases in the values, and adds the labels the Prometheus selects by under the user\'s', () => {
+    const values = releaseValues('standalone', { metrics: { serviceMonitor: { additionalLabels: { team: 'ml' } } } }, { release: 'kps', team: 'x' })
+    expect(ownedRelease(values)).toBe(true)
+    expect(ownedRelease({})).toBe(false)
+    expect((values.metrics as { serviceMonitor: Record<string, unknown> }).serviceMonitor).toEqual({ enabled: true, interval: '10s', additionalLabels: { release: 'kps', team: 'ml' } })
+    expect(releaseValues('cluster', {}).metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true } })
+  })
+})
+
+describe('helm arguments per Helm line', () => {
+  const o = { release: 'r', namespace: 'ns', chart: { chart: 'milvus', repo: '', version: '' }, valuesFiles: [], timeoutSeconds: 60 }
+  it.each([
+    ['v4.1.4', true],
+    ['v3.17.2', false],
+    [undefined, false],
+  ])('upgrade --install with %s: --force-conflicts %s', (version, force) => expect(upgradeInstallArgs(o, version).includes('--force-conflicts')).toBe(force))
+
+  it.each([
+    ['v3.0.0', ['uninstall', 'r', '-n', 'ns', '--timeout=300s']],
+    ['v3.6.3', ['uninstall', 'r', '-n', 'ns', '--timeout=300s']],
+    ['v3.7.0', ['uninstall', 'r', '-n', 'ns', '--wait', '--timeout=300s']],
+    ['v4.1.4', ['uninstall', 'r', '-n', 'ns', '--wait', '--timeout=300s']],
+  ])('uninstall with %s', (version, want) => expect(uninstallArgs('r', 'ns', 300, version)).toEqual(want))
 })

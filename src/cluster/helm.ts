@@ -1,5 +1,5 @@
 // The one place the action runs helm.
-import { runTool, type ExecResult, type RunOptions } from './kubectl.ts'
+import { CommandError, runTool, withKubeconfig, type ExecResult, type RunOptions, type ToolConnection } from './kubectl.ts'
 
 export interface ChartRef {
   chart: string // name in a repository, a path, or oci://
@@ -7,14 +7,42 @@ export interface ChartRef {
   version: string // '' for the newest
 }
 
+/** One revision of `helm history -o json`. */
+export interface HelmRevision {
+  revision: number
+  status: string // 'deployed', 'superseded', 'failed', 'pending-install', 'pending-upgrade', 'pending-rollback', 'uninstalling', ...
+  description?: string
+}
+
+/** [major, minor, patch] of 'v3.17.2'; [0, 0, 0] when unknown. */
+export function helmVersionParts(version: string | undefined): [number, number, number] {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version ?? '')
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [0, 0, 0]
+}
+
+function atLeast(version: string | undefined, major: number, minor: number): boolean {
+  const [a, b] = helmVersionParts(version)
+  return a > major || (a === major && b >= minor)
+}
+
 export class Helm {
   readonly path: string
-  constructor(path: string) {
+  readonly version: string | undefined
+  readonly conn: ToolConnection | undefined
+  /**
+   * `version` ('v4.1.4') picks flags per Helm line; `conn` pins every command to a kubeconfig
+   * context (`--kube-context`, KUBECONFIG); absent: helm's current context.
+   */
+  constructor(path: string, conn?: ToolConnection, version?: string) {
     this.path = path
+    this.conn = conn
+    this.version = version
   }
 
   run(args: string[], opts: RunOptions = {}): Promise<ExecResult> {
-    return runTool(this.path, 'helm', args, opts)
+    // Global flags last, so errors still name the command (`helm upgrade --install <release>`).
+    const ctx = this.conn?.context ? ['--kube-context', this.conn.context] : []
+    return runTool(this.path, 'helm', [...args, ...ctx], withKubeconfig(opts, this.conn))
   }
 
   /**
@@ -22,7 +50,7 @@ export class Helm {
    * gets SIGTERM and this settles once it has exited.
    */
   upgradeInstall(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number }, signal?: AbortSignal): Promise<ExecResult> {
-    return this.run(upgradeInstallArgs(o), signal ? { signal } : {})
+    return this.run(upgradeInstallArgs(o, this.version), signal ? { signal } : {})
   }
 
   /** `helm template` of the release as upgradeInstall would install it: the rendered manifests (YAML stream). */
@@ -42,12 +70,47 @@ export class Helm {
     return this.run(['status', release, '-n', namespace], { allowFailure: true })
   }
 
+  /** The release's revisions, oldest first; [] when there is no such release. Throws CommandError for other failures. */
+  async history(release: string, namespace: string): Promise<HelmRevision[]> {
+    const r = await this.run(['history', release, '-n', namespace, '-o', 'json'], { allowFailure: true })
+    if (r.exitCode !== 0) {
+      if (/not found/i.test(r.stderr)) return []
+      throw new CommandError(`helm history ${release}`, r)
+    }
+    return (JSON.parse(r.stdout || '[]') as HelmRevision[]).sort((a, b) => a.revision - b.revision)
+  }
+
+  /** The user-supplied values of one revision (`helm get values --revision N -o json`); {} when none. */
+  async values(release: string, namespace: string, revision: number): Promise<Record<string, unknown>> {
+    const r = await this.run(['get', 'values', release, '-n', namespace, '--revision', String(revision), '-o', 'json'])
+    return (JSON.parse(r.stdout.trim() || '{}') as Record<string, unknown> | null) ?? {}
+  }
+
+  rollback(release: string, namespace: string, revision: number, timeoutSeconds: number): Promise<ExecResult> {
+    return this.run(['rollback', release, String(revision), '-n', namespace, '--wait', `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`])
+  }
+
+  /** Uninstalls a release that exists (check with history first): flags per Helm line, see uninstallArgs. */
   uninstall(release: string, namespace: string, timeoutSeconds: number): Promise<ExecResult> {
-    return this.run(['uninstall', release, '-n', namespace, '--wait', '--ignore-not-found', `--timeout=${timeoutSeconds}s`])
+    return this.run(uninstallArgs(release, namespace, timeoutSeconds, this.version))
   }
 }
 
-export function upgradeInstallArgs(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number }): string[] {
+/**
+ * `helm uninstall` for the Helm line in use: `--wait` only from Helm 3.7 on (older releases of
+ * Helm 3 reject it; the caller waits itself), never `--ignore-not-found` (Helm 3.13 on only).
+ */
+export function uninstallArgs(release: string, namespace: string, timeoutSeconds: number, version: string | undefined): string[] {
+  return ['uninstall', release, '-n', namespace, ...(atLeast(version, 3, 7) ? ['--wait'] : []), `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`]
+}
+
+/**
+ * `helm upgrade --install` arguments. With Helm 4 also `--force-conflicts`: Helm 4 applies
+ * server-side, and a field another manager took over since (`kubectl scale`, an HPA) is a
+ * conflict that would fail the upgrade instead of restoring the chart's value; Helm 3's
+ * three-way merge restores it without a flag.
+ */
+export function upgradeInstallArgs(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number }, version?: string): string[] {
   return [
     'upgrade', '--install', o.release, o.chart.chart,
     ...(o.chart.repo ? ['--repo', o.chart.repo] : []),
@@ -55,5 +118,6 @@ export function upgradeInstallArgs(o: { release: string; namespace: string; char
     '--namespace', o.namespace,
     ...o.valuesFiles.flatMap((f) => ['--values', f]),
     '--wait', `--timeout=${Math.max(1, Math.floor(o.timeoutSeconds))}s`,
+    ...(helmVersionParts(version)[0] >= 4 ? ['--force-conflicts'] : []),
   ]
 }

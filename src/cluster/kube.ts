@@ -13,6 +13,8 @@
 // own proxy agents (hpagent for requests, undici for watches) carry every request.
 import http from 'node:http'
 import https from 'node:https'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { proxyForUrl, type ProxyDecision } from '../proxy.ts'
 
@@ -37,6 +39,16 @@ export class ApiError extends Error {
     this.status = status
     this.body = body
   }
+}
+
+/** The cluster the main step deployed to, as kubectl, helm and the post step pin it. */
+export interface KubeConnection {
+  /** The kubeconfig context's name. */
+  context: string
+  /** The KUBECONFIG value (one path or a ':'-separated list). */
+  kubeconfig: string
+  /** The context's API server URL when it was recorded. */
+  server: string
 }
 
 export interface KubeObject {
@@ -128,9 +140,14 @@ export class Kube {
     return new Kube(kc, k8s.Watch, decision)
   }
 
-  async request<T = KubeObject>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
+  /**
+   * One API request: the parsed JSON of a 2xx answer (the text when it is not JSON); rejects with
+   * ApiError for any other status. `accept` replaces the Accept header (e.g. metadata only),
+   * `timeoutMs` (default 30 000) bounds socket inactivity.
+   */
+  async request<T = KubeObject>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string; accept?: string; signal?: AbortSignal } = {}): Promise<T> {
     const url = new URL(this.server.replace(/\/$/, '') + path)
-    const options: https.RequestOptions = { method, headers: { accept: 'application/json' } }
+    const options: https.RequestOptions = { method, headers: { accept: opts.accept ?? 'application/json' } }
     await this.kc.applyToHTTPSOptions(options)
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
     if (payload !== undefined) options.headers = { ...options.headers, 'content-type': opts.contentType ?? 'application/json' }
@@ -156,6 +173,15 @@ export class Kube {
       req.on('error', reject)
       req.end(payload)
     })
+  }
+
+  /**
+   * How kubectl and helm reach the same cluster whatever the current context becomes later:
+   * this context by name, and the kubeconfig file(s) it was loaded from (KUBECONFIG as set, a
+   * ':'-separated list allowed, else ~/.kube/config).
+   */
+  connection(): KubeConnection {
+    return { context: this.context, kubeconfig: process.env.KUBECONFIG || join(homedir(), '.kube', 'config'), server: this.server }
   }
 
   get<T = KubeObject>(path: string, opts: { signal?: AbortSignal } = {}): Promise<T> {

@@ -65,14 +65,30 @@ function runAbortable(path: string, name: string, args: string[], opts: RunOptio
 
 export const FIELD_MANAGER = 'milvus-monitoring-action'
 
+/** Where a tool is pointed: a kubeconfig context by name and the KUBECONFIG it lives in. */
+export interface ToolConnection {
+  context?: string
+  kubeconfig?: string
+}
+
+/** `RunOptions` with KUBECONFIG set to the connection's, so a later change of the job's KUBECONFIG does not move the tool. */
+export function withKubeconfig(opts: RunOptions, conn: ToolConnection | undefined): RunOptions {
+  return conn?.kubeconfig ? { ...opts, env: { ...opts.env, KUBECONFIG: conn.kubeconfig } } : opts
+}
+
 export class Kubectl {
   readonly path: string
-  constructor(path: string) {
+  readonly conn: ToolConnection | undefined
+  /** `conn`: pin every command to this context and kubeconfig (`--context`, KUBECONFIG); absent: kubectl's current context. */
+  constructor(path: string, conn?: ToolConnection) {
     this.path = path
+    this.conn = conn
   }
 
   run(args: string[], opts: RunOptions = {}): Promise<ExecResult> {
-    return runTool(this.path, 'kubectl', args, opts)
+    const ctx = this.conn?.context ? ['--context', this.conn.context] : []
+    // Global flags last, so errors still name the command (`kubectl apply --server-side ...`).
+    return runTool(this.path, 'kubectl', [...args, ...ctx], withKubeconfig(opts, this.conn))
   }
 
   /** Server-side apply with our own field manager; conflicts forced so a re-run takes over its fields. */

@@ -12,6 +12,8 @@ const TRANSIENT = [
   /Too many requests|TooManyRequests|ServiceUnavailable|InternalError.*(etcd|timeout)/,
   /http2: client connection lost|connection reset by peer|broken pipe/i,
   /\b(502|503|504)\b.*(Bad Gateway|Service Unavailable|Gateway Timeout)/i,
+  // A resource's storage right after its CRD was created or replaced.
+  /HTTP 429: storage is \(re\)initializing/,
 ]
 
 export function isTransient(message: string): boolean {

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import type { Budget } from '../budget.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import type { Endpoints, Inputs } from '../types.ts'
-import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
+import { inClusterUrl, KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from './prometheus.ts'
+import type { ToolConnection } from '../cluster/kubectl.ts'
 import { readForwardStatus, startForwards, type ForwardSpec, type StartedForwards, type SupervisorStatus } from './port-forward.ts'
 
 /** The chart's default name, which its helpers put into every object name. */
@@ -36,13 +37,17 @@ export function milvusServiceName(releaseName: string, values?: Record<string, u
   return dnsTrunc(releaseName.includes(name) ? releaseName : `${releaseName}-${name}`)
 }
 
-/** Service addresses inside the cluster: kube-prometheus' Services in `monitoring`, Milvus' in its namespace. */
-export function inClusterEndpoints(namespace: string, releaseName: string, values?: Record<string, unknown>): Endpoints {
+/**
+ * Service addresses inside the cluster: the stack's (default kube-prometheus' Services in
+ * `monitoring`; '' for a Grafana or Alertmanager the stack does not have, and with the
+ * Prometheus route prefix), Milvus' in its namespace.
+ */
+export function inClusterEndpoints(namespace: string, releaseName: string, values?: Record<string, unknown>, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Endpoints {
   const milvusHost = `${milvusServiceName(releaseName, values)}.${namespace}.svc`
   return {
-    prometheusUrl: 'http://prometheus-k8s.monitoring.svc:9090',
-    grafanaUrl: 'http://grafana.monitoring.svc:3000',
-    alertmanagerUrl: 'http://alertmanager-main.monitoring.svc:9093',
+    prometheusUrl: inClusterUrl(stack.service),
+    grafanaUrl: inClusterUrl(stack.grafana),
+    alertmanagerUrl: inClusterUrl(stack.alertmanager),
     milvusEndpoint: `${milvusHost}:19530`,
     milvusMetricsUrl: `http://${milvusHost}:9091/metrics`,
   }
@@ -56,16 +61,20 @@ export interface MilvusPorts {
 const DEFAULT_PORTS: MilvusPorts = { grpc: 19530, metrics: 9091 }
 
 /**
- * The five forwards of `expose: port-forward`, Milvus' through its main Service, each with the
- * path its probe GETs where the remote speaks HTTP (Milvus' gRPC port is probed by TCP connect).
+ * The forwards of `expose: port-forward` (five with kube-prometheus; no Grafana or Alertmanager
+ * forward for a stack without one), the stack's through its Services (`stack`, default
+ * kube-prometheus), Milvus' through its main Service, each with the path its probe GETs where the
+ * remote speaks HTTP, under the server's route prefix (Milvus' gRPC port is probed by TCP connect).
  */
-export function forwardsFor(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS): ForwardSpec[] {
-  const m = MONITORING_NAMESPACE
+export function forwardsFor(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): ForwardSpec[] {
   const milvus = `svc/${milvusService}`
+  const p = stack.service
   return [
-    { name: 'prometheus', namespace: m, resource: 'svc/prometheus-k8s', remotePort: 9090, httpPath: '/-/ready' },
-    { name: 'grafana', namespace: m, resource: 'svc/grafana', remotePort: 3000, httpPath: '/api/health' },
-    { name: 'alertmanager', namespace: m, resource: 'svc/alertmanager-main', remotePort: 9093, httpPath: '/-/ready' },
+    { name: 'prometheus', namespace: p.namespace, resource: `svc/${p.name}`, remotePort: p.portNumber, httpPath: `${p.pathPrefix}/-/ready` },
+    ...(stack.grafana ? [{ name: 'grafana', namespace: stack.grafana.namespace, resource: `svc/${stack.grafana.name}`, remotePort: stack.grafana.portNumber, httpPath: '/api/health' }] : []),
+    ...(stack.alertmanager
+      ? [{ name: 'alertmanager', namespace: stack.alertmanager.namespace, resource: `svc/${stack.alertmanager.name}`, remotePort: stack.alertmanager.portNumber, httpPath: `${stack.alertmanager.pathPrefix}/-/ready` }]
+      : []),
     { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: ports.grpc },
     { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: ports.metrics, httpPath: '/healthz' },
   ]
@@ -88,8 +97,8 @@ const TITLES: Record<string, string> = {
  * five, waiting for GATING_FORWARDS; with `none`, none (the target wait goes through the API
  * server, not a forward).
  */
-export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS): { forwards: ForwardSpec[]; waitFor: string[] } {
-  const forwards = inputs.expose === 'port-forward' ? forwardsFor(inputs, milvusService, ports) : []
+export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): { forwards: ForwardSpec[]; waitFor: string[] } {
+  const forwards = inputs.expose === 'port-forward' ? forwardsFor(inputs, milvusService, ports, stack) : []
   return { forwards, waitFor: forwards.map((f) => f.name).filter((n) => GATING_FORWARDS.includes(n)) }
 }
 
@@ -100,14 +109,16 @@ export function forwardPlan(inputs: Inputs, milvusService: string, ports: Milvus
  */
 export async function startRunForwards(
   inputs: Inputs,
-  c: { kubectlPath: string; milvusService: string; ports?: MilvusPorts; budget: Budget; state: RunState },
+  c: { kubectlPath: string; milvusService: string; ports?: MilvusPorts; budget: Budget; state: RunState; stack?: PrometheusStack; connection?: ToolConnection },
 ): Promise<StartedForwards | undefined> {
   const { budget, state } = c
-  const { forwards, waitFor } = forwardPlan(inputs, c.milvusService, c.ports)
+  const { forwards, waitFor } = forwardPlan(inputs, c.milvusService, c.ports, c.stack)
   if (forwards.length === 0) return undefined
   return budget.wait('the port-forwards to become ready', async (signal) => {
     const started = await startForwards({
       kubectlPath: c.kubectlPath,
+      ...(c.connection?.kubeconfig ? { kubeconfig: c.connection.kubeconfig } : {}),
+      ...(c.connection?.context ? { context: c.connection.context } : {}),
       forwards,
       waitFor,
       stateDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-monitoring-forwards-')),
@@ -146,19 +157,33 @@ export function forwardUrl(forwards: StartedForwards, name: string): string {
 }
 
 /**
+ * A notice for each of Grafana and Alertmanager the stack does not have, e.g. `The stack of
+ * Prometheus kps/kps has no Grafana the action could find (a Service labelled
+ * app.kubernetes.io/name=grafana in kps): grafana-url is empty.`
+ */
+export function absentNotices(stack: PrometheusStack): string[] {
+  const out: string[] = []
+  if (!stack.grafana) out.push(`The stack of Prometheus ${refOf(stack)} has no Grafana the action could find (a Service labelled app.kubernetes.io/name=grafana in ${stack.namespace}): grafana-url is empty.`)
+  if (!stack.alertmanager) out.push(`The stack of Prometheus ${refOf(stack)} has no Alertmanager the action could find (spec.alerting.alertmanagers names none that exists): alertmanager-url is empty.`)
+  return out
+}
+
+/**
  * The endpoints handed to later steps: the forwards' local addresses with `expose:
  * port-forward` (a `core.notice` for each background forward not answering yet, see
- * backgroundForwardNotices); with `none` (no forwards), the in-cluster ones.
+ * backgroundForwardNotices), the Prometheus one with its route prefix; with `none` (no
+ * forwards), the in-cluster ones. A `core.notice` for a Grafana or Alertmanager the stack lacks.
  */
-export function exposedEndpoints(forwards: StartedForwards | undefined, inCluster: Endpoints): Endpoints {
+export function exposedEndpoints(forwards: StartedForwards | undefined, inCluster: Endpoints, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Endpoints {
+  for (const notice of absentNotices(stack)) core.notice(notice)
   if (forwards) {
     const url = (name: string) => forwardUrl(forwards, name)
     const hostPort = (u: string) => u.replace(/^https?:\/\//, '')
     for (const notice of backgroundForwardNotices(forwards, readForwardStatus(forwards.stateDir))) core.notice(notice)
     return {
-      prometheusUrl: url('prometheus'),
+      prometheusUrl: `${url('prometheus')}${stack.service.pathPrefix}`,
       grafanaUrl: url('grafana'),
-      alertmanagerUrl: url('alertmanager'),
+      alertmanagerUrl: url('alertmanager') && `${url('alertmanager')}${stack.alertmanager?.pathPrefix ?? ''}`,
       milvusEndpoint: hostPort(url('milvus')),
       milvusMetricsUrl: `${url('milvus-metrics')}/metrics`,
     }

@@ -5,10 +5,13 @@ import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { formatDuration, type Budget } from '../budget.ts'
-import { Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
+import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { Inputs } from '../types.ts'
+import { saveRunState, type RunState } from '../state.ts'
+import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError } from './ownership.ts'
+import { refOf, type PrometheusStack } from './prometheus.ts'
 
 export const MONITORING_NAMESPACE = 'monitoring'
 export const PROMETHEUS_NAME = 'k8s'
@@ -84,8 +87,15 @@ export async function fetchManifests(version: string, url: string): Promise<Mani
   return { version, dir, setupDir, crdNames }
 }
 
+/** Whether a directory holds a YAML file: one without (every object someone else's) is not applied. */
+function hasManifests(dir: string): boolean {
+  return existsSync(dir) && readdirSync(dir).some((f) => /\.ya?ml$/.test(f))
+}
+
+const NOTHING: ExecResult = { stdout: 'nothing to apply: every object exists and belongs to someone else', stderr: '', exitCode: 0 }
+
 export function applySetup(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return kubectl.apply({ dir: m.setupDir })
+  return hasManifests(m.setupDir) ? kubectl.apply({ dir: m.setupDir }) : Promise.resolve(NOTHING)
 }
 
 /**
@@ -105,7 +115,7 @@ export async function waitCrdsEstablished(kube: Kube, names: string[], signal: A
 }
 
 export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return kubectl.apply({ dir: m.dir })
+  return hasManifests(m.dir) ? kubectl.apply({ dir: m.dir }) : Promise.resolve(NOTHING)
 }
 
 export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<void> {
@@ -126,11 +136,11 @@ export function prometheusServing(p: KubeObject | undefined): boolean {
   return conditionTrue(p, 'Available') || (((p?.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0) >= 1
 }
 
-export async function waitPrometheus(kube: Kube, signal: AbortSignal): Promise<void> {
+export async function waitPrometheus(kube: Kube, p: { namespace: string; name: string }, signal: AbortSignal): Promise<void> {
   await kube.waitFor(
-    `/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses`,
-    { fieldSelector: `metadata.name=${PROMETHEUS_NAME}` },
-    (items) => prometheusServing(items.get(`${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`)),
+    `/apis/monitoring.coreos.com/v1/namespaces/${p.namespace}/prometheuses`,
+    { fieldSelector: `metadata.name=${p.name}` },
+    (items) => prometheusServing(items.get(`${p.namespace}/${p.name}`)),
     signal,
   )
 }
@@ -140,6 +150,8 @@ export interface StackContext {
   kube: Kube
   kubectl: Kubectl
   budget: Budget
+  /** The Prometheus the run waits for. */
+  prometheus: PrometheusStack
 }
 
 const onRetry = (what: string) => (attempt: number, error: Error, delayMs: number) =>
@@ -169,23 +181,41 @@ export async function installCrds(m: Manifests, c: StackContext): Promise<void> 
   core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
 }
 
-/** With install-kube-prometheus false: throws at once when the ServiceMonitor CRD or Prometheus `monitoring/k8s` is missing. */
-export async function requireExistingStack(kube: Kube): Promise<void> {
-  const [crd, prometheus] = await Promise.all([
-    kube.find('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/servicemonitors.monitoring.coreos.com'),
-    kube.find(`/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses/${PROMETHEUS_NAME}`).catch(() => undefined),
-  ])
-  if (!crd || !prometheus) {
-    throw new Error(
-      `install-kube-prometheus is false, but the cluster has no ${crd ? `Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}` : 'ServiceMonitor CRD (servicemonitors.monitoring.coreos.com)'}: ` +
-        'install kube-prometheus first, or set install-kube-prometheus: true',
+/**
+ * The ownership record, before any change (see ownership.ts): reads which of the manifests'
+ * objects exist and who manages them, and whether another prometheus-operator or Prometheus runs.
+ * Throws (nothing changed) for another stack, or for foreign CRDs older than the release. Records
+ * what this run will create in the run state, and returns the manifests to apply: a copy without
+ * the objects that belong to someone else.
+ */
+export async function planStack(m: Manifests, kube: Kube, state: RunState): Promise<Manifests> {
+  const objects = [...manifestObjects(m.setupDir), ...manifestObjects(m.dir)]
+  const list = (path: string) =>
+    kube.get<{ items: KubeObject[] }>(path).catch((e: unknown) => {
+      if (e instanceof ApiError && e.status === 404) return { items: [] as KubeObject[] }
+      throw e
+    })
+  const read = () => Promise.all([readExisting(kube, objects), list('/apis/apps/v1/deployments'), list('/apis/monitoring.coreos.com/v1/prometheuses')])
+  const [existing, deployments, prometheuses] = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
+  const others = otherStacks(deployments.items, prometheuses.items)
+  if (others.length) throw otherStackError(others)
+  const plan = planApply(objects, existing)
+  if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)
+  if (plan.foreign.length) {
+    core.info(
+      `Left as they are (they exist and belong to someone else; not applied over, never deleted):\n${plan.foreign.map((f) => `  - ${describeRef(f)} (managed by ${f.managers.join(', ') || 'no field manager'})`).join('\n')}`,
     )
   }
+  core.info(`kube-prometheus ${m.version}: ${plan.create.length} objects to create, ${objects.length - plan.create.length - plan.foreign.length} of this action's own to update, ${plan.foreign.length} left alone`)
+  state.created = plan.create
+  saveRunState(state)
+  const filtered = filteredManifests(objects, new Set(plan.foreign.map(refKey)), m)
+  return { ...m, ...filtered }
 }
 
 /**
  * Applies manifests/ (when the action installs the stack), waits for the operator Deployment,
- * then for a Prometheus `monitoring/k8s` replica available.
+ * then for a replica of the run's Prometheus to be available.
  */
 export async function stackReady(m: Manifests | undefined, c: StackContext): Promise<void> {
   if (m) {
@@ -196,7 +226,7 @@ export async function stackReady(m: Manifests | undefined, c: StackContext): Pro
     await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
     core.info('prometheus-operator is available')
   }
-  const prometheus = `Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME}`
-  await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, signal))
+  const prometheus = `Prometheus ${refOf(c.prometheus)}`
+  await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, c.prometheus, signal))
   core.info(`${prometheus} has a replica available`)
 }

@@ -8,11 +8,12 @@ import YAML from 'yaml'
 import type { Budget } from '../budget.ts'
 import type { ChartRef, Helm } from '../cluster/helm.ts'
 import { CommandError } from '../cluster/kubectl.ts'
-import { ApiError, type Kube } from '../cluster/kube.ts'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import type { Inputs, MilvusMode } from '../types.ts'
-import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
 import { discoveryRbac, MANAGED_BY, needsRbac } from './rbac.ts'
+import { KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from './prometheus.ts'
+import type { HelmRevision } from '../cluster/helm.ts'
 
 export type Values = Record<string, unknown>
 
@@ -88,9 +89,22 @@ export function mergeValues(base: Values, over: Values): Values {
   return out
 }
 
-/** The values the action installs with: mode, then the user's, then the ServiceMonitor switch. */
-export function releaseValues(mode: MilvusMode, user: Values): Values {
-  return mergeValues(mergeValues(modeValues(mode), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } } })
+/** The value that marks a release as installed by this action (read back from a release left pending). */
+export const OWNER_VALUES: Values = { milvusMonitoringAction: { managedBy: 'milvus-monitoring-action' } }
+
+/** Whether a release's user-supplied values carry OWNER_VALUES. */
+export function ownedRelease(values: Values): boolean {
+  return (values.milvusMonitoringAction as Values | undefined)?.managedBy === 'milvus-monitoring-action'
+}
+
+/**
+ * The values the action installs with: mode, then the labels the Prometheus' serviceMonitorSelector
+ * wants (`serviceMonitorLabels`, as metrics.serviceMonitor.additionalLabels), then the user's, then
+ * the ServiceMonitor switch and the owner mark (OWNER_VALUES).
+ */
+export function releaseValues(mode: MilvusMode, user: Values, serviceMonitorLabels: Record<string, string> = {}): Values {
+  const labels = Object.keys(serviceMonitorLabels).length ? { metrics: { serviceMonitor: { additionalLabels: serviceMonitorLabels } } } : {}
+  return mergeValues(mergeValues(mergeValues(modeValues(mode), labels), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } }, ...OWNER_VALUES })
 }
 
 const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key/i
@@ -107,11 +121,18 @@ export function secretValues(values: Values, underSecret = false): string[] {
   return out
 }
 
-/** The release's values (mode, user's, ServiceMonitor on) in a file readable only by the runner's user: its path. */
-export function writeValuesFile(inputs: Inputs): string {
+/**
+ * The release's values (releaseValues, with the labels `stack`'s Prometheus selects
+ * ServiceMonitors by, logged when there are any) in a file readable only by the runner's user: its path.
+ */
+export function writeValuesFile(inputs: Inputs, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): string {
   const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-values-'))
   const valuesFile = join(dir, 'values.yaml')
-  writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values)), { mode: 0o600 })
+  const labels = Object.entries(stack.serviceMonitorLabels)
+  if (labels.length) {
+    core.info(`Prometheus ${refOf(stack)} selects ServiceMonitors labelled ${labels.map(([k, v]) => `${k}=${v}`).join(',')}: adding these labels to the Milvus ServiceMonitor (metrics.serviceMonitor.additionalLabels)`)
+  }
+  writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values, stack.serviceMonitorLabels)), { mode: 0o600 })
   return valuesFile
 }
 
@@ -125,8 +146,9 @@ export function chartRef(inputs: Inputs): ChartRef {
  * must know the namespace before the chart's ServiceMonitor arrives there. Records each step
  * in the run state as it happens, for the post step.
  */
-export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube: Kube; state: RunState }): Promise<void> {
+export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube: Kube; state: RunState; stack?: PrometheusStack }): Promise<void> {
   const { kube, state } = c
+  const stack = c.stack ?? KUBE_PROMETHEUS_STACK
   const nsPath = `/api/v1/namespaces/${inputs.namespace}`
   let ns = await kube.find(nsPath)
   if (ns?.metadata.deletionTimestamp) {
@@ -145,14 +167,20 @@ export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube
     saveRunState(state)
     core.info(`Created namespace ${inputs.namespace}`)
   }
-  if (needsRbac(inputs.namespace, inputs.prometheusRbac)) {
-    for (const obj of discoveryRbac(inputs.namespace, { namespace: MONITORING_NAMESPACE, name: 'prometheus-k8s' })) {
+  if (needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)) {
+    const sa = { namespace: stack.namespace, name: stack.serviceAccount }
+    const objects = discoveryRbac(inputs.namespace, sa)
+    const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
+    // Created by this run only when it did not exist: a Role an earlier run left is not this run's to delete.
+    if (!(await kube.find(`${rolePath}/${objects[0].metadata.name}`))) {
+      state.addedRbac = objects[0].metadata.name
+      saveRunState(state)
+    }
+    for (const obj of objects) {
       const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
       await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, 'milvus-monitoring-action')
     }
-    state.addedRbac = true
-    saveRunState(state)
-    core.info(`Granted monitoring/prometheus-k8s discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`)
+    core.info(`Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`)
   } else if (!inputs.prometheusRbac) {
     core.info('prometheus-rbac is false: no Role or RoleBinding added')
   }
@@ -174,11 +202,10 @@ const HELM_STOP_MS = 30_000
  * refusal the release watch reported), helm gets SIGTERM and the run waits for it to exit, so
  * the release is left failed, never pending-install or pending-upgrade.
  */
-export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: Helm; state: RunState; valuesFile: string }): Promise<void> {
+export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState; valuesFile: string }): Promise<void> {
   const chart = chartRef(inputs)
+  await recordAndRecover(inputs, budget, c)
   core.info(`helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`)
-  c.state.helmRelease = true
-  saveRunState(c.state)
   let running: Promise<unknown> | undefined
   try {
     const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (signal, remainingMs) => {
@@ -198,4 +225,60 @@ export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: 
     if (e instanceof CommandError) throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
     throw e
   }
+}
+
+/** What to do before the upgrade about a release's last revision. */
+export type Recovery =
+  | { kind: 'none' }
+  | { kind: 'uninstall'; revision: number; status: string }
+  | { kind: 'rollback'; revision: number; status: string; to: number }
+  | { kind: 'foreign'; revision: number; status: string }
+
+/**
+ * For a release's history (oldest first): nothing when its last revision is not `pending-*`;
+ * otherwise, when the action owns it (`owned`), a rollback to the newest earlier `deployed`
+ * revision (else the newest earlier one), or an uninstall when there is none (a first install);
+ * `foreign` when someone else's release is pending.
+ */
+export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
+  const last = history.at(-1)
+  if (!last || !last.status.startsWith('pending-')) return { kind: 'none' }
+  if (!owned) return { kind: 'foreign', revision: last.revision, status: last.status }
+  const earlier = history.filter((r) => r.revision < last.revision)
+  const to = [...earlier].reverse().find((r) => r.status === 'deployed') ?? earlier.at(-1)
+  return to ? { kind: 'rollback', revision: last.revision, status: last.status, to: to.revision } : { kind: 'uninstall', revision: last.revision, status: last.status }
+}
+
+/**
+ * Before the upgrade: records whether this run creates the release and which of its
+ * PersistentVolumeClaims exist already (the post step deletes only what the run created), and
+ * recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
+ * a log line. Throws for a pending release the action does not own, naming the helm command to run.
+ */
+export async function recordAndRecover(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState }): Promise<void> {
+  const { helm, state } = c
+  const release = `${inputs.namespace}/${inputs.releaseName}`
+  const history = await helm.history(inputs.releaseName, inputs.namespace)
+  const last = history.at(-1)
+  const owned = last?.status.startsWith('pending-') ? ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({}))) : false
+  const recovery = recoveryFor(history, owned)
+  if (recovery.kind === 'foreign') {
+    throw new Error(
+      `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}), left by an operation that did not finish, and was not installed by this action, so the action does not touch it. ` +
+        `Recover it with helm rollback ${inputs.releaseName} -n ${inputs.namespace} (or helm uninstall for a first install), or use another release-name.`,
+    )
+  }
+  if (recovery.kind === 'uninstall') {
+    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`)
+    await budget.wait(`the pending release ${release} to be uninstalled`, () => helm.uninstall(inputs.releaseName, inputs.namespace, 120))
+  } else if (recovery.kind === 'rollback') {
+    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`)
+    await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) => helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)))
+  }
+  state.releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
+  if (state.releaseCreated) {
+    const pvcs = await c.kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`)
+    state.pvcsBefore = pvcs.items.map((p) => p.metadata.name)
+  }
+  saveRunState(state)
 }

@@ -40,7 +40,10 @@ export interface ForwardSpec {
 
 export interface StartOptions {
   kubectlPath: string
+  /** KUBECONFIG for every kubectl (one path or a ':'-separated list); absent: the environment's. */
   kubeconfig?: string
+  /** `--context` for every kubectl, so a later change of the current context does not move the forwards. */
+  context?: string
   forwards: ForwardSpec[]
   stateDir: string
   /** How long startForwards waits for the forwards in waitFor to answer a probe, in ms. */
@@ -126,6 +129,7 @@ export interface SupervisorStatus {
 interface SupervisorConfig {
   kubectlPath: string
   kubeconfig?: string
+  context?: string
   forwards: Array<ForwardSpec & { localPort: number }>
   statusFile: string
   backoff: Backoff
@@ -199,6 +203,7 @@ export async function startForwards(opts: StartOptions): Promise<StartedForwards
   const config: SupervisorConfig = {
     kubectlPath: opts.kubectlPath,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+    ...(opts.context ? { context: opts.context } : {}),
     forwards,
     statusFile: files.status,
     backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
@@ -579,7 +584,8 @@ export async function runSupervisor(configPath: string): Promise<never> {
     if (stopping) return
     const { spec } = f
     const args = [
-      ...(config.kubeconfig ? ['--kubeconfig', config.kubeconfig] : []),
+      ...(config.kubeconfig && !config.kubeconfig.includes(path.delimiter) ? ['--kubeconfig', config.kubeconfig] : []),
+      ...(config.context ? ['--context', config.context] : []),
       'port-forward',
       '--namespace',
       spec.namespace,
@@ -588,7 +594,8 @@ export async function runSupervisor(configPath: string): Promise<never> {
       spec.resource,
       `${spec.localPort}:${spec.remotePort}`,
     ]
-    const child = spawn(config.kubectlPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const env = config.kubeconfig ? { ...process.env, KUBECONFIG: config.kubeconfig } : process.env
+    const child = spawn(config.kubectlPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
     const gen = ++f.generation
     Object.assign(f, { child, state: 'starting', startedAt: Date.now(), answered: false, probeFailures: 0, killReason: undefined, lastStderr: undefined })
     log(`[${spec.name}] started kubectl (pid ${child.pid}) ${args.join(' ')}`)

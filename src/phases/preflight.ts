@@ -64,7 +64,7 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
       { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MONITORING_NAMESPACE },
     )
   }
-  if (needsRbac(inputs.namespace, inputs.prometheusRbac)) {
+  if (needsRbac(inputs.namespace, inputs.prometheusRbac, inputs.installKubePrometheus)) {
     checks.push({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: inputs.namespace })
   }
   const denied: string[] = []

@@ -412,10 +412,12 @@ export const KUBE_PROMETHEUS_SERVICE: ServiceRef = { namespace: MONITORING_NAMES
  * to the Service `ref` with the kubeconfig's credentials (and proxy), so no port-forward is
  * involved. Resolves with the parsed JSON; rejects with ApiError (HTTP status kept: 503 while
  * the Service has no ready endpoint, 404 when it does not exist) or the socket's error, which
- * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request.
+ * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request;
+ * `pathPrefix` ('/prometheus', default '') is Prometheus' route prefix, put before every path.
  */
-export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number } = {}): PrometheusRequest {
-  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number; pathPrefix?: string } = {}): PrometheusRequest {
+  const prefix = opts.pathPrefix ?? ''
+  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }
 
 async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, signal: AbortSignal) {
@@ -501,16 +503,17 @@ export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, 
  */
 export async function waitForTargetsOnReplicas(
   kube: Pick<Kube, 'get' | 'serviceProxyGet'>,
-  prometheus: { namespace: string; name: string; port: number; service: ServiceRef },
+  prometheus: { namespace: string; name: string; port: number; service: ServiceRef; pathPrefix?: string },
   opts: Omit<WaitForTargetsOptions, 'request' | 'baseUrl'>,
 ): Promise<{ targets: TargetState[] }> {
   const replicas = await readyReplicas(kube, prometheus.namespace, prometheus.name)
-  if (replicas.length === 0) return waitForTargets({ ...opts, request: serviceProxyRequest(kube, prometheus.service, { timeoutMs: opts.requestTimeoutMs }) })
+  const via = { timeoutMs: opts.requestTimeoutMs, pathPrefix: prometheus.pathPrefix ?? '' }
+  if (replicas.length === 0) return waitForTargets({ ...opts, request: serviceProxyRequest(kube, prometheus.service, via) })
   const results = await Promise.all(
     replicas.map((pod) =>
       waitForTargets({
         ...opts,
-        request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod, port: prometheus.port, resource: 'pods' }, { timeoutMs: opts.requestTimeoutMs }),
+        request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod, port: prometheus.port, resource: 'pods' }, via),
         onProgress: (v) => opts.onProgress({ ...v, message: replicas.length > 1 ? `${pod}: ${v.message}` : v.message }),
       }),
     ),

@@ -6,8 +6,13 @@ export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'milvus-monitoring-a
 export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=milvus-monitoring-action'
 export const DISCOVERABLE_NAMESPACES = ['default', 'kube-system', 'monitoring']
 
-export function needsRbac(namespace: string, prometheusRbac: boolean): boolean {
-  return prometheusRbac && !DISCOVERABLE_NAMESPACES.includes(namespace)
+/**
+ * Whether the run adds the discovery Role and RoleBinding in `namespace`: when prometheus-rbac
+ * is true, except, for kube-prometheus' Prometheus (`kubePrometheus`), in the namespaces its own
+ * RBAC already covers. Another Prometheus' grants are unknown: it gets them everywhere.
+ */
+export function needsRbac(namespace: string, prometheusRbac: boolean, kubePrometheus = true): boolean {
+  return prometheusRbac && !(kubePrometheus && DISCOVERABLE_NAMESPACES.includes(namespace))
 }
 
 export function discoveryRbac(namespace: string, sa: { namespace: string; name: string }): [KubeObject, KubeObject] {

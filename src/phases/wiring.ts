@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { Endpoints, Inputs } from '../types.ts'
 import { inClusterEndpoints } from './expose.ts'
-import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from './kube-prometheus.ts'
+import { KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from './prometheus.ts'
 
 export interface LabelSelectorRequirement {
   key: string
@@ -344,16 +344,17 @@ export interface Wiring {
 }
 
 /**
- * Reads the release's ServiceMonitor and Services and Prometheus `monitoring/k8s`, and throws
- * one error listing every reason Prometheus would never scrape Milvus (see checkWiring).
+ * Reads the release's ServiceMonitor and Services and the run's Prometheus (`stack`; default
+ * kube-prometheus' `monitoring/k8s`), and throws one error listing every reason Prometheus would
+ * never scrape Milvus (see checkWiring).
  */
-export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring> {
+export async function discoverWiring(inputs: Inputs, kube: Kube, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Promise<Wiring> {
   const instance = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
   const [sms, prometheus, services, namespaces] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`),
-    kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses/${PROMETHEUS_NAME}`),
+    kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${stack.namespace}/prometheuses/${stack.name}`),
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/services?labelSelector=${instance}`),
-    Promise.all([inputs.namespace, MONITORING_NAMESPACE].map((n) => kube.get(`/api/v1/namespaces/${n}`))),
+    Promise.all([...new Set([inputs.namespace, stack.namespace])].map((n) => kube.get(`/api/v1/namespaces/${n}`))),
   ])
   const sm = sms.items[0]
   if (!sm) {
@@ -371,13 +372,13 @@ export async function discoverWiring(inputs: Inputs, kube: Kube): Promise<Wiring
   if (problems.length) {
     throw new Error(`Prometheus would never scrape Milvus through ServiceMonitor ${inputs.namespace}/${sm.metadata.name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
   }
-  core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${MONITORING_NAMESPACE}/${PROMETHEUS_NAME} and matches the Milvus Service`)
+  core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${refOf(stack)} and matches the Milvus Service`)
   // The Service with the gRPC port carries the client endpoint (the chart's main Service).
   // Values may rename it or move its ports: both are read from the Service itself.
   const servicePorts = (s: KubeObject) => (s.spec?.ports ?? []) as Array<{ name?: string; port?: number }>
   const port = (s: KubeObject | undefined, name: string) => (s ? servicePorts(s).find((p) => p.name === name)?.port : undefined)
   const main = services.items.find((s) => port(s, 'milvus') && port(s, 'metrics'))
-  const defaults = inClusterEndpoints(inputs.namespace, inputs.releaseName, inputs.values)
+  const defaults = inClusterEndpoints(inputs.namespace, inputs.releaseName, inputs.values, stack)
   const milvusService = main?.metadata.name ?? defaults.milvusEndpoint.split('.')[0]!
   const ports = { grpc: port(main, 'milvus') ?? 19530, metrics: port(main, 'metrics') ?? 9091 }
   return {

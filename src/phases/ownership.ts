@@ -1,0 +1,286 @@
+// Who owns what the action is about to apply. Before any change the action reads which of
+// kube-prometheus' objects already exist and which field managers (metadata.managedFields) own
+// them: what exists and carries none of the action's field manager belongs to someone else and
+// is neither applied over nor ever deleted; what does not exist is what this run creates, and the
+// post step deletes exactly that. A prometheus-operator the cluster already runs (other than the
+// one an earlier run of this action installed) stops the default install before any change.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import YAML from 'yaml'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
+import { FIELD_MANAGER } from '../cluster/kubectl.ts'
+
+/** One object of a manifest directory, by identity. */
+export interface ObjectRef {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
+
+/** An object of a manifest file; `item` is its index in a `kind: *List` file. */
+export interface ManifestObject extends ObjectRef {
+  file: string
+  item?: number
+  /** metadata.annotations['operator.prometheus.io/version'] of a CRD ('0.92.0'), when set. */
+  operatorVersion?: string
+}
+
+/** An existing object: its field managers and its operator.prometheus.io/version annotation. */
+export interface Existing {
+  managers: string[]
+  operatorVersion?: string
+}
+
+export const refKey = (r: ObjectRef): string => `${r.kind}/${r.namespace ?? ''}/${r.name}`
+export const describeRef = (r: ObjectRef): string => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`
+
+const VERSION_ANNOTATION = 'operator.prometheus.io/version'
+
+/** Files above this size (the CRDs: megabytes of schema) are read by a line scan, not a YAML parse. */
+const SCAN_BYTES = 256 * 1024
+
+function scanTopLevel(text: string, file: string): ManifestObject | undefined {
+  const kind = /^kind:\s*["']?([^\s"']+)/m.exec(text)?.[1]
+  const apiVersion = /^apiVersion:\s*["']?([^\s"']+)/m.exec(text)?.[1]
+  const metadata = /^metadata:\s*\n((?:[ \t]+.*\n)*)/m.exec(text)?.[1] ?? ''
+  const name = /^[ \t]{1,4}name:\s*["']?([^\s"']+)/m.exec(metadata)?.[1]
+  const namespace = /^[ \t]{1,4}namespace:\s*["']?([^\s"']+)/m.exec(metadata)?.[1]
+  const version = new RegExp(`^[ \\t]+${VERSION_ANNOTATION.replace(/[./]/g, '\\$&')}:\\s*["']?([^\\s"']+)`, 'm').exec(metadata)?.[1]
+  if (!kind || !apiVersion || !name) return undefined
+  return { file, apiVersion, kind, name, ...(namespace ? { namespace } : {}), ...(version ? { operatorVersion: version } : {}) }
+}
+
+function fromDoc(doc: Record<string, unknown>, file: string, item?: number): ManifestObject | undefined {
+  const meta = (doc.metadata ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string> }
+  if (typeof doc.kind !== 'string' || typeof doc.apiVersion !== 'string' || !meta.name) return undefined
+  const version = meta.annotations?.[VERSION_ANNOTATION]
+  return { file, apiVersion: doc.apiVersion, kind: doc.kind, name: meta.name, ...(meta.namespace ? { namespace: meta.namespace } : {}), ...(item === undefined ? {} : { item }), ...(version ? { operatorVersion: version } : {}) }
+}
+
+/**
+ * Every object of the YAML files directly in `dir` (sorted by file name; `kind: *List` files
+ * expanded item by item, each with its index). Large files (the CRDs) are read by a line scan of
+ * their top-level kind, apiVersion and metadata. Throws on YAML that does not parse.
+ */
+export function manifestObjects(dir: string): ManifestObject[] {
+  const out: ManifestObject[] = []
+  for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
+    const file = join(dir, f)
+    const text = readFileSync(file, 'utf8')
+    if (statSync(file).size > SCAN_BYTES) {
+      const o = scanTopLevel(text, file)
+      if (o) out.push(o)
+      continue
+    }
+    for (const doc of YAML.parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null)) {
+      if (!doc) continue
+      if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
+        ;(doc.items as Array<Record<string, unknown>>).forEach((it, i) => {
+          const o = fromDoc(it, file, i)
+          if (o) out.push(o)
+        })
+      } else {
+        const o = fromDoc(doc, file)
+        if (o) out.push(o)
+      }
+    }
+  }
+  return out
+}
+
+/** The distinct field managers of an object's metadata.managedFields, in order. */
+export function fieldManagers(obj: { metadata?: { managedFields?: Array<{ manager?: string }> } } | undefined): string[] {
+  return [...new Set((obj?.metadata?.managedFields ?? []).map((m) => m.manager ?? '').filter((m) => m !== ''))]
+}
+
+/** Compares dotted versions ('0.92.0', 'v0.85.1') numerically: negative, 0 or positive. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0)
+  const pb = b.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0)
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/** What applying a manifest set would do, given what exists. */
+export interface ApplyPlan {
+  /** Objects that do not exist: this run creates them, and the post step may delete them. */
+  create: ObjectRef[]
+  /** Objects that exist without the action's field manager: someone else's, left as they are. */
+  foreign: Array<ObjectRef & { managers: string[] }>
+  /** Foreign CRDs older than the release needs: the run cannot use them. */
+  tooOld: Array<{ ref: ObjectRef; have: string; want: string; managers: string[] }>
+}
+
+/**
+ * Splits `objects` by `existing` (keyed by refKey; absent means the object does not exist):
+ * not existing -> create; existing without FIELD_MANAGER among its managers -> foreign (and,
+ * for a CRD whose operator.prometheus.io/version is below the manifest's, tooOld); existing with
+ * it -> the action's own from an earlier run, applied again and in neither list.
+ */
+export function planApply(objects: ManifestObject[], existing: Map<string, Existing>): ApplyPlan {
+  const plan: ApplyPlan = { create: [], foreign: [], tooOld: [] }
+  for (const o of objects) {
+    const ref: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) }
+    const e = existing.get(refKey(o))
+    if (!e) {
+      plan.create.push(ref)
+      continue
+    }
+    if (e.managers.includes(FIELD_MANAGER)) continue
+    plan.foreign.push({ ...ref, managers: e.managers })
+    if (o.kind === 'CustomResourceDefinition' && o.operatorVersion && (!e.operatorVersion || compareVersions(e.operatorVersion, o.operatorVersion) < 0)) {
+      plan.tooOld.push({ ref, have: e.operatorVersion ?? 'unknown', want: o.operatorVersion, managers: e.managers })
+    }
+  }
+  return plan
+}
+
+/** A prometheus-operator or Prometheus the action did not install, as found on the cluster. */
+export interface OtherStack {
+  what: string // 'Deployment kps/kps-operator (image quay.io/prometheus-operator/prometheus-operator:v0.85.0)'
+  prometheus?: string // 'ns/name' of a Prometheus resource
+}
+
+/** An image of prometheus-operator itself (any registry, tag or digest), not its config-reloader. */
+export function isOperatorImage(image: string): boolean {
+  const path = image.split('@')[0]!.replace(/:[^/:]+$/, '')
+  return /(^|\/)prometheus-operator$/.test(path)
+}
+
+/**
+ * What on the cluster is another Prometheus stack: Deployments (of `deployments`) with a
+ * container running the operator image, and Prometheus resources (`prometheuses`), except those
+ * whose managedFields carry FIELD_MANAGER (installed by an earlier run of this action).
+ */
+export function otherStacks(deployments: KubeObject[], prometheuses: KubeObject[]): OtherStack[] {
+  const ours = (o: KubeObject) => fieldManagers(o as never).includes(FIELD_MANAGER)
+  const out: OtherStack[] = []
+  for (const d of deployments) {
+    const containers = ((d.spec?.template as { spec?: { containers?: Array<{ image?: string }> } } | undefined)?.spec?.containers ?? [])
+    const image = containers.map((c) => c.image ?? '').find(isOperatorImage)
+    if (image && !ours(d)) out.push({ what: `Deployment ${d.metadata.namespace}/${d.metadata.name} (image ${image})` })
+  }
+  for (const p of prometheuses) {
+    if (!ours(p)) out.push({ what: `Prometheus ${p.metadata.namespace}/${p.metadata.name}`, prometheus: `${p.metadata.namespace}/${p.metadata.name}` })
+  }
+  return out
+}
+
+/** The error that stops a default install on a cluster with another stack (nothing changed yet). */
+export function otherStackError(found: OtherStack[]): Error {
+  const prometheuses = found.flatMap((f) => (f.prometheus ? [f.prometheus] : []))
+  const use = prometheuses.length === 1 ? `install-kube-prometheus: false (prometheus: ${prometheuses[0]})` : 'install-kube-prometheus: false with prometheus: <namespace>/<name>'
+  return new Error(
+    `The cluster already runs a Prometheus stack this action did not install:\n${found.map((f) => `  - ${f.what}`).join('\n')}\n` +
+      `Installing kube-prometheus would run a second prometheus-operator over it; nothing was changed. Use that stack instead with ${use}.`,
+  )
+}
+
+/** The error for foreign CRDs older than the release: naming each, its version and its managers. */
+export function tooOldError(release: string, tooOld: ApplyPlan['tooOld']): Error {
+  return new Error(
+    `kube-prometheus ${release} needs newer monitoring CRDs than the cluster has, and they belong to someone else, so the action does not replace them:\n` +
+      tooOld.map((t) => `  - ${describeRef(t.ref)}: operator.prometheus.io/version ${t.have}, the release needs ${t.want} (managed by ${t.managers.join(', ') || 'unknown'})`).join('\n') +
+      `\nNothing was changed. Upgrade the CRDs with the stack that owns them, or use that stack with install-kube-prometheus: false.`,
+  )
+}
+
+/** The API path of a kind's collection (`/apis/<group>/<version>[/namespaces/<ns>]/<plural>`), from API discovery. */
+export class ResourcePaths {
+  private readonly groups = new Map<string, Promise<Map<string, { plural: string; namespaced: boolean }>>>()
+  private readonly kube: Pick<Kube, 'get'>
+  constructor(kube: Pick<Kube, 'get'>) {
+    this.kube = kube
+  }
+
+  /** The path of `ref` itself; undefined when the API server does not serve its kind (its CRD is absent). */
+  async pathOf(ref: ObjectRef): Promise<string | undefined> {
+    let kinds = this.groups.get(ref.apiVersion)
+    if (!kinds) {
+      const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`
+      kinds = this.kube
+        .get<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>(base)
+        .then((r) => new Map(r.resources.filter((x) => !x.name.includes('/')).map((x) => [x.kind, { plural: x.name, namespaced: x.namespaced }])))
+        .catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 404) return new Map()
+          throw e
+        })
+      this.groups.set(ref.apiVersion, kinds)
+    }
+    const r = (await kinds).get(ref.kind)
+    if (!r) return undefined
+    const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`
+    return `${base}${r.namespaced && ref.namespace ? `/namespaces/${ref.namespace}` : ''}/${r.plural}/${ref.name}`
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++
+        out[i] = await fn(items[i]!)
+      }
+    }),
+  )
+  return out
+}
+
+/** Metadata only (PartialObjectMetadata): a CRD's schema is megabytes the record does not need. */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json'
+
+/**
+ * Which of `objects` exist, with their field managers: one metadata-only GET each (8 at a time),
+ * keyed by refKey. A kind the API server does not serve yet (its CRD absent) means the object
+ * does not exist. Throws ApiError for anything but 404.
+ */
+export async function readExisting(kube: Kube, objects: ObjectRef[]): Promise<Map<string, Existing>> {
+  const paths = new ResourcePaths(kube)
+  const found = new Map<string, Existing>()
+  await pool(objects, 8, async (o) => {
+    const path = await paths.pathOf(o)
+    if (!path) return
+    try {
+      const m = await kube.request<KubeObject & { metadata: { annotations?: Record<string, string> } }>('GET', path, undefined, { accept: METADATA_ONLY })
+      const version = m.metadata.annotations?.[VERSION_ANNOTATION]
+      found.set(refKey(o), { managers: fieldManagers(m as never), ...(version ? { operatorVersion: version } : {}) })
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e
+    }
+  })
+  return found
+}
+
+/**
+ * A copy of manifests/ (and its setup/) without the objects in `skip` (refKeys), for `kubectl
+ * apply -f`: a file is copied whole, left out when all its objects are skipped, or, for a List
+ * file, rewritten without the skipped items. Returns the copy's manifests directory.
+ */
+export function filteredManifests(objects: ManifestObject[], skip: Set<string>, dirs: { dir: string; setupDir: string }): { dir: string; setupDir: string } {
+  const root = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'kube-prometheus-'))
+  const out = { dir: join(root, 'manifests'), setupDir: join(root, 'manifests', 'setup') }
+  mkdirSync(out.setupDir, { recursive: true })
+  const byFile = new Map<string, ManifestObject[]>()
+  for (const o of objects) byFile.set(o.file, [...(byFile.get(o.file) ?? []), o])
+  for (const [file, objs] of byFile) {
+    const target = join(file.startsWith(dirs.setupDir + '/') ? out.setupDir : out.dir, file.slice(file.lastIndexOf('/') + 1))
+    const kept = objs.filter((o) => !skip.has(refKey(o)))
+    if (kept.length === 0) continue
+    if (kept.length === objs.length) {
+      copyFileSync(file, target)
+      continue
+    }
+    const list = YAML.parse(readFileSync(file, 'utf8')) as { items: unknown[] }
+    const keep = new Set(kept.map((o) => o.item))
+    writeFileSync(target, YAML.stringify({ ...list, items: list.items.filter((_, i) => keep.has(i)) }))
+  }
+  return out
+}
