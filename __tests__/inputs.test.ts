@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { INPUT_DEFAULTS, INPUT_NAMES, InputError, chartKind, parseInputs, type InputName } from '../src/inputs.ts'
+import { INPUT_DEFAULTS, INPUT_NAMES, InputError, chartKind, parseInputs, urlSecrets, type InputName } from '../src/inputs.ts'
 import type { Inputs } from '../src/types.ts'
 import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from '../src/tools/versions.ts'
 
@@ -161,7 +161,7 @@ describe('rejected forms', () => {
     ['milvus-chart', 'oci://registry.example', /OCI reference/],
     ['milvus-chart-repo', 'zilliztech.github.io/milvus-helm', /URL of a Helm chart repository/],
     ['milvus-chart-version', '~5.0', /exact chart version such as '5\.0\.19'/],
-    ['milvus-chart-version', 'latest', /or empty for the newest/],
+    ['milvus-chart-version', 'latest', /expected an exact chart version such as '5.0.19'/],
     ['milvus-mode', 'distributed', /one of 'standalone', 'cluster'/],
     ['milvus-mode', 'Standalone', /one of 'standalone', 'cluster'/],
     ['release-name', 'My-Release', /not a DNS-1123 label.*Helm release name/],
@@ -260,5 +260,23 @@ describe('milvus-chart forms', () => {
 
   it('does not validate the repo of a local chart', () => {
     expect(parseWith({ 'milvus-chart': './milvus', 'milvus-chart-repo': 'not a url' }, []).milvusChartRepo).toBe('')
+  })
+})
+
+describe('secrets in mirror URLs', () => {
+  it.each([
+    ['https://user:s3cr%40t@mirror.corp/helm', ['s3cr@t', 's3cr%40t', 'user']],
+    ['https://mirror.corp/kp.tar.gz?token=abcdef&version=1', ['abcdef']],
+    ['https://bucket.s3.amazonaws.com/kp.tar.gz?X-Amz-Signature=deadbeef&X-Amz-Date=2026', ['deadbeef']],
+    ['https://get.helm.sh', []],
+    ['./charts/milvus', []],
+  ])('%s', (url, want) => {
+    expect(urlSecrets(url)).toEqual(want)
+  })
+})
+
+describe('alert-rules', () => {
+  it('a word that is neither true, false nor an existing file fails with the other inputs', () => {
+    expect(() => parseInputs((name) => ({ 'alert-rules': 'off' } as Record<string, string>)[name] ?? '')).toThrow(/alert-rules: "off" is neither true, false nor a PrometheusRule file on the runner/)
   })
 })

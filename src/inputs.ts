@@ -1,5 +1,6 @@
 // Reading and validating the action's inputs. Every input is checked before anything is
 // installed, and all problems are reported together so one failed run shows every fix needed.
+import { existsSync } from 'node:fs'
 import * as core from '@actions/core'
 import { parseDocument } from 'yaml'
 import { formatDuration, parseDuration } from './budget.ts'
@@ -269,7 +270,7 @@ export function parseInputs(
       : bad(
           'milvus-chart-version',
           chartVersionRaw,
-          "expected an exact chart version such as '5.0.19', or empty for the newest",
+          "expected an exact chart version such as '5.0.19'",
         ),
     '',
   )
@@ -299,6 +300,11 @@ export function parseInputs(
       ? dashboardUrlRaw
       : take(httpUrl('grafana-dashboard-url', dashboardUrlRaw, 'a Grafana dashboard JSON (or a local path)'), '')
   const alertRules = ruleInput(get('alert-rules').trim() || INPUT_DEFAULTS['alert-rules'])
+  // A typo ('no', 'off') would otherwise be read as a file only after the install.
+  const missing = alertRules.files.filter((f) => !existsSync(f))
+  if (missing.length) {
+    problems.push(`alert-rules: ${missing.map((f) => JSON.stringify(f)).join(', ')} ${missing.length > 1 ? 'are' : 'is'} neither true, false nor a PrometheusRule file on the runner`)
+  }
   const forRaw = raw('alert-rules-for')
   let alertRulesFor: string | undefined
   if (forRaw !== '') {
@@ -344,11 +350,37 @@ export function parseInputs(
 
 /**
  * `alert-rules`: true (the action's rules), false (none), or paths of PrometheusRule files, one
- * per line or comma-separated, applied besides the action's rules. Whether the files exist is
- * checked when they are read.
+ * per line or comma-separated, applied besides the action's rules. parseInputs checks that the
+ * files exist; they are parsed when read.
  */
 export function ruleInput(raw: string): { builtin: boolean; files: string[] } {
   if (['true', 'True', 'TRUE'].includes(raw)) return { builtin: true, files: [] }
   if (['false', 'False', 'FALSE'].includes(raw)) return { builtin: false, files: [] }
   return { builtin: true, files: raw.split(/[\n,]/).map((f) => f.trim()).filter(Boolean) }
+}
+
+const SECRET_PARAM = /token|key|sig|secret|pass|auth|credential/i
+
+/**
+ * What a mirror URL carries that must never reach the log: the password of its userinfo (and
+ * the user name beside it) and the values of credential-looking query parameters
+ * (`?token=`, `X-Amz-Signature=`). [] for anything that is not a URL.
+ */
+export function urlSecrets(raw: string): string[] {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return []
+  }
+  const out: string[] = []
+  if (url.password) out.push(decodeURIComponent(url.password), url.password)
+  if (url.password && url.username) out.push(decodeURIComponent(url.username))
+  for (const [k, v] of url.searchParams) if (SECRET_PARAM.test(k) && v) out.push(v)
+  return [...new Set(out)].filter((v) => v.length >= 3)
+}
+
+/** urlSecrets of every URL input. */
+export function inputSecrets(inputs: Inputs): string[] {
+  return [inputs.kubectlBaseUrl, inputs.helmBaseUrl, inputs.kubePrometheusUrl, inputs.milvusChartRepo, inputs.grafanaDashboardUrl].flatMap(urlSecrets)
 }

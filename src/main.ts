@@ -1,7 +1,7 @@
 // The action's main step: the pipeline alone. Parsed inputs flow through the phases, in the
 // order of the README's phase table, to outputs and a summary; each phase's body is in src/phases/.
 import * as core from '@actions/core'
-import { parseInputs } from './inputs.ts'
+import { inputSecrets, parseInputs } from './inputs.ts'
 import { Budget, TimeoutError, formatDuration } from './budget.ts'
 import { installTools } from './tools/install.ts'
 import { Kubectl } from './cluster/kubectl.ts'
@@ -52,7 +52,7 @@ export async function run(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name))
     progress.inputs = inputs
-    for (const secret of secretValues(inputs.values)) core.setSecret(secret)
+    for (const secret of [...secretValues(inputs.values), ...inputSecrets(inputs)]) core.setSecret(secret)
     budget = new Budget(inputs.timeoutMs)
     const result = await deploy(inputs, budget, progress)
     if (inputs.diagnostics === 'always') result.diagnosticsDir = progress.diagnosticsDir = await saveDiagnostics(progress)

@@ -135,3 +135,14 @@ describe('helm arguments per Helm line', () => {
     ['v4.1.4', ['uninstall', 'r', '-n', 'ns', '--wait', '--timeout=300s']],
   ])('uninstall with %s', (version, want) => expect(uninstallArgs('r', 'ns', 300, version)).toEqual(want))
 })
+
+describe('secret values', () => {
+  it.each([
+    ['a secret-looking key', { minio: { secretKey: 'abc123' } }, ['abc123']],
+    ['the env-list shape', { standalone: { extraEnv: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'debug' }] } }, ['hunter2']],
+    ['a short number under a secret-looking key is not a secret', { tokenTtl: 300 }, []],
+    ['a long number is', { apiKey: 12345678 }, ['12345678']],
+  ])('%s', (_n, values, want) => {
+    expect(secretValues(values)).toEqual(want)
+  })
+})

@@ -3,7 +3,7 @@ import { stringify } from 'yaml'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Kube, type ServiceRef } from '../../src/cluster/kube.ts'
+import { ApiError, Kube, type ServiceRef } from '../../src/cluster/kube.ts'
 import {
   DEFAULT_PACING,
   KUBE_PROMETHEUS_SERVICE,
@@ -924,5 +924,14 @@ describe('waitForTargetsOnReplicas', () => {
     }
     await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })
     expect(new Set(asked)).toEqual(new Set(['services/prometheus-k8s:web']))
+  })
+})
+
+describe('a proxy the API server refuses', () => {
+  it('ends the wait at once, naming the rights the kubeconfig lacks', async () => {
+    const request = () => Promise.reject(new ApiError('GET', '/api/v1/namespaces/monitoring/pods/prometheus-k8s-0:9090/proxy/api/v1/targets', 403, { message: 'pods "prometheus-k8s-0" is forbidden' }))
+    await expect(waitForTargets({ request, ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })).rejects.toThrow(
+      /refused to proxy to Prometheus \(HTTP 403\).*needs get on pods\/proxy and services\/proxy/,
+    )
   })
 })

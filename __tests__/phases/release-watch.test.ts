@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Kube, KubeObject } from '../../src/cluster/kube.ts'
 import {
   CRASH_LOOP_RESTARTS,
+  ClusterRefusal,
+  SCHEDULING_GRACE_MS,
+  watchRelease,
   IMAGE_PULL_GRACE_MS,
   podProgress,
   refusalInEvent,
@@ -75,5 +79,71 @@ describe('refusals in Pods', () => {
     expect(podProgress(pod('ContainerCreating'))).toBe('Pending, 0/1 ready (ContainerCreating)')
     expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Running', containerStatuses: [{ name: 'a', ready: true, state: { running: {} } }] } })).toBe('Running, 1/1 ready')
     expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] } })).toBe('Pending, 0/1 ready (unschedulable)')
+  })
+})
+
+describe('watchRelease: unschedulable pods', () => {
+  const scheduling = (pod: string, rv: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${pod}.1`, namespace: 'milvus', resourceVersion: rv },
+    type: 'Warning',
+    reason: 'FailedScheduling',
+    message: '0/1 nodes are available: 1 Insufficient cpu.',
+    involvedObject: { kind: 'Pod', name: pod, namespace: 'milvus' },
+  })
+  const scaleUp = (pod: string): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${pod}.2`, namespace: 'milvus', resourceVersion: '9' },
+    type: 'Normal',
+    reason: 'TriggeredScaleUp',
+    message: 'pod triggered scale-up',
+    involvedObject: { kind: 'Pod', name: pod, namespace: 'milvus' },
+  })
+
+  /** A Kube whose events collection goes through `steps` (the first is the baseline list). */
+  function fakeKube(steps: KubeObject[][]) {
+    let emit: (items: Map<string, KubeObject>) => boolean = () => false
+    const kube = {
+      waitFor: (path: string, _q: unknown, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal) =>
+        new Promise<Map<string, KubeObject>>((_resolve, reject) => {
+          if (path.endsWith('/events')) emit = done
+          signal.addEventListener('abort', () => reject(new Error('aborted')))
+        }),
+      get: () => Promise.reject(new Error('no detail in this test')),
+    }
+    const step = (i: number) => emit(new Map(steps[i]!.map((e) => [`milvus/${e.metadata.name}`, e])))
+    return { kube: kube as unknown as Kube, step }
+  }
+
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it(`fails after ${SCHEDULING_GRACE_MS} ms of FailedScheduling, not at the first one`, async () => {
+    const { kube, step } = fakeKube([[], [scheduling('r-0', '1')]])
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    step(0)
+    step(1)
+    await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS - 5000)
+    expect(refused).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(refused?.reason).toBe('FailedScheduling')
+    w.stop()
+  })
+
+  it('waits on a pod a cluster autoscaler scales up for', async () => {
+    const { kube, step } = fakeKube([[], [scheduling('r-0', '1')], [scheduling('r-0', '1'), scaleUp('r-0')]])
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    step(0)
+    step(1)
+    step(2)
+    await vi.advanceTimersByTimeAsync(5 * SCHEDULING_GRACE_MS)
+    expect(refused).toBeUndefined()
+    w.stop()
   })
 })

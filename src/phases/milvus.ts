@@ -112,13 +112,21 @@ const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key
 /** String leaves of the values under secret-looking keys: masked in the log before anything runs. */
 export function secretValues(values: Values, underSecret = false): string[] {
   const out: string[] = []
+  // The env-list shape: {name: DB_PASSWORD, value: ...} is as secret as DB_PASSWORD: ...
+  const named = typeof values.name === 'string' && SECRET_KEY.test(values.name)
   for (const [k, v] of Object.entries(values)) {
-    const secret = underSecret || SECRET_KEY.test(k)
+    const secret = underSecret || SECRET_KEY.test(k) || (named && k === 'value')
     if (isPlainObject(v)) out.push(...secretValues(v, secret))
     else if (Array.isArray(v)) out.push(...secretValues(Object.fromEntries(v.map((x, i) => [String(i), x])), secret))
-    else if (secret && (typeof v === 'string' || typeof v === 'number') && String(v).length > 0) out.push(String(v))
+    else if (secret && isSecretLeaf(v)) out.push(String(v))
   }
   return out
+}
+
+// A string, or a number long enough to be a credential: masking `300` of a `tokenTtl` would
+// hide every 300 in the log.
+function isSecretLeaf(v: unknown): boolean {
+  return (typeof v === 'string' && v.length > 0) || (typeof v === 'number' && String(v).length >= 6)
 }
 
 /**
@@ -160,12 +168,21 @@ export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube
     ns = undefined
   }
   if (!ns) {
-    await kube.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } }).catch((e: unknown) => {
-      if (!(e instanceof ApiError && e.status === 409)) throw e
-    })
-    state.createdNamespace = true
-    saveRunState(state)
-    core.info(`Created namespace ${inputs.namespace}`)
+    // Created here, or (409) by someone else at the same moment: then it is not ours to delete.
+    const created = await kube
+      .request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } })
+      .then(() => true)
+      .catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 409) return false
+        throw e
+      })
+    if (created) {
+      state.createdNamespace = true
+      saveRunState(state)
+      core.info(`Created namespace ${inputs.namespace}`)
+    } else {
+      core.info(`Namespace ${inputs.namespace} appeared meanwhile; using it, and cleanup will leave it`)
+    }
   }
   if (needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)) {
     const sa = { namespace: stack.namespace, name: stack.serviceAccount }

@@ -50,11 +50,24 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
   const warning = inputs.installKubePrometheus ? compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
   if (warning) core.warning(warning)
 
-  const checks: Array<{ verb: string; group: string; resource: string; namespace?: string }> = [
+  // The Prometheus' namespace: the one named, else kube-prometheus' (found later otherwise).
+  const prometheusNamespace = inputs.prometheus ? inputs.prometheus.split('/')[0]! : inputs.installKubePrometheus ? MONITORING_NAMESPACE : undefined
+  const checks: Array<{ verb: string; group: string; resource: string; subresource?: string; namespace?: string }> = [
     { verb: 'create', group: '', resource: 'namespaces' },
     { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
     { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
     { verb: 'create', group: '', resource: 'services', namespace: inputs.namespace },
+    { verb: 'create', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace },
+    // The release watch, and the checks through the API server (a 403 there is no wait to run out).
+    { verb: 'watch', group: '', resource: 'events', namespace: inputs.namespace },
+    ...(prometheusNamespace
+      ? [
+          { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace: prometheusNamespace },
+          { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace: prometheusNamespace },
+        ]
+      : []),
+    ...(inputs.expose === 'port-forward' ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }] : []),
+    ...(inputs.alertRules.builtin || inputs.alertRules.files.length ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }] : []),
   ]
   if (inputs.installKubePrometheus) {
     checks.push(
@@ -73,9 +86,10 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
       const review = await kube.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.namespace ? { namespace: c.namespace } : {}) } },
+        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.subresource ? { subresource: c.subresource } : {}), ...(c.namespace ? { namespace: c.namespace } : {}) } },
       })
-      if (!review.status?.allowed) denied.push(`${c.verb} ${c.group ? `${c.resource}.${c.group}` : c.resource}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
+      const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
+      if (!review.status?.allowed) denied.push(`${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
     }),
   )
   if (denied.length) {

@@ -1,7 +1,7 @@
 // Waiting until Prometheus scrapes Milvus: reading the targets API into a verdict that says
 // what is missing, and polling it at a pace that follows Prometheus' own scrape schedule.
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Kube, ServiceRef } from '../cluster/kube.ts'
+import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
 import { MONITORING_NAMESPACE } from './kube-prometheus.ts'
 import type { TargetState } from '../types.ts'
 
@@ -432,6 +432,10 @@ async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, 
     const answers = await Promise.all(upQueries(verdict.targets).map((q) => request(queryPath(q), signal)))
     return confirmUp(verdict, answers)
   } catch (err) {
+    // Refused by the API server: no amount of waiting changes the kubeconfig's rights.
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      throw new Error(`The API server refused to proxy to Prometheus (HTTP ${err.status}): ${err.message}. The kubeconfig's identity needs get on pods/proxy and services/proxy in Prometheus' namespace.`, { cause: err })
+    }
     return unreachableVerdict(err)
   }
 }

@@ -14,6 +14,11 @@ export const CRASH_LOOP_RESTARTS = 5
 export const CONFIG_ERROR_GRACE_MS = 60_000
 /** How long a missing ServiceAccount may keep a controller from creating pods (the chart may create it a moment later), in ms. */
 export const MISSING_ACCOUNT_GRACE_MS = 20_000
+/**
+ * How long a pod may stay unschedulable for resources before the run gives up, in ms: time for
+ * a cluster autoscaler to answer; one that reports TriggeredScaleUp for the pod is waited on.
+ */
+export const SCHEDULING_GRACE_MS = 15_000
 
 /** A reason the release can never become ready, in the cluster's own words. */
 export class ClusterRefusal extends Error {
@@ -100,6 +105,7 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
       return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix })
     }
     case 'FailedScheduling': {
+      // Fatal once it has lasted SCHEDULING_GRACE_MS with no scale-up (watchRelease keeps time).
       if (!/Insufficient (cpu|memory|pods|ephemeral-storage|[\w./-]+)|Too many pods/.test(message)) return undefined
       return new ClusterRefusal({
         object,
@@ -199,17 +205,40 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
   }
 
   let baseline: Map<string, string> | undefined
+  let events = new Map<string, KubeObject>()
+  // Unschedulable pods, by name: fatal after SCHEDULING_GRACE_MS unless an autoscaler scales up for them.
+  const unschedulable = new Map<string, { refusal: ClusterRefusal; since: number }>()
+  const scalingUp = (pod: string) =>
+    [...events.values()].some((e) => {
+      const ev = e as unknown as KubeEvent
+      return ev.reason === 'TriggeredScaleUp' && ev.involvedObject?.name === pod
+    })
+  const checkScheduling = () => {
+    for (const [pod, u] of unschedulable) {
+      if (scalingUp(pod)) continue
+      if (Date.now() - u.since >= SCHEDULING_GRACE_MS && report(u.refusal)) return true
+    }
+    return false
+  }
   void kube
     .waitFor(`/api/v1/namespaces/${namespace}/events`, {}, (items) => {
+      events = items
       if (!baseline) {
         baseline = new Map([...items].map(([k, e]) => [k, (e.metadata as { resourceVersion?: string }).resourceVersion ?? '']))
         return false
       }
       for (const [k, e] of items) {
         if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
-        if (report(refusalInEvent(e as unknown as KubeEvent))) return true
+        const ev = e as unknown as KubeEvent
+        const refusal = refusalInEvent(ev)
+        if (refusal && ev.reason === 'FailedScheduling') {
+          const pod = ev.involvedObject?.name ?? ''
+          if (!unschedulable.has(pod)) unschedulable.set(pod, { refusal, since: Date.now() })
+          continue
+        }
+        if (report(refusal)) return true
       }
-      return false
+      return checkScheduling()
     }, controller.signal)
     .catch(() => undefined)
 
@@ -246,6 +275,7 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
   void kube
     .waitFor(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app.kubernetes.io/instance=${release}` }, (items) => {
       pods = items
+      for (const p of items.values()) if ((p.spec as { nodeName?: string } | undefined)?.nodeName) unschedulable.delete(p.metadata.name)
       for (const p of items.values()) {
         const line = podProgress(p as unknown as PodObject)
         if (progress.get(p.metadata.name) !== line) {
@@ -257,7 +287,7 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
     }, controller.signal)
     .catch(() => undefined)
   // Graces run out without any change to watch: look again on a timer.
-  const timer = setInterval(check, 5000)
+  const timer = setInterval(() => check() || checkScheduling(), 5000)
   controller.signal.addEventListener('abort', () => clearInterval(timer), { once: true })
 
   return { refusal, stop: () => controller.abort() }
