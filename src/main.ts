@@ -70,7 +70,8 @@ export async function run(): Promise<void> {
         core.warning(`Could not collect diagnostics: ${(d as Error).message}`),
       )
     }
-    core.setOutput('diagnostics-dir', (progress.diagnosticsDir ??= await saveDiagnostics(progress)) ?? '')
+    const diagnosticsDir = (progress.diagnosticsDir ??= await saveDiagnostics(progress))
+    if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
     await writeFailureSummary(error, budget?.timings() ?? []).catch(() => undefined)
   }
 }

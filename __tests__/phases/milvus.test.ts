@@ -17,7 +17,7 @@ describe('Milvus values', () => {
     expect(modeValues('standalone')).toEqual({
       cluster: { enabled: false },
       etcd: { replicaCount: 1 },
-      minio: { mode: 'standalone' },
+      minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
       pulsarv3: { enabled: false },
       readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 },
       livenessProbe: { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 },
@@ -46,7 +46,7 @@ describe('Milvus values', () => {
   it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {
     const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '15s' } } })
     expect(v.etcd).toEqual({ replicaCount: 3 })
-    expect(v.minio).toEqual({ mode: 'standalone' })
+    expect(v.minio).toEqual({ mode: 'standalone', resources: { requests: { memory: '256Mi' } } })
     expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '15s' } })
   })
 
