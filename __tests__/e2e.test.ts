@@ -663,6 +663,35 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     await cluster.kubectl(['delete', 'namespace', 'milvus-sched', '--wait=false'])
   }, 10 * MIN)
 
+  it('a ResourceQuota the pods exceed: fails within a minute of the refusal, naming the quota', async () => {
+    await cluster.kubectl(['create', 'namespace', 'milvus-quota']).catch(() => '')
+    await cluster.kubectl(['create', 'quota', 'tiny', '-n', 'milvus-quota', '--hard=pods=1'])
+    const since = Date.now()
+    const r = await runner.main(inputs({ namespace: 'milvus-quota', 'release-name': 'quota', timeout: '10m' }))
+    const lag = await sinceFirstEvent('milvus-quota', 'FailedCreate', since)
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The cluster refused the Milvus release quota: .*FailedCreate: .*exceeded quota: tiny/)
+    expect(r.stdout).toMatch(/A ResourceQuota in the namespace forbids the pods/)
+    expect(lag).toBeLessThan(MIN)
+    await runner.post(r.state)
+    await cluster.helm(['uninstall', 'quota', '-n', 'milvus-quota', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-quota', '--wait=false'])
+  }, 10 * MIN)
+
+  it('a PersistentVolumeClaim no StorageClass will bind: fails within a minute, naming the claim', async () => {
+    const values = 'etcd:\n  persistence:\n    storageClass: no-such-class\n'
+    const since = Date.now()
+    const r = await runner.main(inputs({ namespace: 'milvus-pvc', 'release-name': 'pvc', values, timeout: '10m' }))
+    const lag = await sinceFirstEvent('milvus-pvc', 'ProvisioningFailed', since)
+    expect(r.code).not.toBe(0)
+    expect(r.stdout).toMatch(/::error::The cluster refused the Milvus release pvc: PersistentVolumeClaim milvus-pvc\/\S+: ProvisioningFailed: .*no-such-class/)
+    expect(r.stdout).toMatch(/Nothing will bind this PersistentVolumeClaim/)
+    expect(lag).toBeLessThan(MIN)
+    await runner.post(r.state)
+    await cluster.helm(['uninstall', 'pvc', '-n', 'milvus-pvc', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-pvc', '--wait=false'])
+  }, 10 * MIN)
+
   it('ServiceMonitors created right after their namespaces (the operator race): every one ends in Prometheus\' configuration', async () => {
     const names = Array.from({ length: 6 }, (_, i) => `race-${Date.now().toString(36)}-${i}`)
     const manifest = names
