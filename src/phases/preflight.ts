@@ -1,9 +1,11 @@
-// src/phases/: one module per phase of the run, in the pipeline's order: preflight,
-// kube-prometheus (CRDs, then the stack), rbac and milvus (the release), wiring (the selectors),
-// expose and port-forward (endpoints for later steps), prometheus-targets (the wait for `up`),
-// and teardown for the post step. Each takes what it needs as arguments (inputs, a Kube, the
-// tool wrappers, the budget, the run state) and returns data for the next; none imports
-// main.ts or report/.
+// src/phases/: one module per phase of the run, in the pipeline's order: preflight, prometheus
+// (which Prometheus), ownership (what exists, and whose), render (the release checked before any
+// change), kube-prometheus (CRDs, then the stack), rbac and milvus (the release), release-watch
+// (refusals while waiting), wiring (the selectors), scrape-config (the operator took the
+// ServiceMonitor), expose and port-forward (endpoints for later steps), prometheus-targets (the
+// wait for `up`), alert-rules, dashboard and assertions (after the target is up), and teardown
+// for the post step. Each takes what it needs as arguments (inputs, a Kube, the tool wrappers,
+// the budget, the run state) and returns data for the next; none imports main.ts or report/.
 //
 // The cluster preflight: reachable, its version, and allowed to create what follows. Nothing
 // is changed yet, so a wrong kubeconfig or a missing permission fails before any apply.
