@@ -126,7 +126,12 @@ describe('helm arguments per Helm line', () => {
     ['v4.1.4', true],
     ['v3.17.2', false],
     [undefined, false],
-  ])('upgrade --install with %s: --force-conflicts %s', (version, force) => expect(upgradeInstallArgs(o, version).includes('--force-conflicts')).toBe(force))
+  ])('upgrade --install with %s: --force-conflicts %s', (version, force) => {
+    const args = upgradeInstallArgs(o, version)
+    expect(args.includes('--force-conflicts')).toBe(force)
+    // Never --force-conflicts alone: Helm 4 refuses it for a release Helm 3 deployed client-side.
+    expect(args.includes('--server-side=true')).toBe(force)
+  })
 
   it.each([
     ['v3.0.0', ['uninstall', 'r', '-n', 'ns', '--timeout=300s']],

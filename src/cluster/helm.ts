@@ -105,7 +105,7 @@ export function uninstallArgs(release: string, namespace: string, timeoutSeconds
 }
 
 /**
- * `helm upgrade --install` arguments. With Helm 4 also `--force-conflicts`: Helm 4 applies
+ * `helm upgrade --install` arguments. With Helm 4 also `--server-side=true --force-conflicts`: Helm 4 applies
  * server-side, and a field another manager took over since (`kubectl scale`, an HPA) is a
  * conflict that would fail the upgrade instead of restoring the chart's value; Helm 3's
  * three-way merge restores it without a flag.
@@ -118,6 +118,8 @@ export function upgradeInstallArgs(o: { release: string; namespace: string; char
     '--namespace', o.namespace,
     ...o.valuesFiles.flatMap((f) => ['--values', f]),
     '--wait', `--timeout=${Math.max(1, Math.floor(o.timeoutSeconds))}s`,
-    ...(helmVersionParts(version)[0] >= 4 ? ['--force-conflicts'] : []),
+    // '--server-side=true' too: for a release last deployed by Helm 3 (or client-side), Helm 4's
+    // 'auto' keeps the client-side method and refuses --force-conflicts with it.
+    ...(helmVersionParts(version)[0] >= 4 ? ['--server-side=true', '--force-conflicts'] : []),
   ]
 }
