@@ -38,7 +38,7 @@ describe('the post step', () => {
     [
       'a release and namespace the run created, no kube-prometheus',
       { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: true, createdNamespace: true, addedRbac: 'prometheus-k8s-milvus-discovery', connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
-      ['check the cluster', 'uninstall Helm release ns/r', 'delete the PersistentVolumeClaims of r', 'delete the discovery Role and RoleBinding', 'delete 1 namespace(s) this run created'],
+      ['check the cluster', 'uninstall Helm release ns/r', 'delete the PersistentVolumeClaims of r', 'delete the alert rules ns/r-milvus-alerts', 'delete the discovery Role and RoleBinding', 'delete 1 namespace(s) this run created'],
     ],
     [
       'a release that existed before: neither it nor its PVCs',

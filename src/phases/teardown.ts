@@ -10,6 +10,7 @@ import { stopForwards } from './port-forward.ts'
 import { Kubectl } from '../cluster/kubectl.ts'
 import { Helm } from '../cluster/helm.ts'
 import type { ObjectRef } from './ownership.ts'
+import { milvusRuleName } from './alert-rules.ts'
 
 /** One step of the cleanup; `run` throws to report a failure. */
 export interface Stage {
@@ -86,6 +87,20 @@ export function cleanupStages(state: RunState): Stage[] {
         if (names.length === 0) return
         await kubectl.run(['delete', 'pvc', '-n', state.namespace, ...names, ...WAIT])
         core.info(`Deleted PersistentVolumeClaims ${names.join(', ')} in ${state.namespace}`)
+      },
+    })
+  }
+  if (state.releaseCreated) {
+    // The action's alert rules go with the release they watch; left behind they would fire
+    // (a component missing) for as long as the release is gone.
+    const rule = milvusRuleName(state.release)
+    stages.push({
+      name: `delete the alert rules ${state.namespace}/${rule}`,
+      run: async () => {
+        const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', state.namespace, ...WAIT], { allowFailure: true })
+        // No PrometheusRule resource at all (its CRD gone): nothing to delete.
+        if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr)) throw new Error(r.stderr.trim())
+        if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${state.namespace}/${rule}`)
       },
     })
   }
