@@ -15,6 +15,7 @@ import type { KubeEvent } from './release-watch.ts'
 import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from './kube-prometheus.ts'
 import type { PrometheusRequest } from './prometheus-targets.ts'
 import { errorAnswer, requestRetried } from './assertions.ts'
+import { milvusRuleName } from './rule-name.ts'
 
 export interface RuleSpec {
   alert?: string
@@ -40,11 +41,6 @@ export interface LoadedGroup {
 /** `for` as Prometheus writes durations: '0s', '90s', '1500ms'. */
 export function promDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
-}
-
-/** The action's PrometheusRule's name for a release. */
-export function milvusRuleName(release: string): string {
-  return `${release}-milvus-alerts`
 }
 
 /**

@@ -10,7 +10,7 @@ import { stopForwards } from './port-forward.ts'
 import { Kubectl } from '../cluster/kubectl.ts'
 import { Helm } from '../cluster/helm.ts'
 import type { ObjectRef } from './ownership.ts'
-import { milvusRuleName } from './alert-rules.ts'
+import { milvusRuleName } from './rule-name.ts'
 
 /** One step of the cleanup; `run` throws to report a failure. */
 export interface Stage {
