@@ -108,7 +108,8 @@ export function releaseValues(mode: MilvusMode, user: Values, serviceMonitorLabe
   return mergeValues(mergeValues(mergeValues(modeValues(mode), labels), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } }, ...OWNER_VALUES })
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key/i
+/** Keys whose values are secrets, in values and in the objects written to the diagnostics folder. */
+export const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key|^key$|authorization/i
 
 /** String leaves of the values under secret-looking keys: masked in the log before anything runs. */
 export function secretValues(values: Values, underSecret = false): string[] {

@@ -304,7 +304,7 @@ export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promi
   if (r.reason !== 'FailedScheduling' || !m) return r
   try {
     const [pod, nodes] = await Promise.all([
-      kube.get(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`) as Promise<unknown> as Promise<PodObject>,
+      kube.get<PodObject>(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`),
       kube.get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>('/api/v1/nodes?limit=100'),
     ])
     const requests = (pod.spec?.containers ?? []).map((c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`)

@@ -15,13 +15,12 @@ import type { Inputs } from '../types.ts'
 import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from '../phases/kube-prometheus.ts'
 import { redact } from './summary.ts'
 import type { Kube } from '../cluster/kube.ts'
-import { secretValues } from '../phases/milvus.ts'
+import { SECRET_KEY, secretValues } from '../phases/milvus.ts'
 import { serviceProxyRequest } from '../phases/prometheus-targets.ts'
 
 export const MASK = '***'
 
 /** Keys whose values are credentials, in Helm values and Prometheus configuration alike. */
-const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key|^key$|authorization/i
 
 /**
  * A copy of `value` with every leaf under a secret-looking key (at any depth) replaced by
