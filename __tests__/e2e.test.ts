@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
-import { localCluster, type LocalCluster } from './support/local-cluster.ts'
+import { firstEventSince, localCluster, type LocalCluster } from './support/local-cluster.ts'
 import { makeRunner, type Runner, type StepResult } from './support/runner.ts'
 import { readmeWorkflowSteps, withOutputs } from './support/readme.ts'
 
@@ -599,17 +599,11 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
   // Fail fast: a run the cluster already said can never succeed ends within a minute of the
   // cause, naming it, instead of waiting out its budget.
 
-  /**
-   * ms from the first Event with `reason` in `namespace` since `since` (ms epoch) to now. An
-   * event series begun before (an earlier run of the suite) counts from `since`.
-   */
+  /** ms from the first Event with `reason` in `namespace` since `since` (ms epoch) to now. */
   async function sinceFirstEvent(namespace: string, reason: string, since: number): Promise<number> {
-    const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
-    const times = events.items
-      .filter((e) => e.reason === reason && Date.parse(e.lastTimestamp ?? e.eventTime ?? '') >= since - 1000)
-      .map((e) => Math.max(Date.parse(e.firstTimestamp ?? e.eventTime ?? ''), since))
-    expect(times.length, `a ${reason} event in ${namespace}`).toBeGreaterThan(0)
-    return Date.now() - Math.min(...times)
+    const first = await firstEventSince(cluster, namespace, reason, since)
+    expect(first, `a ${reason} event in ${namespace}`).toBeDefined()
+    return Date.now() - first!
   }
 
   it('a ServiceMonitor interval shorter than its scrapeTimeout: fails before any change, naming both', async () => {

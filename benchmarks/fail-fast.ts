@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { localCluster, type LocalCluster } from '../__tests__/support/local-cluster.ts'
+import { firstEventSince, localCluster, type LocalCluster } from '../__tests__/support/local-cluster.ts'
 import { makeRunner, ROOT } from '../__tests__/support/runner.ts'
 
 const TARGET_MS = 60_000
@@ -36,15 +36,6 @@ const base = {
 const warm = await runner.main(base)
 if (warm.code !== 0) throw new Error(`the warm-up run failed:\n${warm.stdout.slice(-3000)}`)
 await runner.post(warm.state)
-
-/** The earliest Event with `reason` in `namespace` seen since `since` (ms epoch), or undefined. */
-async function firstEvent(namespace: string, reason: string, since: number): Promise<number | undefined> {
-  const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
-  const times = events.items
-    .filter((e) => e.reason === reason && Date.parse(e.lastTimestamp ?? e.eventTime ?? '') >= since - 1000)
-    .map((e) => Math.max(Date.parse(e.firstTimestamp ?? e.eventTime ?? ''), since))
-  return times.length ? Math.min(...times) : undefined
-}
 
 interface Case {
   name: string
@@ -77,7 +68,7 @@ for (const c of cases) {
   const r = await runner.main({ ...base, namespace: c.namespace, 'release-name': c.inputs['release-name'] ?? 'ff', ...c.inputs })
   const exit = Date.now()
   await runner.post(r.state)
-  const cause = c.reason ? await firstEvent(c.namespace, c.reason, since) : since
+  const cause = c.reason ? await firstEventSince(cluster, c.namespace, c.reason, since) : since
   const lag = cause === undefined ? NaN : exit - cause
   const message = /::error::(.*)/.exec(r.stdout)?.[1]?.split('%0A')[0]?.slice(0, 100) ?? '(no error)'
   rows.push(`| ${c.name} | ${c.reason ?? 'run start'} | ${(lag / 1000).toFixed(1)} s | ${lag <= TARGET_MS ? 'met' : 'NOT met'} | exit ${r.code}: ${message} |`)

@@ -62,3 +62,15 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
     outage: () => execFileSync(process.execPath, [CLUSTER, 'outage']),
   }
 }
+
+/**
+ * ms epoch of the first Event with `reason` in `namespace` seen since `since` (ms epoch), or
+ * undefined: an event series begun before (an earlier run) counts from `since`.
+ */
+export async function firstEventSince(cluster: LocalCluster, namespace: string, reason: string, since: number): Promise<number | undefined> {
+  const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
+  const times = events.items
+    .filter((e) => e.reason === reason && Date.parse(e.lastTimestamp ?? e.eventTime ?? '') >= since - 1000)
+    .map((e) => Math.max(Date.parse(e.firstTimestamp ?? e.eventTime ?? ''), since))
+  return times.length ? Math.min(...times) : undefined
+}
