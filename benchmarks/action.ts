@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { makeRunner, ROOT, type StepResult } from '../__tests__/support/runner.ts'
+import { mirrorInputs } from '../__tests__/support/local-cluster.ts'
 import { readEnvFile } from '../local-cluster/cluster.ts'
 import { layout } from '../local-cluster/layout.ts'
 import { officialBinaries } from '../local-cluster/official-binaries.ts'
@@ -192,10 +193,7 @@ async function action(cluster: Cluster, logFile: string): Promise<ActionRun> {
   const started = performance.now()
   const r: StepResult = await runner.main(
     {
-      'kubectl-base-url': cluster.env['LOCAL_CLUSTER_KUBECTL_BASE_URL']!,
-      'helm-base-url': cluster.env['LOCAL_CLUSTER_HELM_BASE_URL']!,
-      'kube-prometheus-url': cluster.env['LOCAL_CLUSTER_KUBE_PROMETHEUS_URL']!,
-      'milvus-chart-repo': cluster.env['LOCAL_CLUSTER_HELM_REPO_URL']!,
+      ...mirrorInputs(cluster.env),
       timeout: '20m',
     },
     {

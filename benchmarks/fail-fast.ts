@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { firstEventSince, localCluster, type LocalCluster } from '../__tests__/support/local-cluster.ts'
+import { firstEventSince, localCluster, mirrorInputs, type LocalCluster } from '../__tests__/support/local-cluster.ts'
 import { makeRunner, ROOT } from '../__tests__/support/runner.ts'
 
 const TARGET_MS = 60_000
@@ -25,10 +25,7 @@ if (!existsSync(join(ROOT, 'dist', 'main', 'index.js'))) throw new Error('dist/m
 const cluster: LocalCluster = await localCluster()
 const runner = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })
 const base = {
-  'kubectl-base-url': cluster.env.LOCAL_CLUSTER_KUBECTL_BASE_URL!,
-  'helm-base-url': cluster.env.LOCAL_CLUSTER_HELM_BASE_URL!,
-  'kube-prometheus-url': cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
-  'milvus-chart-repo': cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+  ...mirrorInputs(cluster.env),
   timeout: '15m',
 }
 
@@ -59,6 +56,19 @@ const cases: Case[] = [
     },
   },
   { name: 'requests no node can hold (cpu 64)', namespace: 'ff-sched', inputs: { values: 'standalone: {resources: {requests: {cpu: "64"}}}' }, reason: 'FailedScheduling' },
+  {
+    name: 'a ResourceQuota of 1 pod',
+    namespace: 'ff-quota',
+    inputs: {},
+    reason: 'FailedCreate',
+    before: async () => {
+      await cluster.kubectl(['create', 'namespace', 'ff-quota']).catch(() => '')
+      await cluster.kubectl(['create', 'quota', 'tiny', '-n', 'ff-quota', '--hard=pods=1']).catch(() => '')
+    },
+  },
+  { name: 'a claim for a StorageClass that does not exist', namespace: 'ff-pvc', inputs: { values: 'etcd: {persistence: {storageClass: no-such-class}}' }, reason: 'ProvisioningFailed' },
+  { name: 'an image tag the registry does not have', namespace: 'ff-image', inputs: { values: 'image: {all: {tag: does-not-exist}}' }, reason: 'Failed' },
+  { name: 'Milvus crash-looping (etcd and MinIO Ready)', namespace: 'ff-crash', inputs: { values: 'annotations: {local-cluster.milvus-monitoring-action/crash-loop: "true"}' }, reason: 'BackOff' },
 ]
 
 const rows: string[] = []

@@ -1,6 +1,6 @@
 // `npm run demo`: the local cluster, then the action on it with default inputs, its outputs
 // and its job summary. Needs root (the cluster's network namespace).
-import { localCluster } from '../__tests__/support/local-cluster.ts'
+import { localCluster, mirrorInputs } from '../__tests__/support/local-cluster.ts'
 import { makeRunner } from '../__tests__/support/runner.ts'
 import { printResult } from '../scripts/local-action.ts'
 
@@ -9,10 +9,7 @@ const runner = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.K
 const r = await runner.main(
   {
     // The cluster's loopback mirrors stand in for dl.k8s.io, get.helm.sh, GitHub and the Milvus Helm repository.
-    'kubectl-base-url': cluster.env.LOCAL_CLUSTER_KUBECTL_BASE_URL!,
-    'helm-base-url': cluster.env.LOCAL_CLUSTER_HELM_BASE_URL!,
-    'kube-prometheus-url': cluster.env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
-    'milvus-chart-repo': cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+    ...mirrorInputs(cluster.env),
   },
   { onStdout: (c) => process.stdout.write(c) },
 )

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Kube, KubeObject } from '../../src/cluster/kube.ts'
 import {
   CRASH_LOOP_RESTARTS,
+  CRASH_LOOP_RESTARTS_PEERS_READY,
   ClusterRefusal,
   SCHEDULING_GRACE_MS,
   watchRelease,
@@ -56,10 +57,26 @@ const pod = (waiting: string, restartCount = 0, message = 'details'): PodObject 
 })
 
 describe('refusals in Pods', () => {
-  it('an image that cannot be pulled: waited on for the grace, then fatal', () => {
+  it('an image that cannot be pulled for a reason that may pass: waited on for the grace, then fatal', () => {
     expect(refusalInPod(pod('ImagePullBackOff'), () => IMAGE_PULL_GRACE_MS - 1)).toBeUndefined()
+    const timeout = 'rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/milvusdb/milvus:v2.6.15": dial tcp 104.16.0.1:443: i/o timeout'
+    expect(refusalInPod(pod('ErrImagePull', 0, timeout), () => IMAGE_PULL_GRACE_MS - 1)).toBeUndefined()
+    expect(refusalInPod(pod('ErrImagePull', 0, 'toomanyrequests: You have reached your pull rate limit'), () => 0)).toBeUndefined()
     const r = refusalInPod(pod('ImagePullBackOff', 0, 'Back-off pulling image "milvusdb/milvus:nope"'), () => IMAGE_PULL_GRACE_MS)
     expect(r?.message).toMatch(/Pod milvus\/r-milvus-standalone-1: ImagePullBackOff: container standalone: Back-off pulling image "milvusdb\/milvus:nope"/)
+  })
+
+  it.each([
+    ['containerd: the tag does not exist', 'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/milvusdb/milvus:nope": failed to resolve reference "docker.io/milvusdb/milvus:nope": docker.io/milvusdb/milvus:nope: not found'],
+    ['a registry: manifest unknown', 'failed to resolve reference "quay.io/x/y:z": unexpected status from HEAD request: 404 Not Found: manifest unknown'],
+    ['Docker Hub: no such repository', 'pull access denied, repository does not exist or may require authorization: server message: insufficient_scope'],
+    ['a private registry without credentials', 'failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized'],
+  ])('an image the registry refuses (%s) is fatal at once, in both pull states', (_, message) => {
+    for (const state of ['ErrImagePull', 'ImagePullBackOff']) {
+      const r = refusalInPod(pod(state, 0, message), () => 0)
+      expect(r?.reason).toBe(state)
+      expect(r?.fix).toMatch(/does not exist or may not be pulled: fix the image repository and tag/)
+    }
   })
 
   it('a malformed image reference is fatal at once', () => {
@@ -69,6 +86,15 @@ describe('refusals in Pods', () => {
   it(`a crash loop: up to ${CRASH_LOOP_RESTARTS} restarts are waited on (Milvus restarts while etcd and MinIO start)`, () => {
     expect(refusalInPod(pod('CrashLoopBackOff', CRASH_LOOP_RESTARTS), () => 0)).toBeUndefined()
     expect(refusalInPod(pod('CrashLoopBackOff', CRASH_LOOP_RESTARTS + 1), () => 0)?.message).toMatch(/6 restarts/)
+  })
+
+  it(`a crash loop once every other pod is Ready: fatal at the ${CRASH_LOOP_RESTARTS_PEERS_READY}nd restart after that`, () => {
+    const after = (n: number) => () => n
+    expect(refusalInPod(pod('CrashLoopBackOff', 3), () => 0, after(CRASH_LOOP_RESTARTS_PEERS_READY - 1))).toBeUndefined()
+    const r = refusalInPod(pod('CrashLoopBackOff', 3), () => 0, after(CRASH_LOOP_RESTARTS_PEERS_READY))
+    expect(r?.message).toMatch(/\(3 restarts, 2 of them with every other pod of the release Ready\)/)
+    // Running again between crashes is not a refusal, whatever the count.
+    expect(refusalInPod(pod('ContainerCreating', 9), () => 0, after(9))).toBeUndefined()
   })
 
   it('a container still creating is progress, not a refusal', () => {

@@ -25,6 +25,23 @@ export interface LocalCluster {
   get(url: string, headers?: Record<string, string>): Promise<{ status: number; body: string }>
   connect(hostPort: string): Promise<boolean>
   outage(): void
+  /** Holds back (true) or releases prometheus-operator's namespace watch events (local-cluster/operator-proxy.ts). */
+  holdNamespaceEvents(on: boolean): void
+}
+
+/**
+ * The inputs that point the action at the cluster's loopback mirrors, which stand in for
+ * dl.k8s.io, get.helm.sh, GitHub (kube-prometheus, the Milvus dashboard) and the Milvus Helm
+ * repository: every run on the local cluster needs all of them (nothing else is reachable).
+ */
+export function mirrorInputs(env: Record<string, string>): Record<string, string> {
+  return {
+    'kubectl-base-url': env.LOCAL_CLUSTER_KUBECTL_BASE_URL!,
+    'helm-base-url': env.LOCAL_CLUSTER_HELM_BASE_URL!,
+    'kube-prometheus-url': env.LOCAL_CLUSTER_KUBE_PROMETHEUS_URL!,
+    'milvus-chart-repo': env.LOCAL_CLUSTER_HELM_REPO_URL!,
+    'grafana-dashboard-url': env.LOCAL_CLUSTER_GRAFANA_DASHBOARD_URL!,
+  }
 }
 
 export async function localCluster(nodes = 1): Promise<LocalCluster> {
@@ -60,6 +77,7 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
         hostPort,
       )).trim() === 'ok',
     outage: () => execFileSync(process.execPath, [CLUSTER, 'outage']),
+    holdNamespaceEvents: (on) => execFileSync(process.execPath, [CLUSTER, 'hold-namespace-events', on ? 'on' : 'off']),
   }
 }
 

@@ -8,8 +8,20 @@ import type { Kube, KubeObject } from '../cluster/kube.ts'
 
 /** How long an image may fail to pull (ErrImagePull, ImagePullBackOff) before the run gives up, in ms. */
 export const IMAGE_PULL_GRACE_MS = 3 * 60_000
+/**
+ * The registry's own answer that an image does not exist or may not be pulled (containerd's
+ * NotFound, a registry's `manifest unknown`, Docker Hub's `pull access denied`): no retry will
+ * change it, so it is fatal at once. Other pull errors (timeouts, TLS, rate limits) get the grace.
+ */
+export const IMAGE_REFUSED = /code = NotFound|: not found|manifest unknown|name unknown|repository does not exist|pull access denied|unauthorized|insufficient_scope/i
 /** Restarts of one container in CrashLoopBackOff that are still waited on: Milvus restarts a few times while etcd and MinIO start. */
 export const CRASH_LOOP_RESTARTS = 5
+/**
+ * Restarts of one container in CrashLoopBackOff that are waited on once every other pod of the
+ * release is Ready: what it waited for is there, so crashing again is its own fault. At the
+ * kubelet's back-off (10 s, then doubling) the second comes about 30 s after the first crash.
+ */
+export const CRASH_LOOP_RESTARTS_PEERS_READY = 2
 /** How long a container may wait on a missing ConfigMap or Secret (CreateContainerConfigError), in ms. */
 export const CONFIG_ERROR_GRACE_MS = 60_000
 /** How long a missing ServiceAccount may keep a controller from creating pods (the chart may create it a moment later), in ms. */
@@ -132,9 +144,14 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
 /**
  * The refusal a Pod's container states show, or undefined. `since(key)` gives how long (ms) the
  * caller has seen the state named by key: image pulls and config errors get a grace, a crash
- * loop its restarts.
+ * loop its restarts. `restartsWhilePeersReady(container, restartCount)` gives how many of the
+ * container's restarts came after every other pod of the release was Ready (0 when unknown).
  */
-export function refusalInPod(pod: PodObject, since: (key: string) => number): ClusterRefusal | undefined {
+export function refusalInPod(
+  pod: PodObject,
+  since: (key: string) => number,
+  restartsWhilePeersReady: (container: string, restartCount: number) => number = () => 0,
+): ClusterRefusal | undefined {
   const object = `Pod ${pod.metadata.namespace ?? ''}/${pod.metadata.name}`
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
   for (const c of statuses) {
@@ -146,7 +163,15 @@ export function refusalInPod(pod: PodObject, since: (key: string) => number): Cl
       case 'InvalidImageName':
         return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'The image reference is malformed: fix the image values.' })
       case 'ErrImagePull':
-      case 'ImagePullBackOff':
+      case 'ImagePullBackOff': {
+        if (IMAGE_REFUSED.test(waiting.message ?? '')) {
+          return new ClusterRefusal({
+            object,
+            reason: waiting.reason,
+            message,
+            fix: 'The registry says this image does not exist or may not be pulled: fix the image repository and tag in values (the chart\'s image.all.repository and image.all.tag for Milvus), or add imagePullSecrets for a private registry.',
+          })
+        }
         if (since(`${pod.metadata.name}/${c.name}/pull`) < IMAGE_PULL_GRACE_MS) break
         return new ClusterRefusal({
           object,
@@ -154,14 +179,19 @@ export function refusalInPod(pod: PodObject, since: (key: string) => number): Cl
           message,
           fix: `The image could not be pulled for ${Math.round(IMAGE_PULL_GRACE_MS / 60_000)} minutes: check the image name and tag in values, the registry's reachability from the nodes, and imagePullSecrets.`,
         })
-      case 'CrashLoopBackOff':
-        if ((c.restartCount ?? 0) <= CRASH_LOOP_RESTARTS) break
+      }
+      case 'CrashLoopBackOff': {
+        const restarts = c.restartCount ?? 0
+        const afterPeers = restartsWhilePeersReady(c.name, restarts)
+        if (restarts <= CRASH_LOOP_RESTARTS && afterPeers < CRASH_LOOP_RESTARTS_PEERS_READY) break
+        const why = restarts > CRASH_LOOP_RESTARTS ? `${restarts} restarts` : `${restarts} restarts, ${afterPeers} of them with every other pod of the release Ready`
         return new ClusterRefusal({
           object,
           reason: waiting.reason,
-          message: `${message} (${c.restartCount} restarts)`,
+          message: `${message} (${why})`,
           fix: 'The container keeps crashing: read its log (kubectl logs --previous) in the diagnostics below.',
         })
+      }
       case 'CreateContainerConfigError':
         if (since(key) < CONFIG_ERROR_GRACE_MS) break
         return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'A ConfigMap or Secret the container needs does not exist: create it, or fix the values that name it.' })
@@ -253,10 +283,21 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
   }
   const progress = new Map<string, string>()
   let pods = new Map<string, KubeObject>()
+  // A container's restart count when every other pod of the release was first seen Ready.
+  const peersReadyAt = new Map<string, number>()
+  const isReady = (p: PodObject) => p.status?.phase === 'Succeeded' || (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
   const check = () => {
     const live = new Set<string>()
+    const all = [...pods.values()] as unknown as PodObject[]
     for (const p of pods.values()) {
       const pod = p as unknown as PodObject
+      const peersReady = all.every((o) => o.metadata.name === pod.metadata.name || isReady(o))
+      const restartsWhilePeersReady = (container: string, restarts: number) => {
+        const key = `${pod.metadata.name}/${container}`
+        if (!peersReady) return restarts - (peersReadyAt.get(key) ?? restarts)
+        if (!peersReadyAt.has(key)) peersReadyAt.set(key, restarts)
+        return restarts - peersReadyAt.get(key)!
+      }
       for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
         const w = c.state?.waiting?.reason
         if (!w) continue
@@ -266,7 +307,7 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
           since(key)
         }
       }
-      if (report(refusalInPod(pod, since))) return true
+      if (report(refusalInPod(pod, since, restartsWhilePeersReady))) return true
     }
     // A state that went away starts its grace over when it comes back.
     for (const key of firstSeen.keys()) if (!live.has(key)) firstSeen.delete(key)
