@@ -7,6 +7,8 @@
 //   node local-cluster/cluster.ts env              print the environment file
 //   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
 //   node local-cluster/cluster.ts outage           stop the API server for 5 s, then start it again
+//   node local-cluster/cluster.ts hold-namespace-events on|off
+//                                                  hold back (or release) prometheus-operator's namespace watch events
 //   node local-cluster/cluster.ts serve            (internal) the supervisor, run inside the namespace
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
@@ -172,6 +174,11 @@ async function main(): Promise<void> {
       process.kill(pid, 'SIGUSR2')
       return
     }
+    case 'hold-namespace-events':
+      if (rest[0] === 'on') writeFileSync(l.holdNamespaceEventsFile, `${new Date().toISOString()}\n`)
+      else if (rest[0] === 'off') rmSync(l.holdNamespaceEventsFile, { force: true })
+      else throw new Error('usage: cluster.ts hold-namespace-events on|off')
+      return
     case 'env':
       process.stdout.write(readFileSync(l.envFile, 'utf8'))
       return

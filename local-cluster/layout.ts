@@ -21,6 +21,8 @@ export interface Layout {
   failedFile: string
   envFile: string
   kubeconfig: string
+  /** While this file exists, prometheus-operator's namespace watch events are held back (operator-proxy.ts). */
+  holdNamespaceEventsFile: string
   binDir: string
 }
 
@@ -36,6 +38,7 @@ export function layout(): Layout {
     failedFile: join(runDir, 'failed'),
     envFile: join(runDir, 'env'),
     kubeconfig: join(runDir, 'kubeconfig'),
+    holdNamespaceEventsFile: join(runDir, 'hold-namespace-events'),
     binDir: join(cache, 'bin'),
   }
 }

@@ -16,6 +16,7 @@ interface Options {
   prometheusBinary: string
   operatorBinary: string
   kubeconfig: string
+  operatorKubeconfig: string
   runDir: string
   apiserver: string
   caFile: string
@@ -153,7 +154,7 @@ export class PodRunner {
     // The pod's own arguments; it listens where the pod's kube-rbac-proxy expects it.
     const args = [...(container?.args ?? []).filter((a) => !a.startsWith('--web.listen-address')), '--web.listen-address=127.0.0.1:8080']
     log(`starting prometheus-operator for ${key}`)
-    const proc = this.procs.start('prometheus-operator', this.o.operatorBinary, args, { KUBECONFIG: this.o.kubeconfig })
+    const proc = this.procs.start('prometheus-operator', this.o.operatorBinary, args, { KUBECONFIG: this.o.operatorKubeconfig })
     this.running.set(key, { key, ip, stop: () => this.procs.stop(proc) })
   }
 

@@ -11,6 +11,7 @@ import { Procs, until } from './procs.ts'
 import { layout, NETWORK } from './layout.ts'
 import { startKwok, createNodes, createStorageClass } from './kwok.ts'
 import { PodRunner } from './pod-runner.ts'
+import { startOperatorProxy } from './operator-proxy.ts'
 import { startMirror, fixtureDirs } from './mirror.ts'
 import { startMilvusStandin } from './milvus-standin.ts'
 import { startStandins } from './standins.ts'
@@ -129,7 +130,13 @@ export async function serve(nodeCount: number): Promise<void> {
     startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir })
 
     log('starting the pod runner (operator and Prometheus pods), the stand-ins and the download mirror')
-    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), operatorBinary: bin('prometheus-operator'), kubeconfig: l.kubeconfig, runDir: l.runDir, apiserver: server, caFile: pki.caCert })
+    // The operator reaches the API server through a proxy that tests can make hold its namespace events.
+    rmSync(l.holdNamespaceEventsFile, { force: true })
+    const operatorProxy = await startOperatorProxy({ apiserver: server, ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey, holdFile: l.holdNamespaceEventsFile })
+    closers.push(() => operatorProxy.close())
+    const operatorKubeconfig = join(l.runDir, 'operator.kubeconfig')
+    writeFileSync(operatorKubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: local, cluster: {server: '${operatorProxy.url}'}}]\nusers: [{name: local, user: {}}]\ncontexts: [{name: local, context: {cluster: local, user: local}}]\ncurrent-context: local\n`)
+    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), operatorBinary: bin('prometheus-operator'), kubeconfig: l.kubeconfig, operatorKubeconfig, runDir: l.runDir, apiserver: server, caFile: pki.caCert })
     await runner.start()
     // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
     // one listener on 0.0.0.0 answers for all pods of a port (see kwok/port-forward.yaml).

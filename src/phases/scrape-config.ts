@@ -4,7 +4,9 @@
 // rejected ServiceMonitor (no job: waiting on Prometheus can never succeed) from a Prometheus
 // that has not reloaded yet (job present). prometheus-operator v0.92 drops a ServiceMonitor's
 // event when its namespace is not yet in the operator's cache (upstream PR #8313); touching the
-// ServiceMonitor once makes the operator see it again.
+// ServiceMonitor once makes the operator see it again. The touch is a label: the operator acts
+// on a ServiceMonitor update only when its generation or its labels change, so an annotation
+// would go unseen.
 import { gunzipSync } from 'node:zlib'
 import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
@@ -12,8 +14,8 @@ import type { KubeEvent } from './release-watch.ts'
 
 /** How long the operator gets to write a new ServiceMonitor's job before the action touches it, and again after, in ms. */
 export const OPERATOR_GRACE_MS = 15_000
-/** The annotation the action sets on its ServiceMonitor to make the operator take it again. */
-export const TOUCH_ANNOTATION = 'milvus-monitoring-action/reconcile'
+/** The label the action sets on its ServiceMonitor (value: ms since the epoch) to make the operator take it again. */
+export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
 
 /** Whether a generated Prometheus configuration (YAML text) has a scrape job named `scrapePool`. */
 export function hasScrapeJob(config: string, scrapePool: string): boolean {
@@ -82,9 +84,9 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
   if (await waitForJob(grace)) return 'present'
   core.info(
     `prometheus-operator has not put ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} into Prometheus' configuration after ${grace / 1000} s ` +
-      `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ServiceMonitor once (annotation ${TOUCH_ANNOTATION}) so the operator takes it again.`,
+      `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ServiceMonitor once (label ${TOUCH_LABEL}) so the operator takes it again.`,
   )
-  await o.kube.request('PATCH', smPath, { metadata: { annotations: { [TOUCH_ANNOTATION]: new Date().toISOString() } } }, { contentType: 'application/merge-patch+json' })
+  await o.kube.request('PATCH', smPath, { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } }, { contentType: 'application/merge-patch+json' })
   if (await waitForJob(grace)) {
     core.info(`prometheus-operator took ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} after the touch`)
     return 'recovered'
