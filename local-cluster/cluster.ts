@@ -2,7 +2,9 @@
 // namespace of its own where every pod IP is a local address, so real processes (Prometheus,
 // a Milvus metrics stand-in) answer for pods. See README "Local cluster".
 //
-//   node local-cluster/cluster.ts up [--nodes N]   start (idempotent), print how to use it
+//   node local-cluster/cluster.ts up [--nodes N] [--timeline instant|runner]
+//                                                  start (idempotent), print how to use it; the runner
+//                                                  timeline pulls images and waits probes as a runner does
 //   node local-cluster/cluster.ts down             stop everything, remove the namespace
 //   node local-cluster/cluster.ts env              print the environment file
 //   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
@@ -17,23 +19,27 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { until } from './procs.ts'
 import { layout, NETWORK, type Layout } from './layout.ts'
+import type { Profile } from './timeline/controller.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-function parseArgs(argv: string[]): { cmd: string; nodes: number; rest: string[] } {
+function parseArgs(argv: string[]): { cmd: string; nodes: number; timeline: Profile; rest: string[] } {
   const [cmd = 'up', ...tail] = argv
   let nodes = Number(process.env.LOCAL_CLUSTER_NODES ?? 1)
+  let timeline = process.env.LOCAL_CLUSTER_TIMELINE ?? 'instant'
   const rest: string[] = []
   for (let i = 0; i < tail.length; i++) {
     const a = tail[i]!
     if (a === '--nodes') nodes = Number(tail[++i])
+    else if (a === '--timeline') timeline = tail[++i] ?? ''
     else if (a === '--') {
       rest.push(...tail.slice(i + 1))
       break
     } else rest.push(a)
   }
   if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`--nodes must be a positive integer, got ${nodes}`)
-  return { cmd, nodes, rest }
+  if (timeline !== 'instant' && timeline !== 'runner') throw new Error(`--timeline must be instant or runner, got ${timeline}`)
+  return { cmd, nodes, timeline, rest }
 }
 
 function pidAlive(pid: number): boolean {
@@ -69,27 +75,27 @@ function createNetns(name: string): void {
   for (const cidr of NETWORK.localRanges) inNs('ip', 'route', 'add', 'local', cidr, 'dev', 'lo')
 }
 
-async function up(nodes: number): Promise<void> {
+async function up(nodes: number, timeline: Profile): Promise<void> {
   const l = layout()
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error('the local cluster needs root for its network namespace (ip netns): run it with sudo')
   }
   const running = readPid(l)
   if (running && existsSync(l.readyFile)) {
-    const ready = JSON.parse(readFileSync(l.readyFile, 'utf8')) as { nodes: number }
-    if (ready.nodes === nodes) {
+    const ready = JSON.parse(readFileSync(l.readyFile, 'utf8')) as { nodes: number; timeline?: Profile }
+    if (ready.nodes === nodes && (ready.timeline ?? 'instant') === timeline) {
       process.stderr.write(`local cluster already running (pid ${running})\n`)
       printUsage(l)
       return
     }
-    process.stderr.write(`local cluster running with ${ready.nodes} nodes; restarting with ${nodes}\n`)
+    process.stderr.write(`local cluster running with ${ready.nodes} nodes, timeline ${ready.timeline ?? 'instant'}; restarting with ${nodes}, ${timeline}\n`)
   }
   await down({ quiet: true })
   execFileSync('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] })
   mkdirSync(l.logDir, { recursive: true })
   createNetns(l.netns)
   const out = openSync(join(l.logDir, 'serve.log'), 'a')
-  const child = spawn('ip', ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes)], {
+  const child = spawn('ip', ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes), '--timeline', timeline], {
     detached: true,
     stdio: ['ignore', out, out],
     env: process.env,
@@ -161,11 +167,11 @@ async function down(opts: { quiet?: boolean } = {}): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { cmd, nodes, rest } = parseArgs(process.argv.slice(2))
+  const { cmd, nodes, timeline, rest } = parseArgs(process.argv.slice(2))
   const l = layout()
   switch (cmd) {
     case 'up':
-      return up(nodes)
+      return up(nodes, timeline)
     case 'down':
       return down()
     case 'outage': {
@@ -196,7 +202,7 @@ async function main(): Promise<void> {
     }
     case 'serve': {
       const { serve } = await import('./serve.ts')
-      return serve(nodes)
+      return serve(nodes, timeline)
     }
     default:
       throw new Error(`unknown command ${cmd}: use up, down, env, exec or serve`)

@@ -12,6 +12,7 @@ import { layout, NETWORK } from './layout.ts'
 import { startKwok, createNodes, createStorageClass } from './kwok.ts'
 import { PodRunner } from './pod-runner.ts'
 import { startOperatorProxy } from './operator-proxy.ts'
+import { TimelineController, type Profile } from './timeline/controller.ts'
 import { startMirror, fixtureDirs } from './mirror.ts'
 import { startMilvusStandin } from './milvus-standin.ts'
 import { startStandins } from './standins.ts'
@@ -45,7 +46,7 @@ function httpsOk(url: string, pki: Pki): Promise<boolean> {
   })
 }
 
-export async function serve(nodeCount: number): Promise<void> {
+export async function serve(nodeCount: number, timeline: Profile = 'instant'): Promise<void> {
   const l = layout()
   rmSync(l.readyFile, { force: true })
   mkdirSync(l.logDir, { recursive: true })
@@ -127,7 +128,11 @@ export async function serve(nodeCount: number): Promise<void> {
     log(`creating ${nodeCount} kwok nodes and the default StorageClass`)
     await createNodes(kc, nodeCount)
     await createStorageClass(kc)
-    startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir })
+    startKwok(procs, { binary: bin('kwok'), kubeconfig: l.kubeconfig, runDir: l.runDir, timeline })
+    // Plays the runner timeline: every pod with the runner profile, marked pods with the instant one.
+    const timelineController = new TimelineController(kc, timeline)
+    await timelineController.start()
+    closers.push(async () => timelineController.stop())
 
     log('starting the pod runner (operator and Prometheus pods), the stand-ins and the download mirror')
     // The operator reaches the API server through a proxy that tests can make hold its namespace events.
@@ -171,7 +176,7 @@ export async function serve(nodeCount: number): Promise<void> {
       LOCAL_CLUSTER_GRAFANA_DASHBOARD_URL: mirror.grafanaDashboardUrl,
     }
     writeFileSync(l.envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join(''))
-    writeFileSync(l.readyFile, JSON.stringify({ nodes: nodeCount, pid: process.pid }))
+    writeFileSync(l.readyFile, JSON.stringify({ nodes: nodeCount, timeline, pid: process.pid }))
     log('ready')
   } catch (e) {
     const msg = e instanceof Error ? (e.stack ?? e.message) : String(e)
