@@ -9,6 +9,7 @@
 //   node local-cluster/cluster.ts env              print the environment file
 //   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
 //   node local-cluster/cluster.ts outage           stop the API server for 5 s, then start it again
+//   node local-cluster/cluster.ts forget-images     empty the runner timeline's image stores (a new runner)
 //   node local-cluster/cluster.ts hold-namespace-events on|off
 //                                                  hold back (or release) prometheus-operator's namespace watch events
 //   node local-cluster/cluster.ts serve            (internal) the supervisor, run inside the namespace
@@ -178,6 +179,12 @@ async function main(): Promise<void> {
       const pid = readPid(l)
       if (!pid) throw new Error('the local cluster is not running')
       process.kill(pid, 'SIGUSR2')
+      return
+    }
+    case 'forget-images': {
+      const pid = readPid(l)
+      if (!pid) throw new Error('the local cluster is not running')
+      process.kill(pid, 'SIGUSR1')
       return
     }
     case 'hold-namespace-events':

@@ -133,6 +133,11 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
     const timelineController = new TimelineController(kc, timeline)
     await timelineController.start()
     closers.push(async () => timelineController.stop())
+    // `cluster.ts forget-images`: the next pulls start from empty nodes, as on a new runner.
+    process.on('SIGUSR1', () => {
+      timelineController.forgetImages()
+      log('timeline: image stores emptied')
+    })
 
     log('starting the pod runner (operator and Prometheus pods), the stand-ins and the download mirror')
     // The operator reaches the API server through a proxy that tests can make hold its namespace events.

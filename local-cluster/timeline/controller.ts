@@ -75,6 +75,11 @@ export class TimelineController {
     log(`profile ${this.profile}${this.mbPerS ? `, ${this.mbPerS} MB/s` : ''}`)
   }
 
+  /** Every node's image store emptied: the next pods pull everything again. */
+  forgetImages(): void {
+    this.pulls.clear()
+  }
+
   stop(): void {
     this.stopped = true
     this.abort?.abort()
