@@ -1,9 +1,11 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { compatibilityWarning, crdNamesIn, findManifestsDir, prometheusServing } from '../../src/phases/kube-prometheus.ts'
+import { compatibilityWarning, crdNamesIn, fetchManifests, findManifestsDir, prometheusServing } from '../../src/phases/kube-prometheus.ts'
 import { discoveryRbac, needsRbac } from '../../src/phases/rbac.ts'
 import { isTransient } from '../../src/cluster/retry.ts'
 import { notReadyPods } from '../../src/report/diagnostics.ts'
@@ -35,6 +37,32 @@ describe('kube-prometheus manifests', () => {
     expect(names).toHaveLength(10)
     expect(names).toContain('servicemonitors.monitoring.coreos.com')
     expect(names).toContain('prometheuses.monitoring.coreos.com')
+  }, 60_000)
+
+  it('caches the manifests per version and URL: a second URL for the same version is downloaded, the same URL is not', async () => {
+    const { kubePrometheus } = await fixtureDirs()
+    const runner = mkdtempSync(join(tmpdir(), 'kp-cache-'))
+    process.env.RUNNER_TOOL_CACHE = join(runner, 'tool-cache')
+    process.env.RUNNER_TEMP = join(runner, 'temp')
+    // Two archives served as the same version: a mirror and a patched copy (here v0.17.0's).
+    const archives: Record<string, string> = { '/a.tar.gz': 'kube-prometheus-0.18.0.tar.gz', '/b.tar.gz': 'kube-prometheus-0.17.0.tar.gz' }
+    const hits: string[] = []
+    const server = createServer((req, res) => {
+      hits.push(req.url ?? '')
+      res.end(readFileSync(join(kubePrometheus, archives[req.url ?? '']!)))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      const a = await fetchManifests('v0.18.0', `${base}/a.tar.gz`)
+      const again = await fetchManifests('v0.18.0', `${base}/a.tar.gz`)
+      const b = await fetchManifests('v0.18.0', `${base}/b.tar.gz`)
+      expect(hits).toEqual(['/a.tar.gz', '/b.tar.gz'])
+      expect(again.dir).toBe(a.dir)
+      expect(b.dir).not.toBe(a.dir)
+    } finally {
+      server.close()
+    }
   }, 60_000)
 
   it('says what is wrong with an archive that has no manifests/setup', () => {

@@ -1,6 +1,7 @@
 // kube-prometheus: fetch a release's manifests (cached per version), apply them server-side,
 // and wait on watches for the CRDs, the operator and Prometheus `k8s`.
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
@@ -72,14 +73,17 @@ export function findManifestsDir(root: string): string {
 
 export async function fetchManifests(version: string, url: string): Promise<Manifests> {
   const cacheVersion = version.replace(/^v/, '')
-  let dir = tc.find('kube-prometheus-manifests', cacheVersion)
+  // Cached per URL too: another kube-prometheus-url for the same version (a fork, a patched
+  // archive) must not be answered with what an earlier URL gave.
+  const tool = `kube-prometheus-manifests-${createHash('sha256').update(url).digest('hex').slice(0, 12)}`
+  let dir = tc.find(tool, cacheVersion)
   if (dir) {
-    core.info(`kube-prometheus ${version} manifests found in the tool cache`)
+    core.info(`kube-prometheus ${version} manifests from ${url} found in the tool cache`)
   } else {
     core.info(`Downloading kube-prometheus ${version} from ${url}`)
     const archive = await tc.downloadTool(url)
     const extracted = await tc.extractTar(archive)
-    dir = await tc.cacheDir(findManifestsDir(extracted), 'kube-prometheus-manifests', cacheVersion)
+    dir = await tc.cacheDir(findManifestsDir(extracted), tool, cacheVersion)
   }
   const setupDir = join(dir, 'setup')
   const crdNames = crdNamesIn(setupDir)
