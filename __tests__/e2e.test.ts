@@ -92,6 +92,8 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(deploy.spec.template.spec.containers[0]!.readinessProbe).toMatchObject({ initialDelaySeconds: 5, periodSeconds: 5 })
     expect(deploy.spec.template.spec.containers[0]!.livenessProbe).toMatchObject({ initialDelaySeconds: 30 })
     expect((sm as unknown as { spec: { endpoints: Array<{ interval: string }> } }).spec.endpoints[0]!.interval).toBe('10s')
+    const etcd = await cluster.kubectlJson<{ spec: { template: { spec: { containers: Array<{ readinessProbe: unknown }> } } } }>(['get', 'statefulset', '-n', 'milvus', 'my-release-etcd'])
+    expect(etcd.spec.template.spec.containers[0]!.readinessProbe).toMatchObject({ initialDelaySeconds: 5, periodSeconds: 5 })
 
     // Prometheus itself, through the forwarded URL the action gave: the Milvus target is up.
     const targets = await activeTargets(o['prometheus-url']!, o['scrape-pool']!)

@@ -16,7 +16,7 @@ describe('Milvus values', () => {
   it('standalone is CI-sized: no cluster, one etcd, standalone MinIO, no Pulsar', () => {
     expect(modeValues('standalone')).toEqual({
       cluster: { enabled: false },
-      etcd: { replicaCount: 1 },
+      etcd: { replicaCount: 1, readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 } },
       minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
       pulsarv3: { enabled: false },
       readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 },
@@ -45,7 +45,7 @@ describe('Milvus values', () => {
 
   it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {
     const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '15s' } } })
-    expect(v.etcd).toEqual({ replicaCount: 3 })
+    expect(v.etcd).toEqual({ replicaCount: 3, readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 } })
     expect(v.minio).toEqual({ mode: 'standalone', resources: { requests: { memory: '256Mi' } } })
     expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '15s' } })
   })
@@ -53,6 +53,7 @@ describe('Milvus values', () => {
   it.each([
     ['readinessProbe', { readinessProbe: { initialDelaySeconds: 90 } }, { initialDelaySeconds: 90, periodSeconds: 5 }],
     ['livenessProbe', { livenessProbe: { initialDelaySeconds: 120, failureThreshold: 3 } }, { initialDelaySeconds: 120, periodSeconds: 30, failureThreshold: 3 }],
+    ['etcd', { etcd: { readinessProbe: { initialDelaySeconds: 60 } } }, { replicaCount: 1, readinessProbe: { initialDelaySeconds: 60, periodSeconds: 5 } }],
   ])('each CI timing value is overridable through values: %s', (key, user, want) => {
     expect(releaseValues('standalone', user)[key]).toEqual(want)
   })
