@@ -179,9 +179,13 @@ async function inCluster(cluster: Cluster, cmd: string, cmdArgs: string[]): Prom
 }
 
 interface Floor {
-  /** ms from the run's start to the physical floor: Milvus and a Prometheus replica Ready, one reload, then that replica's next scrape of the target. */
+  /**
+   * ms from the run's start to the physical floor of what the action reports (the target up in
+   * every Prometheus replica, so a query through the Service finds it up): for each replica,
+   * Milvus and that replica Ready, one reload, then its next scrape of the target; the latest.
+   */
   floorMs: number
-  /** ms from the first successful scrape of the Milvus target (any replica) to the action's "target up". */
+  /** ms from the target's first successful scrape in every replica (the latest replica's first) to the action's "target up". */
   lagMs: number
   /**
    * ms from the first moment the action may say "up" (the target up and Milvus Ready, the later
@@ -206,19 +210,24 @@ async function floorOf(cluster: Cluster, startWall: number, upWall: number): Pro
   const milvusReady = Math.max(...pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'milvus').map(readyAt))
   const sm = JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'servicemonitors', '-n', 'milvus', '-o', 'json'])) as { items: Array<{ spec: { endpoints: Array<{ interval?: string }> } }> }
   const interval = Number(/^(\d+)s$/.exec(sm.items[0]?.spec.endpoints[0]?.interval ?? '30s')?.[1] ?? 30) * 1000
-  let floorEnd = Infinity
-  let firstUp = Infinity
+  let floorEnd = -Infinity
+  let firstUp = -Infinity
+  const replicas: Array<{ pod: string; readyAt: number; firstSample: number; firstUp: number }> = []
   for (const p of pods.filter((x) => x.metadata.namespace === 'monitoring' && x.metadata.labels?.['app.kubernetes.io/name'] === 'prometheus')) {
     const answer = JSON.parse(await inCluster(cluster, 'curl', ['-sG', '--max-time', '10', `http://${p.status.podIP}:9090/api/v1/query`, '--data-urlencode', 'query=up{namespace="milvus"}[30m]'])) as {
       data: { result: Array<{ values: Array<[number, string]> }> }
     }
-    const samples = answer.data.result.flatMap((r) => r.values).map(([t, v]) => ({ t: t * 1000, up: v === '1' }))
+    // This run's samples only: the replica's data outlives the pods of earlier runs.
+    const samples = answer.data.result.flatMap((r) => r.values).map(([t, v]) => ({ t: t * 1000, up: v === '1' })).filter((s) => s.t >= startWall)
     if (!samples.length) continue
     const first = Math.min(...samples.map((s) => s.t))
-    firstUp = Math.min(firstUp, ...samples.filter((s) => s.up).map((s) => s.t))
+    const up = Math.min(...samples.filter((s) => s.up).map((s) => s.t))
+    firstUp = Math.max(firstUp, up)
     const canSucceed = Math.max(readyAt(p), milvusReady) + RELOAD_MS
-    floorEnd = Math.min(floorEnd, first + Math.ceil((canSucceed - first) / interval) * interval)
+    floorEnd = Math.max(floorEnd, first + Math.ceil((canSucceed - first) / interval) * interval)
+    replicas.push({ pod: (p.metadata as { name?: string }).name ?? '', readyAt: readyAt(p), firstSample: first, firstUp: up })
   }
+  writeFileSync(join(OUT, `floor-${startWall}.json`), JSON.stringify({ startWall, upWall, milvusReady, intervalMs: interval, replicas }, null, 2))
   return { floorMs: floorEnd - startWall, lagMs: upWall - firstUp, lagAfterReadyMs: upWall - Math.max(milvusReady, firstUp) }
 }
 

@@ -411,6 +411,8 @@ describe('nextPollDelay', () => {
     ['backoff starts at 250 ms', v('pool-missing'), 0, 250],
     ['and doubles', v('no-targets'), 1, 500],
     ['and doubles', v('unreachable'), 4, 4000],
+    ['to 1 s at most while the first scrape may come any moment: the pool loading', v('pool-missing'), 6, 1000],
+    ['no target discovered yet', v('no-targets'), 6, 1000],
     ['up to 5 s', v('unreachable'), 5, 5000],
     ['and stays there', v('unreachable'), 60, 5000],
     [
@@ -432,12 +434,13 @@ describe('nextPollDelay', () => {
       30_000 + DEFAULT_PACING.marginMs,
     ],
     ['overdue: backoff', v('down', { nextScrapeAt: NOW - 5000, scrapeIntervalMs: 30_000 }), 2, 1000],
-    ['never scraped: backoff', v('pending', { scrapeIntervalMs: 30_000 }), 3, 2000],
+    ['never scraped: backoff', v('pending', { scrapeIntervalMs: 30_000 }), 2, 1000],
+    ['never scraped: no more than 1 s apart', v('pending', { scrapeIntervalMs: 30_000 }), 5, 1000],
     [
       'never scraped, short interval: backoff no longer than an interval',
-      v('pending', { scrapeIntervalMs: 1000 }),
+      v('pending', { scrapeIntervalMs: 500 }),
       4,
-      1000 + DEFAULT_PACING.marginMs,
+      500 + DEFAULT_PACING.marginMs,
     ],
   ])('%s', (_, verdict, attempt, want) => {
     expect(nextPollDelay(verdict, attempt, NOW)).toBe(want)

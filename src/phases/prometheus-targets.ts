@@ -328,18 +328,24 @@ export interface Pacing {
   maxMs: number
   /** How long after a due scrape to look, so its result is in. */
   marginMs: number
+  /**
+   * Backoff cap while the first successful scrape can come at any moment (the pool loading, the
+   * target being discovered, a target not scraped yet), ms: what bounds the detection lag.
+   */
+  soonMaxMs: number
 }
 
-export const DEFAULT_PACING: Pacing = { minMs: 250, maxMs: 5000, marginMs: 200 }
+export const DEFAULT_PACING: Pacing = { minMs: 250, maxMs: 5000, marginMs: 200, soonMaxMs: 1000 }
 
 /**
  * How long to wait before the next poll. While targets wait for a scrape, wake just after the
  * next one is due; capped at one interval so a skewed clock between runner and Prometheus
- * cannot stall the wait. Otherwise back off exponentially; `attempt` counts the polls since the
- * verdict last changed.
+ * cannot stall the wait. Otherwise back off exponentially, to at most a second while the first
+ * scrape may come any moment; `attempt` counts the polls since the verdict last changed.
  */
 export function nextPollDelay(verdict: TargetVerdict, attempt: number, now: number, p = DEFAULT_PACING): number {
-  const backoff = Math.min(p.maxMs, p.minMs * 2 ** Math.min(attempt, 30))
+  const soon = verdict.state === 'pool-missing' || verdict.state === 'no-targets' || verdict.state === 'pending'
+  const backoff = Math.min(soon ? p.soonMaxMs : p.maxMs, p.minMs * 2 ** Math.min(attempt, 30))
   const interval = verdict.scrapeIntervalMs
   if (verdict.state !== 'pending' && verdict.state !== 'down') return backoff
   if (verdict.nextScrapeAt !== undefined && interval !== undefined) {
