@@ -39,6 +39,11 @@ export async function startOperatorProxy(o: { apiserver: string; ca: string; cer
       { ...tls, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers)
+        // An answer cut short (the API server went away mid-watch) cuts the operator's request
+        // too: left open, client-go would wait on a watch that never delivers again.
+        answer.on('close', () => {
+          if (!answer.complete) res.destroy()
+        })
         if (!isNamespaceWatch(req.url ?? '')) {
           answer.pipe(res)
           return
