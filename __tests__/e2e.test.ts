@@ -30,7 +30,8 @@ function inputs(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function failed(r: StepResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
+  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n')
+  return `exit ${r.code}\n--- errors\n${errors}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
 }
 
 interface TargetsAnswer {

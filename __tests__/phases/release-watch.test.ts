@@ -43,6 +43,11 @@ describe('refusals in Events', () => {
     ['a Normal event', event('FailedCreate', 'violates PodSecurity', { type: 'Normal' })],
     ['a ServiceAccount the chart creates a moment later', event('FailedCreate', 'error looking up service account milvus/r: serviceaccount "r" not found', { count: 1 })],
     ['a conflict the controller retries', event('FailedCreate', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again')],
+    ['a claim the controller created a moment ago (its cache is behind)', event('FailedCreate', 'create Pod r-etcd-0 in StatefulSet r-etcd failed error: failed to create PVC data-r-etcd-0: persistentvolumeclaims "data-r-etcd-0" already exists')],
+    ['an API server briefly unavailable', event('FailedCreate', 'Error creating: the server is currently unable to handle the request (post pods)')],
+    ['an API server that timed out', event('FailedCreate', 'Error creating: Timeout: request did not complete within requested timeout - context deadline exceeded')],
+    ['an internal error', event('FailedCreate', 'Error creating: Internal error occurred: resource quota evaluation timed out')],
+    ['throttling', event('FailedCreate', 'Error creating: the server has received too many requests and has asked us to try again later')],
     ['an unbound claim the binder is still working on', event('FailedScheduling', '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found')],
     ['an event of another kind', event('BackOff', 'Back-off restarting failed container')],
   ])('%s is not', (_, e) => {

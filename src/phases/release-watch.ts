@@ -22,6 +22,8 @@ export const CRASH_LOOP_RESTARTS = 5
  * kubelet's back-off (10 s, then doubling) the second comes about 30 s after the first crash.
  */
 export const CRASH_LOOP_RESTARTS_PEERS_READY = 2
+/** FailedCreate messages of a controller that retries and will succeed: never a refusal. */
+export const TRANSIENT_FAILED_CREATE = /object has been modified|try again|etcdserver|timeout|timed out|already exists|unable to handle the request|connection refused|deadline exceeded|internal error occurred|too many requests/i
 /** How long a container may wait on a missing ConfigMap or Secret (CreateContainerConfigError), in ms. */
 export const CONFIG_ERROR_GRACE_MS = 60_000
 /** How long a missing ServiceAccount may keep a controller from creating pods (the chart may create it a moment later), in ms. */
@@ -105,7 +107,9 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
         if (spanMs(e) < MISSING_ACCOUNT_GRACE_MS && (e.count ?? 1) < 5) return undefined
         return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix: 'The ServiceAccount the pods use does not exist and nothing creates it: create it, or set the chart\'s serviceAccount values so the release creates it.' })
       }
-      if (/object has been modified|try again|etcdserver|timeout/i.test(message)) return undefined
+      // What the controller retries on its own: conflicts, its own stale cache (a claim or pod it
+      // created a moment ago "already exists"), an API server that is briefly unavailable.
+      if (TRANSIENT_FAILED_CREATE.test(message)) return undefined
       let fix = 'The controller cannot create the release\'s pods; fix what the message names.'
       if (/PodSecurity/.test(message)) {
         fix = `The namespace's Pod Security admission refuses the pods. Label the namespace to admit them (e.g. kubectl label namespace ${e.involvedObject?.namespace ?? e.metadata.namespace} pod-security.kubernetes.io/enforce=privileged --overwrite), or install into a namespace without that label.`
