@@ -44,6 +44,7 @@ const isReady = (pod: k8s.V1Pod) => pod.status?.conditions?.find((c) => c.type =
 export class TimelineController {
   private readonly pulls = new Map<string, NodePulls>()
   private readonly pods = new Map<string, k8s.V1Pod>() // namespace/name
+  private readonly awaitingReady = new Set<string>() // Milvus pods started, their ready-at not planned yet
   private readonly core: k8s.CoreV1Api
   private abort?: { abort: () => void }
   private stopped = false
@@ -89,15 +90,20 @@ export class TimelineController {
     const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
     if (type === 'DELETED') {
       this.pods.delete(key)
+      this.awaitingReady.delete(key)
       return
     }
     this.pods.set(key, pod)
     const node = pod.spec?.nodeName
     if (node && !pod.metadata?.deletionTimestamp && onTimeline(pod, this.profile) && !pod.metadata?.annotations?.[STARTED_AT]) await this.plan(pod, node)
-    // A dependency's readiness may complete a Milvus pod's plan.
-    for (const p of this.pods.values()) {
-      const a = p.metadata?.annotations ?? {}
-      if (a[STARTED_AT] && !a[READY_AT] && isMilvus(shapeOf(p))) await this.planMilvusReady(p)
+    // A dependency's readiness may complete a Milvus pod's plan: only those pods are looked at,
+    // not every pod of the cluster on every event (1000 node-exporters at 1000 nodes).
+    const a = pod.metadata?.annotations ?? {}
+    if (a[STARTED_AT] && !a[READY_AT] && isMilvus(shapeOf(pod))) this.awaitingReady.add(key)
+    for (const k of this.awaitingReady) {
+      const p = this.pods.get(k)
+      if (p && !p.metadata?.annotations?.[READY_AT]) await this.planMilvusReady(p)
+      if (!p || p.metadata?.annotations?.[READY_AT]) this.awaitingReady.delete(k)
     }
   }
 
