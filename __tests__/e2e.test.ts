@@ -881,8 +881,18 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     )
     await cluster.kubectl(['apply', '-f', file])
 
+    const since = Date.now()
     const r = await runner.main(inputs({ cleanup: 'true', namespace: 'milvus-cleanup', 'release-name': 'tidy' }))
     expect(r.code, failed(r)).toBe(0)
+    // The pull order a node gets (it pulls in the order pods are bound to it): the operator before
+    // Milvus, and Prometheus (created by the operator) before the rest of kube-prometheus.
+    const bound = await scheduledSince(['monitoring', 'milvus-cleanup'], since)
+    const at = (ns: string, prefix: string) => [...bound].filter(([k]) => k.startsWith(`${ns}/${prefix}`)).map(([, t]) => t)
+    const [operator, milvus, prometheus] = [at('monitoring', 'prometheus-operator-'), at('milvus-cleanup', ''), at('monitoring', 'prometheus-k8s-')]
+    const rest = ['grafana-', 'alertmanager-main-', 'kube-state-metrics-', 'blackbox-exporter-', 'prometheus-adapter-'].flatMap((p) => at('monitoring', p))
+    expect([operator.length, milvus.length, prometheus.length, rest.length > 4], JSON.stringify([...bound])).toEqual([1, 3, 2, true])
+    expect(Math.max(...operator)).toBeLessThan(Math.min(...milvus))
+    expect(Math.max(...prometheus)).toBeLessThan(Math.min(...rest))
     expect(r.stdout).toMatch(/Left as they are \(they exist and belong to someone else; not applied over, never deleted\)/)
     expect(r.stdout).toMatch(/CustomResourceDefinition servicemonitors\.monitoring\.coreos\.com \(managed by other-team/)
     expect(r.stdout).toMatch(/Namespace monitoring \(managed by kubectl/)
@@ -908,6 +918,19 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(await cluster.kubectl(['get', 'namespace', 'monitoring', '-o', 'name'])).toContain('namespace/monitoring')
     await cluster.kubectl(['delete', 'namespace', 'other', '--wait=false'])
   }, 15 * MIN)
+
+  /** `<namespace>/<pod>` → when the scheduler bound it (its Scheduled Event's eventTime, µs precision, ms epoch), for pods bound since `since`. */
+  async function scheduledSince(namespaces: string[], since: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    for (const ns of namespaces) {
+      const events = (await cluster.kubectlJson<{ items: Array<{ eventTime?: string; involvedObject: { name: string } }> }>(['get', 'events', '-n', ns, '--field-selector', 'reason=Scheduled'])).items
+      for (const e of events) {
+        const t = e.eventTime ? Date.parse(e.eventTime) : NaN
+        if (t >= since) out.set(`${ns}/${e.involvedObject.name}`, Math.min(t, out.get(`${ns}/${e.involvedObject.name}`) ?? Infinity))
+      }
+    }
+    return out
+  }
 
   /** kube-prometheus' manifests/, from the local cluster's mirror of the release archive. */
   async function kubePrometheusManifests(): Promise<string> {

@@ -8,7 +8,7 @@ import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import { preflight } from './phases/preflight.ts'
 import type { Kube } from './cluster/kube.ts'
-import { downloadManifests, type Manifests, type StackContext, installCrds, planStack, stackReady } from './phases/kube-prometheus.ts'
+import { applyFirst, downloadManifests, type Manifests, type StackContext, installCrds, planStack, stackReady } from './phases/kube-prometheus.ts'
 import { resolvePrometheus } from './phases/prometheus.ts'
 import { installRelease, prepareNamespace, secretValues, writeValuesFile } from './phases/milvus.ts'
 import { checkRelease } from './phases/render.ts'
@@ -128,7 +128,9 @@ async function deploy(inputs: Inputs, budget: Budget, progress: Progress): Promi
 
 async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress, c: DeployContext): Promise<RunResult> {
   const { tools, kube, helm, manifests, stackContext, state, valuesFile } = c
-  // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up.
+  // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up. The
+  // operator and Prometheus go first, so their images are not pulled after everyone else's.
+  if (manifests) await budget.phase('Apply prometheus-operator and Prometheus', () => applyFirst(manifests, stackContext))
   await Promise.all([
     budget.phase('kube-prometheus ready', () => stackReady(manifests, stackContext)),
     budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, kube, state, valuesFile })),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { compatibilityWarning, crdNamesIn, fetchManifests, findManifestsDir, prometheusServing } from '../../src/phases/kube-prometheus.ts'
+import { compatibilityWarning, crdNamesIn, fetchManifests, findManifestsDir, prometheusServing, statefulSetPodsCreated } from '../../src/phases/kube-prometheus.ts'
 import { discoveryRbac, needsRbac } from '../../src/phases/rbac.ts'
 import { isTransient } from '../../src/cluster/retry.ts'
 import { notReadyPods } from '../../src/report/diagnostics.ts'
@@ -146,4 +146,16 @@ describe('Prometheus serving', () => {
     expect(prometheusServing(obj)).toBe(want)
   })
   it('nothing there yet', () => expect(prometheusServing(undefined)).toBe(false))
+})
+
+describe("the Prometheus StatefulSet's pods created (the rest of kube-prometheus waits for it)", () => {
+  const s = (spec: Record<string, unknown>, status: Record<string, unknown>) => ({ metadata: { name: 'prometheus-k8s' }, spec, status })
+  it.each([
+    ['both of two created', s({ replicas: 2 }, { replicas: 2 }), true],
+    ['one of two created', s({ replicas: 2 }, { replicas: 1 }), false],
+    ['no replicas field: one is meant', s({}, { replicas: 1 }), true],
+    ['scaled to zero: waits for one (nothing to order after)', s({ replicas: 0 }, { replicas: 0 }), false],
+    ['no status yet', s({ replicas: 2 }, {}), false],
+    ['not created yet', undefined, false],
+  ])('%s', (_, obj, want) => expect(statefulSetPodsCreated(obj)).toBe(want))
 })

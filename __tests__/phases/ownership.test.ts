@@ -8,6 +8,7 @@ import {
   compareVersions,
   fieldManagers,
   filteredManifests,
+  inFirstWave,
   isOperatorImage,
   manifestObjects,
   otherStackError,
@@ -104,10 +105,16 @@ describe('manifest objects and the filtered copy', () => {
       `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    controller-gen.kubebuilder.io/version: v0.19.0\n    operator.prometheus.io/version: 0.92.0\n  name: servicemonitors.monitoring.coreos.com\nspec:\n  group: monitoring.coreos.com\n  description: "${'x'.repeat(300_000)}"\n`,
     )
     writeFileSync(join(setupDir, 'namespace.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n')
-    writeFileSync(join(dir, 'prometheus-serviceAccount.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: prometheus-k8s\n  namespace: monitoring\n')
+    writeFileSync(join(dir, 'prometheus-serviceAccount.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  labels:\n    app.kubernetes.io/name: prometheus\n  name: prometheus-k8s\n  namespace: monitoring\n')
+    writeFileSync(join(dir, 'grafana-serviceAccount.yaml'), 'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  labels:\n    app.kubernetes.io/name: grafana\n  name: grafana\n  namespace: monitoring\n')
+    // A List whose items belong to two components (kube-prometheus has none; a fork may).
     writeFileSync(
       join(dir, 'prometheus-roleSpecificNamespaces.yaml'),
-      YAML.stringify({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleList', items: ['default', 'kube-system', 'monitoring'].map((n) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'prometheus-k8s', namespace: n } })) }),
+      YAML.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleList',
+        items: ['default', 'kube-system', 'monitoring'].map((n) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'prometheus-k8s', namespace: n, labels: { 'app.kubernetes.io/name': n === 'default' ? 'grafana' : 'prometheus' } } })),
+      }),
     )
     return { dir, setupDir }
   }
@@ -118,11 +125,13 @@ describe('manifest objects and the filtered copy', () => {
     expect(objects.map((o) => `${o.kind} ${o.namespace ?? ''}/${o.name}${o.operatorVersion ? ` ${o.operatorVersion}` : ''}${o.item === undefined ? '' : ` #${o.item}`}`)).toEqual([
       'CustomResourceDefinition /servicemonitors.monitoring.coreos.com 0.92.0',
       'Namespace /monitoring',
+      'ServiceAccount monitoring/grafana',
       'Role default/prometheus-k8s #0',
       'Role kube-system/prometheus-k8s #1',
       'Role monitoring/prometheus-k8s #2',
       'ServiceAccount monitoring/prometheus-k8s',
     ])
+    expect(objects.map((o) => o.app ?? '-')).toEqual(['-', '-', 'grafana', 'grafana', 'prometheus', 'prometheus', 'prometheus'])
   })
 
   it('copies the manifests without the skipped objects: whole files left out, List items removed', () => {
@@ -131,9 +140,12 @@ describe('manifest objects and the filtered copy', () => {
     const skip = new Set(objects.filter((o) => o.kind === 'CustomResourceDefinition' || (o.kind === 'Role' && o.namespace === 'kube-system')).map(refKey))
     const out = filteredManifests(objects, skip, t)
     expect(readdirSync(out.setupDir)).toEqual(['namespace.yaml'])
-    expect(readdirSync(out.dir).filter((f) => f !== 'setup').sort()).toEqual(['prometheus-roleSpecificNamespaces.yaml', 'prometheus-serviceAccount.yaml'])
-    const list = YAML.parse(readFileSync(join(out.dir, 'prometheus-roleSpecificNamespaces.yaml'), 'utf8')) as { items: Array<{ metadata: { namespace: string } }> }
-    expect(list.items.map((i) => i.metadata.namespace)).toEqual(['default', 'monitoring'])
+    // The operator's and Prometheus' objects in the first wave, the rest after; a List split item by item.
+    expect(readdirSync(out.firstDir).sort()).toEqual(['prometheus-roleSpecificNamespaces.yaml', 'prometheus-serviceAccount.yaml'])
+    expect(readdirSync(out.dir).filter((f) => f !== 'setup').sort()).toEqual(['grafana-serviceAccount.yaml', 'prometheus-roleSpecificNamespaces.yaml'])
+    const items = (d: string) => (YAML.parse(readFileSync(join(d, 'prometheus-roleSpecificNamespaces.yaml'), 'utf8')) as { items: Array<{ metadata: { namespace: string } }> }).items.map((i) => i.metadata.namespace)
+    expect(items(out.firstDir)).toEqual(['monitoring'])
+    expect(items(out.dir)).toEqual(['default'])
   })
 
   it.runIf(process.env.MILVUS_ACTION_FIXTURES)('reads the real v0.18.0 release: 10 CRDs at operator version 0.92.0, the metrics APIService', async () => {
@@ -144,5 +156,13 @@ describe('manifest objects and the filtered copy', () => {
     const setup = manifestObjects(join(manifests, 'setup'))
     expect(setup.filter((o) => o.kind === 'CustomResourceDefinition' && o.operatorVersion === '0.92.0')).toHaveLength(10)
     expect(manifestObjects(manifests).map((o) => `${o.kind}/${o.name}`)).toContain('APIService/v1beta1.metrics.k8s.io')
+    // The first wave: every object of the operator's and Prometheus' files and nothing else.
+    const objects = manifestObjects(manifests)
+    const files = (pick: (o: ManifestObject) => boolean) => [...new Set(objects.filter(pick).map((o) => o.file.slice(o.file.lastIndexOf('/') + 1)))].sort()
+    const first = files(inFirstWave)
+    expect(first).toEqual(readdirSync(manifests).filter((f) => /^(prometheus|prometheusOperator)-/.test(f)).sort())
+    expect(first).toContain('prometheusOperator-deployment.yaml')
+    expect(first).toContain('prometheus-prometheus.yaml')
+    expect(files((o) => !inFirstWave(o)).filter((f) => first.includes(f))).toEqual([])
   })
 })

@@ -19,8 +19,10 @@ export const PROMETHEUS_NAME = 'k8s'
 
 export interface Manifests {
   version: string
-  dir: string // manifests/
+  dir: string // manifests/ (after planStack: without the first wave)
   setupDir: string // manifests/setup
+  /** After planStack: the operator's and Prometheus' objects of manifests/, applied first (FIRST_APPS). */
+  firstDir?: string
   crdNames: string[]
 }
 
@@ -122,6 +124,29 @@ export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> 
   return hasManifests(m.dir) ? kubectl.apply({ dir: m.dir }) : Promise.resolve(NOTHING)
 }
 
+export function applyFirstWave(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
+  return m.firstDir && hasManifests(m.firstDir) ? kubectl.apply({ dir: m.firstDir }) : Promise.resolve(NOTHING)
+}
+
+/**
+ * Resolves once `path` (narrowed by `query`) lists at least `count` objects, or after `maxMs`
+ * whichever comes first: an ordering wait, never a reason to fail (a later wait says what is wrong).
+ * Rejects only when `signal` aborts.
+ */
+async function atLeast(kube: Kube, path: string, query: Record<string, string>, count: (items: Map<string, KubeObject>) => boolean, maxMs: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await kube.waitFor(path, query, count, AbortSignal.any([signal, AbortSignal.timeout(maxMs)]))
+    return true
+  } catch (e) {
+    if (signal.aborted) throw e
+    return false
+  }
+}
+
+/** How long the run holds the Milvus install for the operator's pod, and the rest of kube-prometheus for Prometheus' pods: order, not readiness. */
+export const OPERATOR_POD_WAIT_MS = 10_000
+export const PROMETHEUS_PODS_WAIT_MS = 30_000
+
 export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<void> {
   await kube.waitFor(
     `/apis/apps/v1/namespaces/${MONITORING_NAMESPACE}/deployments`,
@@ -218,19 +243,59 @@ export async function planStack(m: Manifests, kube: Kube, state: RunState): Prom
 }
 
 /**
- * Applies manifests/ (when the action installs the stack), waits for the operator Deployment,
- * then for a replica of the run's Prometheus to be available.
+ * The first wave of manifests/ (the operator and Prometheus, FIRST_APPS) applied server-side,
+ * then a wait of at most OPERATOR_POD_WAIT_MS for the operator's pod to exist. The Milvus
+ * install starts after it: a node pulls one image at a time in the order its pods arrive, and the
+ * operator's small image (it creates the Prometheus pods) should not queue behind Milvus'.
+ */
+export async function applyFirst(m: Manifests, c: StackContext): Promise<void> {
+  await c.budget.wait('the prometheus-operator and Prometheus manifests to apply', (signal) =>
+    retryTransient(() => c.budget.critical(applyFirstWave(c.kubectl, m)), { signal, onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests') }),
+  )
+  core.info(`Applied kube-prometheus ${m.version}: prometheus-operator and Prometheus first`)
+  await c.budget.wait("the prometheus-operator's pod to be created", (signal) =>
+    atLeast(c.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
+  )
+}
+
+/**
+ * When the action installs the stack (after applyFirst): waits for the operator Deployment, then
+ * (at most PROMETHEUS_PODS_WAIT_MS) for the operator to create the Prometheus pods, and applies
+ * the rest of manifests/ (Grafana, Alertmanager, exporters), so their images queue behind
+ * Prometheus'. In every case: waits for a replica of the run's Prometheus to be available.
  */
 export async function stackReady(m: Manifests | undefined, c: StackContext): Promise<void> {
-  if (m) {
+  const prometheus = `Prometheus ${refOf(c.prometheus)}`
+  const serving = async () => {
+    await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, c.prometheus, signal))
+    core.info(`${prometheus} has a replica available`)
+  }
+  if (!m) return serving()
+  await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
+  core.info('prometheus-operator is available')
+  const rest = async () => {
+    const statefulSet = `prometheus-${c.prometheus.name}`
+    await c.budget.wait(`the pods of ${prometheus} to be created`, (signal) =>
+      atLeast(
+        c.kube,
+        `/apis/apps/v1/namespaces/${c.prometheus.namespace}/statefulsets`,
+        { fieldSelector: `metadata.name=${statefulSet}` },
+        (items) => statefulSetPodsCreated(items.get(`${c.prometheus.namespace}/${statefulSet}`)),
+        PROMETHEUS_PODS_WAIT_MS,
+        signal,
+      ),
+    )
     await c.budget.wait('kube-prometheus manifests/ to apply', (signal) =>
       retryTransient(() => c.budget.critical(applyStack(c.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/') }),
     )
-    core.info(`Applied kube-prometheus ${m.version} manifests/`)
-    await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
-    core.info('prometheus-operator is available')
+    core.info(`Applied the rest of kube-prometheus ${m.version} manifests/`)
   }
-  const prometheus = `Prometheus ${refOf(c.prometheus)}`
-  await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, c.prometheus, signal))
-  core.info(`${prometheus} has a replica available`)
+  await Promise.all([rest(), serving()])
+}
+
+/** A StatefulSet's controller has created every pod its spec asks for (status.replicas counts pods created). */
+export function statefulSetPodsCreated(s: KubeObject | undefined): boolean {
+  if (!s) return false
+  const want = ((s.spec ?? {}) as { replicas?: number }).replicas ?? 1
+  return (((s.status ?? {}) as { replicas?: number }).replicas ?? 0) >= Math.max(want, 1)
 }

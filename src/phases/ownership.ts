@@ -25,6 +25,8 @@ export interface ManifestObject extends ObjectRef {
   item?: number
   /** metadata.annotations['operator.prometheus.io/version'] of a CRD ('0.92.0'), when set. */
   operatorVersion?: string
+  /** metadata.labels['app.kubernetes.io/name'] ('prometheus-operator'), when set: kube-prometheus names each component by it. */
+  app?: string
 }
 
 /** An existing object: its field managers and its operator.prometheus.io/version annotation. */
@@ -37,6 +39,18 @@ export const refKey = (r: ObjectRef): string => `${r.kind}/${r.namespace ?? ''}/
 export const describeRef = (r: ObjectRef): string => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`
 
 const VERSION_ANNOTATION = 'operator.prometheus.io/version'
+const APP_LABEL = 'app.kubernetes.io/name'
+
+/**
+ * The components whose objects are applied before the rest of manifests/ (see stackReady): the
+ * operator and Prometheus, with their RBAC and Services. On a runner one node pulls one image at
+ * a time, in the order pods arrive; applied with the rest, the operator's image queued behind
+ * Grafana's and Milvus', and the Prometheus pods (created by the operator) behind everything.
+ */
+export const FIRST_APPS: ReadonlySet<string> = new Set(['prometheus-operator', 'prometheus'])
+
+/** Whether an object of manifests/ belongs to the first wave (FIRST_APPS). */
+export const inFirstWave = (o: ManifestObject): boolean => o.app !== undefined && FIRST_APPS.has(o.app)
 
 /** Files above this size (the CRDs: megabytes of schema) are read by a line scan, not a YAML parse. */
 const SCAN_BYTES = 256 * 1024
@@ -53,10 +67,20 @@ function scanTopLevel(text: string, file: string): ManifestObject | undefined {
 }
 
 function fromDoc(doc: Record<string, unknown>, file: string, item?: number): ManifestObject | undefined {
-  const meta = (doc.metadata ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string> }
+  const meta = (doc.metadata ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> }
   if (typeof doc.kind !== 'string' || typeof doc.apiVersion !== 'string' || !meta.name) return undefined
   const version = meta.annotations?.[VERSION_ANNOTATION]
-  return { file, apiVersion: doc.apiVersion, kind: doc.kind, name: meta.name, ...(meta.namespace ? { namespace: meta.namespace } : {}), ...(item === undefined ? {} : { item }), ...(version ? { operatorVersion: version } : {}) }
+  const app = meta.labels?.[APP_LABEL]
+  return {
+    file,
+    apiVersion: doc.apiVersion,
+    kind: doc.kind,
+    name: meta.name,
+    ...(meta.namespace ? { namespace: meta.namespace } : {}),
+    ...(item === undefined ? {} : { item }),
+    ...(version ? { operatorVersion: version } : {}),
+    ...(typeof app === 'string' ? { app } : {}),
+  }
 }
 
 /**
@@ -264,23 +288,50 @@ export async function readExisting(kube: Kube, objects: ObjectRef[]): Promise<Ma
  * apply -f`: a file is copied whole, left out when all its objects are skipped, or, for a List
  * file, rewritten without the skipped items. Returns the copy's manifests directory.
  */
-export function filteredManifests(objects: ManifestObject[], skip: Set<string>, dirs: { dir: string; setupDir: string }): { dir: string; setupDir: string } {
+/** Where filteredManifests wrote the objects to apply: manifests/setup, the first wave, the rest. */
+export interface SplitManifests {
+  setupDir: string
+  /** The objects of manifests/ that inFirstWave selects. */
+  firstDir: string
+  /** The rest of manifests/. */
+  dir: string
+}
+
+/**
+ * Copies the manifests without the `skip`ped objects (refKey) into a new folder under
+ * RUNNER_TEMP: manifests/setup to `setupDir`, the first wave of manifests/ (inFirstWave) to
+ * `firstDir`, the rest to `dir`. Files wholly kept on one side are copied as they are; a
+ * `kind: *List` file split or thinned is written again with its kept items. Throws when a file
+ * cannot be read or parsed.
+ */
+export function filteredManifests(objects: ManifestObject[], skip: Set<string>, dirs: { dir: string; setupDir: string }): SplitManifests {
   const root = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'kube-prometheus-'))
-  const out = { dir: join(root, 'manifests'), setupDir: join(root, 'manifests', 'setup') }
+  const out = { dir: join(root, 'manifests'), setupDir: join(root, 'manifests', 'setup'), firstDir: join(root, 'first') }
   mkdirSync(out.setupDir, { recursive: true })
+  mkdirSync(out.firstDir)
   const byFile = new Map<string, ManifestObject[]>()
   for (const o of objects) byFile.set(o.file, [...(byFile.get(o.file) ?? []), o])
   for (const [file, objs] of byFile) {
-    const target = join(file.startsWith(dirs.setupDir + '/') ? out.setupDir : out.dir, file.slice(file.lastIndexOf('/') + 1))
+    const base = file.slice(file.lastIndexOf('/') + 1)
+    const setup = file.startsWith(dirs.setupDir + '/')
     const kept = objs.filter((o) => !skip.has(refKey(o)))
-    if (kept.length === 0) continue
-    if (kept.length === objs.length) {
-      copyFileSync(file, target)
-      continue
+    const sides: Array<[string, ManifestObject[]]> = setup
+      ? [[out.setupDir, kept]]
+      : [
+          [out.firstDir, kept.filter(inFirstWave)],
+          [out.dir, kept.filter((o) => !inFirstWave(o))],
+        ]
+    for (const [targetDir, side] of sides) {
+      if (side.length === 0) continue
+      const target = join(targetDir, base)
+      if (side.length === objs.length) {
+        copyFileSync(file, target)
+        continue
+      }
+      const list = YAML.parse(readFileSync(file, 'utf8')) as { items: unknown[] }
+      const keep = new Set(side.map((o) => o.item))
+      writeFileSync(target, YAML.stringify({ ...list, items: list.items.filter((_, i) => keep.has(i)) }))
     }
-    const list = YAML.parse(readFileSync(file, 'utf8')) as { items: unknown[] }
-    const keep = new Set(kept.map((o) => o.item))
-    writeFileSync(target, YAML.stringify({ ...list, items: list.items.filter((_, i) => keep.has(i)) }))
   }
   return out
 }
