@@ -136,6 +136,26 @@ describe('Kube and the environment proxy', async () => {
     )
   })
 
+  it('eachPage: a collection of 1203 objects in pages of at most 500, each object once, one page held at a time', async () => {
+    const s = await apiServer('127.0.0.1')
+    const all = Array.from({ length: 1203 }, (_, i) => ({ metadata: { name: `d${i}`, namespace: 'apps' } }))
+    s.collections.set('/apis/apps/v1/deployments', all)
+    const kube = await Kube.load()
+    const pages: number[] = []
+    const seen: string[] = []
+    await kube.eachPage('/apis/apps/v1/deployments', {}, (items) => {
+      pages.push(items.length)
+      seen.push(...items.map((o) => o.metadata.name))
+    })
+    expect(pages).toEqual([500, 500, 203])
+    expect(seen).toEqual(all.map((o) => o.metadata.name))
+    expect(s.requests.map((r) => r.path)).toEqual([
+      '/apis/apps/v1/deployments?limit=500',
+      '/apis/apps/v1/deployments?limit=500&continue=500',
+      '/apis/apps/v1/deployments?limit=500&continue=1000',
+    ])
+  })
+
   it('without a proxy the preflight error says so', { timeout: 20_000 }, async () => {
     const s = await apiServer('127.0.0.1')
     await s.close()

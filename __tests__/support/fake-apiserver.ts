@@ -1,5 +1,5 @@
 // A stand-in for the few Kubernetes API server paths the proxy and service-proxy tests need:
-// /version, SelfSubjectAccessReviews (always allowed), and the service proxy
+// /version, SelfSubjectAccessReviews (always allowed), collections it is given (paged), and the service proxy
 // /api/v1/namespaces/<ns>/services/<[scheme:]name:port>/proxy/<path>, forwarded to a URL the
 // test names, with the real API server's 503 Status when that URL does not answer. Every
 // request must carry the bearer token of the kubeconfig it writes. HTTP or HTTPS (a
@@ -28,6 +28,8 @@ export interface FakeApiServer {
   requests: FakeApiRequest[]
   /** Where the service proxy sends '<ns>/<[scheme:]name:port>' (as written in the path); mutable. */
   services: Map<string, string>
+  /** Collections listed at their API path, paged as the API server pages them (`limit`, `continue`); mutable. */
+  collections: Map<string, unknown[]>
   /** Writes a kubeconfig for this server (token auth; its CA, or insecure for http) and returns its path. */
   kubeconfig(dir: string, opts?: { proxyUrl?: string }): Promise<string>
   close(): Promise<void>
@@ -61,6 +63,7 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
   const host = opts.host ?? '127.0.0.1'
   const requests: FakeApiRequest[] = []
   const services = new Map<string, string>()
+  const collections = new Map<string, unknown[]>()
   const tls = opts.tls ? await selfSigned(host) : undefined
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -71,6 +74,13 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
     if (url.pathname === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') {
       req.resume()
       return send(res, 201, { kind: 'SelfSubjectAccessReview', status: { allowed: true } })
+    }
+    const items = collections.get(url.pathname)
+    if (items) {
+      const from = Number(url.searchParams.get('continue') ?? 0)
+      const to = url.searchParams.has('limit') ? from + Number(url.searchParams.get('limit')) : items.length
+      const more = to < items.length ? { continue: String(to), remainingItemCount: items.length - to } : {}
+      return send(res, 200, { kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1', ...more }, items: items.slice(from, to) })
     }
     const m = SERVICE_PROXY.exec(url.pathname)
     if (!m) return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'))
@@ -100,6 +110,7 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
     url,
     requests,
     services,
+    collections,
     async kubeconfig(dir, o = {}) {
       const cluster: Record<string, unknown> = { server: url }
       if (tls) cluster['certificate-authority-data'] = Buffer.from(tls.cert).toString('base64')

@@ -11,7 +11,7 @@ import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { Inputs } from '../types.ts'
 import { saveRunState, type RunState } from '../state.ts'
-import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError } from './ownership.ts'
+import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
 import { refOf, type PrometheusStack } from './prometheus.ts'
 
 export const MONITORING_NAMESPACE = 'monitoring'
@@ -219,14 +219,21 @@ export async function installCrds(m: Manifests, c: StackContext): Promise<void> 
  */
 export async function planStack(m: Manifests, kube: Kube, state: RunState): Promise<Manifests> {
   const objects = [...manifestObjects(m.setupDir), ...manifestObjects(m.dir)]
-  const list = (path: string) =>
-    kube.get<{ items: KubeObject[] }>(path).catch((e: unknown) => {
-      if (e instanceof ApiError && e.status === 404) return { items: [] as KubeObject[] }
-      throw e
+  // Every Deployment and Prometheus of the cluster, a page at a time: only what is another stack is kept.
+  let others: OtherStack[] = []
+  const scan = (path: string, pick: (items: KubeObject[]) => OtherStack[]) =>
+    kube.eachPage(path, {}, (items) => others.push(...pick(items))).catch((e: unknown) => {
+      if (!(e instanceof ApiError && e.status === 404)) throw e
     })
-  const read = () => Promise.all([readExisting(kube, objects), list('/apis/apps/v1/deployments'), list('/apis/monitoring.coreos.com/v1/prometheuses')])
-  const [existing, deployments, prometheuses] = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
-  const others = otherStacks(deployments.items, prometheuses.items)
+  const read = () => {
+    others = []
+    return Promise.all([
+      readExisting(kube, objects),
+      scan('/apis/apps/v1/deployments', (items) => otherStacks(items, [])),
+      scan('/apis/monitoring.coreos.com/v1/prometheuses', (items) => otherStacks([], items)),
+    ])
+  }
+  const [existing] = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
   if (others.length) throw otherStackError(others)
   const plan = planApply(objects, existing)
   if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)

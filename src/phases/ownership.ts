@@ -283,11 +283,6 @@ export async function readExisting(kube: Kube, objects: ObjectRef[]): Promise<Ma
   return found
 }
 
-/**
- * A copy of manifests/ (and its setup/) without the objects in `skip` (refKeys), for `kubectl
- * apply -f`: a file is copied whole, left out when all its objects are skipped, or, for a List
- * file, rewritten without the skipped items. Returns the copy's manifests directory.
- */
 /** Where filteredManifests wrote the objects to apply: manifests/setup, the first wave, the rest. */
 export interface SplitManifests {
   setupDir: string
