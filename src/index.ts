@@ -1,5 +1,8 @@
 // Entry of dist/main: the action's main step, or the port-forward supervisor it re-executes.
+import { keepYoungGenerationSmall } from './memory.ts'
 import { isSupervisorInvocation, runSupervisor } from './phases/port-forward.ts'
+
+keepYoungGenerationSmall()
 
 if (isSupervisorInvocation(process.argv)) {
   await runSupervisor(process.argv[3] ?? '')

@@ -8,6 +8,7 @@ import {
   compareVersions,
   fieldManagers,
   filteredManifests,
+  identityOf,
   inFirstWave,
   isOperatorImage,
   manifestObjects,
@@ -94,6 +95,17 @@ describe('otherStacks', () => {
   })
 })
 
+describe('identityOf: the identity of a one-object file, parsed alone', () => {
+  it.each<[string, string, Record<string, unknown> | undefined]>([
+    ['apiVersion, kind, metadata; the spec left out', 'apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  labels:\n    app.kubernetes.io/name: grafana\nspec:\n  ports:\n  - port: 3000\n', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'a', labels: { 'app.kubernetes.io/name': 'grafana' } } }],
+    ['a leading ---, metadata after the spec, comments', '---\n# generated\nspec:\n  x: 1\nkind: ConfigMap\napiVersion: v1\nmetadata:\n  name: b\n', { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'b' } }],
+    ['a compact sequence and a block scalar inside the kept blocks', 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n  finalizers:\n  - x\nstringData:\n  k: |\n    kind: Fake\n', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'c', finalizers: ['x'] } }],
+    ['two documents: parse it whole', 'kind: A\n---\nkind: B\n', undefined],
+    ['a flow mapping: parse it whole', '{apiVersion: v1, kind: Namespace, metadata: {name: d}}\n', undefined],
+    ['a top-level sequence: parse it whole', '- a\n- b\n', undefined],
+  ])('%s', (_n, text, want) => expect(identityOf(text)).toEqual(want))
+})
+
 describe('manifest objects and the filtered copy', () => {
   function tree(): { dir: string; setupDir: string } {
     const dir = mkdtempSync(join(tmpdir(), 'own-manifests-'))
@@ -156,6 +168,13 @@ describe('manifest objects and the filtered copy', () => {
     const setup = manifestObjects(join(manifests, 'setup'))
     expect(setup.filter((o) => o.kind === 'CustomResourceDefinition' && o.operatorVersion === '0.92.0')).toHaveLength(10)
     expect(manifestObjects(manifests).map((o) => `${o.kind}/${o.name}`)).toContain('APIService/v1beta1.metrics.k8s.io')
+    // The identity parsed alone is the full parse's, file by file.
+    for (const f of readdirSync(manifests).filter((x) => x.endsWith('.yaml'))) {
+      const text = readFileSync(join(manifests, f), 'utf8')
+      if (text.length > 256 * 1024) continue
+      const full = YAML.parse(text) as Record<string, unknown>
+      expect(identityOf(text), f).toEqual({ apiVersion: full.apiVersion, kind: full.kind, metadata: full.metadata })
+    }
     // The first wave: every object of the operator's and Prometheus' files and nothing else.
     const objects = manifestObjects(manifests)
     const files = (pick: (o: ManifestObject) => boolean) => [...new Set(objects.filter(pick).map((o) => o.file.slice(o.file.lastIndexOf('/') + 1)))].sort()

@@ -4,8 +4,8 @@
 // ones. Phases use these; these never import a phase.
 //
 // The action's view of the Kubernetes API: loaded lazily (the client library is most of the
-// bundle, and the first log line should not wait for it), JSON requests, and waits built on
-// watches rather than polling.
+// bundle, and the first log line should not wait for it) and only KubeConfig and Watch of it
+// (client-node.ts), JSON requests, and waits built on watches rather than polling.
 //
 // Proxies: a kubeconfig's proxy-url wins; otherwise the environment's HTTPS_PROXY/HTTP_PROXY/
 // NO_PROXY decide as for kubectl (src/proxy.ts: a loopback API server such as kind's is never
@@ -100,9 +100,9 @@ export class Kube {
   serverVersion?: string
   /** The proxy requests to the API server go through (or why none), for messages. */
   readonly proxy: ProxyDecision
-  private readonly watchCtor: typeof import('@kubernetes/client-node').Watch
+  private readonly watchCtor: typeof import('./client-node.ts').Watch
 
-  private constructor(kc: KubeConfig, watchCtor: typeof import('@kubernetes/client-node').Watch, proxy: ProxyDecision) {
+  private constructor(kc: KubeConfig, watchCtor: typeof import('./client-node.ts').Watch, proxy: ProxyDecision) {
     this.kc = kc
     this.watchCtor = watchCtor
     this.server = kc.getCurrentCluster()?.server ?? ''
@@ -115,7 +115,7 @@ export class Kube {
    * the proxy to its API server (see the header); fails with NoClusterError when there is none.
    */
   static async load(): Promise<Kube> {
-    const k8s = await import('@kubernetes/client-node')
+    const k8s = await import('./client-node.ts')
     const kc = new k8s.KubeConfig()
     try {
       kc.loadFromDefault()

@@ -83,6 +83,31 @@ function fromDoc(doc: Record<string, unknown>, file: string, item?: number): Man
   }
 }
 
+const IDENTITY_KEYS = new Set(['apiVersion', 'kind', 'metadata'])
+
+/**
+ * The top-level `apiVersion`, `kind` and `metadata` of a file holding one block-style YAML
+ * document, parsed without the rest (a spec or the data of a ConfigMap can be most of the file,
+ * and a YAML document tree costs many times its text in memory); undefined when the file is not
+ * of that shape (several documents, a top-level sequence or flow mapping): parse it whole.
+ */
+export function identityOf(text: string): Record<string, unknown> | undefined {
+  const lines = text.split('\n')
+  if (lines[0]?.trimEnd() === '---') lines.shift()
+  const kept: string[] = []
+  let keep = false
+  for (const line of lines) {
+    if (/^[^\s#-]/.test(line) || /^-{3}(\s|$)/.test(line)) {
+      const key = /^([A-Za-z][\w.-]*):(\s|$)/.exec(line)?.[1]
+      if (key === undefined) return undefined
+      keep = IDENTITY_KEYS.has(key)
+    }
+    if (keep) kept.push(line)
+  }
+  const doc = YAML.parse(kept.join('\n')) as unknown
+  return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+}
+
 /**
  * Every object of the YAML files directly in `dir` (sorted by file name; `kind: *List` files
  * expanded item by item, each with its index). Large files (the CRDs) are read by a line scan of
@@ -98,7 +123,10 @@ export function manifestObjects(dir: string): ManifestObject[] {
       if (o) out.push(o)
       continue
     }
-    for (const doc of YAML.parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null)) {
+    // Most files are one object of which only the identity is wanted: parse just that.
+    const head = identityOf(text)
+    const docs = head && !(typeof head.kind === 'string' && head.kind.endsWith('List')) ? [head] : YAML.parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null)
+    for (const doc of docs) {
       if (!doc) continue
       if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
         ;(doc.items as Array<Record<string, unknown>>).forEach((it, i) => {
