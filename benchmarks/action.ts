@@ -181,8 +181,10 @@ async function inCluster(cluster: Cluster, cmd: string, cmdArgs: string[]): Prom
 interface Floor {
   /**
    * ms from the run's start to the physical floor of what the action reports (the target up in
-   * every Prometheus replica, so a query through the Service finds it up): for each replica,
-   * Milvus and that replica Ready, one reload, then its next scrape of the target; the latest.
+   * every Prometheus replica, so a query through the Service finds it up, and Milvus Ready): for
+   * each replica, its next scrape of the target once the replica is Ready plus one reload and
+   * Milvus' container runs (it answers /metrics before it is Ready, and Prometheus scrapes
+   * endpoints that are not ready); the latest of those and Milvus' Ready.
    */
   floorMs: number
   /** ms from the target's first successful scrape in every replica (the latest replica's first) to the action's "target up". */
@@ -207,10 +209,13 @@ async function floorOf(cluster: Cluster, startWall: number, upWall: number): Pro
   const pods = (JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'pods', '-A', '-l', 'app.kubernetes.io/name in (prometheus,milvus)', '-o', 'json'])) as { items: Pod[] }).items
   const readyAt = (p: Pod) =>
     Date.parse(p.metadata.annotations?.['local-cluster.milvus-monitoring-action/ready-at'] ?? p.status.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ?? '')
-  const milvusReady = Math.max(...pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'milvus').map(readyAt))
+  const milvusPods = pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'milvus')
+  const milvusReady = Math.max(...milvusPods.map(readyAt))
+  // When Milvus' container runs (the timeline's started-at; Ready's time without it, which only raises the floor).
+  const milvusStarted = Math.max(...milvusPods.map((p) => Date.parse(p.metadata.annotations?.['local-cluster.milvus-monitoring-action/started-at'] ?? '') || readyAt(p)))
   const sm = JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'servicemonitors', '-n', 'milvus', '-o', 'json'])) as { items: Array<{ spec: { endpoints: Array<{ interval?: string }> } }> }
   const interval = Number(/^(\d+)s$/.exec(sm.items[0]?.spec.endpoints[0]?.interval ?? '30s')?.[1] ?? 30) * 1000
-  let floorEnd = -Infinity
+  let floorEnd = milvusReady
   let firstUp = -Infinity
   const replicas: Array<{ pod: string; readyAt: number; firstSample: number; firstUp: number }> = []
   for (const p of pods.filter((x) => x.metadata.namespace === 'monitoring' && x.metadata.labels?.['app.kubernetes.io/name'] === 'prometheus')) {
@@ -223,11 +228,11 @@ async function floorOf(cluster: Cluster, startWall: number, upWall: number): Pro
     const first = Math.min(...samples.map((s) => s.t))
     const up = Math.min(...samples.filter((s) => s.up).map((s) => s.t))
     firstUp = Math.max(firstUp, up)
-    const canSucceed = Math.max(readyAt(p), milvusReady) + RELOAD_MS
+    const canSucceed = Math.max(readyAt(p) + RELOAD_MS, milvusStarted)
     floorEnd = Math.max(floorEnd, first + Math.ceil((canSucceed - first) / interval) * interval)
     replicas.push({ pod: (p.metadata as { name?: string }).name ?? '', readyAt: readyAt(p), firstSample: first, firstUp: up })
   }
-  writeFileSync(join(OUT, `floor-${startWall}.json`), JSON.stringify({ startWall, upWall, milvusReady, intervalMs: interval, replicas }, null, 2))
+  writeFileSync(join(OUT, `floor-${startWall}.json`), JSON.stringify({ startWall, upWall, milvusReady, milvusStarted, intervalMs: interval, replicas }, null, 2))
   return { floorMs: floorEnd - startWall, lagMs: upWall - firstUp, lagAfterReadyMs: upWall - Math.max(milvusReady, firstUp) }
 }
 
