@@ -129,13 +129,13 @@ export function applyFirstWave(kubectl: Kubectl, m: Manifests): Promise<ExecResu
 }
 
 /**
- * Resolves once `path` (narrowed by `query`) lists at least `count` objects, or after `maxMs`
- * whichever comes first: an ordering wait, never a reason to fail (a later wait says what is wrong).
- * Rejects only when `signal` aborts.
+ * Resolves true once `done` holds for the collection at `path` (narrowed by `query`; see
+ * Kube.waitFor), or false after `maxMs` ms, whichever comes first: a wait for order, never a
+ * reason to fail (a later wait says what is wrong). Rejects only when `signal` aborts.
  */
-async function atLeast(kube: Kube, path: string, query: Record<string, string>, count: (items: Map<string, KubeObject>) => boolean, maxMs: number, signal: AbortSignal): Promise<boolean> {
+async function orderedAfter(kube: Kube, path: string, query: Record<string, string>, done: (items: Map<string, KubeObject>) => boolean, maxMs: number, signal: AbortSignal): Promise<boolean> {
   try {
-    await kube.waitFor(path, query, count, AbortSignal.any([signal, AbortSignal.timeout(maxMs)]))
+    await kube.waitFor(path, query, done, AbortSignal.any([signal, AbortSignal.timeout(maxMs)]))
     return true
   } catch (e) {
     if (signal.aborted) throw e
@@ -261,7 +261,7 @@ export async function applyFirst(m: Manifests, c: StackContext): Promise<void> {
   )
   core.info(`Applied kube-prometheus ${m.version}: prometheus-operator and Prometheus first`)
   await c.budget.wait("the prometheus-operator's pod to be created", (signal) =>
-    atLeast(c.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
+    orderedAfter(c.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
   )
 }
 
@@ -283,7 +283,7 @@ export async function stackReady(m: Manifests | undefined, c: StackContext): Pro
   const rest = async () => {
     const statefulSet = `prometheus-${c.prometheus.name}`
     await c.budget.wait(`the pods of ${prometheus} to be created`, (signal) =>
-      atLeast(
+      orderedAfter(
         c.kube,
         `/apis/apps/v1/namespaces/${c.prometheus.namespace}/statefulsets`,
         { fieldSelector: `metadata.name=${statefulSet}` },
