@@ -250,9 +250,10 @@ interface ActionRun {
 
 /**
  * Waiting, from the times the action's log lines arrived: the wait for the CRDs to be
- * Established (setup applied -> 'CRDs Established'), and everything from 'Applied
- * kube-prometheus manifests/' to 'Milvus target up' (operator and Prometheus availability,
- * helm --wait, the wiring check, the port-forwards becoming ready, the target poll).
+ * Established (setup applied -> 'CRDs Established'), and everything from the first 'Applied
+ * kube-prometheus' line (the operator and Prometheus) to the target up in every replica
+ * (operator and Prometheus availability, helm --wait, the wiring check, the port-forwards
+ * becoming ready, the target poll).
  */
 function actionWait(lines: Array<{ ms: number; text: string }>): number {
   const at = (re: RegExp, from = 0) => {
@@ -263,7 +264,9 @@ function actionWait(lines: Array<{ ms: number; text: string }>): number {
   const setupDone = group && at(/^::endgroup::/, group.i)
   const established = at(/^CRDs Established/)
   const applied = at(/^Applied kube-prometheus/)
-  const up = at(/^Milvus target up:/)
+  // The same end as the run's time: the last "Milvus target: ... up" line (the target up in every replica).
+  const upIndex = lines.findLastIndex((l) => /^Milvus target: .* target(s)? up/.test(l.text))
+  const up = upIndex < 0 ? undefined : { i: upIndex, ms: lines[upIndex]!.ms }
   if (!setupDone || !established || !applied || !up) return NaN
   return established.ms - setupDone.ms + (up.ms - applied.ms)
 }
