@@ -96,6 +96,11 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     const etcd = await cluster.kubectlJson<{ spec: { template: { spec: { containers: Array<{ readinessProbe: unknown }> } } } }>(['get', 'statefulset', '-n', 'milvus', 'my-release-etcd'])
     expect(etcd.spec.template.spec.containers[0]!.readinessProbe).toMatchObject({ initialDelaySeconds: 5, periodSeconds: 5 })
 
+    // All of kube-prometheus, Grafana's 33 dashboards (one 1 MB ConfigMapList) included: its
+    // Deployment mounts each, so without them its pod never starts on a real cluster.
+    const configMaps = (await cluster.kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'configmaps', '-n', 'monitoring'])).items.map((c) => c.metadata.name)
+    expect(configMaps.filter((n) => n.startsWith('grafana-dashboard-'))).toHaveLength(33)
+
     // Prometheus itself, through the forwarded URL the action gave: the Milvus target is up.
     const targets = await activeTargets(o['prometheus-url']!, o['scrape-pool']!)
     expect(targets.length).toBeGreaterThan(0)

@@ -8,7 +8,7 @@ import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import { preflight } from './phases/preflight.ts'
 import type { Kube } from './cluster/kube.ts'
-import { applyFirst, downloadManifests, type Manifests, type StackContext, installCrds, planStack, stackReady } from './phases/kube-prometheus.ts'
+import { applyFirst, applyRest, downloadManifests, restStarted, type Manifests, type StackContext, installCrds, planStack, stackReady } from './phases/kube-prometheus.ts'
 import { resolvePrometheus } from './phases/prometheus.ts'
 import { installRelease, prepareNamespace, secretValues, writeValuesFile } from './phases/milvus.ts'
 import { checkRelease } from './phases/render.ts'
@@ -44,6 +44,8 @@ interface Progress {
   kube?: Kube
   lastVerdict?: TargetVerdict
   diagnosticsDir?: string
+  /** After the first wave of kube-prometheus: applies the rest when nothing did yet. */
+  completeStack?: () => void
 }
 
 export async function run(): Promise<void> {
@@ -63,7 +65,9 @@ export async function run(): Promise<void> {
   } catch (e) {
     const error = explain(e, progress)
     core.setFailed(error.message)
-    // An apply under way finishes, so an early end never leaves kube-prometheus half-applied.
+    // An apply under way finishes, and one not begun yet is made, so an early end never leaves
+    // kube-prometheus half-applied.
+    progress.completeStack?.()
     if (budget && !(await budget.settle(60_000))) core.warning('An apply of kube-prometheus did not finish within 60 s of the failure; a re-run applies it again.')
     if (progress.kubectl && progress.inputs) {
       await collectDiagnostics({ kubectl: progress.kubectl, helm: progress.helm, inputs: progress.inputs, lastVerdict: progress.lastVerdict }).catch((d: unknown) =>
@@ -130,7 +134,14 @@ async function deployRelease(inputs: Inputs, budget: Budget, progress: Progress,
   const { tools, kube, helm, manifests, stackContext, state, valuesFile } = c
   // Milvus needs only the CRDs; it installs while the rest of kube-prometheus comes up. The
   // operator and Prometheus go first, so their images are not pulled after everyone else's.
-  if (manifests) await budget.phase('Apply prometheus-operator and Prometheus', () => applyFirst(manifests, stackContext))
+  if (manifests) {
+    await budget.phase('Apply prometheus-operator and Prometheus', () => applyFirst(manifests, stackContext))
+    progress.completeStack = () => {
+      if (restStarted(manifests)) return
+      core.info(`Applying the rest of kube-prometheus ${manifests.version} manifests/, so the stack is left whole`)
+      applyRest(manifests, stackContext).catch((e: unknown) => core.warning(`Could not apply the rest of kube-prometheus: ${(e as Error).message.split('\n')[0]}; a re-run applies it.`))
+    }
+  }
   await Promise.all([
     budget.phase('kube-prometheus ready', () => stackReady(manifests, stackContext)),
     budget.phase('Milvus installed', () => installRelease(inputs, budget, { helm, kube, state, valuesFile })),

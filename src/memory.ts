@@ -23,8 +23,12 @@ export function keepYoungGenerationSmall(): void {
  */
 export async function collectingGarbage<T>(work: Promise<T>, everyMs = 50): Promise<T> {
   if (!collect) {
-    setFlagsFromString('--expose-gc') // takes effect in new contexts: the collector's handle comes from one
-    collect = runInNewContext('gc') as () => void
+    try {
+      setFlagsFromString('--expose-gc') // takes effect in new contexts: the collector's handle comes from one
+      collect = runInNewContext('gc') as () => void
+    } catch {
+      collect = () => undefined // a Node that no longer allows it: more memory, never a failed run
+    }
   }
   const timer = setInterval(collect, everyMs)
   timer.unref()

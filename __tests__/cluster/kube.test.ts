@@ -136,7 +136,7 @@ describe('Kube and the environment proxy', async () => {
     )
   })
 
-  it('eachPage: a collection of 1203 objects in pages of at most 500, each object once, one page held at a time', async () => {
+  it('eachPage: a collection of 1203 objects asked for and handed over in pages of at most 500, each object once', async () => {
     const s = await apiServer('127.0.0.1')
     const all = Array.from({ length: 1203 }, (_, i) => ({ metadata: { name: `d${i}`, namespace: 'apps' } }))
     s.collections.set('/apis/apps/v1/deployments', all)

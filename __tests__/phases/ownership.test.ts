@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import {
   filteredManifests,
   identityOf,
   inFirstWave,
+  listIdentities,
   isOperatorImage,
   manifestObjects,
   otherStackError,
@@ -103,7 +105,22 @@ describe('identityOf: the identity of a one-object file, parsed alone', () => {
     ['two documents: parse it whole', 'kind: A\n---\nkind: B\n', undefined],
     ['a flow mapping: parse it whole', '{apiVersion: v1, kind: Namespace, metadata: {name: d}}\n', undefined],
     ['a top-level sequence: parse it whole', '- a\n- b\n', undefined],
+    ['a byte-order mark and CRLF line ends', '\uFEFFapiVersion: v1\r\nkind: ServiceAccount\r\nmetadata:\r\n  name: e\r\n', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'e' } }],
+    ['an alias to an anchor in a block left out: parse it whole', 'spec: &s\n  app: x\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: f\n  labels: *s\n', undefined],
   ])('%s', (_n, text, want) => expect(identityOf(text)).toEqual(want))
+
+  it.each<[string, string, Array<Record<string, unknown>> | undefined]>([
+    [
+      'items at the left edge, their data left out',
+      'apiVersion: v1\nitems:\n- apiVersion: v1\n  data:\n    a.json: |-\n      {"kind": "x"}\n  kind: ConfigMap\n  metadata:\n    name: one\n\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: two\nkind: ConfigMapList\n',
+      [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'one' } },
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'two' } },
+      ],
+    ],
+    ['items indented under the key', 'kind: RoleList\nitems:\n  - apiVersion: v1\n    kind: Role\n    metadata:\n      name: r\n', [{ apiVersion: 'v1', kind: 'Role', metadata: { name: 'r' } }]],
+    ['a flow sequence: not read', 'kind: RoleList\nitems: [{kind: Role}]\n', undefined],
+  ])('listIdentities: %s', (_n, text, want) => expect(listIdentities(text)).toEqual(want))
 })
 
 describe('manifest objects and the filtered copy', () => {
@@ -160,8 +177,30 @@ describe('manifest objects and the filtered copy', () => {
     expect(items(out.dir)).toEqual(['default'])
   })
 
-  it.runIf(process.env.MILVUS_ACTION_FIXTURES)('reads the real v0.18.0 release: 10 CRDs at operator version 0.92.0, the metrics APIService', async () => {
-    const { execFileSync } = await import('node:child_process')
+  it('a file of several documents split between the waves and thinned: each side written with its own documents', () => {
+    const t = tree()
+    writeFileSync(
+      join(t.dir, 'mixed.yaml'),
+      ['prometheus-operator', 'grafana', 'prometheus-operator'].map((app, i) => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa-${i}\n  namespace: monitoring\n  labels:\n    app.kubernetes.io/name: ${app}\n`).join('---\n'),
+    )
+    const objects = [...manifestObjects(t.setupDir), ...manifestObjects(t.dir)]
+    expect(objects.filter((o) => o.file.endsWith('mixed.yaml')).map((o) => `${o.name}@${o.doc}`)).toEqual(['sa-0@0', 'sa-1@1', 'sa-2@2'])
+    const out = filteredManifests(objects, new Set([refKey(objects.find((o) => o.name === 'sa-2')!)]), t)
+    const names = (d: string) => YAML.parseAllDocuments(readFileSync(join(d, 'mixed.yaml'), 'utf8')).map((x) => (x.toJS() as { metadata: { name: string } }).metadata.name)
+    expect(names(out.firstDir)).toEqual(['sa-0'])
+    expect(names(out.dir)).toEqual(['sa-1'])
+  })
+
+  it.runIf(process.env.MILVUS_ACTION_FIXTURES).each(['0.16.0', '0.17.0'])('reads every file of the real v%s release', (version) => {
+    const dir = mkdtempSync(join(tmpdir(), 'own-kp-'))
+    execFileSync('tar', ['xzf', join(process.env.MILVUS_ACTION_FIXTURES!, 'kube-prometheus', `kube-prometheus-${version}.tar.gz`), '-C', dir])
+    const manifests = join(dir, readdirSync(dir)[0]!, 'manifests')
+    const objects = [...manifestObjects(join(manifests, 'setup')), ...manifestObjects(manifests)]
+    const files = new Set(objects.map((o) => o.file.slice(o.file.lastIndexOf('/') + 1)))
+    expect(readdirSync(manifests).filter((f) => f.endsWith('.yaml') && !files.has(f))).toEqual([])
+  })
+
+  it.runIf(process.env.MILVUS_ACTION_FIXTURES)('reads the real v0.18.0 release: 10 CRDs at operator version 0.92.0, the metrics APIService', () => {
     const dir = mkdtempSync(join(tmpdir(), 'own-kp-'))
     execFileSync('tar', ['xzf', join(process.env.MILVUS_ACTION_FIXTURES!, 'kube-prometheus', 'kube-prometheus-0.18.0.tar.gz'), '-C', dir])
     const manifests = join(dir, readdirSync(dir)[0]!, 'manifests')
@@ -175,8 +214,15 @@ describe('manifest objects and the filtered copy', () => {
       const full = YAML.parse(text) as Record<string, unknown>
       expect(identityOf(text), f).toEqual({ apiVersion: full.apiVersion, kind: full.kind, metadata: full.metadata })
     }
-    // The first wave: every object of the operator's and Prometheus' files and nothing else.
     const objects = manifestObjects(manifests)
+    // Grafana's dashboards (one 1 MB ConfigMapList) item by item, and copied to the rest.
+    const dashboards = objects.filter((o) => o.file.endsWith('grafana-dashboardDefinitions.yaml'))
+    expect(dashboards).toHaveLength(33)
+    expect(dashboards.every((o) => o.kind === 'ConfigMap' && o.namespace === 'monitoring' && o.app === 'grafana' && o.name.startsWith('grafana-dashboard-'))).toBe(true)
+    const copy = filteredManifests([...setup, ...objects], new Set(), { dir: manifests, setupDir: join(manifests, 'setup') })
+    expect(readdirSync(copy.dir).filter((f) => f.endsWith('.yaml')).length + readdirSync(copy.firstDir).length).toBe(readdirSync(manifests).filter((f) => f.endsWith('.yaml')).length)
+    expect(readFileSync(join(copy.dir, 'grafana-dashboardDefinitions.yaml'))).toEqual(readFileSync(join(manifests, 'grafana-dashboardDefinitions.yaml')))
+    // The first wave: every object of the operator's and Prometheus' files and nothing else.
     const files = (pick: (o: ManifestObject) => boolean) => [...new Set(objects.filter(pick).map((o) => o.file.slice(o.file.lastIndexOf('/') + 1)))].sort()
     const first = files(inFirstWave)
     expect(first).toEqual(readdirSync(manifests).filter((f) => /^(prometheus|prometheusOperator)-/.test(f)).sort())

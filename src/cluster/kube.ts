@@ -229,7 +229,7 @@ export class Kube {
     do {
       const page = await this.list(path, { ...query, limit: String(limit), ...(token ? { continue: token } : {}) })
       each(page.items)
-      token = (page.metadata as { continue?: string }).continue || undefined
+      token = (page.metadata as { continue?: string } | undefined)?.continue || undefined
     } while (token)
   }
 

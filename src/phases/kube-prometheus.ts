@@ -220,20 +220,20 @@ export async function installCrds(m: Manifests, c: StackContext): Promise<void> 
 export async function planStack(m: Manifests, kube: Kube, state: RunState): Promise<Manifests> {
   const objects = [...manifestObjects(m.setupDir), ...manifestObjects(m.dir)]
   // Every Deployment and Prometheus of the cluster, a page at a time: only what is another stack is kept.
-  let others: OtherStack[] = []
-  const scan = (path: string, pick: (items: KubeObject[]) => OtherStack[]) =>
-    kube.eachPage(path, {}, (items) => others.push(...pick(items))).catch((e: unknown) => {
-      if (!(e instanceof ApiError && e.status === 404)) throw e
-    })
-  const read = () => {
-    others = []
-    return Promise.all([
+  const read = async () => {
+    const others: OtherStack[] = [] // this attempt's own: a failed attempt's scans may still be running
+    const scan = (path: string, pick: (items: KubeObject[]) => OtherStack[]) =>
+      kube.eachPage(path, {}, (items) => others.push(...pick(items))).catch((e: unknown) => {
+        if (!(e instanceof ApiError && e.status === 404)) throw e
+      })
+    const [existing] = await Promise.all([
       readExisting(kube, objects),
       scan('/apis/apps/v1/deployments', (items) => otherStacks(items, [])),
       scan('/apis/monitoring.coreos.com/v1/prometheuses', (items) => otherStacks([], items)),
     ])
+    return { existing, others }
   }
-  const [existing] = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
+  const { existing, others } = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
   if (others.length) throw otherStackError(others)
   const plan = planApply(objects, existing)
   if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)
@@ -292,13 +292,32 @@ export async function stackReady(m: Manifests | undefined, c: StackContext): Pro
         signal,
       ),
     )
-    await c.budget.wait('kube-prometheus manifests/ to apply', (signal) =>
-      retryTransient(() => c.budget.critical(applyStack(c.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/') }),
-    )
+    await c.budget.wait('kube-prometheus manifests/ to apply', (signal) => applyRest(m, c, signal))
     core.info(`Applied the rest of kube-prometheus ${m.version} manifests/`)
   }
   await Promise.all([rest(), serving()])
 }
+
+const restApplies = new WeakMap<Manifests, Promise<ExecResult>>()
+
+/**
+ * The rest of manifests/ (all but the first wave) applied server-side, once per run: a later
+ * call gets the first call's promise. With `signal`, retried while the API server is away until
+ * it aborts; without, one attempt (the failure path's: a run that ended between the two applies
+ * still leaves the stack whole). Counted as critical work (Budget.critical).
+ */
+export function applyRest(m: Manifests, c: StackContext, signal?: AbortSignal): Promise<ExecResult> {
+  let applied = restApplies.get(m)
+  if (!applied) {
+    const once = () => c.budget.critical(applyStack(c.kubectl, m))
+    applied = signal ? retryTransient(once, { signal, onRetry: onRetry('Applying manifests/') }) : once()
+    restApplies.set(m, applied)
+  }
+  return applied
+}
+
+/** Whether applyRest was called for these manifests. */
+export const restStarted = (m: Manifests): boolean => restApplies.has(m)
 
 /** A StatefulSet's controller has created every pod its spec asks for (status.replicas counts pods created). */
 export function statefulSetPodsCreated(s: KubeObject | undefined): boolean {

@@ -19,9 +19,10 @@ export interface ObjectRef {
   namespace?: string
 }
 
-/** An object of a manifest file; `item` is its index in a `kind: *List` file. */
+/** An object of a manifest file; `doc` is its document's index in a file of several, `item` its index in a `kind: *List`. */
 export interface ManifestObject extends ObjectRef {
   file: string
+  doc?: number
   item?: number
   /** metadata.annotations['operator.prometheus.io/version'] of a CRD ('0.92.0'), when set. */
   operatorVersion?: string
@@ -66,7 +67,7 @@ function scanTopLevel(text: string, file: string): ManifestObject | undefined {
   return { file, apiVersion, kind, name, ...(namespace ? { namespace } : {}), ...(version ? { operatorVersion: version } : {}) }
 }
 
-function fromDoc(doc: Record<string, unknown>, file: string, item?: number): ManifestObject | undefined {
+function fromDoc(doc: Record<string, unknown>, file: string, at: { doc?: number; item?: number } = {}): ManifestObject | undefined {
   const meta = (doc.metadata ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> }
   if (typeof doc.kind !== 'string' || typeof doc.apiVersion !== 'string' || !meta.name) return undefined
   const version = meta.annotations?.[VERSION_ANNOTATION]
@@ -77,7 +78,8 @@ function fromDoc(doc: Record<string, unknown>, file: string, item?: number): Man
     kind: doc.kind,
     name: meta.name,
     ...(meta.namespace ? { namespace: meta.namespace } : {}),
-    ...(item === undefined ? {} : { item }),
+    ...(at.doc === undefined ? {} : { doc: at.doc }),
+    ...(at.item === undefined ? {} : { item: at.item }),
     ...(version ? { operatorVersion: version } : {}),
     ...(typeof app === 'string' ? { app } : {}),
   }
@@ -92,7 +94,10 @@ const IDENTITY_KEYS = new Set(['apiVersion', 'kind', 'metadata'])
  * of that shape (several documents, a top-level sequence or flow mapping): parse it whole.
  */
 export function identityOf(text: string): Record<string, unknown> | undefined {
-  const lines = text.split('\n')
+  return identityOfLines(text.replace(/^\uFEFF/, '').split(/\r?\n/))
+}
+
+function identityOfLines(lines: string[]): Record<string, unknown> | undefined {
   if (lines[0]?.trimEnd() === '---') lines.shift()
   const kept: string[] = []
   let keep = false
@@ -104,8 +109,44 @@ export function identityOf(text: string): Record<string, unknown> | undefined {
     }
     if (keep) kept.push(line)
   }
-  const doc = YAML.parse(kept.join('\n')) as unknown
+  let doc: unknown
+  try {
+    doc = YAML.parse(kept.join('\n'))
+  } catch {
+    return undefined // e.g. an alias to an anchor in a block left out: parse the file whole
+  }
   return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined
+}
+
+/**
+ * The identity (see identityOf) of each item of a block-style `kind: *List` file, in order,
+ * each parsed without its data: Grafana's dashboards are one such file, 33 ConfigMaps in 1 MB.
+ * Undefined when the file is not of that shape (no top-level `items:` sequence in block style,
+ * or an item identityOf cannot read).
+ */
+export function listIdentities(text: string): Array<Record<string, unknown>> | undefined {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
+  let i = lines.findIndex((l) => /^items:\s*$/.test(l))
+  if (i < 0) return undefined
+  for (i++; i < lines.length && /^\s*(#.*)?$/.test(lines[i]!); i++);
+  const indent = /^( *)- /.exec(lines[i] ?? '')?.[1]
+  if (indent === undefined) return undefined
+  const body = indent + '  '
+  const items: string[][] = []
+  for (; i < lines.length; i++) {
+    const line = lines[i]!
+    if (line.startsWith(`${indent}- `)) items.push([line.slice(indent.length + 2)])
+    else if (line.startsWith(body)) items.at(-1)!.push(line.slice(body.length))
+    else if (/^\s*$/.test(line)) items.at(-1)!.push('')
+    else break // the sequence ended: the next key of the List
+  }
+  const out: Array<Record<string, unknown>> = []
+  for (const item of items) {
+    const id = identityOfLines(item)
+    if (!id) return undefined
+    out.push(id)
+  }
+  return out
 }
 
 /**
@@ -115,29 +156,35 @@ export function identityOf(text: string): Record<string, unknown> | undefined {
  */
 export function manifestObjects(dir: string): ManifestObject[] {
   const out: ManifestObject[] = []
+  const push = (o: ManifestObject | undefined) => o && out.push(o)
+  const isList = (d: Record<string, unknown>) => typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items)
   for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
     const file = join(dir, f)
     const text = readFileSync(file, 'utf8')
     if (statSync(file).size > SCAN_BYTES) {
-      const o = scanTopLevel(text, file)
-      if (o) out.push(o)
+      // A large List (Grafana's dashboards) item by item, each by its identity; the CRDs by a line scan.
+      const items = /^kind:\s*["']?\S*List["']?\s*$/m.test(text) ? listIdentities(text) : undefined
+      const objects = items ? items.map((it, item) => fromDoc(it, file, { item })) : [scanTopLevel(text, file)]
+      if (!objects.length || objects.some((o) => !o)) {
+        throw new Error(`kube-prometheus manifest ${file}: its kind and name (or its items') could not be read; check kube-prometheus-url`)
+      }
+      objects.forEach(push)
       continue
     }
     // Most files are one object of which only the identity is wanted: parse just that.
     const head = identityOf(text)
-    const docs = head && !(typeof head.kind === 'string' && head.kind.endsWith('List')) ? [head] : YAML.parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null)
-    for (const doc of docs) {
-      if (!doc) continue
-      if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
-        ;(doc.items as Array<Record<string, unknown>>).forEach((it, i) => {
-          const o = fromDoc(it, file, i)
-          if (o) out.push(o)
-        })
-      } else {
-        const o = fromDoc(doc, file)
-        if (o) out.push(o)
-      }
+    const one = head && !/List$/.test(String(head.kind)) ? fromDoc(head, file) : undefined
+    if (one) {
+      out.push(one)
+      continue
     }
+    const docs = YAML.parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown> | null)
+    docs.forEach((d, i) => {
+      if (!d) return
+      const doc = docs.length > 1 ? i : undefined
+      if (isList(d)) (d.items as Array<Record<string, unknown>>).forEach((it, item) => push(fromDoc(it, file, { doc, item })))
+      else push(fromDoc(d, file, { doc }))
+    })
   }
   return out
 }
@@ -323,9 +370,9 @@ export interface SplitManifests {
 /**
  * Copies the manifests without the `skip`ped objects (refKey) into a new folder under
  * RUNNER_TEMP: manifests/setup to `setupDir`, the first wave of manifests/ (inFirstWave) to
- * `firstDir`, the rest to `dir`. Files wholly kept on one side are copied as they are; a
- * `kind: *List` file split or thinned is written again with its kept items. Throws when a file
- * cannot be read or parsed.
+ * `firstDir`, the rest to `dir`. Files wholly kept on one side are copied as they are; a file
+ * split or thinned is written again with its kept documents (of a `kind: *List`, its kept
+ * items). Throws when a file cannot be read or parsed.
  */
 export function filteredManifests(objects: ManifestObject[], skip: Set<string>, dirs: { dir: string; setupDir: string }): SplitManifests {
   const root = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'kube-prometheus-'))
@@ -351,9 +398,18 @@ export function filteredManifests(objects: ManifestObject[], skip: Set<string>, 
         copyFileSync(file, target)
         continue
       }
-      const list = YAML.parse(readFileSync(file, 'utf8')) as { items: unknown[] }
-      const keep = new Set(side.map((o) => o.item))
-      writeFileSync(target, YAML.stringify({ ...list, items: list.items.filter((_, i) => keep.has(i)) }))
+      // Written again with the kept documents, and of a List the kept items.
+      const keep = new Set(side.map((o) => `${o.doc ?? 0}/${o.item ?? -1}`))
+      const docs: string[] = []
+      YAML.parseAllDocuments(readFileSync(file, 'utf8')).forEach((d, i) => {
+        const js = d.toJS() as (Record<string, unknown> & { items?: unknown[] }) | null
+        if (!js) return
+        if (typeof js.kind === 'string' && js.kind.endsWith('List') && Array.isArray(js.items)) {
+          const items = js.items.filter((_, item) => keep.has(`${i}/${item}`))
+          if (items.length) docs.push(YAML.stringify({ ...js, items }))
+        } else if (keep.has(`${i}/-1`)) docs.push(YAML.stringify(js))
+      })
+      writeFileSync(target, docs.join('---\n'))
     }
   }
   return out
