@@ -5,7 +5,8 @@
 //   which costs an I/O-bound process nothing measurable;
 // - every socket read of a download leaves a 64 KiB buffer for the collector, and V8 collects
 //   them only once some 64 MB are pending: kubectl alone is 57 MB. The allocator keeps that peak
-//   after the collection, so the process would carry it for the rest of the run.
+//   after the collection, so the process would carry it for the rest of the run. The same holds,
+//   smaller, for the ownership record's manifests and answers: both collect as they go.
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
@@ -19,7 +20,7 @@ export function keepYoungGenerationSmall(): void {
 /**
  * Resolves or rejects as `work` does; until it settles, runs a full garbage collection every
  * `everyMs` ms (default 50; a few ms each on the action's heap), and one more at the end.
- * For downloads, whose buffers would otherwise pile up (see the header).
+ * For downloads and other bursts of garbage, which would otherwise pile up (see the header).
  */
 export async function collectingGarbage<T>(work: Promise<T>, everyMs = 50): Promise<T> {
   if (!collect) {

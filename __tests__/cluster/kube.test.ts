@@ -136,6 +136,14 @@ describe('Kube and the environment proxy', async () => {
     )
   })
 
+  it('requests to the API server share one kept-alive TLS connection', async () => {
+    const s = await apiServer('127.0.0.1')
+    const kube = await Kube.load()
+    for (let i = 0; i < 5; i++) expect(await kube.get('/version')).toMatchObject({ gitVersion: 'v1.35.0' })
+    expect(s.requests).toHaveLength(5)
+    expect(s.connections()).toBe(1)
+  })
+
   it('eachPage: a collection of 1203 objects asked for and handed over in pages of at most 500, each object once', async () => {
     const s = await apiServer('127.0.0.1')
     const all = Array.from({ length: 1203 }, (_, i) => ({ metadata: { name: `d${i}`, namespace: 'apps' } }))

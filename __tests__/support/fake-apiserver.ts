@@ -30,6 +30,8 @@ export interface FakeApiServer {
   services: Map<string, string>
   /** Collections listed at their API path, paged as the API server pages them (`limit`, `continue`); mutable. */
   collections: Map<string, unknown[]>
+  /** How many TCP connections clients opened so far. */
+  connections(): number
   /** Writes a kubeconfig for this server (token auth; its CA, or insecure for http) and returns its path. */
   kubeconfig(dir: string, opts?: { proxyUrl?: string }): Promise<string>
   close(): Promise<void>
@@ -99,6 +101,8 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
     out.end()
   }
   const server = tls ? createHttps({ key: tls.key, cert: tls.cert }, handler) : createHttp(handler)
+  let connections = 0
+  server.on('connection', () => connections++)
   await new Promise<void>((ok, fail) => {
     server.once('error', fail)
     server.listen(0, host, ok)
@@ -111,6 +115,7 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
     requests,
     services,
     collections,
+    connections: () => connections,
     async kubeconfig(dir, o = {}) {
       const cluster: Record<string, unknown> = { server: url }
       if (tls) cluster['certificate-authority-data'] = Buffer.from(tls.cert).toString('base64')

@@ -149,6 +149,7 @@ export class Kube {
     const url = new URL(this.server.replace(/\/$/, '') + path)
     const options: https.RequestOptions = { method, headers: { accept: opts.accept ?? 'application/json' } }
     await this.kc.applyToHTTPSOptions(options)
+    if (url.protocol === 'https:' && !this.kc.getCurrentCluster()?.proxyUrl) options.agent = this.keepAliveAgent(options)
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body)
     if (payload !== undefined) options.headers = { ...options.headers, 'content-type': opts.contentType ?? 'application/json' }
     const lib = url.protocol === 'http:' ? http : https
@@ -173,6 +174,25 @@ export class Kube {
       req.on('error', reject)
       req.end(payload)
     })
+  }
+
+  private agent?: { key: string; agent: https.Agent }
+
+  /**
+   * One keep-alive agent for the API server, with the TLS settings the kubeconfig gave
+   * (`o`, from applyToHTTPSOptions): the client library's own agent opens a connection, a TLS
+   * handshake and a TLS context per request, hundreds in a run. A new agent when the settings
+   * change (a credential plugin's rotated client certificate). Through a proxy the library's
+   * agent is kept.
+   */
+  private keepAliveAgent(o: https.RequestOptions): https.Agent {
+    const tls = { ca: o.ca, cert: o.cert, key: o.key, pfx: o.pfx, passphrase: o.passphrase, rejectUnauthorized: o.rejectUnauthorized, servername: o.servername }
+    const key = JSON.stringify(tls)
+    if (this.agent?.key !== key) {
+      this.agent?.agent.destroy()
+      this.agent = { key, agent: new https.Agent({ ...tls, keepAlive: true, maxSockets: 16 }) }
+    }
+    return this.agent.agent
   }
 
   /**

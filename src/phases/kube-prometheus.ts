@@ -9,6 +9,7 @@ import { formatDuration, type Budget } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
+import { collectingGarbage } from '../memory.ts'
 import type { Inputs } from '../types.ts'
 import { saveRunState, type RunState } from '../state.ts'
 import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
@@ -233,7 +234,8 @@ export async function planStack(m: Manifests, kube: Kube, state: RunState): Prom
     ])
     return { existing, others }
   }
-  const { existing, others } = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
+  // Collecting as it goes: the manifests just read and a hundred answers are garbage at once.
+  const { existing, others } = await collectingGarbage(retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') }))
   if (others.length) throw otherStackError(others)
   const plan = planApply(objects, existing)
   if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)

@@ -4,7 +4,7 @@
 // is neither applied over nor ever deleted; what does not exist is what this run creates, and the
 // post step deletes exactly that. A prometheus-operator the cluster already runs (other than the
 // one an earlier run of this action installed) stops the default install before any change.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import YAML from 'yaml'
@@ -55,6 +55,21 @@ export const inFirstWave = (o: ManifestObject): boolean => o.app !== undefined &
 
 /** Files above this size (the CRDs: megabytes of schema) are read by a line scan, not a YAML parse. */
 const SCAN_BYTES = 256 * 1024
+/** How much of a large file's head its identity is looked for in. */
+const HEAD_BYTES = 64 * 1024
+
+/** The first `bytes` of a file as UTF-8 (a character cut at the end is dropped with the last line). */
+function readHead(file: string, bytes: number): string {
+  const buffer = Buffer.alloc(bytes)
+  const fd = openSync(file, 'r')
+  try {
+    const n = readSync(fd, buffer, 0, bytes, 0)
+    const text = buffer.toString('utf8', 0, n)
+    return text.slice(0, text.lastIndexOf('\n') + 1)
+  } finally {
+    closeSync(fd)
+  }
+}
 
 function scanTopLevel(text: string, file: string): ManifestObject | undefined {
   const kind = /^kind:\s*["']?([^\s"']+)/m.exec(text)?.[1]
@@ -160,9 +175,15 @@ export function manifestObjects(dir: string): ManifestObject[] {
   const isList = (d: Record<string, unknown>) => typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items)
   for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
     const file = join(dir, f)
-    const text = readFileSync(file, 'utf8')
     if (statSync(file).size > SCAN_BYTES) {
-      // A large List (Grafana's dashboards) item by item, each by its identity; the CRDs by a line scan.
+      // The CRDs by a line scan of their head (their identity is at the top, then megabytes of schema).
+      const head = scanTopLevel(readHead(file, HEAD_BYTES), file)
+      if (head && !head.kind.endsWith('List')) {
+        out.push(head)
+        continue
+      }
+      // A large List (Grafana's dashboards) item by item, each by its identity.
+      const text = readFileSync(file, 'utf8')
       const items = /^kind:\s*["']?\S*List["']?\s*$/m.test(text) ? listIdentities(text) : undefined
       const objects = items ? items.map((it, item) => fromDoc(it, file, { item })) : [scanTopLevel(text, file)]
       if (!objects.length || objects.some((o) => !o)) {
@@ -172,6 +193,7 @@ export function manifestObjects(dir: string): ManifestObject[] {
       continue
     }
     // Most files are one object of which only the identity is wanted: parse just that.
+    const text = readFileSync(file, 'utf8')
     const head = identityOf(text)
     const one = head && !/List$/.test(String(head.kind)) ? fromDoc(head, file) : undefined
     if (one) {
