@@ -100,6 +100,11 @@ function fromDoc(doc: Record<string, unknown>, file: string, at: { doc?: number;
   }
 }
 
+/** A `kind: *List` document with its `items`. */
+function isList(d: Record<string, unknown>): d is Record<string, unknown> & { items: Array<Record<string, unknown>> } {
+  return typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items)
+}
+
 const IDENTITY_KEYS = new Set(['apiVersion', 'kind', 'metadata'])
 
 /**
@@ -172,7 +177,6 @@ export function listIdentities(text: string): Array<Record<string, unknown>> | u
 export function manifestObjects(dir: string): ManifestObject[] {
   const out: ManifestObject[] = []
   const push = (o: ManifestObject | undefined) => o && out.push(o)
-  const isList = (d: Record<string, unknown>) => typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items)
   for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
     const file = join(dir, f)
     if (statSync(file).size > SCAN_BYTES) {
@@ -195,7 +199,7 @@ export function manifestObjects(dir: string): ManifestObject[] {
     // Most files are one object of which only the identity is wanted: parse just that.
     const text = readFileSync(file, 'utf8')
     const head = identityOf(text)
-    const one = head && !/List$/.test(String(head.kind)) ? fromDoc(head, file) : undefined
+    const one = head && !String(head.kind).endsWith('List') ? fromDoc(head, file) : undefined
     if (one) {
       out.push(one)
       continue
@@ -204,7 +208,7 @@ export function manifestObjects(dir: string): ManifestObject[] {
     docs.forEach((d, i) => {
       if (!d) return
       const doc = docs.length > 1 ? i : undefined
-      if (isList(d)) (d.items as Array<Record<string, unknown>>).forEach((it, item) => push(fromDoc(it, file, { doc, item })))
+      if (isList(d)) d.items.forEach((it, item) => push(fromDoc(it, file, { doc, item })))
       else push(fromDoc(d, file, { doc }))
     })
   }
@@ -426,7 +430,7 @@ export function filteredManifests(objects: ManifestObject[], skip: Set<string>, 
       YAML.parseAllDocuments(readFileSync(file, 'utf8')).forEach((d, i) => {
         const js = d.toJS() as (Record<string, unknown> & { items?: unknown[] }) | null
         if (!js) return
-        if (typeof js.kind === 'string' && js.kind.endsWith('List') && Array.isArray(js.items)) {
+        if (isList(js)) {
           const items = js.items.filter((_, item) => keep.has(`${i}/${item}`))
           if (items.length) docs.push(YAML.stringify({ ...js, items }))
         } else if (keep.has(`${i}/-1`)) docs.push(YAML.stringify(js))
