@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { INPUT_DEFAULTS } from '../src/inputs.ts'
-import { targetsPath } from '../src/phases/prometheus-targets.ts'
+import { targetsPath } from '../src/scrape/target-wait.ts'
 import {
   codeBlocks,
   curlGlobProblem,

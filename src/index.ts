@@ -1,8 +1,5 @@
 // Entry of dist/main: the action's main step, or the port-forward supervisor it re-executes.
-import { keepYoungGenerationSmall } from './memory.ts'
-import { isSupervisorInvocation, runSupervisor } from './phases/port-forward.ts'
-
-keepYoungGenerationSmall()
+import { isSupervisorInvocation, runSupervisor } from './expose/supervisor.ts'
 
 if (isSupervisorInvocation(process.argv)) {
   await runSupervisor(process.argv[3] ?? '')

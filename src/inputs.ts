@@ -5,8 +5,8 @@ import * as core from '@actions/core'
 import { parseDocument } from 'yaml'
 import { formatDuration, parseDuration } from './budget.ts'
 import type { Expose, Inputs, MilvusMode, VersionSpec } from './types.ts'
-import { parseAssertions } from './phases/assertions.ts'
-import { promDuration } from './phases/alert-rules.ts'
+import { parseAssertions } from './mixin/assertions.ts'
+import { promDuration } from './mixin/alert-rules.ts'
 import { DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION, parseHelmVersion, parseKubectlVersion } from './tools/versions.ts'
 
 /** Defaults as action.yml declares them; a test checks the two agree. */

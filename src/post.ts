@@ -1,4 +1,4 @@
 // Entry of dist/post.
-import { runPost } from './phases/teardown.ts'
+import { runPost } from './cleanup.ts'
 
 await runPost()

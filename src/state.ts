@@ -3,7 +3,7 @@
 // and the post step deletes nothing else.
 import * as core from '@actions/core'
 import type { KubeConnection } from './cluster/kube.ts'
-import type { ObjectRef } from './phases/ownership.ts'
+import type { ObjectRef } from './prometheus/ownership.ts'
 
 export interface RunState {
   release: string

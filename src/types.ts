@@ -1,9 +1,5 @@
 // Shapes shared by the phases. Data flows one way: Inputs -> phases -> RunResult -> outputs.
 
-import type { Assertion, AssertionVerdict } from './phases/assertions.ts'
-import type { LoadedGroup } from './phases/alert-rules.ts'
-import type { LoadedDashboard } from './phases/dashboard.ts'
-
 export type MilvusMode = 'standalone' | 'cluster'
 export type Expose = 'port-forward' | 'none'
 
@@ -83,4 +79,141 @@ export interface RunResult {
   alertRules: LoadedGroup[] // groups Prometheus reports loaded and healthy
   assertions: AssertionVerdict[]
   diagnosticsDir?: string // with diagnostics: always
+}
+
+export type Comparison = '==' | '!=' | '>' | '>=' | '<' | '<='
+
+/**
+ * A parsed successCondition. The grammar (a small subset of Argo's expr conditions):
+ * - `len(result) <op> N`: the number of series (`len(result) > 0`: the result is not empty);
+ * - `result[I] <op> N`: the value of the I-th series (0-based; a missing one fails);
+ * - `all(result, # <op> N)`: every series (at least one) compares true (`{# ...}` braces allowed);
+ * - `any(result, # <op> N)`: at least one series compares true.
+ * `<op>` is one of == != > >= < <=, N a decimal number (also NaN, +Inf, -Inf).
+ */
+export type Condition =
+  | { kind: 'len'; op: Comparison; value: number }
+  | { kind: 'index'; index: number; op: Comparison; value: number }
+  | { kind: 'all' | 'any'; op: Comparison; value: number }
+
+export interface Assertion {
+  /** The assertion's name, or its query when unnamed. */
+  name: string
+  /** The PromQL with ${namespace}, ${release} and ${pool} still in it. */
+  query: string
+  successCondition: string
+  condition: Condition
+  /** Time between tries, ms; undefined: the scrape interval. */
+  intervalMs?: number
+  /** How many tries at most (Argo's count); 1 unless `count` or `within` says otherwise. */
+  count?: number
+  /** Keep trying this long, ms (instead of count). */
+  withinMs?: number
+}
+
+export interface AssertionVerdict {
+  name: string
+  /** The query as sent (placeholders filled in). */
+  query: string
+  expected: string
+  /** The values of the last answer, e.g. '[1, 1]', or the error that stopped it. */
+  lastValue: string
+  held: boolean
+  tries: number
+}
+
+/** A group Prometheus reports loaded and healthy, for the `alert-rules` output. */
+export interface LoadedGroup {
+  /** 'namespace/name' of the PrometheusRule. */
+  prometheusRule: string
+  group: string
+  rules: number
+}
+
+export interface LoadedDashboard {
+  uid: string
+  title: string
+  source: string
+  /** Deep link with var-namespace and var-instance set. */
+  url: string
+}
+
+export interface LabelSelectorRequirement {
+  key: string
+  operator: string // In, NotIn, Exists, DoesNotExist
+  values?: string[] | null
+}
+
+/** metav1.LabelSelector as the API returns it. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string> | null
+  matchExpressions?: LabelSelectorRequirement[] | null
+}
+
+/** A Service port the API server's service proxy and kubectl port-forward can reach. */
+export interface StackService {
+  namespace: string
+  name: string
+  /** The port as the service proxy names it: its name when it has one, else its number. */
+  port: string | number
+  /** The Service port's number, for port-forward. */
+  portNumber: number
+  /** Path prefix the server serves under ('' or e.g. '/prometheus', never a trailing '/'). */
+  pathPrefix: string
+}
+
+/** The Prometheus the run uses, and what of its stack the outputs can point at. */
+export interface PrometheusStack {
+  namespace: string
+  name: string
+  /** Its pods' ServiceAccount (spec.serviceAccountName; 'default' when unset). */
+  serviceAccount: string
+  /** The Service in front of its pods that exposes `web`. */
+  service: StackService
+  /** Labels to add to the Milvus ServiceMonitor so its serviceMonitorSelector selects it. */
+  serviceMonitorLabels: Record<string, string>
+  grafana?: StackService
+  alertmanager?: StackService
+  /** True for the kube-prometheus this action installs. */
+  kubePrometheus: boolean
+}
+
+/** One object of a manifest directory, by identity. */
+export interface ObjectRef {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
+
+/** The cluster the main step deployed to, as kubectl, helm and the post step pin it. */
+export interface KubeConnection {
+  /** The kubeconfig context's name. */
+  context: string
+  /** The KUBECONFIG value (one path or a ':'-separated list). */
+  kubeconfig: string
+  /** The context's API server URL when it was recorded. */
+  server: string
+}
+
+/**
+ * Where the wait stands, from furthest to closest to done:
+ * - unreachable: Prometheus did not answer (restarting, not ready, proxy error); transient.
+ * - pool-missing: Prometheus has no scrape pool of that name: config not rendered or not reloaded.
+ * - no-targets: the pool is loaded but discovery yielded nothing to scrape (RBAC, selector, relabelling).
+ * - pending: targets discovered, not scraped yet (or `up` not yet readable).
+ * - down: at least one target's last scrape failed.
+ * - up: every target of the pool is up, and `up{...}` reads 1 for each.
+ */
+export type VerdictState = 'unreachable' | 'pool-missing' | 'no-targets' | 'pending' | 'down' | 'up'
+
+export interface TargetVerdict {
+  state: VerdictState
+  targets: TargetState[]
+  /** Headline, then ' — ' and the details; stable across polls so changes can be reported once. */
+  message: string
+  /** When (ms since the epoch, Prometheus' clock) the earliest target that is not up is next scraped. */
+  nextScrapeAt?: number
+  /** The shortest scrape interval among the pool's targets, in ms. */
+  scrapeIntervalMs?: number
 }

@@ -11,7 +11,7 @@ import {
   targetHealth,
   type OutputName,
 } from '../../src/report/outputs.ts'
-import { inClusterEndpoints, milvusServiceName } from '../../src/phases/expose.ts'
+import { inClusterEndpoints, milvusServiceName } from '../../src/expose/endpoints.ts'
 import { redact, renderFailureSummary, renderSummary, writeFailureSummary, writeSummary } from '../../src/report/summary.ts'
 import type { RunResult, TargetState } from '../../src/types.ts'
 

@@ -2,7 +2,7 @@
 // namespace where its API server lives: `node scrape-job-entry.ts <namespace> <servicemonitor> <graceMs>`.
 // Prints the log lines, then one JSON line: {"result": "present" | "recovered"} or {"error": "..."}.
 import { Kube } from '../../src/cluster/kube.ts'
-import { ensureScrapeJob } from '../../src/phases/scrape-config.ts'
+import { ensureScrapeJob } from '../../src/scrape/operator-config.ts'
 
 const [namespace, name, graceMs] = process.argv.slice(2)
 try {

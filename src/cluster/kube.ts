@@ -16,7 +16,9 @@ import https from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { proxyForUrl, type ProxyDecision } from '../proxy.ts'
+import { proxyForUrl, type ProxyDecision } from './proxy.ts'
+import type { KubeConnection } from '../types.ts'
+export type { KubeConnection }
 
 export class NoClusterError extends Error {
   constructor(detail: string) {
@@ -41,15 +43,6 @@ export class ApiError extends Error {
   }
 }
 
-/** The cluster the main step deployed to, as kubectl, helm and the post step pin it. */
-export interface KubeConnection {
-  /** The kubeconfig context's name. */
-  context: string
-  /** The KUBECONFIG value (one path or a ':'-separated list). */
-  kubeconfig: string
-  /** The context's API server URL when it was recorded. */
-  server: string
-}
 
 export interface KubeObject {
   apiVersion?: string

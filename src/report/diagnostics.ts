@@ -4,8 +4,8 @@ import * as core from '@actions/core'
 import type { Kubectl } from '../cluster/kubectl.ts'
 import type { Helm } from '../cluster/helm.ts'
 import type { Inputs } from '../types.ts'
-import type { TargetVerdict } from '../phases/prometheus-targets.ts'
-import { MONITORING_NAMESPACE } from '../phases/kube-prometheus.ts'
+import type { TargetVerdict } from '../scrape/target-wait.ts'
+import { MONITORING_NAMESPACE } from '../prometheus/kube-prometheus.ts'
 
 interface PodList {
   items: Array<{

@@ -4,7 +4,7 @@ import * as core from '@actions/core'
 import { formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
 import type { PhaseTiming, RunResult } from '../types.ts'
-import type { AssertionVerdict } from '../phases/assertions.ts'
+import type { AssertionVerdict } from '../mixin/assertions.ts'
 
 function escapeHtml(text: string): string {
   return text

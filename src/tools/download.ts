@@ -3,7 +3,7 @@
 // Node's global fetch ignores HTTPS_PROXY/HTTP_PROXY/NO_PROXY: the default transport is undici's
 // fetch with a dispatcher that sends each request where proxyForUrl (src/proxy.ts) says.
 import type { Dispatcher } from 'undici'
-import { describeProxy, proxyForUrl } from '../proxy.ts'
+import { describeProxy, proxyForUrl } from '../cluster/proxy.ts'
 
 /** The part of a fetch Response this module reads. */
 export interface HttpResponse {

@@ -26,7 +26,6 @@ import {
 } from './platform.ts'
 import type { Inputs, InstalledTool, VersionSpec } from '../types.ts'
 import { resolveHelmVersion, resolveKubectlVersion } from './versions.ts'
-import { collectingGarbage } from '../memory.ts'
 
 export interface InstallOptions {
   http?: HttpFetch
@@ -229,9 +228,7 @@ function describe(spec: VersionSpec): string {
 
 /** Both tools at once, put first on PATH for later steps. */
 export async function installTools(inputs: Inputs): Promise<{ kubectl: InstalledTool; helm: InstalledTool }> {
-  const [kubectl, helm] = await collectingGarbage(
-    Promise.all([installKubectl(inputs.kubectlVersion, inputs.kubectlBaseUrl), installHelm(inputs.helmVersion, inputs.helmBaseUrl)]),
-  )
+  const [kubectl, helm] = await Promise.all([installKubectl(inputs.kubectlVersion, inputs.kubectlBaseUrl), installHelm(inputs.helmVersion, inputs.helmBaseUrl)])
   core.addPath(join(kubectl.path, '..'))
   core.addPath(join(helm.path, '..'))
   core.info(`kubectl ${kubectl.version} at ${kubectl.path}; helm ${helm.version} at ${helm.path}`)

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest'
+import { helmTimeoutSeconds, mergeValues, modeValues, ownedRelease, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
+
+describe('Milvus values', () => {
+  it.each([
+    ['maps merge key by key', { a: { b: 1, c: 2 } }, { a: { c: 3 } }, { a: { b: 1, c: 3 } }],
+    ['lists are replaced, not appended', { a: [1, 2] }, { a: [3] }, { a: [3] }],
+    ['a scalar replaces a map', { a: { b: 1 } }, { a: 'x' }, { a: 'x' }],
+    ['null is kept as the later value', { a: { b: 1 } }, { a: null }, { a: null }],
+    ['new keys are added', {}, { z: true }, { z: true }],
+  ])('%s', (_, base, over, want) => {
+    expect(mergeValues(base, over)).toEqual(want)
+  })
+
+  it('standalone is CI-sized: no cluster, one etcd, standalone MinIO, no Pulsar', () => {
+    expect(modeValues('standalone')).toEqual({
+      cluster: { enabled: false },
+      etcd: { replicaCount: 1, readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 } },
+      minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
+      pulsarv3: { enabled: false },
+      readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 },
+      livenessProbe: { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 },
+      metrics: { serviceMonitor: { interval: '10s' } },
+    })
+  })
+
+  it('cluster is runner-sized: one of each Pulsar component with small requests, one bookie quorum', () => {
+    const v = modeValues('cluster') as { cluster: unknown; etcd: unknown; minio: { mode: string }; pulsarv3: Record<string, { replicaCount?: number; configData?: Record<string, string> }> }
+    expect(v.cluster).toEqual({ enabled: true })
+    expect(v.etcd).toEqual({ replicaCount: 1 })
+    expect(v.minio.mode).toBe('standalone')
+    for (const c of ['zookeeper', 'bookkeeper', 'broker', 'proxy']) expect(v.pulsarv3[c]!.replicaCount, c).toBe(1)
+    expect(v.pulsarv3.broker!.configData).toMatchObject({ managedLedgerDefaultEnsembleSize: '1', managedLedgerDefaultWriteQuorum: '1', managedLedgerDefaultAckQuorum: '1' })
+  })
+
+  it.each([
+    [15 * 60_000, 870], // 10 % capped at 30 s
+    [90_000, 81],
+    [5_000, 4],
+    [500, 1],
+  ])('helm gets its own --timeout a little under %i ms left: %i s', (remaining, want) => {
+    expect(helmTimeoutSeconds(remaining)).toBe(want)
+  })
+
+  it("the user's values win over the mode's, and the ServiceMonitor stays on", () => {
+    const v = releaseValues('standalone', { etcd: { replicaCount: 3 }, metrics: { serviceMonitor: { enabled: false, interval: '15s' } } })
+    expect(v.etcd).toEqual({ replicaCount: 3, readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 } })
+    expect(v.minio).toEqual({ mode: 'standalone', resources: { requests: { memory: '256Mi' } } })
+    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true, interval: '15s' } })
+  })
+
+  it.each([
+    ['readinessProbe', { readinessProbe: { initialDelaySeconds: 90 } }, { initialDelaySeconds: 90, periodSeconds: 5 }],
+    ['livenessProbe', { livenessProbe: { initialDelaySeconds: 120, failureThreshold: 3 } }, { initialDelaySeconds: 120, periodSeconds: 30, failureThreshold: 3 }],
+    ['etcd', { etcd: { readinessProbe: { initialDelaySeconds: 60 } } }, { replicaCount: 1, readinessProbe: { initialDelaySeconds: 60, periodSeconds: 5 } }],
+  ])('each CI timing value is overridable through values: %s', (key, user, want) => {
+    expect(releaseValues('standalone', user)[key]).toEqual(want)
+  })
+
+  it('cluster mode keeps the chart timing', () => {
+    const v = releaseValues('cluster', {})
+    expect(v.readinessProbe).toBeUndefined()
+    expect(v.metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true } })
+  })
+})
+
+describe('helm upgrade --install arguments', () => {
+  it.each([
+    [
+      'a repository chart',
+      { chart: 'milvus', repo: 'https://zilliztech.github.io/milvus-helm/', version: '5.0.19' },
+      ['upgrade', '--install', 'r', 'milvus', '--repo', 'https://zilliztech.github.io/milvus-helm/', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+    [
+      'an OCI chart',
+      { chart: 'oci://registry.example/charts/milvus', repo: '', version: '5.0.19' },
+      ['upgrade', '--install', 'r', 'oci://registry.example/charts/milvus', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+    [
+      'a local chart',
+      { chart: './charts/milvus', repo: '', version: '' },
+      ['upgrade', '--install', 'r', './charts/milvus', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+    ],
+  ])('%s', (_, chart, want) => {
+    expect(upgradeInstallArgs({ release: 'r', namespace: 'ns', chart, valuesFiles: ['v.yaml'], timeoutSeconds: 120.7 })).toEqual(want)
+  })
+})
+
+describe('secret values', () => {
+  it.each([
+    ['a MinIO secret key', { minio: { secretKey: 'hunter2', accessKey: 'AKIA1', mode: 'standalone' } }, ['hunter2', 'AKIA1']],
+    ['everything below a secret-looking map', { externalS3: { credentials: { user: 'u', value: 'v' } } }, ['u', 'v']],
+    ['list items under a secret key', { tokens: ['a', 'b'] }, ['a', 'b']],
+    ['nothing secret', { etcd: { replicaCount: 1 }, image: { tag: 'v2.6' } }, []],
+    ['empty secrets are not masked', { password: '' }, []],
+  ])('%s', (_, values, want) => {
+    expect(secretValues(values).sort()).toEqual(want.sort())
+  })
+})
+
+describe('releases the action owns and their recovery', () => {
+  const h = (...statuses: string[]) => statuses.map((status, i) => ({ revision: i + 1, status }))
+  it.each<[string, ReturnType<typeof h>, boolean, Recovery]>([
+    ['no release', [], true, { kind: 'none' }],
+    ['deployed', h('superseded', 'deployed'), true, { kind: 'none' }],
+    ['failed', h('deployed', 'failed'), true, { kind: 'none' }],
+    ['a first install left pending', h('pending-install'), true, { kind: 'uninstall', revision: 1, status: 'pending-install' }],
+    ['an upgrade left pending', h('superseded', 'deployed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 2 }],
+    ['an upgrade after a failed one left pending', h('deployed', 'failed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 1 }],
+    ['a rollback left pending with nothing deployed', h('failed', 'pending-rollback'), true, { kind: 'rollback', revision: 2, status: 'pending-rollback', to: 1 }],
+    ["someone else's pending release", h('deployed', 'pending-upgrade'), false, { kind: 'foreign', revision: 2, status: 'pending-upgrade' }],
+  ])('%s', (_n, history, owned, want) => expect(recoveryFor(history, owned)).toEqual(want))
+
+  it('marks its releases in the values, and adds the labels the Prometheus selects by under the user\'s', () => {
+    const values = releaseValues('standalone', { metrics: { serviceMonitor: { additionalLabels: { team: 'ml' } } } }, { release: 'kps', team: 'x' })
+    expect(ownedRelease(values)).toBe(true)
+    expect(ownedRelease({})).toBe(false)
+    expect((values.metrics as { serviceMonitor: Record<string, unknown> }).serviceMonitor).toEqual({ enabled: true, interval: '10s', additionalLabels: { release: 'kps', team: 'ml' } })
+    expect(releaseValues('cluster', {}).metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true } })
+  })
+})
+
+describe('helm arguments per Helm line', () => {
+  const o = { release: 'r', namespace: 'ns', chart: { chart: 'milvus', repo: '', version: '' }, valuesFiles: [], timeoutSeconds: 60 }
+  it.each([
+    ['v4.1.4', true],
+    ['v3.17.2', false],
+    [undefined, false],
+  ])('upgrade --install with %s: --force-conflicts %s', (version, force) => {
+    const args = upgradeInstallArgs(o, version)
+    expect(args.includes('--force-conflicts')).toBe(force)
+    // Never --force-conflicts alone: Helm 4 refuses it for a release Helm 3 deployed client-side.
+    expect(args.includes('--server-side=true')).toBe(force)
+  })
+
+  it.each([
+    ['v3.0.0', ['uninstall', 'r', '-n', 'ns', '--timeout=300s']],
+    ['v3.6.3', ['uninstall', 'r', '-n', 'ns', '--timeout=300s']],
+    ['v3.7.0', ['uninstall', 'r', '-n', 'ns', '--wait', '--timeout=300s']],
+    ['v4.1.4', ['uninstall', 'r', '-n', 'ns', '--wait', '--timeout=300s']],
+  ])('uninstall with %s', (version, want) => expect(uninstallArgs('r', 'ns', 300, version)).toEqual(want))
+})
+
+describe('secret values', () => {
+  it.each([
+    ['a secret-looking key', { minio: { secretKey: 'abc123' } }, ['abc123']],
+    ['the env-list shape', { standalone: { extraEnv: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'debug' }] } }, ['hunter2']],
+    ['a short number under a secret-looking key is not a secret', { tokenTtl: 300 }, []],
+    ['a long number is', { apiKey: 12345678 }, ['12345678']],
+  ])('%s', (_n, values, want) => {
+    expect(secretValues(values)).toEqual(want)
+  })
+})

@@ -1,0 +1,71 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DEFAULT_DASHBOARD_URL, dashboardLink, dashboardSource, milvusTag, pickDatasource, prepareDashboard, type GrafanaDatasource } from '../../src/mixin/dashboard.ts'
+
+describe('dashboardLink', () => {
+  it.each([
+    ['http://127.0.0.1:40124', '/d/uLf5cJ3Gaa/milvus2-5', { namespace: 'milvus', instance: 'my-release' }, 'http://127.0.0.1:40124/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release'],
+    ['http://grafana.monitoring.svc:3000/', 'd/abc/x', { namespace: 'a b' }, 'http://grafana.monitoring.svc:3000/d/abc/x?var-namespace=a+b'],
+    ['http://g:3000', '/d/abc/x', {}, 'http://g:3000/d/abc/x'],
+    ['http://g:3000/grafana', '/d/abc/x', { instance: 'r&d' }, 'http://g:3000/grafana/d/abc/x?var-instance=r%26d'],
+  ])('%s + %s', (base, path, vars, want) => {
+    expect(dashboardLink(base, path, vars)).toBe(want)
+  })
+})
+
+describe('dashboard source', () => {
+  it.each([
+    ['2.6.15', 'v2.6.15'],
+    ['v2.5.4', 'v2.5.4'],
+  ])('milvusTag(%s) = %s', (v, want) => expect(milvusTag(v)).toBe(want))
+
+  it.each([
+    ['', 'v2.6.15', 'https://raw.githubusercontent.com/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json'],
+    ['http://mirror:8099/raw/milvus-io/milvus/${tag}/milvus-dashboard.json', 'v2.6.15', 'http://mirror:8099/raw/milvus-io/milvus/v2.6.15/milvus-dashboard.json'],
+    ['https://pinned.example/milvus-dashboard.json', undefined, 'https://pinned.example/milvus-dashboard.json'],
+  ])('%j at %s', (input, tag, want) => {
+    expect(dashboardSource(input, tag)).toBe(want)
+  })
+
+  it('needs the version for the default URL', () => {
+    expect(DEFAULT_DASHBOARD_URL).toContain('${tag}')
+    expect(() => dashboardSource('', undefined)).toThrow(/needs the Milvus version/)
+  })
+})
+
+describe('pickDatasource', () => {
+  const ds = (name: string, type = 'prometheus', isDefault = false): GrafanaDatasource => ({ uid: `uid-${name}`, name, type, isDefault })
+  it.each<[string, GrafanaDatasource[], string | undefined]>([
+    ["kube-prometheus' own", [ds('loki', 'loki', true), ds('other'), ds('prometheus')], 'prometheus'],
+    ['the default Prometheus', [ds('a'), ds('b', 'prometheus', true)], 'b'],
+    ['the first Prometheus', [ds('loki', 'loki', true), ds('a'), ds('b')], 'a'],
+    ['none', [ds('loki', 'loki')], undefined],
+  ])('%s', (_, list, want) => {
+    expect(pickDatasource(list)?.name).toBe(want)
+  })
+})
+
+describe('prepareDashboard', () => {
+  const fixture = process.env.MILVUS_ACTION_FIXTURES ? join(process.env.MILVUS_ACTION_FIXTURES, 'grafana', 'milvus-dashboard.json') : ''
+
+  it('clears the id and points the datasource variable at the chosen datasource, leaving the input alone', () => {
+    const input = { id: 250, uid: 'u', title: 't', templating: { list: [{ name: 'datasource', type: 'datasource', query: 'prometheus', current: { text: 'default', value: 'default' } }, { name: 'namespace', type: 'query' }] } }
+    const out = prepareDashboard(input, { uid: 'P1', name: 'prometheus', type: 'prometheus' })
+    expect(out.id).toBeNull()
+    expect(out.templating?.list?.[0]?.current).toEqual({ selected: true, text: 'prometheus', value: 'P1' })
+    expect(out.templating?.list?.[1]).toEqual({ name: 'namespace', type: 'query' })
+    expect(input.id).toBe(250)
+  })
+
+  it.each([[{}], [null], [{ uid: 'u' }], [[1, 2]]])('refuses %j', (json) => {
+    expect(() => prepareDashboard(json, undefined)).toThrow(/no uid or title/)
+  })
+
+  it.runIf(existsSync(fixture))("takes Milvus' official dashboard", () => {
+    const out = prepareDashboard(JSON.parse(readFileSync(fixture, 'utf8')), { uid: 'P1', name: 'prometheus', type: 'prometheus' })
+    expect(out.uid).toBe('uLf5cJ3Gaa')
+    const names = (out.templating?.list ?? []).map((v) => v.name)
+    expect(names).toEqual(expect.arrayContaining(['datasource', 'namespace', 'instance']))
+  })
+})

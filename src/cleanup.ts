@@ -1,0 +1,159 @@
+// The post step: stop the port-forwards; with cleanup, delete what this run created (the run
+// state lists it) on the cluster the main step deployed to, and wait until it is gone. Every
+// stage runs even when an earlier one failed; the failures are reported together at the end.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as core from '@actions/core'
+import { loadRunState, type RunState } from './state.ts'
+import { stopForwards } from './expose/supervisor.ts'
+import { Kubectl } from './cluster/kubectl.ts'
+import { Helm } from './cluster/helm.ts'
+import type { ObjectRef } from './prometheus/ownership.ts'
+import { milvusRuleName } from './marks.ts'
+
+/** One step of the cleanup; `run` throws to report a failure. */
+export interface Stage {
+  name: string
+  run: () => Promise<void>
+}
+
+/** Runs every stage in order, whatever the earlier ones did: the failures, as 'stage: message'. */
+export async function runStages(stages: Stage[]): Promise<string[]> {
+  const failures: string[] = []
+  for (const s of stages) {
+    try {
+      await s.run()
+    } catch (e) {
+      failures.push(`${s.name}: ${(e as Error).message.split('\n').slice(0, 6).join('\n')}`)
+    }
+  }
+  return failures
+}
+
+/**
+ * The created objects in deletion order: the stack's objects, then its CRDs (the resources
+ * above die with them), then namespaces (last: a namespace is only deleted once API discovery
+ * is whole, which kube-prometheus' metrics APIService spoils while its adapter is not serving).
+ */
+export function deletionBatches(created: ObjectRef[]): ObjectRef[][] {
+  const rank = (r: ObjectRef) => (r.kind === 'Namespace' ? 2 : r.kind === 'CustomResourceDefinition' ? 1 : 0)
+  return [0, 1, 2].map((n) => created.filter((r) => rank(r) === n)).filter((b) => b.length > 0)
+}
+
+/** A YAML stream of the objects' identities, enough for `kubectl delete -f`. */
+export function refsManifest(refs: ObjectRef[]): string {
+  return refs
+    .map((r) => `apiVersion: ${r.apiVersion}\nkind: ${r.kind}\nmetadata:\n  name: ${r.name}\n${r.namespace ? `  namespace: ${r.namespace}\n` : ''}`)
+    .join('---\n')
+}
+
+const WAIT = ['--ignore-not-found', '--wait=true', '--timeout=300s']
+
+/** The cleanup's stages for `state` (see the header); none without tools recorded. */
+export function cleanupStages(state: RunState): Stage[] {
+  if (!state.kubectlPath) return []
+  const conn = state.connection
+  const kubectl = new Kubectl(state.kubectlPath, conn)
+  const instance = `app.kubernetes.io/instance=${state.release}`
+  const stages: Stage[] = []
+  if (conn) {
+    stages.push({
+      name: 'check the cluster',
+      run: async () => {
+        const server = (await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()
+        if (server !== conn.server) throw new Error(`context ${conn.context} now points at ${server || 'nothing'}, not ${conn.server} where the main step deployed; nothing deleted`)
+      },
+    })
+  }
+  if (state.releaseCreated && state.helmPath) {
+    const helm = new Helm(state.helmPath, conn, state.helmVersion)
+    stages.push({
+      name: `uninstall Helm release ${state.namespace}/${state.release}`,
+      run: async () => {
+        if ((await helm.history(state.release, state.namespace)).length === 0) return
+        await helm.uninstall(state.release, state.namespace, 300)
+        // Helm before 3.7 cannot wait itself: the release's pods gone is what --wait means.
+        await kubectl.run(['wait', '--for=delete', 'pods', '-n', state.namespace, '-l', instance, '--timeout=300s'], { allowFailure: true })
+        core.info(`Uninstalled Helm release ${state.namespace}/${state.release}`)
+      },
+    })
+    stages.push({
+      name: `delete the PersistentVolumeClaims of ${state.release}`,
+      run: async () => {
+        const list = JSON.parse((await kubectl.run(['get', 'pvc', '-n', state.namespace, '-l', instance, '-o', 'json'])).stdout) as { items: Array<{ metadata: { name: string } }> }
+        const before = new Set(state.pvcsBefore ?? [])
+        const names = list.items.map((i) => i.metadata.name).filter((n) => !before.has(n))
+        if (names.length === 0) return
+        await kubectl.run(['delete', 'pvc', '-n', state.namespace, ...names, ...WAIT])
+        core.info(`Deleted PersistentVolumeClaims ${names.join(', ')} in ${state.namespace}`)
+      },
+    })
+  }
+  if (state.releaseCreated) {
+    // The action's alert rules go with the release they watch; left behind they would fire
+    // (a component missing) for as long as the release is gone.
+    const rule = milvusRuleName(state.release)
+    stages.push({
+      name: `delete the alert rules ${state.namespace}/${rule}`,
+      run: async () => {
+        const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', state.namespace, ...WAIT], { allowFailure: true })
+        // No PrometheusRule resource at all (its CRD gone): nothing to delete.
+        if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr)) throw new Error(r.stderr.trim())
+        if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${state.namespace}/${rule}`)
+      },
+    })
+  }
+  if (state.addedRbac) {
+    const name = state.addedRbac
+    stages.push({
+      name: 'delete the discovery Role and RoleBinding',
+      run: async () => {
+        await kubectl.run(['delete', 'rolebinding,role', name, '-n', state.namespace, ...WAIT])
+        core.info(`Removed the discovery Role and RoleBinding ${name} in ${state.namespace}`)
+      },
+    })
+  }
+  const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-cleanup-'))
+  const created = [...(state.created ?? []), ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : [])]
+  deletionBatches(created).forEach((batch, i) => {
+    stages.push({
+      name: `delete ${batch.length} ${batch[0]!.kind === 'Namespace' ? 'namespace(s)' : batch[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'kube-prometheus objects'} this run created`,
+      run: async () => {
+        const file = join(dir, `batch-${i}.yaml`)
+        writeFileSync(file, refsManifest(batch))
+        await kubectl.run(['delete', ...WAIT, '-f', file])
+        core.info(`Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`)
+      },
+    })
+  })
+  return stages
+}
+
+export async function runPost(): Promise<void> {
+  let state: RunState | undefined
+  try {
+    state = loadRunState()
+  } catch (e) {
+    core.warning(`Post step: the run state is unreadable (${(e as Error).message}); nothing to stop or clean up`)
+    return
+  }
+  if (!state) return
+  const stages: Stage[] = []
+  const pid = state.supervisorPid
+  if (pid) stages.push({ name: 'stop the port-forwards', run: async () => (await stopForwards(pid), core.info('Stopped the port-forwards')) })
+  const cleanup = state.cleanup ? cleanupStages(state) : []
+  // A cluster other than the one deployed to gets nothing deleted.
+  const check = cleanup.find((s) => s.name === 'check the cluster')
+  const deletes = cleanup.filter((s) => s !== check)
+  if (state.cleanup) core.startGroup(`Cleanup: delete what this run created on ${state.connection ? `context ${state.connection.context} (${state.connection.server})` : 'the cluster'}`)
+  let failures: string[]
+  try {
+    failures = await runStages([...stages, ...(check ? [check] : [])])
+    if (!failures.some((f) => f.startsWith('check the cluster'))) failures.push(...(await runStages(deletes)))
+  } finally {
+    if (state.cleanup) core.endGroup()
+  }
+  // The job's result is the main step's: a failed cleanup warns, naming every stage that failed.
+  if (failures.length) core.warning(`Post step: ${failures.length} stage(s) failed:\n${failures.map((f) => `  - ${f}`).join('\n')}`)
+}

@@ -1,0 +1,309 @@
+// Milvus through its Helm chart: the mode's values, the user's values over them, and the
+// ServiceMonitor always on; its namespace and Prometheus' discovery RBAC there, then the release.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as core from '@actions/core'
+import YAML from 'yaml'
+import type { Budget } from '../budget.ts'
+import type { ChartRef, Helm } from '../cluster/helm.ts'
+import { CommandError } from '../cluster/kubectl.ts'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
+import { saveRunState, type RunState } from '../state.ts'
+import type { Inputs, MilvusMode } from '../types.ts'
+import { discoveryRbac, MANAGED_BY, needsRbac } from '../prometheus/discovery-rbac.ts'
+import { KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from '../prometheus/existing.ts'
+import type { HelmRevision } from '../cluster/helm.ts'
+
+export type Values = Record<string, unknown>
+
+/** A Pulsar component's requests and JVM heap, small enough for a CI runner. */
+const pulsarComponent = (cpu: string, memory: string, mem: string, extra: Values = {}): Values => ({
+  replicaCount: 1,
+  resources: { requests: { cpu, memory } },
+  configData: { PULSAR_MEM: mem, ...extra },
+})
+
+/**
+ * The mode's values. `standalone` is CI-sized: one Milvus pod, one etcd, standalone MinIO, no
+ * Pulsar. `cluster` keeps one Deployment (and one scrape target) per Milvus component, but
+ * sized to schedule on one GitHub-hosted runner (4 CPU, 16 GB) beside kube-prometheus: one
+ * etcd, standalone MinIO, one ZooKeeper, bookie, broker and proxy with small requests and heaps
+ * (the broker writes to one bookie). The chart's own defaults (3 etcd, 4-node MinIO, replicated
+ * Pulsar) need several nodes; `values` can restore them.
+ */
+export function modeValues(mode: MilvusMode): Values {
+  if (mode === 'cluster') {
+    return {
+      cluster: { enabled: true },
+      etcd: { replicaCount: 1 },
+      minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
+      pulsarv3: {
+        enabled: true,
+        zookeeper: pulsarComponent('50m', '128Mi', '-Xms64m -Xmx256m'),
+        bookkeeper: pulsarComponent('50m', '256Mi', '-Xms128m -Xmx512m -XX:MaxDirectMemorySize=512m'),
+        broker: pulsarComponent('50m', '256Mi', '-Xms128m -Xmx512m -XX:MaxDirectMemorySize=512m', {
+          managedLedgerDefaultEnsembleSize: '1',
+          managedLedgerDefaultWriteQuorum: '1',
+          managedLedgerDefaultAckQuorum: '1',
+        }),
+        proxy: pulsarComponent('50m', '128Mi', '-Xms64m -Xmx256m'),
+        autorecovery: { resources: { requests: { cpu: '10m', memory: '64Mi' } } },
+      },
+    }
+  }
+  return mergeValues(
+    {
+      cluster: { enabled: false },
+      etcd: { replicaCount: 1 },
+      // The chart reserves 2 GiB for MinIO; a CI runner's MinIO holds next to nothing.
+      minio: { mode: 'standalone', resources: { requests: { memory: '256Mi' } } },
+      pulsarv3: { enabled: false },
+    },
+    CI_TIMING,
+  )
+}
+
+/**
+ * What only costs time in CI, shortened for standalone (see the README's "CI timing" table):
+ * readiness checked from 5 s, every 5 s, instead of from 90 s, every 10 s, so the pod is Ready
+ * within 5 s of Milvus answering /healthz, which still gates it; liveness checked from 30 s,
+ * with the chart's total grace before a restart kept (30 s + 7 x 30 s = 240 s = 90 s + 5 x 30 s);
+ * the ServiceMonitor scraping every 10 s instead of 30 s (its 10 s scrapeTimeout still fits),
+ * so the first scrape after discovery comes within 10 s; etcd's readiness checked from 5 s,
+ * every 5 s, instead of from 60 s, every 20 s: Milvus reaches etcd through its Service, which
+ * has no endpoint until the etcd pod is Ready, so the chart's 60 s held Milvus back as long.
+ * Any of them set in `values` wins.
+ */
+export const CI_TIMING: Values = {
+  readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 },
+  etcd: { readinessProbe: { initialDelaySeconds: 5, periodSeconds: 5 } },
+  livenessProbe: { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 },
+  metrics: { serviceMonitor: { interval: '10s' } },
+}
+
+function isPlainObject(v: unknown): v is Values {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Helm's own rule: maps merge key by key, anything else is replaced by the later value. */
+export function mergeValues(base: Values, over: Values): Values {
+  const out: Values = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k]
+    out[k] = isPlainObject(b) && isPlainObject(v) ? mergeValues(b, v) : v
+  }
+  return out
+}
+
+/** The value that marks a release as installed by this action (read back from a release left pending). */
+export const OWNER_VALUES: Values = { milvusMonitoringAction: { managedBy: 'milvus-monitoring-action' } }
+
+/** Whether a release's user-supplied values carry OWNER_VALUES. */
+export function ownedRelease(values: Values): boolean {
+  return (values.milvusMonitoringAction as Values | undefined)?.managedBy === 'milvus-monitoring-action'
+}
+
+/**
+ * The values the action installs with: mode, then the labels the Prometheus' serviceMonitorSelector
+ * wants (`serviceMonitorLabels`, as metrics.serviceMonitor.additionalLabels), then the user's, then
+ * the ServiceMonitor switch and the owner mark (OWNER_VALUES).
+ */
+export function releaseValues(mode: MilvusMode, user: Values, serviceMonitorLabels: Record<string, string> = {}): Values {
+  const labels = Object.keys(serviceMonitorLabels).length ? { metrics: { serviceMonitor: { additionalLabels: serviceMonitorLabels } } } : {}
+  return mergeValues(mergeValues(mergeValues(modeValues(mode), labels), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } }, ...OWNER_VALUES })
+}
+
+/** Keys whose values are secrets, in values and in the objects written to the diagnostics folder. */
+export const SECRET_KEY = /pass(word)?|secret|token|credential|access_?key|private_?key|api_?key|^key$|authorization/i
+
+/** String leaves of the values under secret-looking keys: masked in the log before anything runs. */
+export function secretValues(values: Values, underSecret = false): string[] {
+  const out: string[] = []
+  // The env-list shape: {name: DB_PASSWORD, value: ...} is as secret as DB_PASSWORD: ...
+  const named = typeof values.name === 'string' && SECRET_KEY.test(values.name)
+  for (const [k, v] of Object.entries(values)) {
+    const secret = underSecret || SECRET_KEY.test(k) || (named && k === 'value')
+    if (isPlainObject(v)) out.push(...secretValues(v, secret))
+    else if (Array.isArray(v)) out.push(...secretValues(Object.fromEntries(v.map((x, i) => [String(i), x])), secret))
+    else if (secret && isSecretLeaf(v)) out.push(String(v))
+  }
+  return out
+}
+
+// A string, or a number long enough to be a credential: masking `300` of a `tokenTtl` would
+// hide every 300 in the log.
+function isSecretLeaf(v: unknown): boolean {
+  return (typeof v === 'string' && v.length > 0) || (typeof v === 'number' && String(v).length >= 6)
+}
+
+/**
+ * The release's values (releaseValues, with the labels `stack`'s Prometheus selects
+ * ServiceMonitors by, logged when there are any) in a file readable only by the runner's user: its path.
+ */
+export function writeValuesFile(inputs: Inputs, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): string {
+  const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-values-'))
+  const valuesFile = join(dir, 'values.yaml')
+  const labels = Object.entries(stack.serviceMonitorLabels)
+  if (labels.length) {
+    core.info(`Prometheus ${refOf(stack)} selects ServiceMonitors labelled ${labels.map(([k, v]) => `${k}=${v}`).join(',')}: adding these labels to the Milvus ServiceMonitor (metrics.serviceMonitor.additionalLabels)`)
+  }
+  writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values, stack.serviceMonitorLabels)), { mode: 0o600 })
+  return valuesFile
+}
+
+export function chartRef(inputs: Inputs): ChartRef {
+  return { chart: inputs.milvusChart, repo: inputs.milvusChartRepo, version: inputs.milvusChartVersion }
+}
+
+/**
+ * Creates the release's namespace when missing (after waiting out a deletion still under way)
+ * and adds the discovery RBAC when needed. Runs early, while the CRDs apply: prometheus-operator
+ * must know the namespace before the chart's ServiceMonitor arrives there. Records each step
+ * in the run state as it happens, for the post step.
+ */
+export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube: Kube; state: RunState; stack?: PrometheusStack }): Promise<void> {
+  const { kube, state } = c
+  const stack = c.stack ?? KUBE_PROMETHEUS_STACK
+  const nsPath = `/api/v1/namespaces/${inputs.namespace}`
+  let ns = await kube.find(nsPath)
+  if (ns?.metadata.deletionTimestamp) {
+    // A re-run right after a cleanup: nothing can be created there until the deletion is done.
+    core.info(`Namespace ${inputs.namespace} is being deleted; waiting until it is gone`)
+    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, (signal) =>
+      kube.waitFor('/api/v1/namespaces', { fieldSelector: `metadata.name=${inputs.namespace}` }, (items) => items.size === 0, signal),
+    )
+    ns = undefined
+  }
+  if (!ns) {
+    // Created here, or (409) by someone else at the same moment: then it is not ours to delete.
+    const created = await kube
+      .request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } })
+      .then(() => true)
+      .catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 409) return false
+        throw e
+      })
+    if (created) {
+      state.createdNamespace = true
+      saveRunState(state)
+      core.info(`Created namespace ${inputs.namespace}`)
+    } else {
+      core.info(`Namespace ${inputs.namespace} appeared meanwhile; using it, and cleanup will leave it`)
+    }
+  }
+  if (needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)) {
+    const sa = { namespace: stack.namespace, name: stack.serviceAccount }
+    const objects = discoveryRbac(inputs.namespace, sa)
+    const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
+    // Created by this run only when it did not exist: a Role an earlier run left is not this run's to delete.
+    if (!(await kube.find(`${rolePath}/${objects[0].metadata.name}`))) {
+      state.addedRbac = objects[0].metadata.name
+      saveRunState(state)
+    }
+    for (const obj of objects) {
+      const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
+      await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, 'milvus-monitoring-action')
+    }
+    core.info(`Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`)
+  } else if (!inputs.prometheusRbac) {
+    core.info('prometheus-rbac is false: no Role or RoleBinding added')
+  }
+}
+
+/**
+ * Helm's own --timeout: a little under what is left of the budget (10 %, at most 30 s), so
+ * helm's precise error reaches the user before the action's generic one. In seconds.
+ */
+export function helmTimeoutSeconds(remainingMs: number): number {
+  return Math.max(1, Math.floor((remainingMs - Math.min(30_000, remainingMs * 0.1)) / 1000))
+}
+
+/** How long a stopped helm gets to record its release as failed before the run goes on, in ms. */
+const HELM_STOP_MS = 30_000
+
+/**
+ * `helm upgrade --install --wait` of the release. When the wait ends early (the budget, or a
+ * refusal the release watch reported), helm gets SIGTERM and the run waits for it to exit, so
+ * the release is left failed, never pending-install or pending-upgrade.
+ */
+export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState; valuesFile: string }): Promise<void> {
+  const chart = chartRef(inputs)
+  await recordAndRecover(inputs, budget, c)
+  core.info(`helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`)
+  let running: Promise<unknown> | undefined
+  try {
+    const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (signal, remainingMs) => {
+      const p = c.helm.upgradeInstall(
+        { release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [c.valuesFile], timeoutSeconds: helmTimeoutSeconds(remainingMs) },
+        signal,
+      )
+      running = p
+      return p
+    })
+    core.startGroup('helm upgrade --install output')
+    core.info(out.stdout)
+    core.endGroup()
+  } catch (e) {
+    if (running) await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, HELM_STOP_MS).unref())])
+    // helm's own words (its --timeout ran out, a template error, a conflict) with the release named.
+    if (e instanceof CommandError) throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
+    throw e
+  }
+}
+
+/** What to do before the upgrade about a release's last revision. */
+export type Recovery =
+  | { kind: 'none' }
+  | { kind: 'uninstall'; revision: number; status: string }
+  | { kind: 'rollback'; revision: number; status: string; to: number }
+  | { kind: 'foreign'; revision: number; status: string }
+
+/**
+ * For a release's history (oldest first): nothing when its last revision is not `pending-*`;
+ * otherwise, when the action owns it (`owned`), a rollback to the newest earlier `deployed`
+ * revision (else the newest earlier one), or an uninstall when there is none (a first install);
+ * `foreign` when someone else's release is pending.
+ */
+export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
+  const last = history.at(-1)
+  if (!last || !last.status.startsWith('pending-')) return { kind: 'none' }
+  if (!owned) return { kind: 'foreign', revision: last.revision, status: last.status }
+  const earlier = history.filter((r) => r.revision < last.revision)
+  const to = [...earlier].reverse().find((r) => r.status === 'deployed') ?? earlier.at(-1)
+  return to ? { kind: 'rollback', revision: last.revision, status: last.status, to: to.revision } : { kind: 'uninstall', revision: last.revision, status: last.status }
+}
+
+/**
+ * Before the upgrade: records whether this run creates the release and which of its
+ * PersistentVolumeClaims exist already (the post step deletes only what the run created), and
+ * recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
+ * a log line. Throws for a pending release the action does not own, naming the helm command to run.
+ */
+export async function recordAndRecover(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState }): Promise<void> {
+  const { helm, state } = c
+  const release = `${inputs.namespace}/${inputs.releaseName}`
+  const history = await helm.history(inputs.releaseName, inputs.namespace)
+  const last = history.at(-1)
+  const owned = last?.status.startsWith('pending-') ? ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({}))) : false
+  const recovery = recoveryFor(history, owned)
+  if (recovery.kind === 'foreign') {
+    throw new Error(
+      `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}), left by an operation that did not finish, and was not installed by this action, so the action does not touch it. ` +
+        `Recover it with helm rollback ${inputs.releaseName} -n ${inputs.namespace} (or helm uninstall for a first install), or use another release-name.`,
+    )
+  }
+  if (recovery.kind === 'uninstall') {
+    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`)
+    await budget.wait(`the pending release ${release} to be uninstalled`, () => helm.uninstall(inputs.releaseName, inputs.namespace, 120))
+  } else if (recovery.kind === 'rollback') {
+    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`)
+    await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) => helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)))
+  }
+  state.releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
+  if (state.releaseCreated) {
+    const pvcs = await c.kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`)
+    state.pvcsBefore = pvcs.items.map((p) => p.metadata.name)
+  }
+  saveRunState(state)
+}

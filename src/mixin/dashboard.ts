@@ -1,0 +1,170 @@
+// The Milvus Grafana dashboard: Milvus' own milvus-dashboard.json for the release's Milvus
+// version, loaded into kube-prometheus' Grafana through Grafana's HTTP API and read back.
+//
+// Grafana is reached through a `kubectl port-forward` of its own, not the API server's service
+// proxy: the API server removes the Authorization header of every request it authenticates
+// (k8s.io/apiserver authentication filter), so Grafana's basic auth cannot pass through it.
+// kube-prometheus' Grafana runs with its default login (admin/admin: grafana-config sets no
+// security section) and keeps dashboards in an emptyDir, so a Grafana pod restart drops it.
+import * as core from '@actions/core'
+import * as tc from '@actions/tool-cache'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Helm } from '../cluster/helm.ts'
+import type { Inputs } from '../types.ts'
+import { MONITORING_NAMESPACE } from '../prometheus/kube-prometheus.ts'
+import type { LoadedDashboard } from '../types.ts'
+export type { LoadedDashboard }
+
+/** raw.githubusercontent.com's copy of the dashboard; `${tag}` becomes the Milvus release tag. */
+export const DEFAULT_DASHBOARD_URL = 'https://raw.githubusercontent.com/milvus-io/milvus/${tag}/deployments/monitor/grafana/milvus-dashboard.json'
+
+/** kube-prometheus' Grafana login (its Deployment sets no GF_SECURITY_* and grafana.ini no [security]). */
+const GRAFANA_AUTH = `Basic ${Buffer.from('admin:admin').toString('base64')}`
+
+/** The Milvus tag of a chart appVersion: '2.6.15' -> 'v2.6.15'; 'v2.6.15' stays. */
+export function milvusTag(appVersion: string): string {
+  return appVersion.startsWith('v') ? appVersion : `v${appVersion}`
+}
+
+/** Where to read the dashboard: `grafana-dashboard-url` (or the default) with `${tag}` filled in. */
+export function dashboardSource(urlInput: string, tag: string | undefined): string {
+  const url = urlInput === '' ? DEFAULT_DASHBOARD_URL : urlInput
+  if (url.includes('${tag}') && tag === undefined) throw new Error(`grafana-dashboard-url ${url} needs the Milvus version, which the release does not say (no appVersion)`)
+  return url.replaceAll('${tag}', tag ?? '')
+}
+
+/**
+ * A deep link to the dashboard with its template variables set: `base` (Grafana's URL, no
+ * trailing slash needed), `path` as Grafana's API answers it ('/d/<uid>/<slug>'), each var as
+ * `var-<name>=<value>`, URL-encoded.
+ */
+export function dashboardLink(base: string, path: string, vars: Record<string, string>): string {
+  const qs = new URLSearchParams(Object.entries(vars).map(([k, v]): [string, string] => [`var-${k}`, v])).toString()
+  return `${base.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}${qs ? `?${qs}` : ''}`
+}
+
+export interface GrafanaDatasource {
+  uid: string
+  name: string
+  type: string
+  url?: string
+  isDefault?: boolean
+}
+
+/** The Prometheus datasource the dashboard should use: kube-prometheus' `prometheus`, else the default Prometheus, else the first. */
+export function pickDatasource(list: GrafanaDatasource[]): GrafanaDatasource | undefined {
+  const proms = list.filter((d) => d.type === 'prometheus')
+  return proms.find((d) => d.name === 'prometheus') ?? proms.find((d) => d.isDefault) ?? proms[0]
+}
+
+type Dashboard = Record<string, unknown> & { uid?: string; title?: string; templating?: { list?: Array<Record<string, unknown>> } }
+
+/**
+ * The dashboard as posted: `id` cleared (Grafana assigns one; a foreign id is refused as not
+ * found), and its `datasource` variable (type datasource, query prometheus) set to `ds`.
+ * Returns a copy. Throws when the JSON has no uid or title.
+ */
+export function prepareDashboard(json: unknown, ds: GrafanaDatasource | undefined): Dashboard {
+  const d = structuredClone(json) as Dashboard
+  if (typeof d?.uid !== 'string' || typeof d.title !== 'string') throw new Error('the dashboard JSON has no uid or title: is it a Grafana dashboard?')
+  d.id = null
+  for (const v of d.templating?.list ?? []) {
+    if (v.type === 'datasource' && ds) v.current = { selected: true, text: ds.name, value: ds.uid }
+  }
+  return d
+}
+
+/** Starts `kubectl port-forward svc/grafana :3000` and resolves with its local port and process. */
+function forwardGrafana(kubectlPath: string, signal: AbortSignal): Promise<{ port: number; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(kubectlPath, ['port-forward', '-n', MONITORING_NAMESPACE, 'svc/grafana', ':3000', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'], signal })
+    let err = ''
+    child.on('error', reject)
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+    child.stdout.on('data', (c: Buffer) => {
+      const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(c.toString())
+      if (m) resolve({ port: Number(m[1]), child })
+    })
+    child.on('exit', (code) => reject(new Error(`kubectl port-forward svc/grafana exited with ${code}: ${err.trim()}`)))
+  })
+}
+
+async function grafana<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: GRAFANA_AUTH, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  })
+  const text = await res.text()
+  if (!res.ok) throw new Error(`Grafana ${method} ${path}: HTTP ${res.status}: ${text.slice(0, 300)}`)
+  return JSON.parse(text) as T
+}
+
+/** The release's chart appVersion (`helm get metadata`), or undefined when helm does not say. */
+async function appVersion(helm: Helm, inputs: Inputs): Promise<string | undefined> {
+  const r = await helm.run(['get', 'metadata', inputs.releaseName, '-n', inputs.namespace, '-o', 'json'], { allowFailure: true })
+  try {
+    const v = (JSON.parse(r.stdout) as { appVersion?: string }).appVersion
+    return v ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export interface DashboardContext {
+  helm: Helm
+  kubectlPath: string
+  /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
+  grafanaUrl: string
+  signal: AbortSignal
+}
+
+
+/**
+ * Downloads (or reads, for a path) the dashboard, posts it to Grafana (`POST /api/dashboards/db`
+ * with overwrite), reads it back (`GET /api/search?dashboardUIDs=`, `GET /api/dashboards/uid/`)
+ * and resolves with its deep link; undefined when `grafana-dashboard` is off. Retries while
+ * Grafana is not answering yet (its pod starting), until `signal` aborts; rejects for a download
+ * that fails, a JSON that is not a dashboard, or a read-back that does not show it.
+ */
+export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promise<LoadedDashboard | undefined> {
+  if (!inputs.grafanaDashboard) return undefined
+  const raw = inputs.grafanaDashboardUrl
+  const local = raw.startsWith('/') || raw.startsWith('.')
+  const needsTag = !local && (raw === '' || raw.includes('${tag}'))
+  const version = needsTag ? await appVersion(c.helm, inputs) : undefined
+  const source = local ? raw : dashboardSource(raw, version === undefined ? undefined : milvusTag(version))
+  core.info(`Milvus dashboard from ${source}`)
+  const json = JSON.parse(await readFile(local ? source : await tc.downloadTool(source), 'utf8')) as unknown
+  prepareDashboard(json, undefined) // fail early on a file that is not a dashboard
+  for (let attempt = 1; ; attempt++) {
+    c.signal.throwIfAborted()
+    const stop = new AbortController()
+    const forward = await forwardGrafana(c.kubectlPath, AbortSignal.any([c.signal, stop.signal])).catch((e: unknown) => e as Error)
+    try {
+      if (forward instanceof Error) throw forward
+      const base = `http://127.0.0.1:${forward.port}`
+      const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, 'GET', '/api/datasources'))
+      const dashboard = prepareDashboard(json, ds)
+      const posted = await grafana<{ uid: string; url: string; version: number }>(base, 'POST', '/api/dashboards/db', { dashboard, overwrite: true, message: 'milvus-monitoring-action' })
+      const found = await grafana<Array<{ uid: string }>>(base, 'GET', `/api/search?dashboardUIDs=${encodeURIComponent(posted.uid)}`)
+      const back = await grafana<{ dashboard: { uid: string; version: number } }>(base, 'GET', `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`)
+      if (!found.some((f) => f.uid === posted.uid) || back.dashboard.version !== posted.version) {
+        throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
+      }
+      const url = dashboardLink(c.grafanaUrl, posted.url, { namespace: inputs.namespace, instance: inputs.releaseName })
+      core.info(`Milvus dashboard "${String(dashboard.title)}" loaded into Grafana (uid ${posted.uid}, datasource ${ds?.name ?? 'default'}): ${url}`)
+      return { uid: posted.uid, title: String(dashboard.title), source, url }
+    } catch (e) {
+      const msg = (e as Error).message
+      if (c.signal.aborted || /accepted dashboard|HTTP 4\d\d/.test(msg)) throw e
+      if (attempt === 1 || attempt % 10 === 0) core.info(`Grafana is not answering yet (${msg}); retrying`)
+      await delay(2000, undefined, { signal: c.signal })
+    } finally {
+      stop.abort()
+    }
+  }
+}

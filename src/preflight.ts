@@ -1,0 +1,92 @@
+// The cluster preflight: reachable, its version, and allowed to create what follows. Nothing
+// is changed yet, so a wrong kubeconfig or a missing permission fails before any apply.
+import * as core from '@actions/core'
+import { Kube, ApiError, NoClusterError } from './cluster/kube.ts'
+import { retryTransient } from './cluster/retry.ts'
+import { describeProxy } from './cluster/proxy.ts'
+import type { Inputs } from './types.ts'
+import { compatibilityWarning, MONITORING_NAMESPACE } from './prometheus/kube-prometheus.ts'
+import { needsRbac } from './prometheus/discovery-rbac.ts'
+
+/** How long an API server that refuses connections gets to start answering, in ms. */
+const PREFLIGHT_MS = 20_000
+
+/**
+ * Loads the kubeconfig and checks the cluster. Throws NoClusterError when the API server does
+ * not answer within PREFLIGHT_MS (naming the proxy it was asked through, or why none: see
+ * Kube.proxy), ApiError for an HTTP error, and an Error listing every permission the identity
+ * lacks (SelfSubjectAccessReview).
+ */
+export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Kube> {
+  const kube = await Kube.load()
+  let version: { gitVersion: string; minor: string }
+  let lastRefusal: Error | undefined
+  try {
+    // A moment's grace for an API server still starting, not the whole budget: a cluster that
+    // never answers is a configuration problem to report now.
+    const reachable = AbortSignal.any([signal, AbortSignal.timeout(PREFLIGHT_MS)])
+    version = await retryTransient(() => kube.get('/version', { signal: reachable }) as unknown as Promise<{ gitVersion: string; minor: string }>, {
+      signal: reachable,
+      initialMs: 500,
+      maxMs: 2000,
+      onRetry: (_attempt, error) => (lastRefusal = error),
+    })
+  } catch (e) {
+    if (e instanceof ApiError) throw e
+    const why = (lastRefusal ?? (e as Error)).message
+    throw new NoClusterError(
+      `the API server ${kube.server} (context ${kube.context}) did not answer within ${PREFLIGHT_MS / 1000} s, asked ${describeProxy(kube.proxy)}: ${why}`,
+    )
+  }
+  kube.serverVersion = version.gitVersion
+  core.info(`Cluster: ${kube.server} (context ${kube.context}, reached ${describeProxy(kube.proxy)}), Kubernetes ${version.gitVersion}`)
+  const warning = inputs.installKubePrometheus ? compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
+  if (warning) core.warning(warning)
+
+  // The Prometheus' namespace: the one named, else kube-prometheus' (found later otherwise).
+  const prometheusNamespace = inputs.prometheus ? inputs.prometheus.split('/')[0]! : inputs.installKubePrometheus ? MONITORING_NAMESPACE : undefined
+  const checks: Array<{ verb: string; group: string; resource: string; subresource?: string; namespace?: string }> = [
+    { verb: 'create', group: '', resource: 'namespaces' },
+    { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
+    { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
+    { verb: 'create', group: '', resource: 'services', namespace: inputs.namespace },
+    { verb: 'create', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace },
+    // The release watch, and the checks through the API server (a 403 there is no wait to run out).
+    { verb: 'watch', group: '', resource: 'events', namespace: inputs.namespace },
+    ...(prometheusNamespace
+      ? [
+          { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace: prometheusNamespace },
+          { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace: prometheusNamespace },
+        ]
+      : []),
+    ...(inputs.expose === 'port-forward' ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }] : []),
+    ...(inputs.alertRules.builtin || inputs.alertRules.files.length ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }] : []),
+  ]
+  if (inputs.installKubePrometheus) {
+    checks.push(
+      { verb: 'create', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
+      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
+      { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MONITORING_NAMESPACE },
+    )
+  }
+  if (needsRbac(inputs.namespace, inputs.prometheusRbac, inputs.installKubePrometheus)) {
+    checks.push({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: inputs.namespace })
+  }
+  const denied: string[] = []
+  await Promise.all(
+    checks.map(async (c) => {
+      const review = await kube.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.subresource ? { subresource: c.subresource } : {}), ...(c.namespace ? { namespace: c.namespace } : {}) } },
+      })
+      const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
+      if (!review.status?.allowed) denied.push(`${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
+    }),
+  )
+  if (denied.length) {
+    throw new Error(`The kubeconfig's identity may not do what the action needs:\n${denied.map((d) => `  - ${d}`).join('\n')}\nUse a cluster-admin kubeconfig (kind's default is one).`)
+  }
+  return kube
+}

@@ -1,0 +1,205 @@
+// Which Prometheus the run wires Milvus to: kube-prometheus' `monitoring/k8s` when the action
+// installs the stack, otherwise the cluster's own (the `prometheus` input, or the only Prometheus
+// resource there is). Everything that depends on it (its ServiceAccount for the discovery RBAC,
+// the Service the API and the forwards go through, its route prefix, the labels its
+// serviceMonitorSelector wants, its Grafana and Alertmanager) is read here, once, from the cluster.
+import * as core from '@actions/core'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
+import type { Inputs } from '../types.ts'
+import type { LabelSelector } from '../milvus/wiring.ts'
+import type { StackService, PrometheusStack } from '../types.ts'
+export type { StackService, PrometheusStack }
+
+
+
+/** kube-prometheus' Prometheus `monitoring/k8s`, as its manifests define it. */
+export const KUBE_PROMETHEUS_STACK: PrometheusStack = {
+  namespace: 'monitoring',
+  name: 'k8s',
+  serviceAccount: 'prometheus-k8s',
+  service: { namespace: 'monitoring', name: 'prometheus-k8s', port: 'web', portNumber: 9090, pathPrefix: '' },
+  serviceMonitorLabels: {},
+  grafana: { namespace: 'monitoring', name: 'grafana', port: 'http', portNumber: 3000, pathPrefix: '' },
+  alertmanager: { namespace: 'monitoring', name: 'alertmanager-main', port: 'web', portNumber: 9093, pathPrefix: '' },
+  kubePrometheus: true,
+}
+
+/** `ns/name` of a Prometheus. */
+export const refOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`
+
+/**
+ * The Prometheus to use among the cluster's (`found`, as `ns/name`) when install-kube-prometheus
+ * is false: `wanted` (the `prometheus` input, '' when unset) if the cluster has it, else the only
+ * one. Throws an Error naming what was found and the input to set when there is none, several,
+ * or not the one asked for.
+ */
+export function choosePrometheus(found: string[], wanted: string): string {
+  if (wanted) {
+    if (found.includes(wanted)) return wanted
+    throw new Error(
+      `prometheus is ${wanted}, but the cluster has no such Prometheus resource (it has: ${found.length ? found.join(', ') : 'none'}); ` +
+        'name one of those, or set install-kube-prometheus: true to install kube-prometheus',
+    )
+  }
+  if (found.length === 1) return found[0]!
+  if (found.length === 0) {
+    throw new Error(
+      'install-kube-prometheus is false, but the cluster has no Prometheus resource (monitoring.coreos.com/v1): ' +
+        'install a Prometheus stack first, or set install-kube-prometheus: true',
+    )
+  }
+  throw new Error(`install-kube-prometheus is false and the cluster has ${found.length} Prometheus resources (${found.join(', ')}): set the prometheus input to the one to use, as namespace/name`)
+}
+
+/**
+ * The path Prometheus serves under: spec.routePrefix, else the path of spec.externalUrl (as
+ * Prometheus' --web.route-prefix defaults to it), without a trailing '/'; '' for the root.
+ */
+export function pathPrefixOf(spec: { routePrefix?: string; externalUrl?: string } | undefined): string {
+  let prefix = spec?.routePrefix ?? ''
+  if (!prefix && spec?.externalUrl) {
+    try {
+      prefix = new URL(spec.externalUrl).pathname
+    } catch {
+      prefix = ''
+    }
+  }
+  prefix = prefix.replace(/\/+$/, '')
+  return prefix === '' ? '' : prefix.startsWith('/') ? prefix : `/${prefix}`
+}
+
+/**
+ * Labels that make a ServiceMonitor match `selector` (a Prometheus' serviceMonitorSelector):
+ * its matchLabels, and for an `In` requirement its first value. `Exists` names no value and
+ * `NotIn`/`DoesNotExist` are met by adding nothing, so those add nothing; {} for a null selector.
+ */
+export function labelsForSelector(selector: LabelSelector | null | undefined): Record<string, string> {
+  const labels: Record<string, string> = { ...(selector?.matchLabels ?? {}) }
+  for (const r of selector?.matchExpressions ?? []) {
+    if (r.operator === 'In' && r.values?.[0] !== undefined && labels[r.key] === undefined) labels[r.key] = r.values[0]
+  }
+  return labels
+}
+
+/** The labels prometheus-operator puts on a Prometheus' pods (v0.60 on), plus spec.podMetadata.labels. */
+export function prometheusPodLabels(name: string, spec?: { podMetadata?: { labels?: Record<string, string> } }): Record<string, string> {
+  return { ...(spec?.podMetadata?.labels ?? {}), 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': name, 'operator.prometheus.io/name': name, prometheus: name }
+}
+
+interface ServicePort {
+  name?: string
+  port: number
+  targetPort?: string | number
+}
+
+/** A Service's port that reaches a container port named `name` or numbered `number`. */
+function portTo(s: KubeObject, names: string[], numbers: number[]): ServicePort | undefined {
+  const ports = (s.spec?.ports ?? []) as ServicePort[]
+  return (
+    ports.find((p) => p.name !== undefined && names.includes(p.name)) ??
+    ports.find((p) => (typeof p.targetPort === 'string' ? names.includes(p.targetPort) : numbers.includes(Number(p.targetPort ?? p.port))))
+  )
+}
+
+/**
+ * The Service to reach a Prometheus through: among `services` (of its namespace), those whose
+ * selector is non-empty and matches `podLabels` and that expose `web` (a port named `web`, or one
+ * whose targetPort is `web` or 9090). A Service whose selector picks this Prometheus alone (it
+ * names `operator.prometheus.io/name` or `prometheus`) wins over the governing `prometheus-operated`
+ * (which selects every Prometheus of the namespace); a ClusterIP one wins over a headless one;
+ * then by name. Undefined when none fits.
+ */
+export function pickPrometheusService(services: KubeObject[], podLabels: Record<string, string>, pathPrefix: string): StackService | undefined {
+  const scored = services.flatMap((s) => {
+    const selector = (s.spec?.selector ?? {}) as Record<string, string>
+    const keys = Object.keys(selector)
+    if (keys.length === 0 || !keys.every((k) => podLabels[k] === selector[k])) return []
+    const port = portTo(s, ['web', 'http-web'], [9090])
+    if (!port) return []
+    const own = keys.some((k) => k === 'operator.prometheus.io/name' || k === 'prometheus' || k === 'app.kubernetes.io/instance') ? 2 : 0
+    const clusterIp = s.spec?.clusterIP !== 'None' ? 1 : 0
+    return [{ s, port, score: own + clusterIp }]
+  })
+  scored.sort((a, b) => b.score - a.score || a.s.metadata.name.localeCompare(b.s.metadata.name))
+  const best = scored[0]
+  if (!best) return undefined
+  return { namespace: best.s.metadata.namespace ?? '', name: best.s.metadata.name, port: best.port.name ?? best.port.port, portNumber: best.port.port, pathPrefix }
+}
+
+/** Grafana of the stack: a Service labelled app.kubernetes.io/name=grafana among `services`, on its http port. */
+export function pickGrafanaService(services: KubeObject[]): StackService | undefined {
+  const s = services
+    .filter((x) => x.metadata.labels?.['app.kubernetes.io/name'] === 'grafana')
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))[0]
+  if (!s) return undefined
+  const ports = (s.spec?.ports ?? []) as ServicePort[]
+  const port = portTo(s, ['http', 'http-web', 'service', 'grafana'], [3000]) ?? ports[0]
+  if (!port) return undefined
+  return { namespace: s.metadata.namespace ?? '', name: s.metadata.name, port: port.name ?? port.port, portNumber: port.port, pathPrefix: '' }
+}
+
+/** The first Alertmanager of spec.alerting.alertmanagers, as {namespace, name, port, pathPrefix}; undefined when none. */
+export function alertmanagerEndpoint(namespace: string, spec: Record<string, unknown> | undefined): { namespace: string; name: string; port: string | number; pathPrefix: string } | undefined {
+  const first = ((spec?.alerting as { alertmanagers?: Array<Record<string, unknown>> } | undefined)?.alertmanagers ?? [])[0]
+  if (!first || typeof first.name !== 'string') return undefined
+  return {
+    namespace: typeof first.namespace === 'string' ? first.namespace : namespace,
+    name: first.name,
+    port: typeof first.port === 'number' || typeof first.port === 'string' ? first.port : 'web',
+    pathPrefix: typeof first.pathPrefix === 'string' ? first.pathPrefix.replace(/\/+$/, '') : '',
+  }
+}
+
+/**
+ * The Prometheus the run uses (see the header). With install-kube-prometheus true,
+ * KUBE_PROMETHEUS_STACK without a cluster read. Otherwise reads the Prometheus resources, the
+ * chosen one, its pods and the Services of its namespace (and its Alertmanager's). Throws an
+ * Error when none can be chosen (see choosePrometheus) or no Service exposes its `web` port.
+ */
+export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<PrometheusStack> {
+  if (inputs.installKubePrometheus) return KUBE_PROMETHEUS_STACK
+  const list = await kube.get<{ items: KubeObject[] }>('/apis/monitoring.coreos.com/v1/prometheuses').catch((e: unknown) => {
+    if (e instanceof ApiError && e.status === 404) return { items: [] }
+    throw e
+  })
+  const chosen = choosePrometheus(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(), inputs.prometheus)
+  const [namespace, name] = chosen.split('/') as [string, string]
+  const prometheus = list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name)!
+  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector }
+  const pathPrefix = pathPrefixOf(spec as { routePrefix?: string; externalUrl?: string })
+  const [services, pods] = await Promise.all([
+    kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/services`),
+    kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`operator.prometheus.io/name=${name}`)}`),
+  ])
+  const podLabels = pods.items[0]?.metadata.labels ?? prometheusPodLabels(name, spec as { podMetadata?: { labels?: Record<string, string> } })
+  const service = pickPrometheusService(services.items, podLabels, pathPrefix)
+  if (!service) {
+    throw new Error(`Prometheus ${chosen}: no Service in namespace ${namespace} selects its pods and exposes its web port (9090); prometheus-operator creates prometheus-operated when the Prometheus has pods`)
+  }
+  const stack: PrometheusStack = {
+    namespace,
+    name,
+    serviceAccount: spec.serviceAccountName || 'default',
+    service,
+    serviceMonitorLabels: labelsForSelector(spec.serviceMonitorSelector),
+    kubePrometheus: false,
+  }
+  const grafana = pickGrafanaService(services.items)
+  if (grafana) stack.grafana = grafana
+  const am = alertmanagerEndpoint(namespace, spec)
+  if (am) {
+    const svc = am.namespace === namespace ? services.items.find((s) => s.metadata.name === am.name) : await kube.find(`/api/v1/namespaces/${am.namespace}/services/${am.name}`)
+    const port = svc ? ((svc.spec?.ports ?? []) as ServicePort[]).find((p) => p.name === am.port || p.port === am.port) : undefined
+    if (port) stack.alertmanager = { namespace: am.namespace, name: am.name, port: port.name ?? port.port, portNumber: port.port, pathPrefix: am.pathPrefix }
+  }
+  core.info(
+    `Using Prometheus ${chosen} (ServiceAccount ${stack.serviceAccount}, Service ${service.name}:${service.port}${pathPrefix ? `, route prefix ${pathPrefix}` : ''}); ` +
+      `Grafana: ${stack.grafana ? `${stack.grafana.namespace}/${stack.grafana.name}` : 'none found'}, Alertmanager: ${stack.alertmanager ? `${stack.alertmanager.namespace}/${stack.alertmanager.name}` : 'none found'}`,
+  )
+  return stack
+}
+
+/** `http://<svc>.<ns>.svc:<port><prefix>`, or '' for an absent service. */
+export function inClusterUrl(s: StackService | undefined): string {
+  return s ? `http://${s.name}.${s.namespace}.svc:${s.portNumber}${s.pathPrefix}` : ''
+}

@@ -1,0 +1,119 @@
+// Has prometheus-operator taken the ServiceMonitor? The operator writes Prometheus' whole
+// configuration into the Secret `prometheus-<name>` (key `prometheus.yaml.gz`), one scrape job
+// per ServiceMonitor endpoint named after its scrape pool. Reading it tells a dropped or
+// rejected ServiceMonitor (no job: waiting on Prometheus can never succeed) from a Prometheus
+// that has not reloaded yet (job present). prometheus-operator v0.92 drops a ServiceMonitor's
+// event when its namespace is not yet in the operator's cache (upstream PR #8313); touching the
+// ServiceMonitor once makes the operator see it again. The touch is a label: the operator acts
+// on a ServiceMonitor update only when its generation or its labels change, so an annotation
+// would go unseen.
+import { gunzipSync } from 'node:zlib'
+import * as core from '@actions/core'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
+import type { KubeEvent } from '../milvus/release-watch.ts'
+
+/** How long the operator gets to write a new ServiceMonitor's job before the action touches it, and again after, in ms. */
+export const OPERATOR_GRACE_MS = 15_000
+/** The label the action sets on its ServiceMonitor (value: ms since the epoch) to make the operator take it again. */
+export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
+
+/** Whether a generated Prometheus configuration (YAML text) has a scrape job named `scrapePool`. */
+export function hasScrapeJob(config: string, scrapePool: string): boolean {
+  const escaped = scrapePool.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  return new RegExp(`^\\s*-?\\s*job_name:\\s*["']?${escaped}["']?\\s*$`, 'm').test(config)
+}
+
+/** The configuration the operator generated for a Prometheus, from its Secret; undefined when absent or unreadable. */
+export function generatedConfig(secret: KubeObject | undefined): string | undefined {
+  const data = (secret?.data ?? {}) as Record<string, string>
+  const gz = data['prometheus.yaml.gz']
+  if (!gz) return undefined
+  try {
+    return gunzipSync(Buffer.from(gz, 'base64')).toString('utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** Warning Events about the ServiceMonitor (the operator's rejections among them), newest last, as 'Reason: message' lines. */
+export function serviceMonitorWarnings(events: KubeEvent[], serviceMonitor: string): string[] {
+  return events
+    .filter((e) => e.type === 'Warning' && e.involvedObject?.kind === 'ServiceMonitor' && e.involvedObject.name === serviceMonitor)
+    .map((e) => `${e.reason ?? 'Warning'}: ${(e.message ?? '').trim()}`)
+}
+
+export interface ScrapeConfigOptions {
+  kube: Kube
+  prometheus: { namespace: string; name: string }
+  serviceMonitor: { namespace: string; name: string }
+  scrapePool: string
+  signal: AbortSignal
+  graceMs?: number
+}
+
+/**
+ * Resolves once the operator's configuration holds the scrape pool's job. When it does not
+ * within the grace, touches the ServiceMonitor once (logging so) and waits as long again; then
+ * throws an error that says which reason holds: a rejection (the operator's Warning Events or
+ * the ServiceMonitor's status), or the operator not taking it (its log names why). Watches the
+ * one Secret by name, so the cost does not grow with the cluster.
+ */
+export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present' | 'recovered'> {
+  const grace = o.graceMs ?? OPERATOR_GRACE_MS
+  const secret = `prometheus-${o.prometheus.name}`
+  const secretsPath = `/api/v1/namespaces/${o.prometheus.namespace}/secrets`
+  const smPath = `/apis/monitoring.coreos.com/v1/namespaces/${o.serviceMonitor.namespace}/servicemonitors/${o.serviceMonitor.name}`
+  const waitForJob = async (ms: number) => {
+    const window = AbortSignal.any([o.signal, AbortSignal.timeout(ms)])
+    try {
+      await o.kube.waitFor(secretsPath, { fieldSelector: `metadata.name=${secret}` }, (items) => {
+        const config = generatedConfig(items.get(`${o.prometheus.namespace}/${secret}`))
+        return config !== undefined && hasScrapeJob(config, o.scrapePool)
+      }, window)
+      return true
+    } catch (e) {
+      if (o.signal.aborted) throw e
+      if (e instanceof ApiError && e.status === 403) {
+        core.info(`Cannot read Secret ${o.prometheus.namespace}/${secret} (forbidden): skipping the operator configuration check`)
+        return true
+      }
+      return false
+    }
+  }
+
+  if (await waitForJob(grace)) return 'present'
+  core.info(
+    `prometheus-operator has not put ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} into Prometheus' configuration after ${grace / 1000} s ` +
+      `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ServiceMonitor once (label ${TOUCH_LABEL}) so the operator takes it again.`,
+  )
+  await o.kube.request('PATCH', smPath, { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } }, { contentType: 'application/merge-patch+json' })
+  if (await waitForJob(grace)) {
+    core.info(`prometheus-operator took ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} after the touch`)
+    return 'recovered'
+  }
+
+  const [events, sm] = await Promise.all([
+    o.kube
+      .get<{ items: KubeEvent[] }>(`/api/v1/namespaces/${o.serviceMonitor.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${o.serviceMonitor.name}`)}`)
+      .then((l) => l.items)
+      .catch(() => [] as KubeEvent[]),
+    o.kube.find(smPath).catch(() => undefined),
+  ])
+  const why = [...serviceMonitorWarnings(events, o.serviceMonitor.name), ...statusProblems(sm)]
+  const subject = `ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name}`
+  if (why.length) {
+    throw new Error(`prometheus-operator rejected ${subject}, so Prometheus will never scrape Milvus:\n${why.map((w) => `  - ${w}`).join('\n')}\nFix the ServiceMonitor values (metrics.serviceMonitor.*) it names.`)
+  }
+  throw new Error(
+    `prometheus-operator has not put ${subject} into the configuration of Prometheus ${o.prometheus.namespace}/${o.prometheus.name} (Secret ${secret} has no job ${o.scrapePool}), ` +
+      `even after the action touched it. The operator's log (in the diagnostics below) says why: a selector or namespace it does not watch, or an error of its own.`,
+  )
+}
+
+/** Conditions of the ServiceMonitor's `status.bindings` (written by operators with the status subresource) that are not True. */
+function statusProblems(sm: KubeObject | undefined): string[] {
+  const bindings = ((sm?.status ?? {}) as { bindings?: Array<{ name?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }> }).bindings ?? []
+  return bindings.flatMap((b) =>
+    (b.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${b.name ?? 'Prometheus'}: ${c.type} ${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`),
+  )
+}
