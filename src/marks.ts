@@ -1,5 +1,24 @@
-// The name of the action's PrometheusRule, on its own so the post step can delete the rule
-// without loading the phase that applies it (and the API client that comes with it).
+// Every mark the action leaves on a cluster, in one place: what it writes here is what the
+// post step, a re-run and another job read to tell the action's objects from anyone else's.
+// Nothing here imports anything, so the post step loads it without the API client.
+
+/** The field manager of every server-side apply; also what managedFields are searched for. */
+export const FIELD_MANAGER = 'milvus-monitoring-action'
+
+/** The label on the objects the action creates itself (namespace, discovery Role, rules). */
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': FIELD_MANAGER } as const
+export const MANAGED_SELECTOR = `app.kubernetes.io/managed-by=${FIELD_MANAGER}`
+
+/** Helm values that mark a release as installed by the action (read back from `helm get values`). */
+export const OWNER_VALUES = { milvusMonitoringAction: { managedBy: FIELD_MANAGER } } as const
+
+/** Whether a release's user-supplied values carry OWNER_VALUES. */
+export function ownedRelease(values: Record<string, unknown>): boolean {
+  return (values.milvusMonitoringAction as { managedBy?: unknown } | undefined)?.managedBy === FIELD_MANAGER
+}
+
+/** The label whose change makes prometheus-operator take a ServiceMonitor again (upstream PR #8313). */
+export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
 
 /** The action's PrometheusRule's name for a release. */
 export function milvusRuleName(release: string): string {

@@ -4,8 +4,8 @@ import * as core from '@actions/core'
 import { Kube, ApiError, NoClusterError } from './cluster/kube.ts'
 import { retryTransient } from './cluster/retry.ts'
 import { describeProxy } from './cluster/proxy.ts'
-import type { Inputs } from './types.ts'
-import { compatibilityWarning, MONITORING_NAMESPACE } from './prometheus/kube-prometheus.ts'
+import type { Inputs, Permission } from './types.ts'
+import type { PrometheusSource } from './prometheus/source.ts'
 import { needsRbac } from './prometheus/discovery-rbac.ts'
 
 /** How long an API server that refuses connections gets to start answering, in ms. */
@@ -17,7 +17,7 @@ const PREFLIGHT_MS = 20_000
  * Kube.proxy), ApiError for an HTTP error, and an Error listing every permission the identity
  * lacks (SelfSubjectAccessReview).
  */
-export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Kube> {
+export async function preflight(inputs: Inputs, source: PrometheusSource, signal: AbortSignal): Promise<Kube> {
   const kube = await Kube.load()
   let version: { gitVersion: string; minor: string }
   let lastRefusal: Error | undefined
@@ -40,12 +40,10 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
   }
   kube.serverVersion = version.gitVersion
   core.info(`Cluster: ${kube.server} (context ${kube.context}, reached ${describeProxy(kube.proxy)}), Kubernetes ${version.gitVersion}`)
-  const warning = inputs.installKubePrometheus ? compatibilityWarning(inputs.kubePrometheusVersion, parseInt(version.minor, 10)) : ''
+  const warning = source.compatibility(parseInt(version.minor, 10))
   if (warning) core.warning(warning)
 
-  // The Prometheus' namespace: the one named, else kube-prometheus' (found later otherwise).
-  const prometheusNamespace = inputs.prometheus ? inputs.prometheus.split('/')[0]! : inputs.installKubePrometheus ? MONITORING_NAMESPACE : undefined
-  const checks: Array<{ verb: string; group: string; resource: string; subresource?: string; namespace?: string }> = [
+  const checks: Permission[] = [
     { verb: 'create', group: '', resource: 'namespaces' },
     { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
     { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
@@ -53,23 +51,11 @@ export async function preflight(inputs: Inputs, signal: AbortSignal): Promise<Ku
     { verb: 'create', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace },
     // The release watch, and the checks through the API server (a 403 there is no wait to run out).
     { verb: 'watch', group: '', resource: 'events', namespace: inputs.namespace },
-    ...(prometheusNamespace
-      ? [
-          { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace: prometheusNamespace },
-          { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace: prometheusNamespace },
-        ]
-      : []),
     ...(inputs.expose === 'port-forward' ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }] : []),
     ...(inputs.alertRules.builtin || inputs.alertRules.files.length ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }] : []),
   ]
-  if (inputs.installKubePrometheus) {
-    checks.push(
-      { verb: 'create', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
-      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
-      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
-      { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MONITORING_NAMESPACE },
-    )
-  }
+  // What the Prometheus source will do: install a stack, or ask one through the API server.
+  checks.push(...source.permissions())
   if (needsRbac(inputs.namespace, inputs.prometheusRbac, inputs.installKubePrometheus)) {
     checks.push({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: inputs.namespace })
   }

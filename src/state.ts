@@ -1,9 +1,8 @@
-// What the main step leaves for the post step, saved as it happens so a failed run is
+// What the main step leaves for the post step, saved each time it changes so a failed run is
 // cleaned up as far as it got. It records ownership: only what this run created is listed,
 // and the post step deletes nothing else.
 import * as core from '@actions/core'
-import type { KubeConnection } from './cluster/kube.ts'
-import type { ObjectRef } from './prometheus/ownership.ts'
+import type { KubeConnection, ObjectRef } from './types.ts'
 
 export interface RunState {
   release: string
@@ -28,8 +27,27 @@ export interface RunState {
 
 const KEY = 'run'
 
-export function saveRunState(state: RunState): void {
-  core.saveState(KEY, JSON.stringify(state))
+/** The run state and the one way to change it: each change is saved for the post step at once. */
+export class StateRecorder {
+  readonly #state: RunState
+
+  constructor(initial: RunState) {
+    this.#state = { ...initial }
+    this.#save()
+  }
+
+  get state(): Readonly<RunState> {
+    return this.#state
+  }
+
+  record(change: Partial<RunState>): void {
+    Object.assign(this.#state, change)
+    this.#save()
+  }
+
+  #save(): void {
+    core.saveState(KEY, JSON.stringify(this.#state))
+  }
 }
 
 export function loadRunState(): RunState | undefined {

@@ -172,6 +172,8 @@ export interface PrometheusStack {
   service: StackService
   /** Labels to add to the Milvus ServiceMonitor so its serviceMonitorSelector selects it. */
   serviceMonitorLabels: Record<string, string>
+  /** Labels to add to the action's PrometheusRules so its ruleSelector selects them. */
+  ruleLabels: Record<string, string>
   grafana?: StackService
   alertmanager?: StackService
   /** True for the kube-prometheus this action installs. */
@@ -216,4 +218,13 @@ export interface TargetVerdict {
   nextScrapeAt?: number
   /** The shortest scrape interval among the pool's targets, in ms. */
   scrapeIntervalMs?: number
+}
+
+/** One permission the run needs, as a SelfSubjectAccessReview asks it. */
+export interface Permission {
+  verb: string
+  group: string
+  resource: string
+  subresource?: string
+  namespace?: string
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError, Kube, NoClusterError, serviceProxyPath } from '../../src/cluster/kube.ts'
 import { preflight } from '../../src/preflight.ts'
+import { ExistingPrometheus } from '../../src/prometheus/existing.ts'
 import type { Inputs } from '../../src/types.ts'
 import { startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.ts'
 import { nonLoopbackAddress, startHttpProxy, type TestProxy } from '../support/http-proxy.ts'
@@ -129,7 +130,7 @@ describe('Kube and the environment proxy', async () => {
     const gone = await startHttpProxy(ip ?? '')
     await gone.close()
     process.env.HTTPS_PROXY = gone.url
-    const err = await preflight({} as Inputs, AbortSignal.timeout(3000)).catch((e: unknown) => e)
+    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(3000)).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(NoClusterError)
     expect((err as Error).message).toMatch(
       new RegExp(`did not answer within 20 s, asked via proxy ${gone.url.replace(/\./g, '\\.')} \\(HTTPS_PROXY\\): .*ECONNREFUSED`),
@@ -167,7 +168,7 @@ describe('Kube and the environment proxy', async () => {
   it('without a proxy the preflight error says so', { timeout: 20_000 }, async () => {
     const s = await apiServer('127.0.0.1')
     await s.close()
-    const err = await preflight({} as Inputs, AbortSignal.timeout(1500)).catch((e: unknown) => e)
+    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(1500)).catch((e: unknown) => e)
     expect((err as Error).message).toMatch(/did not answer within 20 s, asked directly \(no proxy: (loopback host|no HTTPS_PROXY set)\): .*ECONNREFUSED/)
   })
 })

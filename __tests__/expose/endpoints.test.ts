@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import * as core from '@actions/core'
-import { backgroundForwardNotices, exposedEndpoints, forwardPlan, GATING_FORWARDS, inClusterEndpoints } from '../../src/expose/endpoints.ts'
+import { backgroundForwardNotices, DEFAULT_PORTS, exposedEndpoints, forwardPlan, GATING_FORWARDS, inClusterEndpoints } from '../../src/expose/endpoints.ts'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import { stateFiles, type ForwardStatus, type StartedForwards, type SupervisorStatus } from '../../src/expose/supervisor.ts'
 import { parseInputs } from '../../src/inputs.ts'
 import type { Inputs } from '../../src/types.ts'
@@ -66,7 +67,7 @@ const GRAFANA_DOWN: Partial<ForwardStatus> = {
 
 describe('forwardPlan', () => {
   it('expose: port-forward starts all five, waits for Prometheus and Milvus only', () => {
-    const plan = forwardPlan(inputs('port-forward'), 'my-release-milvus')
+    const plan = forwardPlan(inputs('port-forward'), 'my-release-milvus', DEFAULT_PORTS, KUBE_PROMETHEUS_STACK)
     expect(plan.forwards.map((f) => [f.name, f.resource, f.remotePort, f.httpPath])).toEqual([
       ['prometheus', 'svc/prometheus-k8s', 9090, '/-/ready'],
       ['grafana', 'svc/grafana', 3000, '/api/health'],
@@ -80,13 +81,13 @@ describe('forwardPlan', () => {
   })
 
   it('expose: none starts no forward (the target wait goes through the API server)', () => {
-    const plan = forwardPlan(inputs('none'), 'my-release-milvus')
+    const plan = forwardPlan(inputs('none'), 'my-release-milvus', DEFAULT_PORTS, KUBE_PROMETHEUS_STACK)
     expect(plan.forwards).toEqual([])
     expect(plan.waitFor).toEqual([])
   })
 
   it('Milvus ports moved by values are forwarded as the Service has them', () => {
-    const plan = forwardPlan(inputs('port-forward'), 'mv', { grpc: 19531, metrics: 9092 })
+    const plan = forwardPlan(inputs('port-forward'), 'mv', { grpc: 19531, metrics: 9092 }, KUBE_PROMETHEUS_STACK)
     expect(plan.forwards.filter((f) => f.name.startsWith('milvus')).map((f) => [f.name, f.resource, f.remotePort])).toEqual([
       ['milvus', 'svc/mv', 19531],
       ['milvus-metrics', 'svc/mv', 9092],
@@ -120,7 +121,7 @@ describe('backgroundForwardNotices', () => {
 describe('exposedEndpoints', () => {
   it('a Grafana not answering at the end of the step: its output is set, a notice names it, nothing fails', async () => {
     writeFileSync(stateFiles(dir).status, JSON.stringify(status({ grafana: GRAFANA_DOWN })))
-    const endpoints = exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release'))
+    const endpoints = exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK)
     expect(endpoints).toEqual({
       prometheusUrl: 'http://127.0.0.1:40123',
       grafanaUrl: 'http://127.0.0.1:40124',
@@ -133,12 +134,12 @@ describe('exposedEndpoints', () => {
   })
 
   it('expose none: the in-cluster endpoints', () => {
-    expect(exposedEndpoints(undefined, inClusterEndpoints('milvus', 'my-release'))).toEqual(inClusterEndpoints('milvus', 'my-release'))
+    expect(exposedEndpoints(undefined, inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK)).toEqual(inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK))
   })
 
   it('all answering: no notice', async () => {
     writeFileSync(stateFiles(dir).status, JSON.stringify(status({})))
-    exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release'))
+    exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK)
     expect(core.notice).not.toHaveBeenCalled()
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { helmTimeoutSeconds, mergeValues, modeValues, ownedRelease, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { helmTimeoutSeconds, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { ownedRelease } from '../../src/marks.ts'
 import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
 describe('Milvus values', () => {

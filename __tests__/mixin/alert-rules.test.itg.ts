@@ -12,8 +12,8 @@ import {
   promDuration,
   readRuleFiles,
   rejectionEvents,
-  selectorLabels,
 } from '../../src/mixin/alert-rules.ts'
+import { labelsForSelector } from '../../src/prometheus/existing.ts'
 
 const PROMTOOL = join(layout().binDir, 'promtool')
 
@@ -60,8 +60,9 @@ describe('labels and durations', () => {
     [{}, {}],
     [undefined, {}],
     [{ matchLabels: { role: 'alert-rules', team: 'db' } }, { role: 'alert-rules', team: 'db' }],
-  ])('selectorLabels(%j)', (selector, want) => {
-    expect(selectorLabels(selector)).toEqual(want)
+    [{ matchLabels: { release: 'kps' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['db', 'web'] }] }, { release: 'kps', tier: 'db' }],
+  ])('a ruleSelector %j: the rule labels of the stack', (selector, want) => {
+    expect(labelsForSelector(selector)).toEqual(want)
   })
 
   it('labels the PrometheusRule for the ruleSelector', () => {

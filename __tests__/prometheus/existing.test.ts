@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { KubeObject } from '../../src/cluster/kube.ts'
-import { alertmanagerEndpoint, choosePrometheus, inClusterUrl, KUBE_PROMETHEUS_STACK, labelsForSelector, pathPrefixOf, pickGrafanaService, pickPrometheusService, prometheusPodLabels } from '../../src/prometheus/existing.ts'
-import { absentNotices, forwardsFor, inClusterEndpoints } from '../../src/expose/endpoints.ts'
+import { alertmanagerEndpoint, choosePrometheus, labelsForSelector, pathPrefixOf, pickGrafanaService, pickPrometheusService, prometheusPodLabels } from '../../src/prometheus/existing.ts'
+import { absentNotices, DEFAULT_PORTS, forwardsFor, inClusterEndpoints } from '../../src/expose/endpoints.ts'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
+import { inClusterUrl } from '../../src/prometheus/stack.ts'
 import { needsRbac } from '../../src/prometheus/discovery-rbac.ts'
 import type { Inputs } from '../../src/types.ts'
 
@@ -97,7 +99,7 @@ describe('what follows the chosen Prometheus', () => {
   })
 
   it('forwards: its Service with the prefixed probe, no Grafana or Alertmanager forward', () => {
-    expect(forwardsFor(inputs, 'my-release-milvus', undefined, stack).map((f) => `${f.name} ${f.namespace}/${f.resource}:${f.remotePort}${f.httpPath ?? ''}`)).toEqual([
+    expect(forwardsFor(inputs, 'my-release-milvus', DEFAULT_PORTS, stack).map((f) => `${f.name} ${f.namespace}/${f.resource}:${f.remotePort}${f.httpPath ?? ''}`)).toEqual([
       'prometheus kps/svc/kps-prometheus:9090/prom/-/ready',
       'milvus milvus/svc/my-release-milvus:19530',
       'milvus-metrics milvus/svc/my-release-milvus:9091/healthz',

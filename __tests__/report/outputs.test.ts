@@ -12,6 +12,7 @@ import {
   type OutputName,
 } from '../../src/report/outputs.ts'
 import { inClusterEndpoints, milvusServiceName } from '../../src/expose/endpoints.ts'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import { redact, renderFailureSummary, renderSummary, writeFailureSummary, writeSummary } from '../../src/report/summary.ts'
 import type { RunResult, TargetState } from '../../src/types.ts'
 
@@ -34,7 +35,7 @@ const result: RunResult = {
     milvusEndpoint: '127.0.0.1:19530',
     milvusMetricsUrl: 'http://127.0.0.1:39091/metrics',
   },
-  inCluster: inClusterEndpoints('milvus', 'my-release'),
+  inCluster: inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK),
   serviceMonitor: 'milvus/my-release-milvus-standalone',
   scrapePool: 'serviceMonitor/milvus/my-release-milvus-standalone/0',
   targets: [target],
@@ -182,7 +183,7 @@ describe('in-cluster endpoints', () => {
   })
 
   it('builds the kube-prometheus and Milvus Service URLs', () => {
-    expect(inClusterEndpoints('vector', 'ci', { nameOverride: 'mv' })).toEqual({
+    expect(inClusterEndpoints('vector', 'ci', { nameOverride: 'mv' }, KUBE_PROMETHEUS_STACK)).toEqual({
       prometheusUrl: 'http://prometheus-k8s.monitoring.svc:9090',
       grafanaUrl: 'http://grafana.monitoring.svc:3000',
       alertmanagerUrl: 'http://alertmanager-main.monitoring.svc:9093',

@@ -1,3 +1,5 @@
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
+import { prometheusRequest } from '../../src/prometheus/stack.ts'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { stringify } from 'yaml'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -6,7 +8,6 @@ import { join } from 'node:path'
 import { ApiError, Kube, type ServiceRef } from '../../src/cluster/kube.ts'
 import {
   DEFAULT_PACING,
-  KUBE_PROMETHEUS_SERVICE,
   TargetWaitAborted,
   confirmUp,
   interpretTargets,
@@ -140,7 +141,7 @@ describe('paths', () => {
 })
 
 describe('serviceProxyRequest', () => {
-  it("asks kube-prometheus' Prometheus (monitoring/prometheus-k8s:web) by default, passing path, signal and timeout", async () => {
+  it('asks the Service it is given, passing path, signal and timeout; prometheusRequest asks the stack\'s Service under its route prefix', async () => {
     const calls: unknown[] = []
     const kube = {
       serviceProxyGet: async (ref: ServiceRef, path: string, opts: unknown) => {
@@ -149,14 +150,17 @@ describe('serviceProxyRequest', () => {
       },
     }
     const signal = new AbortController().signal
-    expect(await serviceProxyRequest(kube)(targetsPath(POOL), signal)).toEqual({ status: 'success' })
+    expect(await prometheusRequest(kube, KUBE_PROMETHEUS_STACK)(targetsPath(POOL), signal)).toEqual({ status: 'success' })
     const other = { namespace: 'obs', name: 'prom', port: 9090 }
     await serviceProxyRequest(kube, other, { timeoutMs: 1234 })('/api/v1/scrape_pools', signal)
     expect(calls).toEqual([
       [{ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' }, targetsPath(POOL), { signal }],
       [other, '/api/v1/scrape_pools', { signal, timeoutMs: 1234 }],
     ])
-    expect(KUBE_PROMETHEUS_SERVICE).toEqual({ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' })
+    calls.length = 0
+    const kps = { ...KUBE_PROMETHEUS_STACK, service: { namespace: 'kps', name: 'kps-prometheus', port: 'http-web', portNumber: 9090, pathPrefix: '/prom' } }
+    await prometheusRequest(kube, kps)('/api/v1/rules', signal)
+    expect(calls).toEqual([[{ namespace: 'kps', name: 'kps-prometheus', port: 'http-web' }, '/prom/api/v1/rules', { signal }]])
   })
 })
 
@@ -826,7 +830,7 @@ describe('waitForTargets against Prometheus', () => {
     })
     process.env.KUBECONFIG = await api.kubeconfig(dir)
     const kube = await Kube.load()
-    const request = serviceProxyRequest(kube)
+    const request = prometheusRequest(kube, KUBE_PROMETHEUS_STACK)
 
     // No such Service yet: the API server's 404 reads as a transient verdict that keeps its status.
     const before = await request(targetsPath(POOL), AbortSignal.timeout(5000)).catch((e: unknown) => e)

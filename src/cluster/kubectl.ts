@@ -1,6 +1,8 @@
 // The one place the action runs kubectl.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import type { Readable } from 'node:stream'
 import * as exec from '@actions/exec'
+import { FIELD_MANAGER } from '../marks.ts'
 
 export interface ExecResult {
   stdout: string
@@ -63,7 +65,6 @@ function runAbortable(path: string, name: string, args: string[], opts: RunOptio
   })
 }
 
-export const FIELD_MANAGER = 'milvus-monitoring-action'
 
 /** Where a tool is pointed: a kubeconfig context by name and the KUBECONFIG it lives in. */
 export interface ToolConnection {
@@ -89,6 +90,13 @@ export class Kubectl {
     const ctx = this.conn?.context ? ['--context', this.conn.context] : []
     // Global flags last, so errors still name the command (`kubectl apply --server-side ...`).
     return runTool(this.path, 'kubectl', [...args, ...ctx], withKubeconfig(opts, this.conn))
+  }
+
+  /** A long-running kubectl (a port-forward), pinned like `run`; its output is the caller's to read. */
+  spawn(args: string[], signal: AbortSignal): ChildProcessByStdio<null, Readable, Readable> {
+    const ctx = this.conn?.context ? ['--context', this.conn.context] : []
+    const env = this.conn?.kubeconfig ? { ...process.env, KUBECONFIG: this.conn.kubeconfig } : process.env
+    return spawn(this.path, [...args, ...ctx], { stdio: ['ignore', 'pipe', 'pipe'], env, signal })
   }
 
   /** Server-side apply with our own field manager; conflicts forced so a re-run takes over its fields. */

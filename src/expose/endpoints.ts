@@ -4,11 +4,9 @@ import * as core from '@actions/core'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Budget } from '../budget.ts'
-import { saveRunState, type RunState } from '../state.ts'
-import type { Endpoints, Inputs } from '../types.ts'
-import { inClusterUrl, KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from '../prometheus/existing.ts'
-import type { ToolConnection } from '../cluster/kubectl.ts'
+import type { StackRun } from '../context.ts'
+import type { Endpoints, Inputs, PrometheusStack } from '../types.ts'
+import { inClusterUrl, refOf } from '../prometheus/stack.ts'
 import { readForwardStatus, startForwards, type ForwardSpec, type StartedForwards, type SupervisorStatus } from './supervisor.ts'
 
 /** The chart's default name, which its helpers put into every object name. */
@@ -42,7 +40,7 @@ export function milvusServiceName(releaseName: string, values?: Record<string, u
  * `monitoring`; '' for a Grafana or Alertmanager the stack does not have, and with the
  * Prometheus route prefix), Milvus' in its namespace.
  */
-export function inClusterEndpoints(namespace: string, releaseName: string, values?: Record<string, unknown>, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Endpoints {
+export function inClusterEndpoints(namespace: string, releaseName: string, values: Record<string, unknown> | undefined, stack: PrometheusStack): Endpoints {
   const milvusHost = `${milvusServiceName(releaseName, values)}.${namespace}.svc`
   return {
     prometheusUrl: inClusterUrl(stack.service),
@@ -58,7 +56,7 @@ export interface MilvusPorts {
   grpc: number
   metrics: number
 }
-const DEFAULT_PORTS: MilvusPorts = { grpc: 19530, metrics: 9091 }
+export const DEFAULT_PORTS: MilvusPorts = { grpc: 19530, metrics: 9091 }
 
 /**
  * The forwards of `expose: port-forward` (five with kube-prometheus; no Grafana or Alertmanager
@@ -66,7 +64,7 @@ const DEFAULT_PORTS: MilvusPorts = { grpc: 19530, metrics: 9091 }
  * kube-prometheus), Milvus' through its main Service, each with the path its probe GETs where the
  * remote speaks HTTP, under the server's route prefix (Milvus' gRPC port is probed by TCP connect).
  */
-export function forwardsFor(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): ForwardSpec[] {
+export function forwardsFor(inputs: Inputs, milvusService: string, ports: MilvusPorts, stack: PrometheusStack): ForwardSpec[] {
   const milvus = `svc/${milvusService}`
   const p = stack.service
   return [
@@ -97,7 +95,7 @@ const TITLES: Record<string, string> = {
  * five, waiting for GATING_FORWARDS; with `none`, none (the target wait goes through the API
  * server, not a forward).
  */
-export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts = DEFAULT_PORTS, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): { forwards: ForwardSpec[]; waitFor: string[] } {
+export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts, stack: PrometheusStack): { forwards: ForwardSpec[]; waitFor: string[] } {
   const forwards = inputs.expose === 'port-forward' ? forwardsFor(inputs, milvusService, ports, stack) : []
   return { forwards, waitFor: forwards.map((f) => f.name).filter((n) => GATING_FORWARDS.includes(n)) }
 }
@@ -107,26 +105,22 @@ export function forwardPlan(inputs: Inputs, milvusService: string, ports: Milvus
  * step. Resolves once the waited-for forwards answer a probe (at most 60 s, within the budget);
  * Grafana's and Alertmanager's may still be coming up (see backgroundForwardNotices).
  */
-export async function startRunForwards(
-  inputs: Inputs,
-  c: { kubectlPath: string; milvusService: string; ports?: MilvusPorts; budget: Budget; state: RunState; stack?: PrometheusStack; connection?: ToolConnection },
-): Promise<StartedForwards | undefined> {
-  const { budget, state } = c
-  const { forwards, waitFor } = forwardPlan(inputs, c.milvusService, c.ports, c.stack)
+export async function startRunForwards(run: StackRun, milvus: { service: string; ports: MilvusPorts }): Promise<StartedForwards | undefined> {
+  const { budget, state, inputs, kubectl } = run
+  const { forwards, waitFor } = forwardPlan(inputs, milvus.service, milvus.ports, run.stack)
   if (forwards.length === 0) return undefined
   return budget.wait('the port-forwards to become ready', async (signal) => {
     const started = await startForwards({
-      kubectlPath: c.kubectlPath,
-      ...(c.connection?.kubeconfig ? { kubeconfig: c.connection.kubeconfig } : {}),
-      ...(c.connection?.context ? { context: c.connection.context } : {}),
+      kubectlPath: kubectl.path,
+      ...(kubectl.conn?.kubeconfig ? { kubeconfig: kubectl.conn.kubeconfig } : {}),
+      ...(kubectl.conn?.context ? { context: kubectl.conn.context } : {}),
       forwards,
       waitFor,
       stateDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-monitoring-forwards-')),
       readyTimeoutMs: Math.min(budget.remainingMs(), 60_000),
       signal,
     })
-    state.supervisorPid = started.supervisorPid
-    saveRunState(state)
+    state.record({ supervisorPid: started.supervisorPid })
     return started
   })
 }
@@ -174,7 +168,7 @@ export function absentNotices(stack: PrometheusStack): string[] {
  * backgroundForwardNotices), the Prometheus one with its route prefix; with `none` (no
  * forwards), the in-cluster ones. A `core.notice` for a Grafana or Alertmanager the stack lacks.
  */
-export function exposedEndpoints(forwards: StartedForwards | undefined, inCluster: Endpoints, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Endpoints {
+export function exposedEndpoints(forwards: StartedForwards | undefined, inCluster: Endpoints, stack: PrometheusStack): Endpoints {
   for (const notice of absentNotices(stack)) core.notice(notice)
   if (forwards) {
     const url = (name: string) => forwardUrl(forwards, name)

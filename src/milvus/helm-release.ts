@@ -5,15 +5,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import YAML from 'yaml'
-import type { Budget } from '../budget.ts'
-import type { ChartRef, Helm } from '../cluster/helm.ts'
-import { CommandError } from '../cluster/kubectl.ts'
-import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
-import { saveRunState, type RunState } from '../state.ts'
-import type { Inputs, MilvusMode } from '../types.ts'
-import { discoveryRbac, MANAGED_BY, needsRbac } from '../prometheus/discovery-rbac.ts'
-import { KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from '../prometheus/existing.ts'
 import type { HelmRevision } from '../cluster/helm.ts'
+import { CommandError } from '../cluster/kubectl.ts'
+import { ApiError, type KubeObject } from '../cluster/kube.ts'
+import type { StackRun } from '../context.ts'
+import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
+import { discoveryRbac, needsRbac } from '../prometheus/discovery-rbac.ts'
+import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.ts'
+import { refOf } from '../prometheus/stack.ts'
+import { chartRef, checkRelease } from './pre-install-check.ts'
+import type { MilvusSource } from './source.ts'
 
 export type Values = Record<string, unknown>
 
@@ -96,14 +97,6 @@ export function mergeValues(base: Values, over: Values): Values {
   return out
 }
 
-/** The value that marks a release as installed by this action (read back from a release left pending). */
-export const OWNER_VALUES: Values = { milvusMonitoringAction: { managedBy: 'milvus-monitoring-action' } }
-
-/** Whether a release's user-supplied values carry OWNER_VALUES. */
-export function ownedRelease(values: Values): boolean {
-  return (values.milvusMonitoringAction as Values | undefined)?.managedBy === 'milvus-monitoring-action'
-}
-
 /**
  * The values the action installs with: mode, then the labels the Prometheus' serviceMonitorSelector
  * wants (`serviceMonitorLabels`, as metrics.serviceMonitor.additionalLabels), then the user's, then
@@ -141,7 +134,7 @@ function isSecretLeaf(v: unknown): boolean {
  * The release's values (releaseValues, with the labels `stack`'s Prometheus selects
  * ServiceMonitors by, logged when there are any) in a file readable only by the runner's user: its path.
  */
-export function writeValuesFile(inputs: Inputs, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): string {
+export function writeValuesFile(inputs: Inputs, stack: PrometheusStack): string {
   const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-values-'))
   const valuesFile = join(dir, 'values.yaml')
   const labels = Object.entries(stack.serviceMonitorLabels)
@@ -152,19 +145,14 @@ export function writeValuesFile(inputs: Inputs, stack: PrometheusStack = KUBE_PR
   return valuesFile
 }
 
-export function chartRef(inputs: Inputs): ChartRef {
-  return { chart: inputs.milvusChart, repo: inputs.milvusChartRepo, version: inputs.milvusChartVersion }
-}
-
 /**
  * Creates the release's namespace when missing (after waiting out a deletion still under way)
  * and adds the discovery RBAC when needed. Runs early, while the CRDs apply: prometheus-operator
  * must know the namespace before the chart's ServiceMonitor arrives there. Records each step
  * in the run state as it happens, for the post step.
  */
-export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube: Kube; state: RunState; stack?: PrometheusStack }): Promise<void> {
-  const { kube, state } = c
-  const stack = c.stack ?? KUBE_PROMETHEUS_STACK
+export async function prepareNamespace(run: StackRun): Promise<void> {
+  const { kube, state, stack, inputs, budget } = run
   const nsPath = `/api/v1/namespaces/${inputs.namespace}`
   let ns = await kube.find(nsPath)
   if (ns?.metadata.deletionTimestamp) {
@@ -185,8 +173,7 @@ export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube
         throw e
       })
     if (created) {
-      state.createdNamespace = true
-      saveRunState(state)
+      state.record({ createdNamespace: true })
       core.info(`Created namespace ${inputs.namespace}`)
     } else {
       core.info(`Namespace ${inputs.namespace} appeared meanwhile; using it, and cleanup will leave it`)
@@ -198,12 +185,11 @@ export async function prepareNamespace(inputs: Inputs, budget: Budget, c: { kube
     const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
     // Created by this run only when it did not exist: a Role an earlier run left is not this run's to delete.
     if (!(await kube.find(`${rolePath}/${objects[0].metadata.name}`))) {
-      state.addedRbac = objects[0].metadata.name
-      saveRunState(state)
+      state.record({ addedRbac: objects[0].metadata.name })
     }
     for (const obj of objects) {
       const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
-      await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, 'milvus-monitoring-action')
+      await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, FIELD_MANAGER)
     }
     core.info(`Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`)
   } else if (!inputs.prometheusRbac) {
@@ -227,15 +213,16 @@ const HELM_STOP_MS = 30_000
  * refusal the release watch reported), helm gets SIGTERM and the run waits for it to exit, so
  * the release is left failed, never pending-install or pending-upgrade.
  */
-export async function installRelease(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState; valuesFile: string }): Promise<void> {
+export async function installRelease(run: StackRun, valuesFile: string): Promise<void> {
+  const { inputs, budget, helm } = run
   const chart = chartRef(inputs)
-  await recordAndRecover(inputs, budget, c)
+  await recordAndRecover(run)
   core.info(`helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`)
   let running: Promise<unknown> | undefined
   try {
     const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (signal, remainingMs) => {
-      const p = c.helm.upgradeInstall(
-        { release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [c.valuesFile], timeoutSeconds: helmTimeoutSeconds(remainingMs) },
+      const p = helm.upgradeInstall(
+        { release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [valuesFile], timeoutSeconds: helmTimeoutSeconds(remainingMs) },
         signal,
       )
       running = p
@@ -280,8 +267,8 @@ export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
  * recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
  * a log line. Throws for a pending release the action does not own, naming the helm command to run.
  */
-export async function recordAndRecover(inputs: Inputs, budget: Budget, c: { helm: Helm; kube: Kube; state: RunState }): Promise<void> {
-  const { helm, state } = c
+export async function recordAndRecover(run: StackRun): Promise<void> {
+  const { helm, state, inputs, budget, kube } = run
   const release = `${inputs.namespace}/${inputs.releaseName}`
   const history = await helm.history(inputs.releaseName, inputs.namespace)
   const last = history.at(-1)
@@ -300,10 +287,40 @@ export async function recordAndRecover(inputs: Inputs, budget: Budget, c: { helm
     core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`)
     await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) => helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)))
   }
-  state.releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
-  if (state.releaseCreated) {
-    const pvcs = await c.kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`)
-    state.pvcsBefore = pvcs.items.map((p) => p.metadata.name)
+  const releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
+  if (releaseCreated) {
+    const pvcs = await kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`)
+    state.record({ releaseCreated, pvcsBefore: pvcs.items.map((p) => p.metadata.name) })
+  } else {
+    state.record({ releaseCreated })
   }
-  saveRunState(state)
+}
+
+/**
+ * The source that installs Milvus with its Helm chart: the release rendered and checked before
+ * any change, its namespace and Prometheus' discovery RBAC early (beside the CRDs), then
+ * `helm upgrade --install --wait`.
+ */
+export class HelmRelease implements MilvusSource {
+  readonly description: string
+  #valuesFile: string | undefined
+
+  constructor(inputs: Inputs) {
+    this.description = `Helm release ${inputs.namespace}/${inputs.releaseName}`
+  }
+
+  async check(run: StackRun): Promise<void> {
+    const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
+    await run.budget.phase('Check the release', () => checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile }))
+  }
+
+  prepare(run: StackRun): Promise<void> {
+    return run.budget.phase('Milvus namespace', () => prepareNamespace(run))
+  }
+
+  install(run: StackRun): Promise<void> {
+    const valuesFile = this.#valuesFile
+    if (!valuesFile) throw new Error('Helm release: install before check')
+    return run.budget.phase('Milvus installed', () => installRelease(run, valuesFile))
+  }
 }

@@ -3,13 +3,17 @@
 // problems are reported in one message, before anything is changed.
 import * as core from '@actions/core'
 import YAML from 'yaml'
-import type { Helm } from '../cluster/helm.ts'
+import type { ChartRef, Helm } from '../cluster/helm.ts'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { Inputs } from '../types.ts'
-import { chartRef } from './helm-release.ts'
 import { parseDuration } from '../scrape/target-wait.ts'
 
 /** The StatefulSet controller labels each pod `controller-revision-hash: <name>-<10-char hash>`, a label value of at most 63 characters. */
+/** The chart the inputs name. */
+export function chartRef(inputs: Inputs): ChartRef {
+  return { chart: inputs.milvusChart, repo: inputs.milvusChartRepo, version: inputs.milvusChartVersion }
+}
+
 export const MAX_STATEFULSET_NAME = 52
 const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
 

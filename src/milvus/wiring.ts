@@ -4,10 +4,9 @@
 // label, namespace or port is wrong instead.
 import * as core from '@actions/core'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
-import type { Endpoints, Inputs } from '../types.ts'
+import type { Endpoints, Inputs, LabelSelectorRequirement, LabelSelector, PrometheusStack } from '../types.ts'
 import { inClusterEndpoints } from '../expose/endpoints.ts'
-import { KUBE_PROMETHEUS_STACK, refOf, type PrometheusStack } from '../prometheus/existing.ts'
-import type { LabelSelectorRequirement, LabelSelector } from '../types.ts'
+import { refOf } from '../prometheus/stack.ts'
 export type { LabelSelectorRequirement, LabelSelector }
 
 
@@ -336,11 +335,10 @@ export interface Wiring {
 }
 
 /**
- * Reads the release's ServiceMonitor and Services and the run's Prometheus (`stack`; default
- * kube-prometheus' `monitoring/k8s`), and throws one error listing every reason Prometheus would
+ * Reads the release's ServiceMonitor and Services and the run's Prometheus (`stack`), and throws one error listing every reason Prometheus would
  * never scrape Milvus (see checkWiring).
  */
-export async function discoverWiring(inputs: Inputs, kube: Kube, stack: PrometheusStack = KUBE_PROMETHEUS_STACK): Promise<Wiring> {
+export async function discoverWiring(inputs: Inputs, kube: Kube, stack: PrometheusStack): Promise<Wiring> {
   const instance = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
   const [sms, prometheus, services, namespaces] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`),

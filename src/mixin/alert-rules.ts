@@ -9,13 +9,11 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseAllDocuments } from 'yaml'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
-import { FIELD_MANAGER } from '../cluster/kubectl.ts'
-import type { Inputs } from '../types.ts'
+import type { Inputs, PrometheusStack } from '../types.ts'
 import type { KubeEvent } from '../milvus/release-watch.ts'
-import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from '../prometheus/kube-prometheus.ts'
-import type { PrometheusRequest } from '../scrape/target-wait.ts'
+import type { PrometheusRequest } from '../prometheus/api.ts'
 import { errorAnswer, requestRetried } from './assertions.ts'
-import { milvusRuleName } from '../marks.ts'
+import { FIELD_MANAGER, MANAGED_BY, milvusRuleName } from '../marks.ts'
 import type { LoadedGroup } from '../types.ts'
 export type { LoadedGroup }
 
@@ -118,21 +116,15 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
   ]
 }
 
-/** Labels that make a Prometheus with this `ruleSelector` select the object (its matchLabels). */
-export function selectorLabels(ruleSelector: unknown): Record<string, string> {
-  const m = (ruleSelector as { matchLabels?: Record<string, string> } | undefined)?.matchLabels
-  return m && typeof m === 'object' ? { ...m } : {}
-}
-
-/** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector. */
-export function milvusPrometheusRule(namespace: string, release: string, extraLabels: Record<string, string>, forOverride?: string): KubeObject {
+/** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector (`ruleLabels`). */
+export function milvusPrometheusRule(namespace: string, release: string, ruleLabels: Record<string, string>, forOverride?: string): KubeObject {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
     metadata: {
       name: milvusRuleName(release),
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER, 'app.kubernetes.io/part-of': 'milvus', prometheus: PROMETHEUS_NAME, role: 'alert-rules', ...extraLabels },
+      labels: { ...MANAGED_BY, 'app.kubernetes.io/part-of': 'milvus', ...ruleLabels },
     },
     spec: { groups: milvusRuleGroups(namespace, release, forOverride) },
   }
@@ -232,6 +224,8 @@ export async function invalidRules(obj: KubeObject, request: PrometheusRequest, 
 
 export interface AlertRulesContext {
   kube: Kube
+  /** The Prometheus the rules are for: labelled for its ruleSelector, verified on it. */
+  stack: PrometheusStack
   request: PrometheusRequest
   signal: AbortSignal
   /** ms between polls; default 2000. */
@@ -247,8 +241,7 @@ export interface AlertRulesContext {
  */
 export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Promise<LoadedGroup[]> {
   if (!inputs.alertRules.builtin && inputs.alertRules.files.length === 0) return []
-  const prom = await c.kube.find(`/apis/monitoring.coreos.com/v1/namespaces/${MONITORING_NAMESPACE}/prometheuses/${PROMETHEUS_NAME}`)
-  const labels = selectorLabels(prom?.spec?.ruleSelector)
+  const labels = c.stack.ruleLabels
   const objects = [
     ...(inputs.alertRules.builtin ? [milvusPrometheusRule(inputs.namespace, inputs.releaseName, labels, inputs.alertRulesFor)] : []),
     ...readRuleFiles(inputs.alertRules.files, inputs.namespace).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })),

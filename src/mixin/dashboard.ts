@@ -1,5 +1,5 @@
 // The Milvus Grafana dashboard: Milvus' own milvus-dashboard.json for the release's Milvus
-// version, loaded into kube-prometheus' Grafana through Grafana's HTTP API and read back.
+// version, loaded into the stack's Grafana through Grafana's HTTP API and read back.
 //
 // Grafana is reached through a `kubectl port-forward` of its own, not the API server's service
 // proxy: the API server removes the Authorization header of every request it authenticates
@@ -8,13 +8,12 @@
 // security section) and keeps dashboards in an emptyDir, so a Grafana pod restart drops it.
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Helm } from '../cluster/helm.ts'
-import type { Inputs } from '../types.ts'
-import { MONITORING_NAMESPACE } from '../prometheus/kube-prometheus.ts'
-import type { LoadedDashboard } from '../types.ts'
+import type { Kubectl } from '../cluster/kubectl.ts'
+import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
 export type { LoadedDashboard }
 
 /** raw.githubusercontent.com's copy of the dashboard; `${tag}` becomes the Milvus release tag. */
@@ -76,10 +75,10 @@ export function prepareDashboard(json: unknown, ds: GrafanaDatasource | undefine
   return d
 }
 
-/** Starts `kubectl port-forward svc/grafana :3000` and resolves with its local port and process. */
-function forwardGrafana(kubectlPath: string, signal: AbortSignal): Promise<{ port: number; child: ChildProcess }> {
+/** Starts `kubectl port-forward svc/<grafana> :<port>` and resolves with its local port and process. */
+function forwardGrafana(kubectl: Kubectl, grafana: StackService, signal: AbortSignal): Promise<{ port: number; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(kubectlPath, ['port-forward', '-n', MONITORING_NAMESPACE, 'svc/grafana', ':3000', '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'], signal })
+    const child = kubectl.spawn(['port-forward', '-n', grafana.namespace, `svc/${grafana.name}`, `:${grafana.portNumber}`, '--address', '127.0.0.1'], signal)
     let err = ''
     child.on('error', reject)
     child.stderr.on('data', (c: Buffer) => (err += c.toString()))
@@ -87,7 +86,7 @@ function forwardGrafana(kubectlPath: string, signal: AbortSignal): Promise<{ por
       const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(c.toString())
       if (m) resolve({ port: Number(m[1]), child })
     })
-    child.on('exit', (code) => reject(new Error(`kubectl port-forward svc/grafana exited with ${code}: ${err.trim()}`)))
+    child.on('exit', (code) => reject(new Error(`kubectl port-forward svc/${grafana.name} exited with ${code}: ${err.trim()}`)))
   })
 }
 
@@ -116,7 +115,9 @@ async function appVersion(helm: Helm, inputs: Inputs): Promise<string | undefine
 
 export interface DashboardContext {
   helm: Helm
-  kubectlPath: string
+  kubectl: Kubectl
+  /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
+  grafana: StackService | undefined
   /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
   grafanaUrl: string
   signal: AbortSignal
@@ -132,6 +133,11 @@ export interface DashboardContext {
  */
 export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promise<LoadedDashboard | undefined> {
   if (!inputs.grafanaDashboard) return undefined
+  const service = c.grafana
+  if (!service) {
+    core.notice('grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.')
+    return undefined
+  }
   const raw = inputs.grafanaDashboardUrl
   const local = raw.startsWith('/') || raw.startsWith('.')
   const needsTag = !local && (raw === '' || raw.includes('${tag}'))
@@ -143,7 +149,7 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   for (let attempt = 1; ; attempt++) {
     c.signal.throwIfAborted()
     const stop = new AbortController()
-    const forward = await forwardGrafana(c.kubectlPath, AbortSignal.any([c.signal, stop.signal])).catch((e: unknown) => e as Error)
+    const forward = await forwardGrafana(c.kubectl, service, AbortSignal.any([c.signal, stop.signal])).catch((e: unknown) => e as Error)
     try {
       if (forward instanceof Error) throw forward
       const base = `http://127.0.0.1:${forward.port}`

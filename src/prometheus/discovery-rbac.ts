@@ -1,9 +1,8 @@
 // kube-prometheus lets Prometheus discover targets only in default, kube-system and monitoring.
 // For a Milvus namespace elsewhere, the action grants the same read access there.
 import type { KubeObject } from '../cluster/kube.ts'
+import { MANAGED_BY } from '../marks.ts'
 
-export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' }
-export const MANAGED_SELECTOR = 'app.kubernetes.io/managed-by=milvus-monitoring-action'
 export const DISCOVERABLE_NAMESPACES = ['default', 'kube-system', 'monitoring']
 
 /**

@@ -1,31 +1,15 @@
-// Which Prometheus the run wires Milvus to: kube-prometheus' `monitoring/k8s` when the action
-// installs the stack, otherwise the cluster's own (the `prometheus` input, or the only Prometheus
-// resource there is). Everything that depends on it (its ServiceAccount for the discovery RBAC,
+// The source that uses a Prometheus the cluster has (install-kube-prometheus: false): the
+// `prometheus` input, or the only Prometheus resource there is. Everything that depends on it (its ServiceAccount for the discovery RBAC,
 // the Service the API and the forwards go through, its route prefix, the labels its
 // serviceMonitorSelector wants, its Grafana and Alertmanager) is read here, once, from the cluster.
 import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
-import type { Inputs } from '../types.ts'
-import type { LabelSelector } from '../milvus/wiring.ts'
-import type { StackService, PrometheusStack } from '../types.ts'
-export type { StackService, PrometheusStack }
+import type { ClusterRun, Run, StackRun } from '../context.ts'
+import type { Inputs, LabelSelector, Permission, PrometheusStack, StackService } from '../types.ts'
+import type { PrometheusSource } from './source.ts'
+import { refOf, waitPrometheus } from './stack.ts'
 
 
-
-/** kube-prometheus' Prometheus `monitoring/k8s`, as its manifests define it. */
-export const KUBE_PROMETHEUS_STACK: PrometheusStack = {
-  namespace: 'monitoring',
-  name: 'k8s',
-  serviceAccount: 'prometheus-k8s',
-  service: { namespace: 'monitoring', name: 'prometheus-k8s', port: 'web', portNumber: 9090, pathPrefix: '' },
-  serviceMonitorLabels: {},
-  grafana: { namespace: 'monitoring', name: 'grafana', port: 'http', portNumber: 3000, pathPrefix: '' },
-  alertmanager: { namespace: 'monitoring', name: 'alertmanager-main', port: 'web', portNumber: 9093, pathPrefix: '' },
-  kubePrometheus: true,
-}
-
-/** `ns/name` of a Prometheus. */
-export const refOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`
 
 /**
  * The Prometheus to use among the cluster's (`found`, as `ns/name`) when install-kube-prometheus
@@ -150,14 +134,57 @@ export function alertmanagerEndpoint(namespace: string, spec: Record<string, unk
   }
 }
 
+/** The source for a Prometheus the cluster has: read, never changed. */
+export class ExistingPrometheus implements PrometheusSource {
+  readonly description: string
+  readonly #inputs: Inputs
+
+  constructor(inputs: Inputs) {
+    this.#inputs = inputs
+    this.description = inputs.prometheus ? `Prometheus ${inputs.prometheus}` : "the cluster's Prometheus"
+  }
+
+  permissions(): Permission[] {
+    const namespace = this.#inputs.prometheus.split('/')[0]
+    if (!namespace) return []
+    return [
+      { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace },
+      { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace },
+    ]
+  }
+
+  compatibility(): string {
+    return ''
+  }
+
+  async fetch(): Promise<void> {}
+
+  resolve(run: ClusterRun): Promise<PrometheusStack> {
+    return run.budget.phase('Find Prometheus', () => resolvePrometheus(this.#inputs, run.kube))
+  }
+
+  async prepare(): Promise<void> {}
+
+  async start(): Promise<void> {}
+
+  /** Waits for a replica of the Prometheus to be available. */
+  async ready(run: StackRun): Promise<void> {
+    const prometheus = `Prometheus ${refOf(run.stack)}`
+    await run.budget.phase('Prometheus ready', async () => {
+      await run.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(run.kube, run.stack, signal))
+      core.info(`${prometheus} has a replica available`)
+    })
+  }
+
+  abandon(_run: Run): void {}
+}
+
 /**
- * The Prometheus the run uses (see the header). With install-kube-prometheus true,
- * KUBE_PROMETHEUS_STACK without a cluster read. Otherwise reads the Prometheus resources, the
- * chosen one, its pods and the Services of its namespace (and its Alertmanager's). Throws an
- * Error when none can be chosen (see choosePrometheus) or no Service exposes its `web` port.
+ * Reads the Prometheus resources, the chosen one, its pods and the Services of its namespace
+ * (and its Alertmanager's). Throws an Error when none can be chosen (see choosePrometheus) or no
+ * Service exposes its `web` port.
  */
 export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<PrometheusStack> {
-  if (inputs.installKubePrometheus) return KUBE_PROMETHEUS_STACK
   const list = await kube.get<{ items: KubeObject[] }>('/apis/monitoring.coreos.com/v1/prometheuses').catch((e: unknown) => {
     if (e instanceof ApiError && e.status === 404) return { items: [] }
     throw e
@@ -165,7 +192,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
   const chosen = choosePrometheus(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(), inputs.prometheus)
   const [namespace, name] = chosen.split('/') as [string, string]
   const prometheus = list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name)!
-  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector }
+  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector; ruleSelector?: LabelSelector }
   const pathPrefix = pathPrefixOf(spec as { routePrefix?: string; externalUrl?: string })
   const [services, pods] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/services`),
@@ -182,6 +209,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
     serviceAccount: spec.serviceAccountName || 'default',
     service,
     serviceMonitorLabels: labelsForSelector(spec.serviceMonitorSelector),
+    ruleLabels: labelsForSelector(spec.ruleSelector),
     kubePrometheus: false,
   }
   const grafana = pickGrafanaService(services.items)
@@ -197,9 +225,4 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
       `Grafana: ${stack.grafana ? `${stack.grafana.namespace}/${stack.grafana.name}` : 'none found'}, Alertmanager: ${stack.alertmanager ? `${stack.alertmanager.namespace}/${stack.alertmanager.name}` : 'none found'}`,
   )
   return stack
-}
-
-/** `http://<svc>.<ns>.svc:<port><prefix>`, or '' for an absent service. */
-export function inClusterUrl(s: StackService | undefined): string {
-  return s ? `http://${s.name}.${s.namespace}.svc:${s.portNumber}${s.pathPrefix}` : ''
 }

@@ -5,17 +5,18 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { formatDuration, type Budget } from '../budget.ts'
+import { formatDuration } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
-import type { Inputs } from '../types.ts'
-import { saveRunState, type RunState } from '../state.ts'
+import type { ClusterRun, Run, StackRun } from '../context.ts'
+import type { Inputs, Permission, PrometheusStack } from '../types.ts'
 import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
-import { refOf, type PrometheusStack } from './existing.ts'
+import type { PrometheusSource } from './source.ts'
+import { refOf, waitPrometheus } from './stack.ts'
 
-export const MONITORING_NAMESPACE = 'monitoring'
-export const PROMETHEUS_NAME = 'k8s'
+const MONITORING_NAMESPACE = 'monitoring'
+const PROMETHEUS_NAME = 'k8s'
 
 export interface Manifests {
   version: string
@@ -156,68 +157,190 @@ export async function waitOperator(kube: Kube, signal: AbortSignal): Promise<voi
   )
 }
 
-/**
- * Prometheus `k8s` can scrape once one replica is available: waiting for all of them (the
- * `Available` condition) only adds the slowest pod's start to the run, which on big clusters
- * is most of it.
- */
-export function prometheusServing(p: KubeObject | undefined): boolean {
-  return conditionTrue(p, 'Available') || (((p?.status ?? {}) as { availableReplicas?: number }).availableReplicas ?? 0) >= 1
+/** A StatefulSet's controller has created every pod its spec asks for (status.replicas counts pods created). */
+export function statefulSetPodsCreated(s: KubeObject | undefined): boolean {
+  if (!s) return false
+  const want = ((s.spec ?? {}) as { replicas?: number }).replicas ?? 1
+  return (((s.status ?? {}) as { replicas?: number }).replicas ?? 0) >= Math.max(want, 1)
 }
 
-export async function waitPrometheus(kube: Kube, p: { namespace: string; name: string }, signal: AbortSignal): Promise<void> {
-  await kube.waitFor(
-    `/apis/monitoring.coreos.com/v1/namespaces/${p.namespace}/prometheuses`,
-    { fieldSelector: `metadata.name=${p.name}` },
-    (items) => prometheusServing(items.get(`${p.namespace}/${p.name}`)),
-    signal,
-  )
-}
-
-/** What the kube-prometheus phases act with. */
-export interface StackContext {
-  kube: Kube
-  kubectl: Kubectl
-  budget: Budget
-  /** The Prometheus the run waits for. */
-  prometheus: PrometheusStack
+/** kube-prometheus' Prometheus `monitoring/k8s` and its stack, as its manifests define them. */
+export const KUBE_PROMETHEUS_STACK: PrometheusStack = {
+  namespace: MONITORING_NAMESPACE,
+  name: PROMETHEUS_NAME,
+  serviceAccount: 'prometheus-k8s',
+  service: { namespace: MONITORING_NAMESPACE, name: 'prometheus-k8s', port: 'web', portNumber: 9090, pathPrefix: '' },
+  serviceMonitorLabels: {},
+  ruleLabels: { prometheus: PROMETHEUS_NAME, role: 'alert-rules' },
+  grafana: { namespace: MONITORING_NAMESPACE, name: 'grafana', port: 'http', portNumber: 3000, pathPrefix: '' },
+  alertmanager: { namespace: MONITORING_NAMESPACE, name: 'alertmanager-main', port: 'web', portNumber: 9093, pathPrefix: '' },
+  kubePrometheus: true,
 }
 
 const onRetry = (what: string) => (attempt: number, error: Error, delayMs: number) =>
   core.info(`${what}: the API server did not answer (${error.message.split('\n')[0]}); retry ${attempt} in ${formatDuration(delayMs)}`)
 
-/** fetchManifests for the inputs, with an error that names the inputs to check. */
-export function downloadManifests(inputs: Inputs): Promise<Manifests> {
-  return fetchManifests(inputs.kubePrometheusVersion, inputs.kubePrometheusUrl).catch((e: unknown) => {
-    throw new Error(
-      `Could not download kube-prometheus ${inputs.kubePrometheusVersion} from ${inputs.kubePrometheusUrl}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`,
-    )
-  })
-}
-
-/** Applies manifests/setup server-side (retrying while the API server is away) and waits until every CRD is Established. */
-export async function installCrds(m: Manifests, c: StackContext): Promise<void> {
-  core.startGroup(`Apply kube-prometheus ${m.version} manifests/setup (server-side)`)
-  try {
-    const out = await c.budget.wait('kube-prometheus manifests/setup to apply', (signal) =>
-      retryTransient(() => c.budget.critical(applySetup(c.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/setup') }),
-    )
-    core.info(out.stdout)
-  } finally {
-    core.endGroup()
-  }
-  await c.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) => waitCrdsEstablished(c.kube, m.crdNames, signal))
-  core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
-}
-
 /**
- * The ownership record, before any change (see ownership.ts): reads which of the manifests'
- * objects exist and who manages them, and whether another prometheus-operator or Prometheus runs.
- * Throws (nothing changed) for another stack, or for foreign CRDs older than the release. Records
- * what this run will create in the run state, and returns the manifests to apply: a copy without
- * the objects that belong to someone else.
+ * The source that installs kube-prometheus: its manifests downloaded (cached per version and
+ * URL), an ownership record read before any change, then the CRDs, the operator and Prometheus
+ * first, and the rest once Prometheus' pods exist (a node pulls one image at a time, in the
+ * order its pods arrive).
  */
-export async function planStack(m: Manifests, kube: Kube, state: RunState): Promise<Manifests> {
+export class KubePrometheus implements PrometheusSource {
+  readonly description: string
+  readonly #inputs: Inputs
+  #downloaded: Manifests | undefined
+  /** After resolve: the manifests to apply, without the objects that belong to someone else. */
+  #toApply: Manifests | undefined
+  /** The first wave was begun: from then on, a run that ends early applies the rest. */
+  #started = false
+  #rest: Promise<ExecResult> | undefined
+
+  constructor(inputs: Inputs) {
+    this.#inputs = inputs
+    this.description = `kube-prometheus ${inputs.kubePrometheusVersion}`
+  }
+
+  permissions(): Permission[] {
+    return [
+      { verb: 'create', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
+      { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
+      { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MONITORING_NAMESPACE },
+      { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace: MONITORING_NAMESPACE },
+      { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace: MONITORING_NAMESPACE },
+    ]
+  }
+
+  compatibility(serverMinor: number): string {
+    return compatibilityWarning(this.#inputs.kubePrometheusVersion, serverMinor)
+  }
+
+  async fetch(run: Run): Promise<void> {
+    const { kubePrometheusVersion: version, kubePrometheusUrl: url } = this.#inputs
+    this.#downloaded = await run.budget.phase('Download kube-prometheus', () =>
+      fetchManifests(version, url).catch((e: unknown) => {
+        throw new Error(`Could not download kube-prometheus ${version} from ${url}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`)
+      }),
+    )
+  }
+
+  /**
+   * The ownership record, before any change (see ownership.ts): which of the manifests' objects
+   * exist and who manages them, and whether another prometheus-operator or Prometheus runs.
+   * Throws (nothing changed) for another stack, or for foreign CRDs older than the release.
+   * Records what this run will create in the run state.
+   */
+  async resolve(run: ClusterRun): Promise<PrometheusStack> {
+    const m = this.#downloaded
+    if (!m) throw new Error('kube-prometheus: resolve before fetch')
+    this.#toApply = await run.budget.phase('Check what the cluster has', () => planStack(m, run))
+    return KUBE_PROMETHEUS_STACK
+  }
+
+  /** Applies manifests/setup server-side (retrying while the API server is away) and waits until every CRD is Established. */
+  async prepare(run: StackRun): Promise<void> {
+    const m = this.#manifests()
+    await run.budget.phase('Apply kube-prometheus CRDs', async () => {
+      core.startGroup(`Apply kube-prometheus ${m.version} manifests/setup (server-side)`)
+      try {
+        const out = await run.budget.wait('kube-prometheus manifests/setup to apply', (signal) =>
+          retryTransient(() => run.budget.critical(applySetup(run.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/setup') }),
+        )
+        core.info(out.stdout)
+      } finally {
+        core.endGroup()
+      }
+      await run.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) => waitCrdsEstablished(run.kube, m.crdNames, signal))
+      core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
+    })
+  }
+
+  /**
+   * The first wave of manifests/ (the operator and Prometheus, FIRST_APPS) applied server-side,
+   * then a wait of at most OPERATOR_POD_WAIT_MS for the operator's pod to exist: the operator's
+   * small image (it creates the Prometheus pods) should not queue behind Milvus'.
+   */
+  async start(run: StackRun): Promise<void> {
+    const m = this.#manifests()
+    this.#started = true
+    await run.budget.phase('Apply prometheus-operator and Prometheus', async () => {
+      await run.budget.wait('the prometheus-operator and Prometheus manifests to apply', (signal) =>
+        retryTransient(() => run.budget.critical(applyFirstWave(run.kubectl, m)), { signal, onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests') }),
+      )
+      core.info(`Applied kube-prometheus ${m.version}: prometheus-operator and Prometheus first`)
+      await run.budget.wait("the prometheus-operator's pod to be created", (signal) =>
+        orderedAfter(run.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
+      )
+    })
+  }
+
+  /**
+   * Waits for the operator Deployment, then (at most PROMETHEUS_PODS_WAIT_MS) for the operator to
+   * create the Prometheus pods, and applies the rest of manifests/ (Grafana, Alertmanager,
+   * exporters), so their images queue behind Prometheus'; beside it, for a replica of Prometheus
+   * to be available.
+   */
+  async ready(run: StackRun): Promise<void> {
+    const m = this.#manifests()
+    const { stack, budget, kube } = run
+    await budget.phase('kube-prometheus ready', async () => {
+      const prometheus = `Prometheus ${refOf(stack)}`
+      const serving = async () => {
+        await budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(kube, stack, signal))
+        core.info(`${prometheus} has a replica available`)
+      }
+      await budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(kube, signal))
+      core.info('prometheus-operator is available')
+      const rest = async () => {
+        const statefulSet = `prometheus-${stack.name}`
+        await budget.wait(`the pods of ${prometheus} to be created`, (signal) =>
+          orderedAfter(
+            kube,
+            `/apis/apps/v1/namespaces/${stack.namespace}/statefulsets`,
+            { fieldSelector: `metadata.name=${statefulSet}` },
+            (items) => statefulSetPodsCreated(items.get(`${stack.namespace}/${statefulSet}`)),
+            PROMETHEUS_PODS_WAIT_MS,
+            signal,
+          ),
+        )
+        await budget.wait('kube-prometheus manifests/ to apply', (signal) => this.#applyRest(run, signal))
+        core.info(`Applied the rest of kube-prometheus ${m.version} manifests/`)
+      }
+      await Promise.all([rest(), serving()])
+    })
+  }
+
+  /** A run that ended between the two applies still leaves the stack whole: one attempt at the rest. */
+  abandon(run: StackRun): void {
+    if (!this.#toApply || !this.#started || this.#rest) return
+    core.info(`Applying the rest of kube-prometheus ${this.#toApply.version} manifests/, so the stack is left whole`)
+    this.#applyRest(run).catch((e: unknown) => core.warning(`Could not apply the rest of kube-prometheus: ${(e as Error).message.split('\n')[0]}; a re-run applies it.`))
+  }
+
+  #manifests(): Manifests {
+    if (!this.#toApply) throw new Error('kube-prometheus: used before resolve')
+    return this.#toApply
+  }
+
+  /**
+   * The rest of manifests/ (all but the first wave) applied server-side, once per run. With
+   * `signal`, retried while the API server is away until it aborts; without, one attempt.
+   * Counted as critical work (Budget.critical).
+   */
+  #applyRest(run: StackRun, signal?: AbortSignal): Promise<ExecResult> {
+    if (!this.#rest) {
+      const m = this.#manifests()
+      const once = () => run.budget.critical(applyStack(run.kubectl, m))
+      this.#rest = signal ? retryTransient(once, { signal, onRetry: onRetry('Applying manifests/') }) : once()
+    }
+    return this.#rest
+  }
+}
+
+/** The ownership record and the manifests to apply (see KubePrometheus.resolve). */
+async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
+  const { kube } = run
   const objects = [...manifestObjects(m.setupDir), ...manifestObjects(m.dir)]
   // Every Deployment and Prometheus of the cluster, a page at a time: only what is another stack is kept.
   const read = async () => {
@@ -243,85 +366,7 @@ export async function planStack(m: Manifests, kube: Kube, state: RunState): Prom
     )
   }
   core.info(`kube-prometheus ${m.version}: ${plan.create.length} objects to create, ${objects.length - plan.create.length - plan.foreign.length} of this action's own to update, ${plan.foreign.length} left alone`)
-  state.created = plan.create
-  saveRunState(state)
+  run.state.record({ created: plan.create })
   const filtered = filteredManifests(objects, new Set(plan.foreign.map(refKey)), m)
   return { ...m, ...filtered }
-}
-
-/**
- * The first wave of manifests/ (the operator and Prometheus, FIRST_APPS) applied server-side,
- * then a wait of at most OPERATOR_POD_WAIT_MS for the operator's pod to exist. The Milvus
- * install starts after it: a node pulls one image at a time in the order its pods arrive, and the
- * operator's small image (it creates the Prometheus pods) should not queue behind Milvus'.
- */
-export async function applyFirst(m: Manifests, c: StackContext): Promise<void> {
-  await c.budget.wait('the prometheus-operator and Prometheus manifests to apply', (signal) =>
-    retryTransient(() => c.budget.critical(applyFirstWave(c.kubectl, m)), { signal, onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests') }),
-  )
-  core.info(`Applied kube-prometheus ${m.version}: prometheus-operator and Prometheus first`)
-  await c.budget.wait("the prometheus-operator's pod to be created", (signal) =>
-    orderedAfter(c.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
-  )
-}
-
-/**
- * When the action installs the stack (after applyFirst): waits for the operator Deployment, then
- * (at most PROMETHEUS_PODS_WAIT_MS) for the operator to create the Prometheus pods, and applies
- * the rest of manifests/ (Grafana, Alertmanager, exporters), so their images queue behind
- * Prometheus'. In every case: waits for a replica of the run's Prometheus to be available.
- */
-export async function stackReady(m: Manifests | undefined, c: StackContext): Promise<void> {
-  const prometheus = `Prometheus ${refOf(c.prometheus)}`
-  const serving = async () => {
-    await c.budget.wait(`${prometheus} to have a replica available`, (signal) => waitPrometheus(c.kube, c.prometheus, signal))
-    core.info(`${prometheus} has a replica available`)
-  }
-  if (!m) return serving()
-  await c.budget.wait('the prometheus-operator Deployment to be available', (signal) => waitOperator(c.kube, signal))
-  core.info('prometheus-operator is available')
-  const rest = async () => {
-    const statefulSet = `prometheus-${c.prometheus.name}`
-    await c.budget.wait(`the pods of ${prometheus} to be created`, (signal) =>
-      orderedAfter(
-        c.kube,
-        `/apis/apps/v1/namespaces/${c.prometheus.namespace}/statefulsets`,
-        { fieldSelector: `metadata.name=${statefulSet}` },
-        (items) => statefulSetPodsCreated(items.get(`${c.prometheus.namespace}/${statefulSet}`)),
-        PROMETHEUS_PODS_WAIT_MS,
-        signal,
-      ),
-    )
-    await c.budget.wait('kube-prometheus manifests/ to apply', (signal) => applyRest(m, c, signal))
-    core.info(`Applied the rest of kube-prometheus ${m.version} manifests/`)
-  }
-  await Promise.all([rest(), serving()])
-}
-
-const restApplies = new WeakMap<Manifests, Promise<ExecResult>>()
-
-/**
- * The rest of manifests/ (all but the first wave) applied server-side, once per run: a later
- * call gets the first call's promise. With `signal`, retried while the API server is away until
- * it aborts; without, one attempt (the failure path's: a run that ended between the two applies
- * still leaves the stack whole). Counted as critical work (Budget.critical).
- */
-export function applyRest(m: Manifests, c: StackContext, signal?: AbortSignal): Promise<ExecResult> {
-  let applied = restApplies.get(m)
-  if (!applied) {
-    const once = () => c.budget.critical(applyStack(c.kubectl, m))
-    applied = signal ? retryTransient(once, { signal, onRetry: onRetry('Applying manifests/') }) : once()
-    restApplies.set(m, applied)
-  }
-  return applied
-}
-
-/** Whether applyRest was called for these manifests. */
-export const restStarted = (m: Manifests): boolean => restApplies.has(m)
-
-/** A StatefulSet's controller has created every pod its spec asks for (status.replicas counts pods created). */
-export function statefulSetPodsCreated(s: KubeObject | undefined): boolean {
-  if (!s) return false
-  const want = ((s.spec ?? {}) as { replicas?: number }).replicas ?? 1
-  return (((s.status ?? {}) as { replicas?: number }).replicas ?? 0) >= Math.max(want, 1)
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import YAML from 'yaml'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
-import { FIELD_MANAGER } from '../cluster/kubectl.ts'
+import { FIELD_MANAGER } from '../marks.ts'
 import type { ObjectRef } from '../types.ts'
 export type { ObjectRef }
 

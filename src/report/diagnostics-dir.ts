@@ -11,12 +11,11 @@ import { gunzipSync } from 'node:zlib'
 import YAML from 'yaml'
 import type { Kubectl } from '../cluster/kubectl.ts'
 import type { Helm } from '../cluster/helm.ts'
-import type { Inputs } from '../types.ts'
-import { MONITORING_NAMESPACE, PROMETHEUS_NAME } from '../prometheus/kube-prometheus.ts'
+import { hasCluster, hasStack, type Run } from '../context.ts'
+import type { Inputs, PrometheusStack } from '../types.ts'
 import { redact } from './summary.ts'
-import type { Kube } from '../cluster/kube.ts'
 import { SECRET_KEY, secretValues } from '../milvus/helm-release.ts'
-import { serviceProxyRequest } from '../scrape/target-wait.ts'
+import { prometheusRequest } from '../prometheus/stack.ts'
 
 export const MASK = '***'
 
@@ -49,6 +48,8 @@ export interface DiagnosticsInput {
   inputs: Inputs
   /** Values the run masked (the user's secret values). */
   secrets: string[]
+  /** The run's Prometheus, once resolved: its namespace and generated configuration are collected. */
+  stack?: PrometheusStack
   /** GET through the API server's service proxy to Prometheus, for targets and rules. */
   prometheusGet?: (pathAndQuery: string) => Promise<unknown>
 }
@@ -81,7 +82,7 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
     const r = await kubectl.run(args, { allowFailure: true })
     return r.stdout + r.stderr
   }
-  const namespaces = [...new Set([inputs.namespace, MONITORING_NAMESPACE])]
+  const namespaces = [...new Set([inputs.namespace, ...(d.stack ? [d.stack.namespace] : [])])]
   const jobs: Array<Promise<void>> = []
   for (const ns of namespaces) {
     jobs.push(write(`pods-${ns}.txt`, () => kc(['get', 'pods', '-n', ns, '-o', 'wide'])))
@@ -104,14 +105,17 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
     jobs.push(write('prometheus-targets.json', async () => JSON.stringify(await get('/api/v1/targets?state=any'), null, 2)))
     jobs.push(write('prometheus-rules.json', async () => JSON.stringify(await get('/api/v1/rules'), null, 2)))
   }
-  jobs.push(
-    write('operator-prometheus-config.yaml', async () => {
-      const r = await kubectl.run(['get', 'secret', '-n', MONITORING_NAMESPACE, `prometheus-${PROMETHEUS_NAME}`, '-o', 'jsonpath={.data.prometheus\\.yaml\\.gz}'], { allowFailure: true })
-      if (r.exitCode !== 0) return r.stderr
-      const config = YAML.parse(gunzipSync(Buffer.from(r.stdout, 'base64')).toString('utf8')) as unknown
-      return YAML.stringify(maskSecrets(config, secrets))
-    }),
-  )
+  if (d.stack) {
+    const { namespace, name } = d.stack
+    jobs.push(
+      write('operator-prometheus-config.yaml', async () => {
+        const r = await kubectl.run(['get', 'secret', '-n', namespace, `prometheus-${name}`, '-o', 'jsonpath={.data.prometheus\\.yaml\\.gz}'], { allowFailure: true })
+        if (r.exitCode !== 0) return r.stderr
+        const config = YAML.parse(gunzipSync(Buffer.from(r.stdout, 'base64')).toString('utf8')) as unknown
+        return YAML.stringify(maskSecrets(config, secrets))
+      }),
+    )
+  }
   jobs.push(write('servicemonitors.yaml', () => kc(['get', 'servicemonitors', '-n', inputs.namespace, '-o', 'yaml'])))
   jobs.push(write('prometheusrules.yaml', () => kc(['get', 'prometheusrules', '-n', inputs.namespace, '-o', 'yaml'])))
   await Promise.all(jobs)
@@ -123,16 +127,16 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
  * The run's diagnostics folder from what the run got to (nothing before kubectl is installed):
  * its path, or undefined. Never rejects: a failure to write is a warning.
  */
-export async function saveDiagnostics(p: { kubectl?: Kubectl; helm?: Helm; kube?: Kube; inputs?: Inputs }): Promise<string | undefined> {
-  if (!p.kubectl || !p.inputs) return undefined
-  const kube = p.kube
+export async function saveDiagnostics(run: Run): Promise<string | undefined> {
+  if (!hasCluster(run)) return undefined
+  const stack = hasStack(run) ? run.stack : undefined
   try {
     return await writeDiagnostics({
-      kubectl: p.kubectl,
-      ...(p.helm ? { helm: p.helm } : {}),
-      inputs: p.inputs,
-      secrets: secretValues(p.inputs.values),
-      ...(kube ? { prometheusGet: (path: string) => serviceProxyRequest(kube, undefined, { timeoutMs: 10_000 })(path, AbortSignal.timeout(15_000)) } : {}),
+      kubectl: run.kubectl,
+      helm: run.helm,
+      inputs: run.inputs,
+      secrets: secretValues(run.inputs.values),
+      ...(stack ? { stack, prometheusGet: (path: string) => prometheusRequest(run.kube, stack, { timeoutMs: 10_000 })(path, AbortSignal.timeout(15_000)) } : {}),
     })
   } catch (e) {
     core.warning(`Could not write the diagnostics folder: ${(e as Error).message}`)

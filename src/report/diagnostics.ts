@@ -1,11 +1,7 @@
 // On failure: what a user would otherwise run by hand, each in its own log group. Only
 // object states, events and logs are printed, never values or Secrets.
 import * as core from '@actions/core'
-import type { Kubectl } from '../cluster/kubectl.ts'
-import type { Helm } from '../cluster/helm.ts'
-import type { Inputs } from '../types.ts'
-import type { TargetVerdict } from '../scrape/target-wait.ts'
-import { MONITORING_NAMESPACE } from '../prometheus/kube-prometheus.ts'
+import { hasStack, type ClusterRun } from '../context.ts'
 
 interface PodList {
   items: Array<{
@@ -32,14 +28,15 @@ async function group(title: string, fn: () => Promise<string>): Promise<void> {
   }
 }
 
-export async function collectDiagnostics(o: { kubectl: Kubectl; helm?: Helm; inputs: Inputs; lastVerdict?: TargetVerdict }): Promise<void> {
+export async function collectDiagnostics(o: ClusterRun): Promise<void> {
   const { kubectl, inputs } = o
+  const stack = hasStack(o) ? o.stack : undefined
   const run = async (args: string[]) => {
     const r = await kubectl.run(args, { allowFailure: true })
     return r.stdout + r.stderr
   }
   core.info('Collecting diagnostics')
-  for (const ns of [...new Set([inputs.namespace, MONITORING_NAMESPACE])]) {
+  for (const ns of [...new Set([inputs.namespace, ...(stack ? [stack.namespace] : [])])]) {
     const pods = await kubectl.run(['get', 'pods', '-n', ns, '-o', 'json'], { allowFailure: true })
     let notReady: string[] = []
     try {
@@ -66,5 +63,8 @@ export async function collectDiagnostics(o: { kubectl: Kubectl; helm?: Helm; inp
       [v.message, ...v.targets.map((t) => `${t.scrapeUrl}: ${t.health}${t.lastError ? ` (lastError: ${t.lastError})` : ''}`)].join('\n'),
     )
   }
-  await group('prometheus-operator logs (last 40 lines)', () => run(['logs', '-n', MONITORING_NAMESPACE, 'deploy/prometheus-operator', '-c', 'prometheus-operator', '--tail=40']))
+  // Where the operator runs is known for the kube-prometheus the action installs.
+  if (stack?.kubePrometheus) {
+    await group('prometheus-operator logs (last 40 lines)', () => run(['logs', '-n', stack.namespace, 'deploy/prometheus-operator', '-c', 'prometheus-operator', '--tail=40']))
+  }
 }

@@ -11,11 +11,10 @@ import { gunzipSync } from 'node:zlib'
 import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import type { KubeEvent } from '../milvus/release-watch.ts'
+import { TOUCH_LABEL } from '../marks.ts'
 
 /** How long the operator gets to write a new ServiceMonitor's job before the action touches it, and again after, in ms. */
 export const OPERATOR_GRACE_MS = 15_000
-/** The label the action sets on its ServiceMonitor (value: ms since the epoch) to make the operator take it again. */
-export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
 
 /** Whether a generated Prometheus configuration (YAML text) has a scrape job named `scrapePool`. */
 export function hasScrapeJob(config: string, scrapePool: string): boolean {

@@ -2,7 +2,8 @@
 // what is missing, and polling it at a pace that follows Prometheus' own scrape schedule.
 import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
-import { MONITORING_NAMESPACE } from '../prometheus/kube-prometheus.ts'
+import { fetchRequest, parseDuration, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
+export { fetchRequest, parseDuration, PrometheusHttpError, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
 import type { TargetState } from '../types.ts'
 import type { VerdictState, TargetVerdict } from '../types.ts'
 export type { VerdictState, TargetVerdict }
@@ -27,10 +28,6 @@ export function targetsPath(scrapePool: string): string {
   return `/api/v1/targets?state=any&scrapePool=${encodeURIComponent(scrapePool)}`
 }
 
-export function queryPath(promql: string): string {
-  return `/api/v1/query?query=${encodeURIComponent(promql)}`
-}
-
 export const SCRAPE_POOLS_PATH = '/api/v1/scrape_pools'
 
 // ---------------------------------------------------------------------------------------------
@@ -51,24 +48,6 @@ function labelSet(v: unknown): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, val] of Object.entries(record(v))) if (typeof val === 'string') out[k] = val
   return out
-}
-
-const DURATION_UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-  y: 31_536_000_000,
-}
-
-/** Parses a Prometheus duration ('30s', '1m30s', '500ms') to ms; undefined when malformed. */
-export function parseDuration(s: string): number | undefined {
-  if (!/^(\d+(ms|[smhdwy]))+$/.test(s)) return undefined
-  let ms = 0
-  for (const m of s.matchAll(/(\d+)(ms|[smhdwy])/g)) ms += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? 0)
-  return ms > 0 ? ms : undefined
 }
 
 /** RFC 3339 to ms; Go's zero time ('0001-01-01T00:00:00Z', never scraped) counts as absent. */
@@ -342,17 +321,6 @@ export function nextPollDelay(verdict: TargetVerdict, attempt: number, now: numb
 // ---------------------------------------------------------------------------------------------
 // The wait.
 
-/** A non-2xx answer of the default transport. */
-export class PrometheusHttpError extends Error {
-  readonly status: number
-  constructor(status: number, statusText: string, body: string) {
-    const detail = body.trim().slice(0, 300)
-    super(`HTTP ${status} ${statusText}${detail ? `: ${detail}` : ''}`)
-    this.name = 'PrometheusHttpError'
-    this.status = status
-  }
-}
-
 /** Thrown by waitForTargets when its signal aborts; says where the wait stood. */
 export class TargetWaitAborted extends Error {
   readonly lastVerdict: TargetVerdict
@@ -362,8 +330,6 @@ export class TargetWaitAborted extends Error {
     this.lastVerdict = lastVerdict
   }
 }
-
-export type PrometheusRequest = (pathAndQuery: string, signal: AbortSignal) => Promise<unknown>
 
 export interface WaitForTargetsOptions {
   /** Prometheus' URL, e.g. 'http://127.0.0.1:9090'; used when `request` is not given. */
@@ -380,32 +346,6 @@ export interface WaitForTargetsOptions {
   /** Bound on one request, so a hung connection counts as unreachable. */
   requestTimeoutMs?: number
   pacing?: Pacing
-}
-
-/** fetch() transport: JSON of baseUrl + path; non-2xx answers throw PrometheusHttpError. */
-export function fetchRequest(baseUrl: string): PrometheusRequest {
-  const base = baseUrl.replace(/\/+$/, '')
-  return async (pathAndQuery, signal) => {
-    const res = await fetch(base + pathAndQuery, { signal, headers: { accept: 'application/json' } })
-    if (!res.ok) throw new PrometheusHttpError(res.status, res.statusText, await res.text())
-    return res.json()
-  }
-}
-
-/** kube-prometheus' Prometheus as the service proxy names it: monitoring/prometheus-k8s, port "web" (9090). */
-export const KUBE_PROMETHEUS_SERVICE: ServiceRef = { namespace: MONITORING_NAMESPACE, name: 'prometheus-k8s', port: 'web' }
-
-/**
- * Transport through the API server's service proxy (Kube.serviceProxyGet): every request goes
- * to the Service `ref` with the kubeconfig's credentials (and proxy), so no port-forward is
- * involved. Resolves with the parsed JSON; rejects with ApiError (HTTP status kept: 503 while
- * the Service has no ready endpoint, 404 when it does not exist) or the socket's error, which
- * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request;
- * `pathPrefix` ('/prometheus', default '') is Prometheus' route prefix, put before every path.
- */
-export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef = KUBE_PROMETHEUS_SERVICE, opts: { timeoutMs?: number; pathPrefix?: string } = {}): PrometheusRequest {
-  const prefix = opts.pathPrefix ?? ''
-  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }
 
 async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, signal: AbortSignal) {

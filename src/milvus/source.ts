@@ -1,0 +1,16 @@
+// The seam for "the Milvus this run monitors". Each variant is one module of this folder
+// (helm-release.ts installs the chart) and index.ts chooses among them, once, from the inputs.
+// What comes after `install` (the wiring, the target wait, the mixin) reads the cluster, not the
+// variant.
+import type { StackRun } from '../context.ts'
+
+export interface MilvusSource {
+  /** What the run's log calls it: 'Helm release milvus/my-release'. */
+  readonly description: string
+  /** Before any change: what will be installed is rendered and checked (or what exists is read). */
+  check(run: StackRun): Promise<void>
+  /** Early, beside the monitoring CRDs: the namespace, and Prometheus' discovery RBAC there. */
+  prepare(run: StackRun): Promise<void>
+  /** Resolves when the release is ready. */
+  install(run: StackRun): Promise<void>
+}
