@@ -6,7 +6,7 @@ import YAML from 'yaml'
 import type { ChartRef, Helm } from '../cluster/helm.ts'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { Inputs } from '../types.ts'
-import { parseDuration } from '../scrape/target-wait.ts'
+import { parseDuration } from '../prometheus/api.ts'
 
 /** The StatefulSet controller labels each pod `controller-revision-hash: <name>-<10-char hash>`, a label value of at most 63 characters. */
 /** The chart the inputs name. */

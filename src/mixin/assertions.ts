@@ -5,7 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseDocument } from 'yaml'
 import { formatDuration, parseDuration } from '../budget.ts'
-import { queryPath, type PrometheusRequest } from '../scrape/target-wait.ts'
+import { queryPath, type PrometheusRequest } from '../prometheus/api.ts'
 import type { Comparison, Condition, Assertion, AssertionVerdict } from '../types.ts'
 export type { Comparison, Condition, Assertion, AssertionVerdict }
 
