@@ -1,8 +1,10 @@
 // The README is what users copy: its first commands must set themselves up on a fresh clone, its
-// complete workflow must be a workflow that can pass as written, and the facts it states (the
-// targets query, the runner version) must be the code's.
+// complete workflow must be a workflow that can pass as written, and the facts it and the pages of
+// docs/ state (the targets query, the runner version, how to pin and verify a release) must be the
+// code's. The README stays a five-minute read; its links, and those of docs/, lead somewhere.
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, normalize } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
@@ -11,7 +13,11 @@ import { targetsPath } from '../src/scrape/target-wait.ts'
 import {
   codeBlocks,
   curlGlobProblem,
+  docsPage,
   expressions,
+  headingAnchors,
+  markdownLinks,
+  markdownPages,
   outputReferences,
   readme,
   readmeWorkflow,
@@ -33,6 +39,12 @@ describe('README first commands', () => {
 
   it('are the demo, then the tests', () => {
     expect(commands.map((c) => c.join(' '))).toEqual(['sudo npm run demo', 'sudo npm test'])
+  })
+
+  it('are where CONTRIBUTING.md starts too', () => {
+    const contributing = readFileSync(root('CONTRIBUTING.md'), 'utf8')
+    const firstThere = codeBlocks(contributing).find((b) => b.lang === 'sh')
+    expect(simpleCommands(firstThere?.code ?? '')).toEqual(commands)
   })
 
   it('each run the set-up before anything needs Node 24 or the local cluster', () => {
@@ -122,8 +134,10 @@ describe('README complete workflow', () => {
 })
 
 describe('README statements', () => {
-  it('the phase table names the targets query the code sends', () => {
-    expect(text).toContain(targetsPath(''))
+  it('the phase by phase page names the targets query the code sends', () => {
+    const phases = docsPage('phases.md')
+    expect(phases).toContain(targetsPath(''))
+    expect(phases).not.toContain('state=active')
     expect(text).not.toContain('state=active')
   })
 
@@ -142,8 +156,8 @@ describe('README statements', () => {
   })
 })
 
-describe('README versions and pinning', () => {
-  const section = readmeSection('Versions and pinning', text)
+describe('versions and pinning (docs/versions.md)', () => {
+  const section = docsPage('versions.md')
   const release = parse(readFileSync(root('.github/workflows/release.yml'), 'utf8')) as {
     jobs: Record<string, { steps: Array<{ uses?: string; with?: Record<string, string> }> }>
   }
@@ -154,8 +168,12 @@ describe('README versions and pinning', () => {
     .map((p) => p.trim())
     .filter(Boolean)
 
-  it('shows a pin by commit SHA with the version in a comment', () => {
-    expect(section).toMatch(/uses: org\/milvus-monitoring-action@<40-hex commit SHA> # v\d+\.\d+\.\d+/)
+  it('shows a pin by commit SHA with the version in a comment, as the README does', () => {
+    const pin = /uses: org\/milvus-monitoring-action@<40-hex commit SHA> # v\d+\.\d+\.\d+/
+    expect(section).toMatch(pin)
+    const inReadme = readmeSection('Versions and pinning', text)
+    expect(inReadme).toMatch(pin)
+    expect(inReadme).toContain('(docs/versions.md)')
   })
 
   it('explains the major tag the release workflow moves', () => {
@@ -173,5 +191,37 @@ describe('README versions and pinning', () => {
       const covered = loop.some((g) => g === pattern || (g.endsWith('/*.js') && pattern.startsWith(g.slice(0, -4)) && pattern.endsWith('.js')))
       expect(covered, pattern).toBe(true)
     }
+  })
+})
+
+describe('README length and links', () => {
+  it('is a five-minute read: at most 300 lines, table cells of at most 100 characters', () => {
+    expect(text.split('\n').length).toBeLessThanOrEqual(300)
+    const cells = text
+      .split('\n')
+      .filter((l) => l.startsWith('|'))
+      .flatMap((l) => l.slice(1, -1).split(' | '))
+      .map((c) => c.trim())
+    expect(cells.length).toBeGreaterThan(0)
+    for (const cell of cells) expect(cell.length, cell).toBeLessThanOrEqual(100)
+  })
+
+  // docs/architecture.md is the one page another change writes, with the source layout.
+  const writtenElsewhere = new Set(['docs/architecture.md'])
+
+  it.each(markdownPages())('%s: every relative link names a file, and a heading of it', (page) => {
+    const links = markdownLinks(readFileSync(root(page), 'utf8')).filter((l) => !/^[a-z]+:/.test(l.path))
+    for (const { path, fragment } of links) {
+      const target = path === '' ? page : normalize(join(dirname(page), path))
+      if (writtenElsewhere.has(target) && !existsSync(root(target))) continue
+      expect(existsSync(root(target)), `${page}: ${path}`).toBe(true)
+      if (fragment === '' || !target.endsWith('.md')) continue
+      expect(headingAnchors(readFileSync(root(target), 'utf8')), `${page}: ${path}#${fragment}`).toContain(fragment)
+    }
+  })
+
+  it('links every page of docs/', () => {
+    const linked = new Set(markdownLinks(text).map((l) => normalize(l.path)))
+    for (const page of markdownPages().filter((p) => p.startsWith('docs/'))) expect(linked, page).toContain(page)
   })
 })

@@ -1,6 +1,6 @@
 // The action against the documented manual procedure (benchmarks/manual.sh), on the local
 // cluster, from a clean cluster to "Prometheus reports the Milvus target up", for several node
-// counts. Prints figures beside their targets; asserts nothing.
+// counts. Prints figures beside their targets (memory has none); asserts nothing.
 //
 //   npx node benchmarks/action.ts [--runs 3] [--nodes 1,1000] [--timeline runner|instant] [--shared] [--keep]
 //
@@ -35,7 +35,6 @@ const TARGET_LAG_MS = 1000 // action's "target up" <= 1 s after the first succes
 /** One configuration reload of Prometheus, ms: the floor's allowance between Ready and the scrape that can succeed. */
 const RELOAD_MS = 1000
 const TARGET_GROWTH = 1.5 // time(1000 nodes) <= 1.5 x time(1 node)
-const TARGET_PEAK_MB = 150
 const TIME = '/usr/bin/time'
 
 // Wrapper mode, inside the runner's command: `action.ts --peak-of CMD...` runs CMD and prints
@@ -345,7 +344,7 @@ function report(): void {
     p(`  detection lag ${sec(lag)} (runs: ${r.action.map((x) => sec(x.floor.lagMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lag <= TARGET_LAG_MS)})`)
     p(`  detection lag after Milvus is Ready ${sec(lagReady)} (runs: ${r.action.map((x) => sec(x.floor.lagAfterReadyMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lagReady <= TARGET_LAG_MS)})`)
     const tree = Math.max(...r.action.map((x) => x.treePeakMb))
-    p(`  action peak RSS ${peak.toFixed(1)} MB (node process; largest process of its tree incl. kubectl/helm: ${tree.toFixed(1)} MB)   (target <= ${TARGET_PEAK_MB} MB: ${met(peak <= TARGET_PEAK_MB)})`)
+    p(`  action peak RSS ${peak.toFixed(1)} MB (node process; largest process of its tree incl. kubectl/helm: ${tree.toFixed(1)} MB; a figure, no target)`)
     const names = [...new Set(r.action.flatMap((x) => Object.keys(x.phases)))]
     p(`  action phases (job summary, 1 s precision, overlapping): ${names.map((n) => `${n} ${sec(median(r.action.map((x) => x.phases[n] ?? NaN)))}`).join('; ')}`)
   }

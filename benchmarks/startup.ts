@@ -22,7 +22,6 @@ const ROOT = join(import.meta.dirname, '..')
 const BUNDLE = join(ROOT, 'dist', 'main', 'index.js')
 const TIME = '/usr/bin/time'
 const TARGET_STARTUP_MS = 300
-const TARGET_PEAK_MB = 150
 
 if (!existsSync(BUNDLE)) {
   console.error(`${BUNDLE} is missing: run \`npm run build\` first`)
@@ -134,7 +133,7 @@ if (!existsSync(TIME)) {
     { name: 'tools installed, API server down, 10s budget', inputs: { ...fromMirror, timeout: '10s' }, env: { KUBECONFIG: kubeconfig } },
   ]
   try {
-    console.log(`peak memory (RSS high-water mark, ${TIME} -f %M), ${MEMORY_RUNS} runs each, target <= ${TARGET_PEAK_MB} MB:`)
+    console.log(`peak memory (RSS high-water mark, ${TIME} -f %M), ${MEMORY_RUNS} runs each (a figure, no target):`)
     for (const s of scenarios) {
       const peaks: number[] = []
       let last = ''
@@ -150,8 +149,7 @@ if (!existsSync(TIME)) {
       }
       const max = Math.max(...peaks)
       console.log(
-        `  ${s.name.padEnd(46)} median ${median(peaks).toFixed(1)} MB, max ${max.toFixed(1)} MB ` +
-          `(${max <= TARGET_PEAK_MB ? 'met' : 'NOT met'})  [ended: ${last}]`,
+        `  ${s.name.padEnd(46)} median ${median(peaks).toFixed(1)} MB, max ${max.toFixed(1)} MB  [ended: ${last}]`,
       )
     }
   } finally {

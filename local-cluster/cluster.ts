@@ -1,6 +1,6 @@
 // The local cluster: a real Kubernetes control plane with kwok's fake nodes, inside a network
 // namespace of its own where every pod IP is a local address, so real processes (Prometheus,
-// a Milvus metrics stand-in) answer for pods. See README "Local cluster".
+// a Milvus metrics stand-in) answer for pods. See docs/local-cluster.md.
 //
 //   node local-cluster/cluster.ts up [--nodes N] [--timeline instant|runner]
 //                                                  start (idempotent), print how to use it; the runner

@@ -1,10 +1,12 @@
 // The README's "A complete workflow" example as data: its YAML, its steps, and each step's shell
 // lines, so tests can check them structurally (readme.test.ts) or run them against the outputs
-// of a real run (withOutputs puts the outputs where the workflow has its expressions).
-import { readFileSync } from 'node:fs'
+// of a real run (withOutputs puts the outputs where the workflow has its expressions). Also the
+// pages of docs/, and the Markdown links of all of them.
+import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const README_PATH = fileURLToPath(new URL('../../README.md', import.meta.url))
 
 export interface ReadmeStep {
@@ -33,10 +35,45 @@ export function readme(): string {
   return readFileSync(README_PATH, 'utf8')
 }
 
+/** The text of a page of docs/, by its file name (`phases.md`). */
+export function docsPage(name: string): string {
+  return readFileSync(`${REPO_ROOT}docs/${name}`, 'utf8')
+}
+
+/** The repository's Markdown pages: README.md, CONTRIBUTING.md and docs/*.md, as paths from the root. */
+export function markdownPages(): string[] {
+  const docs = readdirSync(`${REPO_ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
+  return ['README.md', 'CONTRIBUTING.md', ...docs.sort()]
+}
+
+/** The `[text](target)` links of a Markdown text outside code, with `#fragment` split off. */
+export function markdownLinks(markdown: string): Array<{ path: string; fragment: string }> {
+  const prose = markdown.replace(/^```[\s\S]*?^```$/gm, '').replace(/`[^`\n]*`/g, '')
+  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => {
+    const target = m[1] ?? ''
+    const hash = target.indexOf('#')
+    return hash < 0 ? { path: target, fragment: '' } : { path: target.slice(0, hash), fragment: target.slice(hash + 1) }
+  })
+}
+
+/** The anchors GitHub gives a Markdown text's headings: lower case, punctuation dropped, spaces as hyphens. */
+export function headingAnchors(markdown: string): Set<string> {
+  const prose = markdown.replace(/^```[\s\S]*?^```$/gm, '')
+  return new Set(
+    [...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+      (m[1] ?? '')
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+        .replace(/\s/g, '-'),
+    ),
+  )
+}
+
 /** The text of the `## <title>` section, up to the next `## ` heading. */
 export function readmeSection(title: string, text = readme()): string {
   const start = text.indexOf(`\n## ${title}\n`)
-  if (start < 0) throw new Error(`README has no section "## ${title}"`)
+  if (start < 0) throw new Error(`no section "## ${title}"`)
   const body = text.slice(start + 1)
   const next = body.indexOf('\n## ', 1)
   return next < 0 ? body : body.slice(0, next + 1)
