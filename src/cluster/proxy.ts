@@ -4,7 +4,7 @@
 // undici's ProxyAgent for the small downloads (tools/download.ts), @kubernetes/client-node's
 // proxy agents for the Kubernetes API (cluster/kube.ts hands it the decision as the cluster's
 // proxy-url), and @actions/http-client inside @actions/tool-cache for archives (its own reading
-// of the same variables; see the README's Proxies paragraph for the one difference).
+// of the same variables; see docs/proxies.md for the one difference).
 import { BlockList, isIP } from 'node:net'
 
 /** Where a request to one URL goes, and why (for logs and error messages). */

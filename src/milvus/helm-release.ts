@@ -66,7 +66,7 @@ export function modeValues(mode: MilvusMode): Values {
 }
 
 /**
- * What only costs time in CI, shortened for standalone (see the README's "CI timing" table):
+ * What only costs time in CI, shortened for standalone (docs/inputs.md, "the CI timing"):
  * readiness checked from 5 s, every 5 s, instead of from 90 s, every 10 s, so the pod is Ready
  * within 5 s of Milvus answering /healthz, which still gates it; liveness checked from 30 s,
  * with the chart's total grace before a restart kept (30 s + 7 x 30 s = 240 s = 90 s + 5 x 30 s);
