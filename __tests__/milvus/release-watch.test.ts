@@ -4,6 +4,7 @@ import {
   CRASH_LOOP_RESTARTS,
   CRASH_LOOP_RESTARTS_PEERS_READY,
   ClusterRefusal,
+  belongsToRelease,
   SCHEDULING_GRACE_MS,
   watchRelease,
   IMAGE_PULL_GRACE_MS,
@@ -113,6 +114,63 @@ describe('refusals in Pods', () => {
   })
 })
 
+describe('whose Events end the run', () => {
+  const objects: Record<string, { metadata: Record<string, unknown> }> = {
+    '/apis/apps/v1/namespaces/milvus/statefulsets/r-etcd': { metadata: { annotations: { 'meta.helm.sh/release-name': 'r' } } },
+    '/apis/apps/v1/namespaces/milvus/statefulsets/r-minio': { metadata: { labels: { release: 'r' } } },
+    '/apis/apps/v1/namespaces/milvus/replicasets/r-milvus-standalone-5d8': { metadata: { ownerReferences: [{ kind: 'Deployment', name: 'r-milvus-standalone', controller: true }] } },
+    '/apis/apps/v1/namespaces/milvus/deployments/r-milvus-standalone': { metadata: { annotations: { 'meta.helm.sh/release-name': 'r' } } },
+    '/apis/apps/v1/namespaces/milvus/replicasets/web-7f9': { metadata: { labels: { 'app.kubernetes.io/instance': 'web' }, ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }] } },
+    '/apis/apps/v1/namespaces/milvus/deployments/web': { metadata: { annotations: { 'meta.helm.sh/release-name': 'web' } } },
+    '/api/v1/namespaces/milvus/persistentvolumeclaims/data-r-etcd-0': { metadata: { labels: { 'app.kubernetes.io/instance': 'r' } } },
+  }
+  const kube = { find: async (path: string) => objects[path] } as unknown as Pick<Kube, 'find'>
+
+  it.each([
+    ['the release\'s StatefulSet (Helm\'s annotation)', 'StatefulSet', 'r-etcd', true],
+    ['a subchart\'s StatefulSet labelled release=', 'StatefulSet', 'r-minio', true],
+    ['a ReplicaSet of the release\'s Deployment (owner chain)', 'ReplicaSet', 'r-milvus-standalone-5d8', true],
+    ['a claim from the release\'s claim template', 'PersistentVolumeClaim', 'data-r-etcd-0', true],
+    ['another release\'s ReplicaSet in the same namespace', 'ReplicaSet', 'web-7f9', false],
+    ['an object already gone', 'Pod', 'r-milvus-standalone-5d8-x', false],
+    ['a kind no release makes', 'ConfigMap', 'r-config', false],
+  ])('%s: %s/%s -> %s', async (_, kind, name, want) => {
+    expect(await belongsToRelease(kube, 'milvus', 'r', { kind, name })).toBe(want)
+  })
+
+  it("another workload's quota refusal in the namespace does not end the run; the release's own does", async () => {
+    let emit: (items: Map<string, KubeObject>) => boolean = () => false
+    const fake = {
+      waitFor: (path: string, _q: unknown, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal) =>
+        new Promise<Map<string, KubeObject>>((_resolve, reject) => {
+          if (path.endsWith('/events')) emit = done
+          signal.addEventListener('abort', () => reject(new Error('aborted')))
+        }),
+      get: () => Promise.reject(new Error('no detail in this test')),
+      find: kube.find,
+    } as unknown as Kube
+    const quota = (name: string, kind: string, object: string): KubeObject => ({
+      ...event('FailedCreate', 'Error creating: pods "x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1', { involvedObject: { kind, name: object, namespace: 'milvus' } }),
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace: 'milvus', resourceVersion: name },
+    } as unknown as KubeObject)
+    const w = watchRelease(fake, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    emit(new Map())
+    const theirs = quota('e1', 'ReplicaSet', 'web-7f9')
+    emit(new Map([['milvus/e1', theirs]]))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(refused).toBeUndefined()
+    const mine = quota('e2', 'ReplicaSet', 'r-milvus-standalone-5d8')
+    emit(new Map([['milvus/e1', theirs], ['milvus/e2', mine]]))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(refused?.object).toBe('ReplicaSet milvus/r-milvus-standalone-5d8')
+    w.stop()
+  })
+})
+
 describe('watchRelease: unschedulable pods', () => {
   const scheduling = (pod: string, rv: string): KubeObject => ({
     apiVersion: 'v1',
@@ -133,8 +191,8 @@ describe('watchRelease: unschedulable pods', () => {
     involvedObject: { kind: 'Pod', name: pod, namespace: 'milvus' },
   })
 
-  /** A Kube whose events collection goes through `steps` (the first is the baseline list). */
-  function fakeKube(steps: KubeObject[][]) {
+  /** A Kube whose events collection goes through `steps` (the first is the baseline list); `objects` by path for find(). */
+  function fakeKube(steps: KubeObject[][], objects: Record<string, unknown> = { '/api/v1/namespaces/milvus/pods/r-0': { metadata: { labels: { 'app.kubernetes.io/instance': 'r' } } } }) {
     let emit: (items: Map<string, KubeObject>) => boolean = () => false
     const kube = {
       waitFor: (path: string, _q: unknown, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal) =>
@@ -143,6 +201,7 @@ describe('watchRelease: unschedulable pods', () => {
           signal.addEventListener('abort', () => reject(new Error('aborted')))
         }),
       get: () => Promise.reject(new Error('no detail in this test')),
+      find: async (path: string) => objects[path],
     }
     const step = (i: number) => emit(new Map(steps[i]!.map((e) => [`milvus/${e.metadata.name}`, e])))
     return { kube: kube as unknown as Kube, step }

@@ -215,6 +215,54 @@ export function podProgress(pod: PodObject): string {
   return `${phase}, ${ready}/${pod.spec?.containers?.length ?? statuses.length} ready${detail ? ` (${detail})` : ''}`
 }
 
+/** Where the API serves each kind a release's Events can be about. */
+const KIND_PATHS: Record<string, string> = {
+  Pod: '/api/v1/namespaces/{ns}/pods',
+  PersistentVolumeClaim: '/api/v1/namespaces/{ns}/persistentvolumeclaims',
+  ReplicaSet: '/apis/apps/v1/namespaces/{ns}/replicasets',
+  Deployment: '/apis/apps/v1/namespaces/{ns}/deployments',
+  StatefulSet: '/apis/apps/v1/namespaces/{ns}/statefulsets',
+  DaemonSet: '/apis/apps/v1/namespaces/{ns}/daemonsets',
+  Job: '/apis/batch/v1/namespaces/{ns}/jobs',
+}
+
+interface OwnedMetadata {
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+  ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }>
+}
+
+/**
+ * Whether an object's own marks name the release: Helm's release annotation (on every object
+ * Helm creates), or the instance label (`app.kubernetes.io/instance`, or `release` as older
+ * subcharts such as MinIO's write it) that the chart puts on pod templates and claim templates.
+ */
+export function markedForRelease(metadata: OwnedMetadata | undefined, release: string): boolean {
+  return (
+    metadata?.annotations?.['meta.helm.sh/release-name'] === release ||
+    metadata?.labels?.['app.kubernetes.io/instance'] === release ||
+    metadata?.labels?.release === release
+  )
+}
+
+/**
+ * Whether the object an Event is about belongs to the release: it, or a controller up its
+ * owner chain (at most 4 objects read: Pod, ReplicaSet, Deployment), is marked for it. An
+ * object that is gone, or of a kind a release does not make, does not.
+ */
+export async function belongsToRelease(kube: Pick<Kube, 'find'>, namespace: string, release: string, object: { kind?: string; name?: string }): Promise<boolean> {
+  let next: { kind?: string; name?: string } | undefined = object
+  for (let depth = 0; next?.kind && next.name && depth < 4; depth++) {
+    const path: string | undefined = KIND_PATHS[next.kind]
+    if (!path) return false
+    const found: { metadata: OwnedMetadata } | undefined = await kube.find<{ metadata: OwnedMetadata }>(`${path.replace('{ns}', namespace)}/${next.name}`).catch(() => undefined)
+    if (!found) return false
+    if (markedForRelease(found.metadata, release)) return true
+    next = found.metadata.ownerReferences?.find((o: { controller?: boolean }) => o.controller)
+  }
+  return false
+}
+
 export interface ReleaseWatch {
   /** Resolves with the first refusal; never resolves when there is none. */
   refusal: Promise<ClusterRefusal>
@@ -224,8 +272,10 @@ export interface ReleaseWatch {
 /**
  * Watches the Events of `namespace` (those already there when the watch starts are the
  * baseline, only changes count) and the Pods labelled `app.kubernetes.io/instance=<release>`,
- * and logs each pod's progress once per change. Namespace-scoped and label-selected, so its cost
- * does not grow with the cluster. Stop it with stop(); errors of the watch itself end it quietly.
+ * and logs each pod's progress once per change. Only Events about the release's own objects
+ * (see belongsToRelease) can end the run: another workload's refusal in a shared namespace is
+ * not this release's. Namespace-scoped and label-selected, so its cost does not grow with the
+ * cluster. Stop it with stop(); errors of the watch itself end it quietly.
  */
 export function watchRelease(kube: Kube, namespace: string, release: string, log: (line: string) => void = core.info): ReleaseWatch {
   const controller = new AbortController()
@@ -247,6 +297,14 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
       const ev = e as unknown as KubeEvent
       return ev.reason === 'TriggeredScaleUp' && ev.involvedObject?.name === pod
     })
+  // Whose each refusing object is, asked once per object (refusals are rare; the answer stays).
+  const owners = new Map<string, Promise<boolean>>()
+  const ours = (e: KubeEvent) => {
+    const key = `${e.involvedObject?.kind}/${e.involvedObject?.name}`
+    let owned = owners.get(key)
+    if (!owned) owners.set(key, (owned = belongsToRelease(kube, namespace, release, e.involvedObject ?? {})))
+    return owned
+  }
   const checkScheduling = () => {
     for (const [pod, u] of unschedulable) {
       if (scalingUp(pod)) continue
@@ -265,12 +323,13 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
         if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
         const ev = e as unknown as KubeEvent
         const refusal = refusalInEvent(ev)
-        if (refusal && ev.reason === 'FailedScheduling') {
+        if (!refusal) continue
+        if (ev.reason === 'FailedScheduling') {
           const pod = ev.involvedObject?.name ?? ''
-          if (!unschedulable.has(pod)) unschedulable.set(pod, { refusal, since: Date.now() })
+          if (!unschedulable.has(pod)) void ours(ev).then((owned) => owned && !unschedulable.has(pod) && unschedulable.set(pod, { refusal, since: Date.now() }))
           continue
         }
-        if (report(refusal)) return true
+        void ours(ev).then((owned) => owned && report(refusal))
       }
       return checkScheduling()
     }, controller.signal)
