@@ -1,3 +1,6 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cleanupStages, deletionBatches, refsManifest, runStages } from '../src/cleanup.ts'
 import type { ObjectRef } from '../src/prometheus/ownership.ts'
@@ -46,4 +49,55 @@ describe('the post step', () => {
       ['delete 1 CRDs this run created'],
     ],
   ])('stages: %s', (_n, state, want) => expect(cleanupStages(state).map((s) => s.name)).toEqual(want))
+})
+
+describe('the post step on a real kubectl command line', () => {
+  // A kubectl that answers `config view` with one server and kube-system with one UID, and
+  // records what `delete -f -` receives on stdin.
+  function fakeKubectl(server: string, uid: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'cleanup-'))
+    const path = join(dir, 'kubectl')
+    writeFileSync(
+      path,
+      `#!/bin/sh
+case "$*" in
+  *"config view"*) printf '%s' '${server}' ;;
+  *"get namespace kube-system"*) printf '%s' '${uid}' ;;
+  *delete*) cat > '${dir}/deleted.yaml' ;;
+esac
+`,
+    )
+    chmodSync(path, 0o755)
+    return { path, deleted: join(dir, 'deleted.yaml') }
+  }
+  const state = (kubectlPath: string) => ({
+    release: 'r',
+    namespace: 'ns',
+    cleanup: true,
+    kubectlPath,
+    created: [ref('Deployment', 'op', 'monitoring')],
+    connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443', clusterId: 'uid-a' },
+  })
+
+  it('a cluster re-created at the same URL is another cluster: nothing deleted, the reason named', async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-b')
+    const [check, ...deletes] = cleanupStages(state(kubectl.path))
+    await expect(check!.run()).rejects.toThrow(/another cluster than the one the main step deployed to \(kube-system uid-b, not uid-a\); nothing deleted/)
+    expect(deletes.map((d) => d.name)).toEqual(['delete 1 kube-prometheus objects this run created'])
+    expect(existsSync(kubectl.deleted)).toBe(false)
+  })
+
+  it('the same cluster: the identities reach kubectl delete on stdin, with RUNNER_TEMP gone', async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a')
+    const saved = process.env.RUNNER_TEMP
+    process.env.RUNNER_TEMP = join(tmpdir(), 'emptied-by-a-later-step')
+    try {
+      const stages = cleanupStages(state(kubectl.path))
+      expect(await runStages(stages)).toEqual([])
+    } finally {
+      if (saved === undefined) delete process.env.RUNNER_TEMP
+      else process.env.RUNNER_TEMP = saved
+    }
+    expect(readFileSync(kubectl.deleted, 'utf8')).toBe('apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n')
+  })
 })

@@ -1,9 +1,6 @@
 // The post step: stop the port-forwards; with cleanup, delete what this run created (the run
 // state lists it) on the cluster the main step deployed to, and wait until it is gone. Every
 // stage runs even when an earlier one failed; the failures are reported together at the end.
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import * as core from '@actions/core'
 import { loadRunState, type RunState } from './state.ts'
 import { stopForwards } from './expose/supervisor.ts'
@@ -63,6 +60,10 @@ export function cleanupStages(state: RunState): Stage[] {
       run: async () => {
         const server = (await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()
         if (server !== conn.server) throw new Error(`context ${conn.context} now points at ${server || 'nothing'}, not ${conn.server} where the main step deployed; nothing deleted`)
+        if (!conn.clusterId) return
+        // The same URL, another cluster (kind re-created on the same port): its objects are not this run's.
+        const id = (await kubectl.run(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
+        if (id !== conn.clusterId) throw new Error(`${conn.server} is another cluster than the one the main step deployed to (kube-system ${id || 'unreadable'}, not ${conn.clusterId}); nothing deleted`)
       },
     })
   }
@@ -114,15 +115,14 @@ export function cleanupStages(state: RunState): Stage[] {
       },
     })
   }
-  const dir = mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-cleanup-'))
   const created = [...(state.created ?? []), ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : [])]
-  deletionBatches(created).forEach((batch, i) => {
+  // The identities go to kubectl on stdin: nothing is written under RUNNER_TEMP, which a later
+  // step may have emptied.
+  deletionBatches(created).forEach((batch) => {
     stages.push({
       name: `delete ${batch.length} ${batch[0]!.kind === 'Namespace' ? 'namespace(s)' : batch[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'kube-prometheus objects'} this run created`,
       run: async () => {
-        const file = join(dir, `batch-${i}.yaml`)
-        writeFileSync(file, refsManifest(batch))
-        await kubectl.run(['delete', ...WAIT, '-f', file])
+        await kubectl.run(['delete', ...WAIT, '-f', '-'], { input: refsManifest(batch) })
         core.info(`Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`)
       },
     })

@@ -4,7 +4,7 @@
 import * as core from '@actions/core'
 import { Budget, TimeoutError, formatDuration } from './budget.ts'
 import { Helm } from './cluster/helm.ts'
-import { Kubectl } from './cluster/kubectl.ts'
+import { Kubectl, stopRunningTools } from './cluster/kubectl.ts'
 import { advance, hasCluster, hasStack, type ClusterRun, type Run, type StackRun } from './context.ts'
 import { exposedEndpoints, startRunForwards } from './expose/endpoints.ts'
 import { inputSecrets, parseInputs } from './inputs.ts'
@@ -52,6 +52,9 @@ export async function run(): Promise<void> {
     if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
     await writeFailureSummary(error, current?.budget.timings() ?? []).catch(() => undefined)
   }
+  // A helm that ignored the end of its wait is stopped here, before the post step deletes.
+  const stopped = await stopRunningTools()
+  if (stopped) core.info(`Stopped ${stopped} kubectl or helm process(es) still running at the end of the step`)
 }
 
 /** One message that says what went wrong and, where the wait was on Prometheus, in what state. */

@@ -60,8 +60,14 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
     checks.push({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: inputs.namespace })
   }
   const denied: string[] = []
-  await Promise.all(
-    checks.map(async (c) => {
+  // Who the cluster is, beside the access review: the post step compares it before any delete.
+  const identity = kube
+    .find<{ metadata: { uid?: string } }>('/api/v1/namespaces/kube-system')
+    .then((ns) => ns?.metadata.uid && (kube.clusterId = ns.metadata.uid))
+    .catch(() => undefined)
+  await Promise.all([
+    identity,
+    ...checks.map(async (c) => {
       const review = await kube.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SelfSubjectAccessReview',
@@ -70,7 +76,7 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
       const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
       if (!review.status?.allowed) denied.push(`${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
     }),
-  )
+  ])
   if (denied.length) {
     throw new Error(`The kubeconfig's identity may not do what the action needs:\n${denied.map((d) => `  - ${d}`).join('\n')}\nUse a cluster-admin kubeconfig (kind's default is one).`)
   }

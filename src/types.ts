@@ -196,6 +196,12 @@ export interface KubeConnection {
   kubeconfig: string
   /** The context's API server URL when it was recorded. */
   server: string
+  /**
+   * The UID of the cluster's kube-system namespace, read by the preflight (absent when the
+   * identity may not read it): a cluster re-created at the same URL has another, so the post
+   * step deletes nothing there.
+   */
+  clusterId?: string
 }
 
 /**

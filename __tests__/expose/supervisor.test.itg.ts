@@ -234,6 +234,39 @@ describe('port-forward supervisor', () => {
     expect(isProcessRunning(status.pid)).toBe(false)
   })
 
+  it('hands out its pid at spawn, before a wait that fails, so the post step can always stop it', async () => {
+    const kubectl = path.join(dir, 'broken-kubectl-2')
+    writeFileSync(kubectl, '#!/bin/sh\nexit 1\n')
+    chmodSync(kubectl, 0o755)
+    const { opts } = await options()
+    let spawned: number | undefined
+    let readyBeforeSpawn = false
+    await expect(
+      startForwards({ ...opts, kubectlPath: kubectl, readyTimeoutMs: 1_000, onSpawn: (pid) => ((spawned = pid), (readyBeforeSpawn = readForwardStatus(opts.stateDir) !== undefined)) }),
+    ).rejects.toThrow(/not ready within/)
+    expect(spawned).toBe(readForwardStatus(opts.stateDir)!.pid)
+    expect(readyBeforeSpawn).toBe(false)
+    expect(isProcessRunning(spawned!)).toBe(false)
+  })
+
+  it('keeps forwarding after a later step empties its state folder, writes its status again, and still stops', async () => {
+    const { opts, log } = await options()
+    const started = await startForwards(opts)
+    supervisors.push(started.supervisorPid)
+    rmSync(opts.stateDir, { recursive: true, force: true })
+    // A restart makes the supervisor write its status: the folder comes back with it.
+    const first = kubectlStarts(log).at(-1)!.pid
+    process.kill(first, 'SIGUSR1')
+    const status = await eventually(() => {
+      const s = readForwardStatus(opts.stateDir)
+      return s?.forwards.every((f) => f.state === 'ready') ? s : undefined
+    }, 'a status written again')
+    expect(status.pid).toBe(started.supervisorPid)
+    for (const f of started.forwards) expect(await httpGet(f.url)).toBe(`backend ${f.name}`)
+    await stopForwards(started.supervisorPid)
+    expect(isProcessRunning(started.supervisorPid)).toBe(false)
+  })
+
   it('rejects duplicate names before starting anything', async () => {
     const { opts } = await options()
     await expect(startForwards({ ...opts, forwards: [FORWARDS[0]!, FORWARDS[0]!] })).rejects.toThrow(/listed twice/)

@@ -91,6 +91,8 @@ export class Kube {
   readonly context: string
   /** The API server's gitVersion ('v1.35.4'), once the preflight has read it. */
   serverVersion?: string
+  /** The kube-system namespace's UID, set by the preflight where readable (KubeConnection.clusterId). */
+  clusterId?: string
   /** The proxy requests to the API server go through (or why none), for messages. */
   readonly proxy: ProxyDecision
   private readonly watchCtor: typeof import('./client-node.ts').Watch
@@ -194,7 +196,12 @@ export class Kube {
    * ':'-separated list allowed, else ~/.kube/config).
    */
   connection(): KubeConnection {
-    return { context: this.context, kubeconfig: process.env.KUBECONFIG || join(homedir(), '.kube', 'config'), server: this.server }
+    return {
+      context: this.context,
+      kubeconfig: process.env.KUBECONFIG || join(homedir(), '.kube', 'config'),
+      server: this.server,
+      ...(this.clusterId ? { clusterId: this.clusterId } : {}),
+    }
   }
 
   get<T = KubeObject>(path: string, opts: { signal?: AbortSignal } = {}): Promise<T> {

@@ -1,5 +1,5 @@
 // The one place the action runs kubectl.
-import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import * as exec from '@actions/exec'
 import { FIELD_MANAGER } from '../marks.ts'
@@ -41,10 +41,35 @@ export async function runTool(path: string, name: string, args: string[], opts: 
   return result
 }
 
+/** The tools this path started and that have not exited yet. */
+const running = new Set<ChildProcess>()
+
+/**
+ * Stops every tool process still running (SIGTERM, then SIGKILL after `graceMs`) and resolves
+ * once each has exited, with how many there were: nothing the main step started writes to the
+ * cluster after it ends, where it would race the post step's deletes.
+ */
+export async function stopRunningTools(graceMs = 10_000): Promise<number> {
+  const left = [...running]
+  await Promise.all(
+    left.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          const kill = setTimeout(() => child.kill('SIGKILL'), graceMs)
+          child.once('close', () => (clearTimeout(kill), resolve()))
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+  return left.length
+}
+
 // @actions/exec cannot stop a process; this path can, and waits for its exit.
 function runAbortable(path: string, name: string, args: string[], opts: RunOptions & { signal: AbortSignal }): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : process.env })
+    running.add(child)
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (c: Buffer) => out.push(c))
@@ -57,6 +82,7 @@ function runAbortable(path: string, name: string, args: string[], opts: RunOptio
       reject(e)
     })
     child.on('close', (code, sig) => {
+      running.delete(child)
       opts.signal.removeEventListener('abort', onAbort)
       const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? (sig ? 128 : 1) }
       if (result.exitCode !== 0 && !opts.allowFailure) reject(new CommandError(`${name} ${args.slice(0, 3).join(' ')}`, result))

@@ -119,8 +119,8 @@ export async function startRunForwards(run: StackRun, milvus: { service: string;
       stateDir: mkdtempSync(join(process.env.RUNNER_TEMP ?? tmpdir(), 'milvus-monitoring-forwards-')),
       readyTimeoutMs: Math.min(budget.remainingMs(), 60_000),
       signal,
+      onSpawn: (pid) => state.record({ supervisorPid: pid }),
     })
-    state.record({ supervisorPid: started.supervisorPid })
     return started
   })
 }

@@ -51,6 +51,8 @@ export interface StartOptions {
   /** Names of the forwards that must answer before startForwards resolves; default: all. The others come up in the background. */
   waitFor?: string[]
   signal?: AbortSignal
+  /** Called with the supervisor's pid as soon as it is spawned, before anything can fail: the post step stops it from there. */
+  onSpawn?: (pid: number) => void
   /** Script (and arguments) that process.execPath runs to reach runSupervisor: the bundle by default. */
   entry?: string[]
   backoff?: Partial<Backoff>
@@ -220,11 +222,13 @@ export async function startForwards(opts: StartOptions): Promise<StartedForwards
     child = spawn(process.execPath, [...entry, SUPERVISOR_FLAG, files.config], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
+      env: supervisorEnv(process.env),
     })
   } finally {
     closeSync(logFd)
   }
   const pid = child.pid
+  if (pid !== undefined) opts.onSpawn?.(pid)
   try {
     if (pid === undefined) await new Promise((_, reject) => child.once('error', reject))
     await waitReady(child, opts.waitFor ?? forwards.map((f) => f.name), opts.readyTimeoutMs, opts.signal)
@@ -243,6 +247,16 @@ export async function startForwards(opts: StartOptions): Promise<StartedForwards
     logFile: files.log,
     statusFile: files.status,
   }
+}
+
+/**
+ * What the supervisor and its kubectl processes see of the step's environment: what kubectl
+ * and Node need (PATH, HOME, locale, temp, KUBECONFIG, proxies, CA files, the in-cluster service
+ * address), never the inputs (INPUT_*), the runner's tokens or anything else the step holds.
+ */
+export function supervisorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const keep = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|WINDIR|USERPROFILE|APPDATA|LOCALAPPDATA|KUBECONFIG|KUBERNETES_SERVICE_HOST|KUBERNETES_SERVICE_PORT|(HTTPS?|NO|ALL)_PROXY|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/i
+  return Object.fromEntries(Object.entries(env).filter(([k]) => keep.test(k)))
 }
 
 /** Stops the supervisor and its kubectl processes. Already gone (or not ours) is fine. */
@@ -498,9 +512,16 @@ export async function runSupervisor(configPath: string): Promise<never> {
         ...(f.lastProbe ? { lastProbe: f.lastProbe } : {}),
       })),
     }
-    const tmp = `${config.statusFile}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(status, null, 2))
-    renameSync(tmp, config.statusFile) // readers never see half a file
+    try {
+      // A later step may empty RUNNER_TEMP: the folder comes back, and a write that still fails
+      // costs the status file, never the forwards.
+      mkdirSync(path.dirname(config.statusFile), { recursive: true })
+      const tmp = `${config.statusFile}.${process.pid}.tmp`
+      writeFileSync(tmp, JSON.stringify(status, null, 2))
+      renameSync(tmp, config.statusFile) // readers never see half a file
+    } catch (e) {
+      log(`could not write the status file: ${(e as Error).message}`)
+    }
     if (!announced && forwards.every((f) => f.state === 'ready')) {
       announced = true
       log('all port-forwards ready')
