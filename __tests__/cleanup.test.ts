@@ -1,8 +1,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
-import { cleanupStages, deletionBatches, refsManifest, runStages } from '../src/cleanup.ts'
+import { describe, expect, it, vi } from 'vitest'
+import { cleanupStages, deletionBatches, foreignMonitors, refsManifest, runStages } from '../src/cleanup.ts'
 import type { ObjectRef } from '../src/prometheus/ownership.ts'
 
 const ref = (kind: string, name: string, namespace?: string): ObjectRef => ({ apiVersion: kind === 'Namespace' ? 'v1' : 'x/v1', kind, name, ...(namespace ? { namespace } : {}) })
@@ -41,12 +41,17 @@ describe('the post step', () => {
     [
       'a release and namespace the run created, no kube-prometheus',
       { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: true, createdNamespace: true, addedRbac: 'prometheus-k8s-milvus-discovery', connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
-      ['check the cluster', 'uninstall Helm release ns/r', 'delete the PersistentVolumeClaims of r', 'delete the alert rules ns/r-milvus-alerts', 'delete the discovery Role and RoleBinding', 'delete 1 namespace(s) this run created'],
+      ['check the cluster', 'check who else uses what this run created', 'uninstall Helm release ns/r', 'delete the PersistentVolumeClaims of r', 'delete the alert rules ns/r-milvus-alerts', 'delete the discovery Role and RoleBinding', 'delete 1 namespace(s) this run created'],
     ],
     [
       'a release that existed before: neither it nor its PVCs',
       { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: false, created: [ref('CustomResourceDefinition', 'a')] },
       ['delete 1 CRDs this run created'],
+    ],
+    [
+      'cleanup off: only the hold on the stack released',
+      { release: 'r', namespace: 'ns', cleanup: false, kubectlPath: '/k', releaseCreated: true, releaseHold: 'milvus-monitoring-action-release-r', stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' }, connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
+      ['check the cluster', "release this run's hold on the stack"],
     ],
   ])('stages: %s', (_n, state, want) => expect(cleanupStages(state).map((s) => s.name)).toEqual(want))
 })
@@ -54,21 +59,26 @@ describe('the post step', () => {
 describe('the post step on a real kubectl command line', () => {
   // A kubectl that answers `config view` with one server and kube-system with one UID, and
   // records what `delete -f -` receives on stdin.
-  function fakeKubectl(server: string, uid: string) {
+  function fakeKubectl(server: string, uid: string, answers: { leases?: unknown; monitors?: unknown; releases?: string } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'cleanup-'))
     const path = join(dir, 'kubectl')
+    for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } })) writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
     writeFileSync(
       path,
       `#!/bin/sh
 case "$*" in
   *"config view"*) printf '%s' '${server}' ;;
   *"get namespace kube-system"*) printf '%s' '${uid}' ;;
+  *"get leases"*) cat '${dir}/leases.json' ;;
+  *"get servicemonitors"*) cat '${dir}/monitors.json' ;;
+  *"get secrets"*) printf '%s' '${answers.releases ?? ''}' ;;
+  *"delete lease"*) echo "$*" >> '${dir}/leases-deleted' ;;
   *delete*) cat > '${dir}/deleted.yaml' ;;
 esac
 `,
     )
     chmodSync(path, 0o755)
-    return { path, deleted: join(dir, 'deleted.yaml') }
+    return { path, deleted: join(dir, 'deleted.yaml'), leasesDeleted: join(dir, 'leases-deleted') }
   }
   const state = (kubectlPath: string) => ({
     release: 'r',
@@ -99,5 +109,56 @@ esac
       else process.env.RUNNER_TEMP = saved
     }
     expect(readFileSync(kubectl.deleted, 'utf8')).toBe('apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n')
+  })
+
+  const live = (name: string, holder: string) => ({ metadata: { name, namespace: 'monitoring' }, spec: { holderIdentity: holder, leaseDurationSeconds: 3600, renewTime: new Date().toISOString() } })
+  const expired = (name: string) => ({ metadata: { name, namespace: 'monitoring' }, spec: { holderIdentity: 'gone', leaseDurationSeconds: 60, renewTime: '2020-01-01T00:00:00.000000Z' } })
+  const holding = (kubectlPath: string) => ({
+    ...state(kubectlPath),
+    created: [ref('Deployment', 'op', 'monitoring'), ref('CustomResourceDefinition', 'servicemonitors.monitoring.coreos.com')],
+    releaseHold: 'milvus-monitoring-action-release-r',
+    stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' },
+  })
+
+  it("another live run holds the stack: nothing of it deleted, the holder named, this run's hold released", async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { leases: { items: [live('milvus-monitoring-action-stack-aaaa', 'me'), live('milvus-monitoring-action-stack-bbbb', 'org/repo run 7 job b (1234abcd)'), expired('milvus-monitoring-action-stack-cccc')] } })
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): org\/repo run 7 job b \(1234abcd\) \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\)/)
+    } finally {
+      out.mockRestore()
+    }
+    expect(existsSync(kubectl.deleted)).toBe(false)
+    // Only the hold on the stack: the release's ended with the main step, and its name may be another run's now.
+    expect(readFileSync(kubectl.leasesDeleted, 'utf8').trim().split('\n')).toEqual([expect.stringMatching(/^delete lease milvus-monitoring-action-stack-aaaa -n monitoring/)])
+  })
+
+  it('no other holder, but a ServiceMonitor someone else made under the CRDs this run created: the stack stays', async () => {
+    const monitors = {
+      items: [
+        { kind: 'ServiceMonitor', metadata: { name: 'prometheus-operator', namespace: 'monitoring', managedFields: [{ manager: 'milvus-monitoring-action' }] } },
+        { kind: 'ServiceMonitor', metadata: { name: 'r-milvus-standalone', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'r' } } },
+        { kind: 'PrometheusRule', metadata: { name: 'r-milvus-alerts', namespace: 'ns' } },
+        { kind: 'ServiceMonitor', metadata: { name: 'payments', namespace: 'team-b' } },
+      ],
+    }
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { monitors })
+    expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
+    expect(existsSync(kubectl.deleted)).toBe(false)
+    expect(foreignMonitors(monitors.items, { release: 'r', namespace: 'ns' }, 'monitoring')).toEqual(['ServiceMonitor team-b/payments'])
+  })
+
+  it('no one else: the stack this run created is deleted', async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { leases: { items: [expired('milvus-monitoring-action-stack-cccc')] } })
+    expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
+    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('name: servicemonitors.monitoring.coreos.com')
+  })
+
+  it('another Helm release in the namespace this run created: the namespace and the discovery Role stay', async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { releases: 'r other other' })
+    const st = { ...state(kubectl.path), created: [], createdNamespace: true, addedRbac: 'prometheus-k8s-ns-discovery' }
+    expect(await runStages(cleanupStages(st))).toEqual([])
+    expect(existsSync(kubectl.deleted)).toBe(false)
   })
 })

@@ -12,7 +12,7 @@ export const LAYERS: string[][] = [
   ['types.ts'],
   ['marks.ts', 'budget.ts', 'state.ts'],
   ['cluster', 'tools'],
-  ['context.ts'],
+  ['context.ts', 'holds.ts'],
   ['prometheus'],
   ['expose'],
   ['milvus'],

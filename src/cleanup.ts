@@ -7,7 +7,8 @@ import { stopForwards } from './expose/supervisor.ts'
 import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import type { ObjectRef } from './prometheus/ownership.ts'
-import { milvusRuleName } from './marks.ts'
+import { FIELD_MANAGER, HOLD_LABEL, milvusRuleName } from './marks.ts'
+import { otherHolders, type LeaseObject } from './holds.ts'
 
 /** One step of the cleanup; `run` throws to report a failure. */
 export interface Stage {
@@ -47,13 +48,50 @@ export function refsManifest(refs: ObjectRef[]): string {
 
 const WAIT = ['--ignore-not-found', '--wait=true', '--timeout=300s']
 
-/** The cleanup's stages for `state` (see the header); none without tools recorded. */
+/** A ServiceMonitor, PodMonitor or PrometheusRule as `kubectl get -o json` lists it. */
+export interface MonitorObject {
+  kind: string
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; managedFields?: Array<{ manager?: string }> }
+}
+
+/**
+ * The monitors that are not this run's nor kube-prometheus' own: someone else's, which CRDs this
+ * run created would take with them. This run's: its release's (the instance label) and its alert
+ * rules in the release's namespace; kube-prometheus': those in `stackNamespace` the action applies.
+ */
+export function foreignMonitors(items: MonitorObject[], state: Pick<RunState, 'release' | 'namespace'>, stackNamespace: string): string[] {
+  return items
+    .filter((o) => {
+      const ns = o.metadata.namespace
+      if (ns === stackNamespace && (o.metadata.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER)) return false
+      if (ns === state.namespace && (o.metadata.labels?.['app.kubernetes.io/instance'] === state.release || o.metadata.name === milvusRuleName(state.release))) return false
+      return true
+    })
+    .map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+}
+
+/** What cleanup leaves because someone else uses it; filled in by the stage that asks. */
+interface Shared {
+  /** Why the stack this run created stays ('' to remove it). */
+  stack: string
+  /** Why the release's namespace and discovery Role stay ('' to remove them). */
+  namespace: string
+}
+
+const list = (items: string[], max = 5) => `${items.slice(0, max).join(', ')}${items.length > max ? ` and ${items.length - max} more` : ''}`
+
+/**
+ * The post step's stages for `state` (see the header); none without tools recorded. With
+ * cleanup: the cluster checked, then the deletes; in any case, last, this run's holds released.
+ */
 export function cleanupStages(state: RunState): Stage[] {
   if (!state.kubectlPath) return []
   const conn = state.connection
   const kubectl = new Kubectl(state.kubectlPath, conn)
   const instance = `app.kubernetes.io/instance=${state.release}`
   const stages: Stage[] = []
+  const json = async <T>(args: string[]) => JSON.parse((await kubectl.run([...args, '-o', 'json'])).stdout) as T
+  const ownHolds = [state.releaseHold, state.stackHold?.name].filter((n): n is string => !!n)
   if (conn) {
     stages.push({
       name: 'check the cluster',
@@ -64,6 +102,45 @@ export function cleanupStages(state: RunState): Stage[] {
         // The same URL, another cluster (kind re-created on the same port): its objects are not this run's.
         const id = (await kubectl.run(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
         if (id !== conn.clusterId) throw new Error(`${conn.server} is another cluster than the one the main step deployed to (kube-system ${id || 'unreadable'}, not ${conn.clusterId}); nothing deleted`)
+      },
+    })
+  }
+  // Last of all, with cleanup or without: this run stops holding the stack. (The release's hold
+  // ended with the main step; its name may be another run's by now.)
+  const stackHold = state.stackHold
+  const releaseHolds: Stage | undefined = stackHold && {
+    name: "release this run's hold on the stack",
+    run: async () => void (await kubectl.run(['delete', 'lease', stackHold.name, '-n', stackHold.namespace, '--ignore-not-found'])),
+  }
+  if (!state.cleanup) return releaseHolds ? [...stages, releaseHolds] : stages
+
+  // Who else uses what this run created, asked once before any of it is deleted.
+  const shared: Shared = { stack: '', namespace: '' }
+  const createdCrds = (state.created ?? []).some((r) => r.kind === 'CustomResourceDefinition')
+  if ((state.stackHold && state.created?.length) || state.createdNamespace || state.addedRbac) {
+    stages.push({
+      name: 'check who else uses what this run created',
+      run: async () => {
+        const holders = async (namespace: string, what: string) =>
+          otherHolders((await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', `${HOLD_LABEL}=${what}`])).items, ownHolds)
+        if (state.stackHold && state.created?.length) {
+          const others = await holders(state.stackHold.namespace, 'stack')
+          if (others.length) shared.stack = `held by ${others.length} other run(s): ${list(others)}`
+          else if (createdCrds) {
+            const monitors = await json<{ items: MonitorObject[] }>(['get', 'servicemonitors,podmonitors,prometheusrules', '-A'])
+            const foreign = foreignMonitors(monitors.items, state, state.stackHold.namespace)
+            if (foreign.length) shared.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
+          }
+        }
+        if (state.createdNamespace || state.addedRbac) {
+          const others = await holders(state.namespace, 'release')
+          const releases = (await kubectl.run(['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'], { allowFailure: true })).stdout
+          const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && r !== state.release))]
+          if (others.length) shared.namespace = `held by ${others.length} other run(s): ${list(others)}`
+          else if (otherReleases.length) shared.namespace = `other Helm releases live there: ${list(otherReleases)}`
+        }
+        if (shared.stack) core.info(`Leaving the kube-prometheus this run installed in place: ${shared.stack}`)
+        if (shared.namespace) core.info(`Leaving namespace ${state.namespace} and its discovery Role in place: ${shared.namespace}`)
       },
     })
   }
@@ -110,6 +187,7 @@ export function cleanupStages(state: RunState): Stage[] {
     stages.push({
       name: 'delete the discovery Role and RoleBinding',
       run: async () => {
+        if (shared.namespace) return
         await kubectl.run(['delete', 'rolebinding,role', name, '-n', state.namespace, ...WAIT])
         core.info(`Removed the discovery Role and RoleBinding ${name} in ${state.namespace}`)
       },
@@ -118,15 +196,20 @@ export function cleanupStages(state: RunState): Stage[] {
   const created = [...(state.created ?? []), ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : [])]
   // The identities go to kubectl on stdin: nothing is written under RUNNER_TEMP, which a later
   // step may have emptied.
-  deletionBatches(created).forEach((batch) => {
+  const isReleaseNamespace = (r: ObjectRef) => state.createdNamespace === true && r.kind === 'Namespace' && r.name === state.namespace
+  deletionBatches(created).forEach((all) => {
     stages.push({
-      name: `delete ${batch.length} ${batch[0]!.kind === 'Namespace' ? 'namespace(s)' : batch[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'kube-prometheus objects'} this run created`,
+      name: `delete ${all.length} ${all[0]!.kind === 'Namespace' ? 'namespace(s)' : all[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'kube-prometheus objects'} this run created`,
       run: async () => {
+        // What someone else uses stays (the check above said why).
+        const batch = all.filter((r) => !(isReleaseNamespace(r) ? shared.namespace : shared.stack))
+        if (batch.length === 0) return
         await kubectl.run(['delete', ...WAIT, '-f', '-'], { input: refsManifest(batch) })
         core.info(`Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`)
       },
     })
   })
+  if (releaseHolds) stages.push(releaseHolds)
   return stages
 }
 
@@ -142,8 +225,8 @@ export async function runPost(): Promise<void> {
   const stages: Stage[] = []
   const pid = state.supervisorPid
   if (pid) stages.push({ name: 'stop the port-forwards', run: async () => (await stopForwards(pid), core.info('Stopped the port-forwards')) })
-  const cleanup = state.cleanup ? cleanupStages(state) : []
-  // A cluster other than the one deployed to gets nothing deleted.
+  const cleanup = cleanupStages(state)
+  // A cluster other than the one deployed to gets nothing deleted, its holds included.
   const check = cleanup.find((s) => s.name === 'check the cluster')
   const deletes = cleanup.filter((s) => s !== check)
   if (state.cleanup) core.startGroup(`Cleanup: delete what this run created on ${state.connection ? `context ${state.connection.context} (${state.connection.server})` : 'the cluster'}`)

@@ -23,6 +23,7 @@ import { writeFailureSummary, writeSummary } from './report/summary.ts'
 import { ensureScrapeJob } from './scrape/operator-config.ts'
 import { scrapePoolFor, waitForTargetsOnReplicas } from './scrape/target-wait.ts'
 import { StateRecorder } from './state.ts'
+import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { installTools } from './tools/install.ts'
 import type { RunResult } from './types.ts'
 
@@ -33,7 +34,7 @@ export async function run(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name))
     for (const secret of [...secretValues(inputs.values), ...inputSecrets(inputs)]) core.setSecret(secret)
-    const state = new StateRecorder({ release: inputs.releaseName, namespace: inputs.namespace, cleanup: inputs.cleanup })
+    const state = new StateRecorder({ release: inputs.releaseName, namespace: inputs.namespace, cleanup: inputs.cleanup, holder: holderIdentity() })
     current = { inputs, budget: new Budget(inputs.timeoutMs), state }
     prometheus = prometheusSource(inputs)
     const result = await deploy(current, prometheus, milvusSource(inputs))
@@ -52,6 +53,8 @@ export async function run(): Promise<void> {
     if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
     await writeFailureSummary(error, current?.budget.timings() ?? []).catch(() => undefined)
   }
+  // The release is held while the main step runs: another job may take it from here.
+  await endReleaseHolds()
   // A helm that ignored the end of its wait is stopped here, before the post step deletes.
   const stopped = await stopRunningTools()
   if (stopped) core.info(`Stopped ${stopped} kubectl or helm process(es) still running at the end of the step`)

@@ -20,6 +20,10 @@ export function ownedRelease(values: Record<string, unknown>): boolean {
 /** The label whose change makes prometheus-operator take a ServiceMonitor again (upstream PR #8313). */
 export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
 
+/** On the action's Leases (src/holds.ts): what they hold ('release' or 'stack'), and which release. */
+export const HOLD_LABEL = 'milvus-monitoring-action/holds'
+export const HOLD_RELEASE_LABEL = 'milvus-monitoring-action/release'
+
 /** The action's PrometheusRule's name for a release. */
 export function milvusRuleName(release: string): string {
   return `${release}-milvus-alerts`

@@ -23,6 +23,12 @@ export interface RunState {
   pvcsBefore?: string[]
   /** kube-prometheus objects that did not exist before this run (it creates them). */
   created?: ObjectRef[]
+  /** This run as the holder of its Leases (src/holds.ts). */
+  holder?: string
+  /** The Lease holding the release, in the release's namespace. */
+  releaseHold?: string
+  /** The Lease holding the kube-prometheus stack. */
+  stackHold?: { namespace: string; name: string }
 }
 
 const KEY = 'run'

@@ -13,6 +13,7 @@ import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
 import { discoveryRbac, needsRbac } from '../prometheus/discovery-rbac.ts'
 import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.ts'
 import { refOf } from '../prometheus/stack.ts'
+import { holderIdentity, holdRelease } from '../holds.ts'
 import { chartRef, checkRelease } from './pre-install-check.ts'
 import type { MilvusSource } from './source.ts'
 
@@ -179,6 +180,9 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
       core.info(`Namespace ${inputs.namespace} appeared meanwhile; using it, and cleanup will leave it`)
     }
   }
+  // Held before anything else is added here: another live run with this release fails here.
+  const hold = await holdRelease(kube, inputs.namespace, inputs.releaseName, state.state.holder ?? holderIdentity())
+  state.record({ releaseHold: hold.name })
   if (needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)) {
     const sa = { namespace: stack.namespace, name: stack.serviceAccount }
     const objects = discoveryRbac(inputs.namespace, sa)

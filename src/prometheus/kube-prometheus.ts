@@ -14,6 +14,7 @@ import type { Inputs, Permission, PrometheusStack } from '../types.ts'
 import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
+import { holderIdentity, holdStack } from '../holds.ts'
 
 const MONITORING_NAMESPACE = 'monitoring'
 const PROMETHEUS_NAME = 'k8s'
@@ -207,6 +208,7 @@ export class KubePrometheus implements PrometheusSource {
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
       { verb: 'create', group: 'apps', resource: 'daemonsets', namespace: MONITORING_NAMESPACE },
+      { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: MONITORING_NAMESPACE },
       { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace: MONITORING_NAMESPACE },
       { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace: MONITORING_NAMESPACE },
     ]
@@ -253,6 +255,9 @@ export class KubePrometheus implements PrometheusSource {
       }
       await run.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) => waitCrdsEstablished(run.kube, m.crdNames, signal))
       core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
+      // From here this run uses the stack: another run's cleanup leaves it while this one holds it.
+      const hold = await holdStack(run.kube, MONITORING_NAMESPACE, run.state.state.holder ?? holderIdentity())
+      run.state.record({ stackHold: { namespace: hold.namespace, name: hold.name } })
     })
   }
 
