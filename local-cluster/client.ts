@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { readEnvFile } from './cluster.ts'
 import { layout } from './layout.ts'
-import { officialBinaries } from './official-binaries.ts'
+import { readDownloads } from './downloads.ts'
 
 const run = promisify(execFile)
 const CLUSTER = join(import.meta.dirname, 'cluster.ts')
@@ -49,7 +49,7 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
   const l = layout()
   const env = readEnvFile(l.envFile)
   const wrap = ['ip', 'netns', 'exec', l.netns]
-  const bins = await officialBinaries()
+  const bins = readDownloads(l.downloadsFile).binaries // the ones the cluster serves
   const kubectlPath = bins.find((b) => b.tool === 'kubectl' && b.version.startsWith('v1.35'))!.path
   const helmPath = bins.find((b) => b.tool === 'helm' && b.version.startsWith('v4'))!.path
   const inNs = async (cmd: string, args: string[]) =>
