@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMirror, type Mirror } from '../local-cluster/mirror.ts'
-import { closedPort, makeRunner as newRunner, ROOT, type Runner, type StepResult } from './support/runner.ts'
+import { closedPort, makeRunner as newRunner, ROOT, type Runner, type StepResult } from '../local-cluster/runner.ts'
 
 const BUNDLE = join(ROOT, 'dist', 'main', 'index.js')
 

@@ -9,8 +9,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { firstEventSince, localCluster, mirrorInputs, type LocalCluster } from '../__tests__/support/local-cluster.ts'
-import { makeRunner, ROOT } from '../__tests__/support/runner.ts'
+import { firstEventSince, localCluster, mirrorInputs, type LocalCluster } from '../local-cluster/client.ts'
+import { makeRunner, ROOT } from '../local-cluster/runner.ts'
 
 const TARGET_MS = 60_000
 const { values: args } = parseArgs({ options: { shared: { type: 'boolean', default: false } } })

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { closedPort, makeRunner } from '../__tests__/support/runner.ts'
+import { closedPort, makeRunner } from '../local-cluster/runner.ts'
 import { startMirror } from '../local-cluster/mirror.ts'
 
 const RUNS = Number(process.argv[2] ?? 15)
@@ -53,7 +53,7 @@ const minimalInputs = {
   'milvus-chart-repo': `${nowhere}/helm-repo`,
 }
 
-/** The environment of one step, as __tests__/support/runner.ts builds it. */
+/** The environment of one step, as local-cluster/runner.ts builds it. */
 function stepEnv(inputs: Record<string, string>): Record<string, string> {
   const dir = mkdtempSync(join(scratch, 'step-'))
   mkdirSync(join(dir, 'temp'))

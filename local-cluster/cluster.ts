@@ -6,6 +6,7 @@
 //                                                  start (idempotent), print how to use it; the runner
 //                                                  timeline pulls images and waits probes as a runner does
 //   node local-cluster/cluster.ts down             stop everything, remove the namespace
+//   node local-cluster/cluster.ts downloads        fetch what the mirror serves (up does it too), on the host
 //   node local-cluster/cluster.ts env              print the environment file
 //   node local-cluster/cluster.ts exec -- CMD...   run CMD inside the namespace with KUBECONFIG set
 //   node local-cluster/cluster.ts outage           stop the API server for 5 s, then start it again
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { until } from './procs.ts'
 import { layout, NETWORK, type Layout } from './layout.ts'
+import { prepareDownloads, readDownloads, writeDownloads } from './downloads.ts'
 import type { Profile } from './timeline/controller.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -86,14 +88,22 @@ async function up(nodes: number, timeline: Profile): Promise<void> {
     const ready = JSON.parse(readFileSync(l.readyFile, 'utf8')) as { nodes: number; timeline?: Profile }
     if (ready.nodes === nodes && (ready.timeline ?? 'instant') === timeline) {
       process.stderr.write(`local cluster already running (pid ${running})\n`)
+      // One started before its downloads were recorded: record them (cached, so no fetch).
+      if (!existsSync(l.downloadsFile)) writeDownloads(l.downloadsFile, await prepareDownloads())
       printUsage(l)
       return
     }
     process.stderr.write(`local cluster running with ${ready.nodes} nodes, timeline ${ready.timeline ?? 'instant'}; restarting with ${nodes}, ${timeline}\n`)
   }
+  // Here, on the host: inside the namespace there is no network (no DNS, no route out), and
+  // before the build, so an offline machine learns it at once and a running cluster is left alone.
+  const fetching = Date.now()
+  const downloads = await prepareDownloads()
+  process.stderr.write(`the mirror's downloads are ready (${((Date.now() - fetching) / 1000).toFixed(1)} s)\n`)
   await down({ quiet: true })
   execFileSync('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'inherit', 'inherit'] })
   mkdirSync(l.logDir, { recursive: true })
+  writeDownloads(l.downloadsFile, downloads)
   createNetns(l.netns)
   const out = openSync(join(l.logDir, 'serve.log'), 'a')
   const child = spawn('ip', ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes), '--timeline', timeline], {
@@ -175,6 +185,11 @@ async function main(): Promise<void> {
       return up(nodes, timeline)
     case 'down':
       return down()
+    case 'downloads': {
+      const { binaries, fixtures } = await prepareDownloads()
+      process.stdout.write([...binaries.map((b) => `${b.tool} ${b.version}: ${b.path}`), ...Object.entries(fixtures).map(([k, d]) => `${k}: ${d}`)].join('\n') + '\n')
+      return
+    }
     case 'outage': {
       const pid = readPid(l)
       if (!pid) throw new Error('the local cluster is not running')
@@ -199,8 +214,7 @@ async function main(): Promise<void> {
       if (!readPid(l)) throw new Error('the local cluster is not running: npm run cluster -- up')
       const env = { ...process.env, ...readEnvFile(l.envFile) }
       // The official kubectl and helm the cluster serves are on PATH there.
-      const { officialBinaries } = await import('./official-binaries.ts')
-      const dirs = (await officialBinaries()).filter((b) => /^v1\.35|^v4/.test(b.version)).map((b) => dirname(b.path))
+      const dirs = readDownloads(l.downloadsFile).binaries.filter((b) => /^v1\.35|^v4/.test(b.version)).map((b) => dirname(b.path))
       env.PATH = [...new Set(dirs), env.PATH].join(':')
       const r = spawn('ip', ['netns', 'exec', l.netns, ...rest], { stdio: 'inherit', env })
       const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)))
@@ -212,7 +226,7 @@ async function main(): Promise<void> {
       return serve(nodes, timeline)
     }
     default:
-      throw new Error(`unknown command ${cmd}: use up, down, env, exec or serve`)
+      throw new Error(`unknown command ${cmd}: use up, down, downloads, env, exec or serve`)
   }
 }
 

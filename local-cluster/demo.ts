@@ -1,7 +1,7 @@
 // `npm run demo`: the local cluster, then the action on it with default inputs, its outputs
 // and its job summary. Needs root (the cluster's network namespace).
-import { localCluster, mirrorInputs } from '../__tests__/support/local-cluster.ts'
-import { makeRunner } from '../__tests__/support/runner.ts'
+import { localCluster, mirrorInputs } from './client.ts'
+import { makeRunner } from './runner.ts'
 import { printResult } from '../scripts/local-action.ts'
 
 const cluster = await localCluster()

@@ -20,6 +20,8 @@ export interface Layout {
   readyFile: string
   failedFile: string
   envFile: string
+  /** Where the mirror's downloads are, fetched by `cluster.ts up` before the namespace exists (downloads.ts). */
+  downloadsFile: string
   kubeconfig: string
   /** While this file exists, prometheus-operator's namespace watch events are held back (operator-proxy.ts). */
   holdNamespaceEventsFile: string
@@ -37,6 +39,7 @@ export function layout(): Layout {
     readyFile: join(runDir, 'ready.json'),
     failedFile: join(runDir, 'failed'),
     envFile: join(runDir, 'env'),
+    downloadsFile: join(runDir, 'downloads.json'),
     kubeconfig: join(runDir, 'kubeconfig'),
     holdNamespaceEventsFile: join(runDir, 'hold-namespace-events'),
     binDir: join(cache, 'bin'),

@@ -269,6 +269,12 @@ export async function fixtureDirs(
     await downloadOnce(`${UPSTREAM_KUBE_PROMETHEUS}/${v}.tar.gz`, join(dirs.kubePrometheus, `kube-prometheus-${v.replace(/^v/, '')}.tar.gz`))
   }
   type Entry = { version: string; urls: string[] }
+  // Downloaded before: the index.yaml written below lists every chart asked for, and each is here.
+  const indexFile = join(dirs.helmRepo, 'index.yaml')
+  const cached = existsSync(indexFile)
+    ? ((parseYaml(await readFile(indexFile, 'utf8')) as { entries?: Record<string, Entry[]> } | null)?.entries?.['milvus'] ?? [])
+    : []
+  if (milvusChartVersions.every((v) => cached.some((e) => e.version === v) && existsSync(join(dirs.helmRepo, `milvus-${v}.tgz`)))) return dirs
   const index = parseYaml(await (await get(`${UPSTREAM_MILVUS_REPO}/index.yaml`)).text()) as {
     entries: Record<string, Entry[]>
   }
@@ -281,7 +287,7 @@ export async function fixtureDirs(
     await downloadOnce(new URL(chartUrl, `${UPSTREAM_MILVUS_REPO}/`).href, join(dirs.helmRepo, name))
     entries.push({ ...entry, urls: [name] })
   }
-  await writeFile(join(dirs.helmRepo, 'index.yaml'), stringifyYaml({ apiVersion: 'v1', entries: { milvus: entries } }))
+  await writeFile(indexFile, stringifyYaml({ apiVersion: 'v1', entries: { milvus: entries } }))
   return dirs
 }
 

@@ -64,7 +64,8 @@ async function ensurePackage(cache: string, pkg: LayerPackage): Promise<string> 
   await mkdir(cache, { recursive: true })
   const tmp = await mkdtemp(join(cache, '.tmp-'))
   try {
-    const { stdout } = await run('npm', ['pack', `${pkg.name}@${pkg.version}`, '--json', '--pack-destination', tmp], {
+    // The version and the integrity are pinned: what npm's cache holds needs no trip to the registry.
+    const { stdout } = await run('npm', ['pack', `${pkg.name}@${pkg.version}`, '--json', '--prefer-offline', '--pack-destination', tmp], {
       maxBuffer: 16 << 20,
     })
     const [packed] = JSON.parse(stdout) as Array<{ filename: string; integrity: string }>

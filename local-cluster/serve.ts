@@ -13,10 +13,10 @@ import { startKwok, createNodes, createStorageClass } from './kwok.ts'
 import { PodRunner } from './pod-runner.ts'
 import { startOperatorProxy } from './operator-proxy.ts'
 import { TimelineController, type Profile } from './timeline/controller.ts'
-import { startMirror, fixtureDirs } from './mirror.ts'
+import { startMirror } from './mirror.ts'
 import { startMilvusStandin } from './milvus-standin.ts'
 import { startStandins } from './standins.ts'
-import { officialBinaries } from './official-binaries.ts'
+import { readDownloads } from './downloads.ts'
 
 const KUBERNETES_VERSION = readVersions().KUBERNETES_VERSION
 
@@ -155,15 +155,14 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
     closers.push(() => standin.close())
     const others = await startStandins(runner)
     closers.push(() => others.close())
-    const fixtures = await fixtureDirs().catch((e: unknown) => {
-      throw new Error(`could not download the kube-prometheus archive and the Milvus chart from upstream (${(e as Error).message}); offline, set MILVUS_ACTION_FIXTURES to a directory holding kube-prometheus/ and helm-repo/`)
-    })
+    // Fetched by `cluster.ts up` on the host: nothing here reaches the network.
+    const { binaries, fixtures } = readDownloads(l.downloadsFile)
     // Every address of the namespace (loopback, and 10.250.0.1 for requests that must not be
     // exempt from a proxy); nothing outside the namespace reaches it.
     const mirror = await startMirror({
       host: '0.0.0.0',
       port: NETWORK.mirrorPort,
-      binaries: await officialBinaries(),
+      binaries,
       kubePrometheusDir: fixtures.kubePrometheus,
       helmRepoDir: fixtures.helmRepo,
       grafanaDir: fixtures.grafana,

@@ -5,7 +5,7 @@
 //   npm run local-action [-- path/to/.env]
 import { existsSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline/promises'
-import { makeRunner, type StepResult } from '../__tests__/support/runner.ts'
+import { makeRunner, type StepResult } from '../local-cluster/runner.ts'
 
 export function readInputs(file: string): Record<string, string> {
   const inputs: Record<string, string> = {}

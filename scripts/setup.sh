@@ -5,6 +5,9 @@
 #   - the system commands the local cluster and the tests use (apt-get, when root and missing);
 #   - the npm dependencies (`npm ci`): they bring Node 24 itself, and npm scripts run the `node`
 #     of node_modules/.bin, so until they are installed `node` is whatever the machine has;
+#   - what the local cluster's mirror serves (official kubectl and helm, upstream fixtures): fetched
+#     here, on the host, since the cluster's network namespace has no network; first, so that a
+#     machine that cannot reach them learns it before the build;
 #   - the local cluster's programs (local-cluster/build.sh: a no-op when built, about 27 min cold).
 #
 #   bash scripts/setup.sh demo   what `npm run demo` needs: everything, and root
@@ -52,6 +55,11 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing the npm dependencies, Node 24 among them (npm ci)"
   npm ci --no-audit --no-fund
+fi
+
+# The mirror's downloads, on the host: the cluster's network namespace has no network. Cached.
+if $e2e; then
+  node_modules/.bin/node local-cluster/cluster.ts downloads >/dev/null
 fi
 
 # build.sh skips what is built; it needs Go to build, and to read the module cache on a re-run.

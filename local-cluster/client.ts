@@ -1,15 +1,15 @@
-// The end-to-end tests' view of the local cluster: bring it up (idempotent), and run kubectl
-// and HTTP requests inside its network namespace, where the action's URLs live.
+// A handle on the local cluster for the end-to-end tests, the demo and the benchmarks: bring it
+// up (idempotent), and run kubectl and HTTP requests inside its network namespace, where the
+// action's URLs live.
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
-import { ROOT } from './runner.ts'
-import { readEnvFile } from '../../local-cluster/cluster.ts'
-import { layout } from '../../local-cluster/layout.ts'
-import { officialBinaries } from '../../local-cluster/official-binaries.ts'
+import { readEnvFile } from './cluster.ts'
+import { layout } from './layout.ts'
+import { readDownloads } from './downloads.ts'
 
 const run = promisify(execFile)
-const CLUSTER = join(ROOT, 'local-cluster', 'cluster.ts')
+const CLUSTER = join(import.meta.dirname, 'cluster.ts')
 
 export interface LocalCluster {
   netns: string
@@ -49,7 +49,7 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
   const l = layout()
   const env = readEnvFile(l.envFile)
   const wrap = ['ip', 'netns', 'exec', l.netns]
-  const bins = await officialBinaries()
+  const bins = readDownloads(l.downloadsFile).binaries // the ones the cluster serves
   const kubectlPath = bins.find((b) => b.tool === 'kubectl' && b.version.startsWith('v1.35'))!.path
   const helmPath = bins.find((b) => b.tool === 'helm' && b.version.startsWith('v4'))!.path
   const inNs = async (cmd: string, args: string[]) =>
