@@ -59,7 +59,8 @@ describe('defaults', () => {
   })
 
   it('lists every input once', () => {
-    expect(new Set(INPUT_NAMES).size).toBe(25)
+    expect(new Set(INPUT_NAMES).size).toBe(INPUT_NAMES.length)
+    expect(INPUT_NAMES.length).toBeGreaterThan(20)
     expect(INPUT_NAMES).toContain('kube-prometheus-url')
   })
 
@@ -278,5 +279,17 @@ describe('secrets in mirror URLs', () => {
 describe('alert-rules', () => {
   it('a word that is neither true, false nor an existing file fails with the other inputs', () => {
     expect(() => parseInputs((name) => ({ 'alert-rules': 'off' } as Record<string, string>)[name] ?? '')).toThrow(/alert-rules: "off" is neither true, false nor a PrometheusRule file on the runner/)
+  })
+})
+
+describe('grafana-credentials', () => {
+  const parse = (value: string) => parseInputs((name) => (name === 'grafana-credentials' ? value : ''))
+  it("'user:password', the password may hold ':'", () => {
+    expect(parse('ci:p:w').grafanaCredentials).toEqual({ user: 'ci', password: 'p:w' })
+    expect(parse('').grafanaCredentials).toBeUndefined()
+  })
+  it('a malformed value is refused without echoing it', () => {
+    expect(() => parse('hunter2')).toThrow(/grafana-credentials: expected 'user:password' \(the value is not shown/)
+    expect(() => parse('hunter2')).not.toThrow(/hunter2/)
   })
 })

@@ -32,6 +32,7 @@ export const INPUT_DEFAULTS = {
   cleanup: 'false',
   'grafana-dashboard': 'auto',
   'grafana-dashboard-url': '',
+  'grafana-credentials': '',
   'alert-rules': 'true',
   'alert-rules-for': '',
   assertions: '',
@@ -299,6 +300,8 @@ export function parseInputs(
     dashboardUrlRaw === '' || dashboardUrlRaw.startsWith('/') || dashboardUrlRaw.startsWith('.')
       ? dashboardUrlRaw
       : take(httpUrl('grafana-dashboard-url', dashboardUrlRaw, 'a Grafana dashboard JSON (or a local path)'), '')
+  const credentialsRaw = get('grafana-credentials').trim()
+  const grafanaCredentials = credentialsRaw === '' ? undefined : take(credentials(credentialsRaw), undefined)
   const alertRules = ruleInput(get('alert-rules').trim() || INPUT_DEFAULTS['alert-rules'])
   // A typo ('no', 'off') would otherwise be read as a file only after the install.
   const missing = alertRules.files.filter((f) => !existsSync(f))
@@ -341,6 +344,7 @@ export function parseInputs(
     cleanup,
     grafanaDashboard,
     grafanaDashboardUrl,
+    ...(grafanaCredentials ? { grafanaCredentials } : {}),
     alertRules,
     ...(alertRulesFor === undefined ? {} : { alertRulesFor }),
     assertions: parsedAssertions.assertions,
@@ -382,5 +386,13 @@ export function urlSecrets(raw: string): string[] {
 
 /** urlSecrets of every URL input. */
 export function inputSecrets(inputs: Inputs): string[] {
-  return [inputs.kubectlBaseUrl, inputs.helmBaseUrl, inputs.kubePrometheusUrl, inputs.milvusChartRepo, inputs.grafanaDashboardUrl].flatMap(urlSecrets)
+  const grafana = inputs.grafanaCredentials ? [inputs.grafanaCredentials.password] : []
+  return [...[inputs.kubectlBaseUrl, inputs.helmBaseUrl, inputs.kubePrometheusUrl, inputs.milvusChartRepo, inputs.grafanaDashboardUrl].flatMap(urlSecrets), ...grafana]
+}
+
+/** `user:password` for Grafana's basic auth (the password may hold ':'); the value is never echoed. */
+function credentials(raw: string): Check<{ user: string; password: string }> {
+  const at = raw.indexOf(':')
+  if (at <= 0 || at === raw.length - 1) return { problem: "grafana-credentials: expected 'user:password' (the value is not shown: it is a secret; pass it as grafana-credentials: ${{ secrets.GRAFANA_CREDENTIALS }})" }
+  return ok({ user: raw.slice(0, at), password: raw.slice(at + 1) })
 }

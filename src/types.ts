@@ -31,6 +31,8 @@ export interface Inputs {
   cleanup: boolean
   grafanaDashboard: boolean // 'auto' resolved: true when the action installs kube-prometheus
   grafanaDashboardUrl: string // '' for the official file at the release's tag; may hold ${tag}; or a path
+  /** Basic auth for the stack's Grafana; absent: its admin Secret where readable, else admin/admin. */
+  grafanaCredentials?: { user: string; password: string }
   alertRules: { builtin: boolean; files: string[] } // the action's own rules; the user's PrometheusRule files
   alertRulesFor?: string // Prometheus duration replacing every `for` of the action's rules
   assertions: Assertion[]

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_DASHBOARD_URL, dashboardLink, dashboardSource, milvusTag, pickDatasource, prepareDashboard, type GrafanaDatasource } from '../../src/mixin/dashboard.ts'
+import { DEFAULT_DASHBOARD_URL, dashboardLink, dashboardSource, grafanaLogin, milvusTag, pickDatasource, prepareDashboard, type GrafanaDatasource } from '../../src/mixin/dashboard.ts'
+import type { Kube } from '../../src/cluster/kube.ts'
+import type { Inputs } from '../../src/types.ts'
 
 describe('dashboardLink', () => {
   it.each([
@@ -67,5 +69,31 @@ describe('prepareDashboard', () => {
     expect(out.uid).toBe('uLf5cJ3Gaa')
     const names = (out.templating?.list ?? []).map((v) => v.name)
     expect(names).toEqual(expect.arrayContaining(['datasource', 'namespace', 'instance']))
+  })
+})
+
+describe("the stack's Grafana login", () => {
+  const grafana = { namespace: 'kps', name: 'kps-grafana', port: 'http-web', portNumber: 80, pathPrefix: '' }
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  const decode = (auth: string) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8')
+  const kube = (secrets: Record<string, unknown>) => ({ find: async (path: string) => secrets[path] }) as unknown as Pick<Kube, 'find'>
+  const kpsSecret = { '/api/v1/namespaces/kps/secrets/kps-grafana': { data: { 'admin-user': b64('admin'), 'admin-password': b64('prom-operator') } } }
+
+  it('the input wins over everything', async () => {
+    const login = await grafanaLogin({ grafanaCredentials: { user: 'ci', password: 'a:b' } } as Inputs, kube(kpsSecret), grafana)
+    expect(decode(login.authorization)).toBe('ci:a:b')
+    expect(login.from).toBe('the grafana-credentials input')
+  })
+
+  it("kube-prometheus-stack's admin Secret, named like the Grafana Service", async () => {
+    const login = await grafanaLogin({} as Inputs, kube(kpsSecret), grafana)
+    expect(decode(login.authorization)).toBe('admin:prom-operator')
+    expect(login.from).toBe('Secret kps/kps-grafana')
+  })
+
+  it("no readable Secret: kube-prometheus' admin/admin", async () => {
+    const forbidden = { find: async () => Promise.reject(new Error('HTTP 403')) } as unknown as Pick<Kube, 'find'>
+    expect(decode((await grafanaLogin({} as Inputs, forbidden, grafana)).authorization)).toBe('admin:admin')
+    expect(decode((await grafanaLogin({} as Inputs, kube({}), grafana)).authorization)).toBe('admin:admin')
   })
 })

@@ -36,7 +36,7 @@ export async function afterTarget(run: StackRun, c: AfterTarget): Promise<{ dash
   const { budget, kube, inputs, stack } = run
   const [dashboard, alertRules, assertions] = await Promise.all([
     budget.phase('Grafana dashboard', () =>
-      budget.wait('Grafana to take the Milvus dashboard', (signal) => loadDashboard(inputs, { helm: run.helm, kubectl: run.kubectl, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, signal })),
+      budget.wait('Grafana to take the Milvus dashboard', (signal) => loadDashboard(inputs, { helm: run.helm, kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, signal })),
     ),
     c.rules,
     budget.phase('PromQL assertions', () =>

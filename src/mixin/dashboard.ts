@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Helm } from '../cluster/helm.ts'
 import type { Kubectl } from '../cluster/kubectl.ts'
+import type { Kube } from '../cluster/kube.ts'
 import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
 export type { LoadedDashboard }
 
@@ -20,7 +21,32 @@ export type { LoadedDashboard }
 export const DEFAULT_DASHBOARD_URL = 'https://raw.githubusercontent.com/milvus-io/milvus/${tag}/deployments/monitor/grafana/milvus-dashboard.json'
 
 /** kube-prometheus' Grafana login (its Deployment sets no GF_SECURITY_* and grafana.ini no [security]). */
-const GRAFANA_AUTH = `Basic ${Buffer.from('admin:admin').toString('base64')}`
+/** Basic auth, and where it came from (for the notice when Grafana refuses it). */
+export interface GrafanaLogin {
+  authorization: string
+  from: string
+}
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+
+/**
+ * The login for the stack's Grafana: the grafana-credentials input; else the admin Secret the
+ * Grafana chart writes (named like its Service, keys admin-user and admin-password: what
+ * kube-prometheus-stack's Grafana uses) where the identity may read it; else admin/admin, which
+ * kube-prometheus' Grafana keeps.
+ */
+export async function grafanaLogin(inputs: Inputs, kube: Pick<Kube, 'find'>, grafana: StackService): Promise<GrafanaLogin> {
+  if (inputs.grafanaCredentials) return { authorization: basic(inputs.grafanaCredentials.user, inputs.grafanaCredentials.password), from: 'the grafana-credentials input' }
+  const secret = await kube.find<{ data?: Record<string, string> }>(`/api/v1/namespaces/${grafana.namespace}/secrets/${grafana.name}`).catch(() => undefined)
+  const user = secret?.data?.['admin-user']
+  const password = secret?.data?.['admin-password']
+  if (user && password) {
+    const plain = Buffer.from(password, 'base64').toString('utf8')
+    core.setSecret(plain)
+    return { authorization: basic(Buffer.from(user, 'base64').toString('utf8'), plain), from: `Secret ${grafana.namespace}/${grafana.name}` }
+  }
+  return { authorization: basic('admin', 'admin'), from: "Grafana's default admin/admin" }
+}
 
 /** The Milvus tag of a chart appVersion: '2.6.15' -> 'v2.6.15'; 'v2.6.15' stays. */
 export function milvusTag(appVersion: string): string {
@@ -90,10 +116,10 @@ function forwardGrafana(kubectl: Kubectl, grafana: StackService, signal: AbortSi
   })
 }
 
-async function grafana<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+async function grafana<T>(base: string, login: GrafanaLogin, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: GRAFANA_AUTH, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: login.authorization, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   })
@@ -116,6 +142,7 @@ async function appVersion(helm: Helm, inputs: Inputs): Promise<string | undefine
 export interface DashboardContext {
   helm: Helm
   kubectl: Kubectl
+  kube: Pick<Kube, 'find'>
   /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
   grafana: StackService | undefined
   /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
@@ -146,6 +173,7 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   core.info(`Milvus dashboard from ${source}`)
   const json = JSON.parse(await readFile(local ? source : await tc.downloadTool(source), 'utf8')) as unknown
   prepareDashboard(json, undefined) // fail early on a file that is not a dashboard
+  const login = await grafanaLogin(inputs, c.kube, service)
   for (let attempt = 1; ; attempt++) {
     c.signal.throwIfAborted()
     const stop = new AbortController()
@@ -153,11 +181,11 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
     try {
       if (forward instanceof Error) throw forward
       const base = `http://127.0.0.1:${forward.port}`
-      const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, 'GET', '/api/datasources'))
+      const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, login, 'GET', '/api/datasources'))
       const dashboard = prepareDashboard(json, ds)
-      const posted = await grafana<{ uid: string; url: string; version: number }>(base, 'POST', '/api/dashboards/db', { dashboard, overwrite: true, message: 'milvus-monitoring-action' })
-      const found = await grafana<Array<{ uid: string }>>(base, 'GET', `/api/search?dashboardUIDs=${encodeURIComponent(posted.uid)}`)
-      const back = await grafana<{ dashboard: { uid: string; version: number } }>(base, 'GET', `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`)
+      const posted = await grafana<{ uid: string; url: string; version: number }>(base, login, 'POST', '/api/dashboards/db', { dashboard, overwrite: true, message: 'milvus-monitoring-action' })
+      const found = await grafana<Array<{ uid: string }>>(base, login, 'GET', `/api/search?dashboardUIDs=${encodeURIComponent(posted.uid)}`)
+      const back = await grafana<{ dashboard: { uid: string; version: number } }>(base, login, 'GET', `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`)
       if (!found.some((f) => f.uid === posted.uid) || back.dashboard.version !== posted.version) {
         throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
       }
@@ -166,6 +194,11 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
       return { uid: posted.uid, title: String(dashboard.title), source, url }
     } catch (e) {
       const msg = (e as Error).message
+      // Grafana that refuses the login is not this run's to fail: the dashboard is a convenience.
+      if (/HTTP 401|HTTP 403/.test(msg) && !c.signal.aborted) {
+        core.notice(`Grafana ${service.namespace}/${service.name} refused the login from ${login.from} (${msg.split(':').slice(0, 2).join(':')}): the Milvus dashboard was not loaded. Set grafana-credentials (user:password, from a secret).`)
+        return undefined
+      }
       if (c.signal.aborted || /accepted dashboard|HTTP 4\d\d/.test(msg)) throw e
       if (attempt === 1 || attempt % 10 === 0) core.info(`Grafana is not answering yet (${msg}); retrying`)
       await delay(2000, undefined, { signal: c.signal })
