@@ -168,10 +168,10 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     const r = await runner.main(inputs({ namespace: 'milvus-assert', 'release-name': 'checks', assertions: yaml, values: `minio:\n  secretKey: ${secret}\n` }))
     await runner.post(r.state)
     expect(r.code).not.toBe(0)
-    expect(r.stdout).toMatch(/::error::1 PromQL assertion did not hold:%0A {2}- deliberately failing: expected len\(result\) > 0, last value \[\]/)
-    const verdicts = JSON.parse(r.outputs.assertions!) as Array<{ name: string; held: boolean; tries: number }>
+    expect(r.stdout).toMatch(/::error::1 PromQL assertion did not hold:%0A {2}- deliberately failing: expected len\(result\) > 0, 1 of 1 measurement failed, last value \[\]/)
+    const verdicts = JSON.parse(r.outputs.assertions!) as Array<{ name: string; held: boolean; measurements: number }>
     expect(verdicts.map((v) => [v.name, v.held])).toEqual(assertions.map((a) => [a.name, a.name !== 'deliberately failing']))
-    expect(verdicts.find((v) => v.name === 'three scrapes')!.tries).toBeGreaterThan(1)
+    expect(verdicts.find((v) => v.name === 'three scrapes')!.measurements).toBeGreaterThan(1)
     expect(r.summary).toMatch(/PromQL assertions: 4 of 5 held/)
     expect(r.summary).toMatch(/deliberately failing<\/td>.*❌ did not hold/)
     expect(r.summary).toMatch(/three scrapes<\/td>.*result\[0\] &gt;= 3 within 3m.*✅ held/)

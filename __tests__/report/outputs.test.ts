@@ -46,7 +46,7 @@ const result: RunResult = {
   ],
   dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
   alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
-  assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, tries: 1 }],
+  assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, measurements: 1, failures: 0 }],
   diagnosticsDir: '/tmp/diag',
 }
 
@@ -71,7 +71,7 @@ const expectedOutputs: Record<OutputName, string> = {
   'milvus-metrics-url-in-cluster': 'http://my-release-milvus.milvus.svc:9091/metrics',
   'grafana-dashboard-url': 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
   'alert-rules': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
-  assertions: '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"tries":1}]',
+  assertions: '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
   'diagnostics-dir': '/tmp/diag',
 }
 
