@@ -280,3 +280,10 @@ describe('alert-rules', () => {
     expect(() => parseInputs((name) => ({ 'alert-rules': 'off' } as Record<string, string>)[name] ?? '')).toThrow(/alert-rules: "off" is neither true, false nor a PrometheusRule file on the runner/)
   })
 })
+
+describe('assertions', () => {
+  it('a condition cut by a YAML comment fails before anything is touched, naming the quoted form', () => {
+    const assertions = '- query: up\n  successCondition: all(result, # == 1)\n'
+    expect(() => parseInputs((name) => ({ assertions } as Record<string, string>)[name] ?? '')).toThrow(/assertions\[0\]: successCondition "all\(result," was cut by a YAML comment.*successCondition: 'all\(result, # == 1\)'/)
+  })
+})
