@@ -127,7 +127,7 @@ export interface AssertionVerdict {
   failures: number
 }
 
-/** A group Prometheus reports loaded and healthy, for the `alert-rules` output. */
+/** A group Prometheus reports loaded and healthy, for the `alert-rule-groups` output. */
 export interface LoadedGroup {
   /** 'namespace/name' of the PrometheusRule. */
   prometheusRule: string

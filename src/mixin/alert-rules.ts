@@ -245,7 +245,7 @@ export interface AlertRulesContext {
 /**
  * Applies the action's PrometheusRule (unless `alert-rules` is false) and the user's files,
  * then resolves once Prometheus reports each one's groups loaded with every rule healthy: the
- * groups, for the `alert-rules` output. Rejects at once when the operator rejects one (its
+ * groups, for the `alert-rule-groups` output. Rejects at once when the operator rejects one (its
  * Warning Event), naming the rules Prometheus cannot parse, or when a rule's evaluation fails;
  * otherwise waits until `signal` aborts.
  */
