@@ -68,6 +68,13 @@ describe('action.yml', () => {
     expect(Object.keys(outputs).sort()).toEqual([...OUTPUT_NAMES].sort())
   })
 
+  it('gives no output the name of an input of another meaning', () => {
+    // The same meaning: the version asked for, and the exact version that answered it (as
+    // actions/setup-node's node-version).
+    const sameMeaning = ['kubectl-version', 'helm-version']
+    expect(Object.keys(outputs).filter((name) => name in inputs && !sameMeaning.includes(name))).toEqual([])
+  })
+
   it.each(Object.keys(outputs))('output %s is described', (name) => {
     expect(nonEmpty(outputs[name]?.description)).toBe(true)
   })

@@ -106,6 +106,10 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect(targets.length).toBeGreaterThan(0)
     expect(targets.every((t) => t.health === 'up')).toBe(true)
     expect(targets[0]!.scrapeUrl).toBe(o['target-scrape-url'])
+    // The targets output: every one of them, as Prometheus reports it.
+    const listed = JSON.parse(o['targets']!) as Array<{ scrapeUrl: string; health: string; labels: Record<string, string> }>
+    expect(listed.map((t) => [t.scrapeUrl, t.health]).sort()).toEqual(targets.map((t) => [t.scrapeUrl, 'up']).sort())
+    expect(listed[0]!.labels).toMatchObject({ namespace: 'milvus', app_kubernetes_io_instance: 'my-release' })
 
     // Every URL output answers from the runner.
     expect((await cluster.get(`${o['grafana-url']}/api/health`)).status).toBe(200)
@@ -124,7 +128,7 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
 
     // The dashboard: fetched for the chart's Milvus (appVersion 2.6.15), in Grafana, read back by uid.
     expect(first.stdout).toContain('/raw/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json')
-    const link = new URL(o['grafana-dashboard-url']!)
+    const link = new URL(o['dashboard-url']!)
     expect(link.pathname).toMatch(/^\/d\/uLf5cJ3Gaa\//)
     expect(link.searchParams.get('var-namespace')).toBe('milvus')
     expect(link.searchParams.get('var-instance')).toBe('my-release')
@@ -136,7 +140,7 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     expect((await grafana(o['grafana-url']!, '/api/search?dashboardUIDs=uLf5cJ3Gaa')).map((d: { uid: string }) => d.uid)).toEqual(['uLf5cJ3Gaa'])
 
     // The alert rules: the group reported healthy by the real Prometheus.
-    expect(JSON.parse(o['alert-rules']!)).toEqual([{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }])
+    expect(JSON.parse(o['alert-rule-groups']!)).toEqual([{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }])
     // The action saw it healthy in one replica (the service proxy picks one); the forward may
     // reach the other, which evaluates it on its own schedule.
     let health: string[] = []
@@ -168,10 +172,10 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     const r = await runner.main(inputs({ namespace: 'milvus-assert', 'release-name': 'checks', assertions: yaml, values: `minio:\n  secretKey: ${secret}\n` }))
     await runner.post(r.state)
     expect(r.code).not.toBe(0)
-    expect(r.stdout).toMatch(/::error::1 PromQL assertion did not hold:%0A {2}- deliberately failing: expected len\(result\) > 0, last value \[\]/)
-    const verdicts = JSON.parse(r.outputs.assertions!) as Array<{ name: string; held: boolean; tries: number }>
+    expect(r.stdout).toMatch(/::error::1 PromQL assertion did not hold:%0A {2}- deliberately failing: expected len\(result\) > 0, 1 of 1 measurement failed, last value \[\]/)
+    const verdicts = JSON.parse(r.outputs['assertion-results']!) as Array<{ name: string; held: boolean; measurements: number }>
     expect(verdicts.map((v) => [v.name, v.held])).toEqual(assertions.map((a) => [a.name, a.name !== 'deliberately failing']))
-    expect(verdicts.find((v) => v.name === 'three scrapes')!.tries).toBeGreaterThan(1)
+    expect(verdicts.find((v) => v.name === 'three scrapes')!.measurements).toBeGreaterThan(1)
     expect(r.summary).toMatch(/PromQL assertions: 4 of 5 held/)
     expect(r.summary).toMatch(/deliberately failing<\/td>.*❌ did not hold/)
     expect(r.summary).toMatch(/three scrapes<\/td>.*result\[0\] &gt;= 3 within 3m.*✅ held/)
@@ -207,7 +211,7 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
   it('an alert of the action\'s rules fires in Prometheus when Milvus stops answering', async () => {
     const r = await runner.main(inputs({ namespace: 'milvus-alert', 'release-name': 'alerting', 'alert-rules-for': '0s', 'grafana-dashboard': 'false' }))
     expect(r.code, failed(r)).toBe(0)
-    expect(r.outputs['grafana-dashboard-url']).toBe('')
+    expect(r.outputs['dashboard-url']).toBe('')
     const pod = (await cluster.kubectl(['get', 'pods', '-n', 'milvus-alert', '-l', 'component=standalone', '-o', 'name'])).trim()
     await cluster.kubectl(['annotate', '-n', 'milvus-alert', pod, 'local-cluster.milvus-monitoring-action/metrics-down=true', '--overwrite'])
     const started = Date.now()

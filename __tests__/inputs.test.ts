@@ -293,3 +293,10 @@ describe('grafana-credentials', () => {
     expect(() => parse('hunter2')).not.toThrow(/hunter2/)
   })
 })
+
+describe('assertions', () => {
+  it('a condition cut by a YAML comment fails before anything is touched, naming the quoted form', () => {
+    const assertions = '- query: up\n  successCondition: all(result, # == 1)\n'
+    expect(() => parseInputs((name) => ({ assertions } as Record<string, string>)[name] ?? '')).toThrow(/assertions\[0\]: successCondition "all\(result," was cut by a YAML comment.*successCondition: 'all\(result, # == 1\)'/)
+  })
+})

@@ -105,11 +105,13 @@ export interface Assertion {
   query: string
   successCondition: string
   condition: Condition
-  /** Time between tries, ms; undefined: the scrape interval. */
+  /** Time between measurements, ms; undefined: the scrape interval. */
   intervalMs?: number
-  /** How many tries at most (Argo's count); 1 unless `count` or `within` says otherwise. */
+  /** How many measurements to take (Argo Rollouts' count); 1 when unset. */
   count?: number
-  /** Keep trying this long, ms (instead of count). */
+  /** How many of the measurements may fail (Argo Rollouts' failureLimit); 0 when unset. */
+  failureLimit?: number
+  /** Keep measuring this long until one holds, ms (instead of count). */
   withinMs?: number
 }
 
@@ -121,10 +123,13 @@ export interface AssertionVerdict {
   /** The values of the last answer, e.g. '[1, 1]', or the error that stopped it. */
   lastValue: string
   held: boolean
-  tries: number
+  /** Measurements taken: fewer than `count` when the verdict was decided early. */
+  measurements: number
+  /** Measurements whose condition did not hold (a query error among them). */
+  failures: number
 }
 
-/** A group Prometheus reports loaded and healthy, for the `alert-rules` output. */
+/** A group Prometheus reports loaded and healthy, for the `alert-rule-groups` output. */
 export interface LoadedGroup {
   /** 'namespace/name' of the PrometheusRule. */
   prometheusRule: string

@@ -41,6 +41,14 @@ describe('the Milvus rules, with promtool', () => {
 })
 
 describe('milvusRuleGroups', () => {
+  it("tests MilvusRequestFailures on each of Milvus' status schemes", () => {
+    const tests = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'rules', 'milvus-alerts.promtool.yaml'), 'utf8')) as { tests: Array<{ input_series: Array<{ series: string }>; alert_rule_test: Array<{ alertname: string }> }> }
+    const series = tests.tests.filter((t) => t.alert_rule_test.some((a) => a.alertname === 'MilvusRequestFailures')).flatMap((t) => t.input_series.map((s) => s.series))
+    for (const label of ['status="fail"}', 'status="fail_input"', 'status="fail_system"', 'status="cancel"', 'cause="user"', 'cause="system"', 'cause="cancel"']) {
+      expect(series.some((s) => s.includes(label)), label).toBe(true)
+    }
+  })
+
   it('scopes every expression to the release', () => {
     for (const r of milvusRuleGroups('ns-a', 'rel-b')[0]!.rules) {
       expect(r.expr, r.alert).toContain('namespace="ns-a", app_kubernetes_io_instance="rel-b"')

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import {
   AssertionsFailed,
   evaluateAssertion,
+  expectedText,
   fillPlaceholders,
   holds,
   parseAssertions,
@@ -98,10 +99,50 @@ describe('parseAssertions', () => {
     ['- query: up\n  successCondition: len(result) > 0\n  within: soon', /within "soon" is not a duration/],
     ['- query: up\n  successCondition: len(result) > 0\n  count: 0', /count must be a whole number/],
     ['- query: up\n  successCondition: len(result) > 0\n  count: 2\n  within: 1m', /either count .* or within/],
+    ['- query: up\n  successCondition: len(result) > 0\n  failureLimit: 1\n  within: 1m', /either count .* or within/],
+    ['- query: up\n  successCondition: len(result) > 0\n  count: 3\n  failureLimit: -1', /failureLimit must be a whole number/],
+    ['- query: up\n  successCondition: len(result) > 0\n  count: 3\n  failureLimit: 3', /failureLimit 3 lets all 3 measurements fail, so the assertion could never fail; set count/],
+    ['- query: up\n  successCondition: len(result) > 0\n  interval: 5m\n  failureLimit: 3', /failureLimit 3 lets all 1 measurement fail/],
+    ['- query: up\n  successCondition: len(result) > 0\n  interval: 30s', /interval needs count .* or within/],
     ['- query: up\n  successCondition: len(result) > 0\n  timeout: 1m', /unknown key\(s\) timeout/],
     ['- [', /does not parse/],
   ])('%j: %s', (raw, problem) => {
     expect(parseAssertions(raw).problems.join('\n')).toMatch(problem)
+  })
+
+  it("takes Argo Rollouts' count and failureLimit, numbers or digit strings", () => {
+    const { assertions, problems } = parseAssertions('- query: up\n  successCondition: result[0] == 1\n  interval: 30s\n  count: "5"\n  failureLimit: 2\n')
+    expect(problems).toEqual([])
+    expect(assertions[0]).toMatchObject({ intervalMs: 30_000, count: 5, failureLimit: 2 })
+  })
+
+  it('names a condition cut by a YAML comment, with the quoted form to use', () => {
+    const { problems } = parseAssertions('- name: all up\n  query: up\n  successCondition: all(result, # == 1)\n  within: 2m\n- query: up\n  successCondition: any(result, # > 0)')
+    expect(problems).toEqual([
+      `assertions[0]: successCondition "all(result," was cut by a YAML comment: an unquoted ' #' starts one, so "# == 1)" never arrived. ` +
+        `Quote the condition: successCondition: 'all(result, # == 1)'`,
+      `assertions[1]: successCondition "any(result," was cut by a YAML comment: an unquoted ' #' starts one, so "# > 0)" never arrived. ` +
+        `Quote the condition: successCondition: 'any(result, # > 0)'`,
+    ])
+  })
+
+  it('accepts the quoted forms, braces, and a comment after a whole condition', () => {
+    const { assertions, problems } = parseAssertions(
+      "- query: up\n  successCondition: 'all(result, # == 1)'\n- query: up\n  successCondition: \"any(result, # > 0)\"\n" +
+        '- query: up\n  successCondition: all(result, {# > 0})\n- query: up\n  successCondition: result[0] == 1 # the first series\n',
+    )
+    expect(problems).toEqual([])
+    expect(assertions.map((a) => a.condition.kind)).toEqual(['all', 'any', 'all', 'index'])
+  })
+
+  it.each<[string, string]>([
+    ['', 'result[0] == 1'],
+    ['  count: 1\n', 'result[0] == 1'],
+    ['  count: 3\n', 'result[0] == 1 in each of 3 measurements'],
+    ['  count: 3\n  failureLimit: 1\n', 'result[0] == 1 in 3 measurements, at most 1 failing'],
+    ['  within: 90s\n', 'result[0] == 1 within 1m 30s'],
+  ])('expected text for %j: %s', (extra, want) => {
+    expect(expectedText(parseAssertions(`- query: up\n  successCondition: result[0] == 1\n${extra}`).assertions[0]!)).toBe(want)
   })
 
   it('is empty for an empty input', () => {
@@ -128,37 +169,73 @@ describe('evaluateAssertion', () => {
   }
   const one = (yaml: string) => parseAssertions(yaml).assertions[0]!
 
-  it('one try by default, the query sent with placeholders filled', async () => {
+  it('one measurement by default, the query sent with placeholders filled', async () => {
     const { sent, o } = opts([vector(0)])
     const v = await evaluateAssertion(one('- query: up{namespace="${namespace}"}\n  successCondition: result[0] == 1'), o)
-    expect(v).toMatchObject({ held: false, tries: 1, lastValue: '[0]', expected: 'result[0] == 1' })
+    expect(v).toMatchObject({ held: false, measurements: 1, failures: 1, lastValue: '[0]', expected: 'result[0] == 1' })
     expect(sent).toEqual(['/api/v1/query?query=up{namespace="ns"}'])
   })
 
-  it('keeps trying within its duration until it holds', async () => {
+  it('within: keeps trying until it holds', async () => {
     const { o } = opts([vector(0), vector(0), vector(1)])
     const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  within: 5s'), o)
-    expect(v).toMatchObject({ held: true, tries: 3, lastValue: '[1]', expected: 'result[0] == 1 within 5s' })
+    expect(v).toMatchObject({ held: true, measurements: 3, failures: 2, lastValue: '[1]', expected: 'result[0] == 1 within 5s' })
   })
 
-  it('stops after count tries', async () => {
+  it('within: does not hold when the time is up first', async () => {
     const { o } = opts([vector(0)])
-    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  interval: 1ms'), o)
-    expect(v).toMatchObject({ held: false, tries: 3 })
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  within: 50ms\n  interval: 10ms'), o)
+    expect(v.held).toBe(false)
+    expect(v.measurements).toBeGreaterThan(1)
+    expect(v.failures).toBe(v.measurements)
   })
 
-  it('a query error is a verdict, not a rejection', async () => {
+  it('count: every one of count measurements must hold (failureLimit 0)', async () => {
+    const { sent, o } = opts([vector(1), vector(1), vector(1)])
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  interval: 1ms'), o)
+    expect(v).toMatchObject({ held: true, measurements: 3, failures: 0 })
+    expect(sent).toHaveLength(3)
+  })
+
+  it('count: one failed measurement fails it at once, though a later one would hold', async () => {
+    const { sent, o } = opts([vector(1), vector(0), vector(1)])
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  interval: 1ms'), o)
+    expect(v).toMatchObject({ held: false, measurements: 2, failures: 1, lastValue: '[0]' })
+    expect(sent).toHaveLength(2)
+  })
+
+  it('failureLimit: that many measurements may fail', async () => {
+    const { o } = opts([vector(0), vector(1), vector(0), vector(1)])
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 4\n  failureLimit: 2\n  interval: 1ms'), o)
+    expect(v).toMatchObject({ held: true, measurements: 4, failures: 2 })
+  })
+
+  it('failureLimit: one failure more fails it, without the remaining measurements', async () => {
+    const { sent, o } = opts([vector(0), vector(0), vector(1)])
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 5\n  failureLimit: 1\n  interval: 1ms'), o)
+    expect(v).toMatchObject({ held: false, measurements: 2, failures: 2 })
+    expect(sent).toHaveLength(2)
+  })
+
+  it('failureLimit count-1: the first measurement that holds decides', async () => {
+    const { sent, o } = opts([vector(0), vector(1), vector(0)])
+    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  failureLimit: 2\n  interval: 1ms'), o)
+    expect(v).toMatchObject({ held: true, measurements: 2, failures: 1 })
+    expect(sent).toHaveLength(2)
+  })
+
+  it('a query error is a failed measurement, not a rejection', async () => {
     const { o } = opts([{ status: 'error', errorType: 'bad_data', error: '1:3: parse error' }])
     const v = await evaluateAssertion(one('- query: up{\n  successCondition: len(result) > 0'), o)
-    expect(v).toMatchObject({ held: false, lastValue: 'error: Prometheus answered bad_data: 1:3: parse error' })
+    expect(v).toMatchObject({ held: false, failures: 1, lastValue: 'error: Prometheus answered bad_data: 1:3: parse error' })
   })
 })
 
 describe('requireAssertions', () => {
   it('lists every assertion that did not hold', () => {
-    const v = (name: string, held: boolean) => ({ name, query: name, expected: 'result[0] == 1', lastValue: '[0]', held, tries: 1 })
+    const v = (name: string, held: boolean) => ({ name, query: name, expected: 'result[0] == 1', lastValue: '[0]', held, measurements: 1, failures: held ? 0 : 1 })
     expect(() => requireAssertions([v('a', true)])).not.toThrow()
     expect(() => requireAssertions([v('a', false), v('b', true), v('c', false)])).toThrow(AssertionsFailed)
-    expect(() => requireAssertions([v('a', false), v('c', false)])).toThrow(/2 PromQL assertions did not hold:\n {2}- a: expected result\[0\] == 1, last value \[0\]\n {2}- c:/)
+    expect(() => requireAssertions([v('a', false), v('c', false)])).toThrow(/2 PromQL assertions did not hold:\n {2}- a: expected result\[0\] == 1, 1 of 1 measurement failed, last value \[0\]\n {2}- c:/)
   })
 })

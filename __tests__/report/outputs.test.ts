@@ -46,7 +46,7 @@ const result: RunResult = {
   ],
   dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
   alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
-  assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, tries: 1 }],
+  assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, measurements: 1, failures: 0 }],
   diagnosticsDir: '/tmp/diag',
 }
 
@@ -64,14 +64,15 @@ const expectedOutputs: Record<OutputName, string> = {
   'scrape-pool': 'serviceMonitor/milvus/my-release-milvus-standalone/0',
   'target-health': 'up',
   'target-scrape-url': 'http://10.244.0.17:9091/metrics',
+  targets: JSON.stringify([target]),
   'prometheus-url-in-cluster': 'http://prometheus-k8s.monitoring.svc:9090',
   'grafana-url-in-cluster': 'http://grafana.monitoring.svc:3000',
   'alertmanager-url-in-cluster': 'http://alertmanager-main.monitoring.svc:9093',
   'milvus-endpoint-in-cluster': 'my-release-milvus.milvus.svc:19530',
   'milvus-metrics-url-in-cluster': 'http://my-release-milvus.milvus.svc:9091/metrics',
-  'grafana-dashboard-url': 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
-  'alert-rules': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
-  assertions: '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"tries":1}]',
+  'dashboard-url': 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
+  'alert-rule-groups': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
+  'assertion-results': '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
   'diagnostics-dir': '/tmp/diag',
 }
 
@@ -133,6 +134,17 @@ describe('setOutputs', () => {
     const written = parseOutputFile(readFileSync(outputFile, 'utf8'))
     expect(written.get('target-scrape-url')).toBe('')
     expect(written.get('target-health')).toBe('none')
+  })
+
+  it('lists every target with its scrape URL, health, last error and labels', () => {
+    const down = { ...target, scrapeUrl: 'http://10.244.0.18:9091/metrics', health: 'down' as const, lastError: 'connection refused', labels: { ...target.labels, pod: 'p2' } }
+    const listed = JSON.parse(outputValues({ ...result, targets: [target, down] }).targets) as TargetState[]
+    expect(listed).toEqual([target, down])
+    expect(listed.map((t) => [t.scrapeUrl, t.health, t.lastError, t.labels.pod])).toEqual([
+      ['http://10.244.0.17:9091/metrics', 'up', '', 'my-release-milvus-standalone-7d9f8-abcde'],
+      ['http://10.244.0.18:9091/metrics', 'down', 'connection refused', 'p2'],
+    ])
+    expect(outputValues({ ...result, targets: [] }).targets).toBe('[]')
   })
 
   it('gives the first scrape URL of several targets', () => {

@@ -37,11 +37,21 @@ export function promDuration(ms: number): string {
 }
 
 /**
+ * The failed requests of milvus_proxy_req_count in each of Milvus' label schemes: up to v2.6.18
+ * `status="fail"`; v2.6.19 and v2.6.20 split it in place into `fail_input` and `fail_system` (and
+ * a `cancel` value); the releases after them (milvus-io/milvus #51493) are back to `fail` with the
+ * split in a `cause` label (`user`, `system`, `cancel`). Requests the client cancelled are left
+ * out wherever Milvus tells them apart (`status="cancel"`, `cause="cancel"`); `cause!="cancel"`
+ * also matches series without a cause label.
+ */
+export const FAILED_REQUESTS = 'status=~"fail|fail_input|fail_system", cause!="cancel"'
+
+/**
  * The action's Milvus alert group for one release: every expression scoped to the release's
  * series by the labels its ServiceMonitor's targetLabels put on them (`namespace`,
  * `app_kubernetes_io_instance`). `forOverride` replaces every rule's `for` (e.g. '0s' in tests).
  * Metric names and labels are those of Milvus' own exposition (milvus_num_node{role_name},
- * milvus_proxy_req_count{status="fail"|"total"|...}) and Go's process collector.
+ * milvus_proxy_req_count{status, cause}) and Go's process collector.
  */
 export function milvusRuleGroups(namespace: string, release: string, forOverride?: string): RuleGroup[] {
   const sel = `namespace="${namespace}", app_kubernetes_io_instance="${release}"`
@@ -103,7 +113,7 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
         rule({
           alert: 'MilvusRequestFailures',
           expr:
-            `sum by (${by}, function_name) (rate(milvus_proxy_req_count{${sel}, status="fail"}[5m])) / ` +
+            `sum by (${by}, function_name) (rate(milvus_proxy_req_count{${sel}, ${FAILED_REQUESTS}}[5m])) / ` +
             `sum by (${by}, function_name) (rate(milvus_proxy_req_count{${sel}, status="total"}[5m])) > 0.05`,
           for: '5m',
           annotations: {
@@ -235,7 +245,7 @@ export interface AlertRulesContext {
 /**
  * Applies the action's PrometheusRule (unless `alert-rules` is false) and the user's files,
  * then resolves once Prometheus reports each one's groups loaded with every rule healthy: the
- * groups, for the `alert-rules` output. Rejects at once when the operator rejects one (its
+ * groups, for the `alert-rule-groups` output. Rejects at once when the operator rejects one (its
  * Warning Event), naming the rules Prometheus cannot parse, or when a rule's evaluation fails;
  * otherwise waits until `signal` aborts.
  */

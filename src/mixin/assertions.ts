@@ -1,9 +1,10 @@
 // PromQL assertions for nightly jobs: each a query and a success condition in the shape of Argo
-// Rollouts' Prometheus analysis (`query`, `successCondition`, `interval`, `count`), or `within`
-// for "keep trying for this long". Evaluated after the Milvus target is up, all in parallel,
-// each paced on the scrape interval, through the same Prometheus request as the target wait.
+// Rollouts' Prometheus analysis, with its meaning: `count` measurements `interval` apart, of
+// which `failureLimit` (default 0) may fail; or `within` for "keep trying until it holds, for
+// this long". Evaluated after the Milvus target is up, all in parallel, each paced on the scrape
+// interval, through the same Prometheus request as the target wait.
 import { setTimeout as delay } from 'node:timers/promises'
-import { parseDocument } from 'yaml'
+import { isMap, isScalar, parseDocument, type Document } from 'yaml'
 import { formatDuration, parseDuration } from '../budget.ts'
 import { queryPath, type PrometheusRequest } from '../prometheus/api.ts'
 import type { Comparison, Condition, Assertion, AssertionVerdict } from '../types.ts'
@@ -91,12 +92,42 @@ export function fillPlaceholders(query: string, p: { namespace: string; release:
   return query.replace(/\$\{(namespace|release|pool)\}/g, (_, k: 'namespace' | 'release' | 'pool') => p[k])
 }
 
-const KEYS = new Set(['name', 'query', 'successCondition', 'interval', 'count', 'within'])
+const KEYS = new Set(['name', 'query', 'successCondition', 'interval', 'count', 'failureLimit', 'within'])
+
+/** `text` as a single-quoted YAML scalar. */
+function singleQuoted(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`
+}
+
+/**
+ * When item `i`'s successCondition was cut by a YAML comment (`all(result, # == 1)` unquoted
+ * reads as `all(result,` and a comment), the problem naming it with the quoted form; else
+ * undefined.
+ */
+function cutByComment(doc: Document, raw: string, i: number, at: string): string | undefined {
+  const seq = doc.contents as { items?: unknown[] } | null
+  const item = seq?.items?.[i]
+  if (!isMap(item)) return undefined
+  const node = item.get('successCondition', true)
+  if (!isScalar(node) || node.comment === undefined || !node.range) return undefined
+  const end = raw.indexOf('\n', node.range[0])
+  const written = raw.slice(node.range[0], end === -1 ? undefined : end).trim()
+  return (
+    `${at}: successCondition ${JSON.stringify(String(node.value))} was cut by a YAML comment: an unquoted ' #' starts one, so ` +
+    `${JSON.stringify(written.slice(String(node.value).length).trim())} never arrived. Quote the condition: successCondition: ${singleQuoted(written)}`
+  )
+}
+
+/** A whole number >= `min`, as YAML gives it (a number, or digits in a string as Argo accepts). */
+function wholeNumber(v: unknown, min: number): number | undefined {
+  const n = typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v
+  return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : undefined
+}
 
 /**
  * Parses the `assertions` input: a YAML list of {name?, query, successCondition, interval?,
- * count? | within?}. Returns the assertions and one problem line per bad item (empty when all
- * are good); never throws. Durations are Go durations ('30s', '2m').
+ * count?, failureLimit? | within?}. Returns the assertions and one problem line per bad item
+ * (empty when all are good); never throws. Durations are Go durations ('30s', '2m').
  */
 export function parseAssertions(raw: string): { assertions: Assertion[]; problems: string[] } {
   if (raw.trim() === '') return { assertions: [], problems: [] }
@@ -118,7 +149,7 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
     try {
       condition = parseCondition(o.successCondition)
     } catch (e) {
-      return void problems.push(`${at}: ${(e as Error).message}`)
+      return void problems.push(cutByComment(doc, raw, i, at) ?? `${at}: ${(e as Error).message}`)
     }
     const a: Assertion = { name: typeof o.name === 'string' && o.name !== '' ? o.name : o.query.trim(), query: o.query.trim(), successCondition: o.successCondition.trim(), condition }
     const duration = (key: 'interval' | 'within'): number | undefined => {
@@ -135,19 +166,36 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
     a.intervalMs = duration('interval')
     a.withinMs = duration('within')
     if (o.count !== undefined) {
-      if (typeof o.count !== 'number' || !Number.isInteger(o.count) || o.count < 1) problems.push(`${at}: count must be a whole number of tries, at least 1`)
-      else a.count = o.count
+      a.count = wholeNumber(o.count, 1)
+      if (a.count === undefined) problems.push(`${at}: count must be a whole number of measurements, at least 1`)
     }
-    if (a.count !== undefined && a.withinMs !== undefined) problems.push(`${at}: give either count (with interval) or within, not both`)
+    if (o.failureLimit !== undefined) {
+      a.failureLimit = wholeNumber(o.failureLimit, 0)
+      if (a.failureLimit === undefined) problems.push(`${at}: failureLimit must be a whole number of measurements that may fail, 0 or more`)
+    }
+    if (o.within !== undefined && (o.count !== undefined || o.failureLimit !== undefined)) {
+      problems.push(`${at}: give either count (with interval and failureLimit: that many measurements, at most failureLimit failing) or within (keep trying until it holds), not both`)
+    } else if (a.withinMs === undefined && a.failureLimit !== undefined && a.failureLimit >= (a.count ?? 1)) {
+      problems.push(
+        `${at}: failureLimit ${a.failureLimit} lets all ${a.count ?? 1} measurement${(a.count ?? 1) === 1 ? '' : 's'} fail, so the assertion could never fail; ` +
+          `set count (the number of measurements) above failureLimit, or use within to keep trying until it holds`,
+      )
+    }
+    if (o.interval !== undefined && o.count === undefined && o.within === undefined) {
+      problems.push(`${at}: interval needs count (that many measurements, interval apart) or within (keep trying for that long); without either there is one measurement`)
+    }
     assertions.push(a)
   })
   return { assertions, problems }
 }
 
-/** What an assertion expects, for the summary: the condition, and how long it was given. */
+/** What an assertion expects, for the summary: the condition, and over how many measurements. */
 export function expectedText(a: Assertion): string {
-  const tries = a.withinMs !== undefined ? ` within ${formatDuration(a.withinMs)}` : a.count !== undefined && a.count > 1 ? ` in ${a.count} tries` : ''
-  return `${a.successCondition}${tries}`
+  if (a.withinMs !== undefined) return `${a.successCondition} within ${formatDuration(a.withinMs)}`
+  const count = a.count ?? 1
+  const limit = a.failureLimit ?? 0
+  if (count === 1) return a.successCondition
+  return limit === 0 ? `${a.successCondition} in each of ${count} measurements` : `${a.successCondition} in ${count} measurements, at most ${limit} failing`
 }
 
 function showValues(values: number[]): string {
@@ -164,30 +212,42 @@ export interface EvaluateOptions {
 }
 
 /**
- * Evaluates one assertion: tries until it holds, or until its count or `within` is used up
- * (one try by default), `interval` (default: the scrape interval) apart. Never rejects for a
- * failed query or a condition that does not hold: the verdict says so. Rejects only on abort.
+ * Evaluates one assertion. With `within`: measures until the condition holds or the time is up.
+ * Otherwise as Argo Rollouts' analysis: `count` measurements (1 by default), of which
+ * `failureLimit` (0 by default) may fail; it stops as soon as the verdict cannot change (one
+ * failure too many, or enough held that the rest cannot fail it). Measurements are `interval`
+ * (default: the scrape interval) apart; a query Prometheus answers with an error is a failed
+ * measurement. Never rejects for a failed query or a condition that does not hold: the verdict
+ * says so. Rejects only on abort.
  */
 export async function evaluateAssertion(a: Assertion, o: EvaluateOptions): Promise<AssertionVerdict> {
   const query = fillPlaceholders(a.query, o.placeholders)
   const interval = a.intervalMs ?? o.scrapeIntervalMs
   const deadline = a.withinMs !== undefined ? Date.now() + a.withinMs : undefined
-  const maxTries = a.count ?? (deadline === undefined ? 1 : Infinity)
-  const verdict: AssertionVerdict = { name: a.name, query, expected: expectedText(a), lastValue: '', held: false, tries: 0 }
+  const count = deadline === undefined ? (a.count ?? 1) : Infinity
+  const limit = deadline === undefined ? (a.failureLimit ?? 0) : Infinity
+  const verdict: AssertionVerdict = { name: a.name, query, expected: expectedText(a), lastValue: '', held: false, measurements: 0, failures: 0 }
   for (;;) {
-    verdict.tries++
+    verdict.measurements++
+    let held = false
     try {
       const answer = await requestRetried(() => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])), o.signal).catch(errorAnswer)
       const values = resultValues(answer)
       verdict.lastValue = showValues(values)
-      verdict.held = holds(a.condition, values)
+      held = holds(a.condition, values)
     } catch (e) {
       o.signal.throwIfAborted()
       verdict.lastValue = `error: ${(e as Error).message}`
-      verdict.held = false
     }
-    if (verdict.held || verdict.tries >= maxTries) return verdict
-    if (deadline !== undefined && Date.now() + interval > deadline) return verdict
+    if (!held) verdict.failures++
+    if (deadline !== undefined) {
+      // within: the first measurement that holds decides.
+      verdict.held = held
+      if (held || Date.now() + interval > deadline) return verdict
+    } else {
+      if (verdict.failures > limit) return { ...verdict, held: false }
+      if (verdict.failures + (count - verdict.measurements) <= limit) return { ...verdict, held: true }
+    }
     await delay(interval, undefined, { signal: o.signal })
   }
 }
@@ -225,12 +285,17 @@ export function evaluateAssertions(assertions: Assertion[], o: EvaluateOptions):
   return Promise.all(assertions.map((a) => evaluateAssertion(a, o)))
 }
 
+/** How the measurements of a verdict went, e.g. '2 of 3 measurements failed'. */
+export function measured(v: AssertionVerdict): string {
+  return `${v.failures} of ${v.measurements} measurement${v.measurements === 1 ? '' : 's'} failed`
+}
+
 /** Thrown after the summary is written when some assertion did not hold; lists every one. */
 export class AssertionsFailed extends Error {
   constructor(failed: AssertionVerdict[]) {
     super(
       `${failed.length} PromQL assertion${failed.length === 1 ? '' : 's'} did not hold:\n` +
-        failed.map((v) => `  - ${v.name}: expected ${v.expected}, last value ${v.lastValue}`).join('\n'),
+        failed.map((v) => `  - ${v.name}: expected ${v.expected}, ${measured(v)}, last value ${v.lastValue}`).join('\n'),
     )
     this.name = 'AssertionsFailed'
   }

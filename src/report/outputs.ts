@@ -6,7 +6,10 @@
 import * as core from '@actions/core'
 import type { RunResult, TargetState } from '../types.ts'
 
-/** Every output the action sets; a test checks action.yml declares exactly these. */
+/**
+ * Every output the action sets; a test checks action.yml declares exactly these, and that none
+ * shares its name with an input.
+ */
 export const OUTPUT_NAMES = [
   'kubectl-path',
   'kubectl-version',
@@ -21,14 +24,15 @@ export const OUTPUT_NAMES = [
   'scrape-pool',
   'target-health',
   'target-scrape-url',
+  'targets',
   'prometheus-url-in-cluster',
   'grafana-url-in-cluster',
   'alertmanager-url-in-cluster',
   'milvus-endpoint-in-cluster',
   'milvus-metrics-url-in-cluster',
-  'grafana-dashboard-url',
-  'alert-rules',
-  'assertions',
+  'dashboard-url',
+  'alert-rule-groups',
+  'assertion-results',
   'diagnostics-dir',
 ] as const
 
@@ -59,14 +63,15 @@ export function outputValues(result: RunResult): Record<OutputName, string> {
     'target-health': targetHealth(result.targets),
     // The first target only; the job summary lists all of them.
     'target-scrape-url': result.targets[0]?.scrapeUrl ?? '',
+    targets: JSON.stringify(result.targets),
     'prometheus-url-in-cluster': inCluster.prometheusUrl,
     'grafana-url-in-cluster': inCluster.grafanaUrl,
     'alertmanager-url-in-cluster': inCluster.alertmanagerUrl,
     'milvus-endpoint-in-cluster': inCluster.milvusEndpoint,
     'milvus-metrics-url-in-cluster': inCluster.milvusMetricsUrl,
-    'grafana-dashboard-url': result.dashboard?.url ?? '',
-    'alert-rules': JSON.stringify(result.alertRules),
-    assertions: JSON.stringify(result.assertions),
+    'dashboard-url': result.dashboard?.url ?? '',
+    'alert-rule-groups': JSON.stringify(result.alertRules),
+    'assertion-results': JSON.stringify(result.assertions),
     'diagnostics-dir': result.diagnosticsDir ?? '',
   }
 }

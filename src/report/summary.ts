@@ -4,7 +4,7 @@ import * as core from '@actions/core'
 import { formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
 import type { PhaseTiming, RunResult } from '../types.ts'
-import type { AssertionVerdict } from '../mixin/assertions.ts'
+import { measured, type AssertionVerdict } from '../mixin/assertions.ts'
 
 function escapeHtml(text: string): string {
   return text
@@ -133,7 +133,7 @@ export function assertionsTable(verdicts: AssertionVerdict[]): string {
     `<h3>PromQL assertions: ${held} of ${verdicts.length} held</h3>\n` +
     table(
       ['Assertion', 'Expression', 'Expected', 'Last value', 'Verdict'],
-      verdicts.map((v) => [cell(v.name), code(v.query), code(v.expected), code(v.lastValue), v.held ? '✅ held' : `❌ did not hold (${v.tries} ${v.tries === 1 ? 'try' : 'tries'})`]),
+      verdicts.map((v) => [cell(v.name), code(v.query), code(v.expected), code(v.lastValue), v.held ? '✅ held' : `❌ did not hold (${measured(v)})`]),
     )
   )
 }
