@@ -51,7 +51,7 @@ export async function run(): Promise<void> {
     if (current && hasCluster(current)) await collectDiagnostics(current).catch((d: unknown) => core.warning(`Could not collect diagnostics: ${(d as Error).message}`))
     diagnosticsDir ??= current && (await saveDiagnostics(current))
     if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
-    await writeFailureSummary(error, current?.budget.timings() ?? []).catch(() => undefined)
+    await writeFailureSummary({ error, phases: current?.budget.timings() ?? [], startedAt: current?.budget.startedAt ?? Date.now() }).catch(() => undefined)
   }
   // The release is held while the main step runs: another job may take it from here.
   await endReleaseHolds()
@@ -154,5 +154,6 @@ async function monitor(run: StackRun): Promise<RunResult> {
     scrapePool,
     targets,
     phases: budget.timings(),
+    startedAt: budget.startedAt,
   }
 }

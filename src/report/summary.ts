@@ -55,6 +55,41 @@ function phaseTable(phases: PhaseTiming[]): string {
   )
 }
 
+/** Task names as Mermaid's gantt grammar reads them: it ends a name at `:`, `#` (a comment) and
+ * `;`, reads `%` after a character as a comment and a line of backticks as the fence's end. Each is
+ * shown by its full-width form; a name that starts with one of the grammar's keywords is kept from
+ * being read as it by a zero-width space. */
+export function ganttName(name: string): string {
+  const flat = name.replace(/[:#;%`]/g, (c) => FULL_WIDTH[c] ?? c).replace(/\s+/g, ' ').trim()
+  if (flat === '') return '(unnamed)'
+  return GANTT_KEYWORD.test(flat) ? `\u200b${flat}` : flat
+}
+
+const FULL_WIDTH: Record<string, string> = { ':': '：', '#': '＃', ';': '；', '%': '％', '`': '｀' }
+
+// What Mermaid's gantt lexer (case-insensitive) takes for a statement at a line's start.
+const GANTT_KEYWORD =
+  /^(gantt|dateformat\s|inclusiveenddates|topaxis|axisformat\s|tickinterval\s|includes\s|excludes\s|todaymarker\s|weekday\s|title\s|accdescription\s|acctitle\s*:|accdescr|section\s|click\s|call\s|href\s|\d{4}-\d{2}-\d{2})/i
+
+const GANTT_TAG: Record<PhaseTiming['outcome'], string> = { done: 'done', failed: 'crit', running: 'active' }
+
+/**
+ * The phases as a Mermaid gantt chart in a fenced block, which GitHub renders in job summaries:
+ * each phase a bar from its start for its duration, on the run's wall clock (`dateFormat x`:
+ * ms since the epoch, so the axis shows the reader's local time of day), a failed phase in red
+ * (`crit`), one still running when the run ended `active`. Blank lines around the fence end the
+ * HTML block before it, so Markdown reads the fence.
+ */
+export function timeline(phases: PhaseTiming[], startedAt: number): string {
+  if (phases.length === 0) return ''
+  const lines = ['gantt', '  dateFormat x', '  axisFormat %H:%M:%S', '  todayMarker off']
+  phases.forEach((p, i) => {
+    const start = Math.round(startedAt + p.startMs)
+    lines.push(`  ${ganttName(p.name)} :${GANTT_TAG[p.outcome]}, p${i}, ${start}, ${Math.max(0, Math.round(p.ms))}ms`)
+  })
+  return `\n\n\`\`\`mermaid\n${lines.join('\n')}\n\`\`\`\n\n`
+}
+
 const HEALTH_MARK: Record<string, string> = { up: '✅ up', down: '❌ down', unknown: '❔ unknown' }
 
 /** The job summary of a successful run, as HTML. */
@@ -111,6 +146,11 @@ export function renderSummary(result: RunResult): string {
         ),
   )
 
+  if (result.phases.length > 0) {
+    parts.push('<h3>Timeline</h3>\n')
+    parts.push(timeline(result.phases, result.startedAt))
+  }
+
   if (result.dashboard) {
     parts.push('<h3>Grafana dashboard</h3>\n')
     parts.push(`<p>${cell(result.dashboard.title)} (uid ${code(result.dashboard.uid)}): ${code(result.dashboard.url)}</p>\n`)
@@ -138,13 +178,23 @@ export function assertionsTable(verdicts: AssertionVerdict[]): string {
   )
 }
 
-/** The job summary of a failed run, as HTML: the error and where the time went. */
-export function renderFailureSummary(error: Error, phases: PhaseTiming[]): string {
+/** What the failure summary tells. */
+export interface FailureReport {
+  error: Error
+  /** The phases up to the failure (budget.timings()). */
+  phases: PhaseTiming[]
+  /** When the run started, ms since the epoch. */
+  startedAt: number
+}
+
+/** The job summary of a failed run, as HTML: the error and where the time went, up to the failure. */
+export function renderFailureSummary(f: FailureReport): string {
   return [
     '<h2>Milvus monitoring failed</h2>\n',
-    `<pre>${cell(error.message)}</pre>\n`,
+    `<pre>${cell(f.error.message)}</pre>\n`,
+    ...(f.phases.length > 0 ? ['<h3>Timeline up to the failure</h3>\n', timeline(f.phases, f.startedAt)] : []),
     '<h3>Phase timings</h3>\n',
-    phaseTable(phases),
+    phaseTable(f.phases),
   ].join('')
 }
 
@@ -167,6 +217,6 @@ export async function writeSummary(result: RunResult): Promise<void> {
   await write(renderSummary(result))
 }
 
-export async function writeFailureSummary(error: Error, phases: PhaseTiming[]): Promise<void> {
-  await write(renderFailureSummary(error, phases))
+export async function writeFailureSummary(f: FailureReport): Promise<void> {
+  await write(renderFailureSummary(f))
 }
