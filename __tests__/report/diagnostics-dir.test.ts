@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MASK, maskSecrets, maskText } from '../../src/report/diagnostics-dir.ts'
+import { MASK, maskDescribe, maskSecrets, maskText } from '../../src/report/diagnostics-dir.ts'
 
 describe('maskSecrets', () => {
   it.each<[string, unknown, string[], unknown]>([
@@ -8,6 +8,16 @@ describe('maskSecrets', () => {
     ['a known secret value anywhere', { extraConfig: 'user: x\npass: hunter2\n' }, ['hunter2'], { extraConfig: `user: x\npass: ${MASK}\n` }],
     ["Prometheus' credentials", { scrape_configs: [{ basic_auth: { username: 'u', password: 'p' }, authorization: { credentials_file: '/x' } }] }, [], { scrape_configs: [{ basic_auth: { username: 'u', password: MASK }, authorization: { credentials_file: MASK } }] }],
     ['empty and non-string values kept', { token: '', port: 9091, enabled: true }, [], { token: '', port: 9091, enabled: true }],
+    ['a switch and a short number under a secret key kept, a long number masked', { credentials: { enabled: true, ttl: 300, pin: 12345678 } }, [], { credentials: { enabled: true, ttl: 300, pin: MASK } }],
+    ['the env-list shape', { extraEnv: [{ name: 'DB_PASSWORD', value: 'x1' }, { name: 'LOG_LEVEL', value: 'debug' }] }, [], { extraEnv: [{ name: 'DB_PASSWORD', value: MASK }, { name: 'LOG_LEVEL', value: 'debug' }] }],
+    [
+      "inside Milvus' configuration files, by key",
+      { extraConfigFiles: { 'user.yaml': 'minio:\n  address: minio\n  secretAccessKey: s3\ncommon:\n  security:\n    authorizationEnabled: true\n' } },
+      [],
+      { extraConfigFiles: { 'user.yaml': `minio:\n  address: minio\n  secretAccessKey: "${MASK}"\ncommon:\n  security:\n    authorizationEnabled: true\n` } },
+    ],
+    ['a configuration file with nothing secret kept as written', { extraConfigFiles: { 'user.yaml': '# tuned\nlog:\n  level: debug\n' } }, [], { extraConfigFiles: { 'user.yaml': '# tuned\nlog:\n  level: debug\n' } }],
+    ['a configuration file that is not YAML', { extraConfigFiles: { 'user.yaml': 'a: [b\npass hunter2' } }, ['hunter2'], { extraConfigFiles: { 'user.yaml': `a: [b\npass ${MASK}` } }],
   ])('%s', (_, value, secrets, want) => {
     expect(maskSecrets(value, secrets)).toEqual(want)
   })
@@ -21,5 +31,36 @@ describe('maskText', () => {
     ['nothing secret', ['', 'zzz'], 'nothing secret'],
   ])('%j', (text, secrets, want) => {
     expect(maskText(text, secrets)).toBe(want)
+  })
+})
+
+describe('maskDescribe', () => {
+  const describe_ = [
+    'Containers:',
+    '  standalone:',
+    '    Image:         milvusdb/milvus:v2.6.4',
+    '    Environment:',
+    '      LOG_LEVEL:           debug',
+    '      MINIO_SECRET_KEY:    minioadmin',
+    '      ETCD_ROOT_PASSWORD:  <set to the key \'etcd-root-password\' in secret \'r-etcd\'>  Optional: false',
+    '      API_TOKEN:           line one',
+    '                           line two',
+    '      POD_NAME:            r-milvus-0 (v1:metadata.name)',
+    '    Mounts:',
+    '      /milvus/configs/user.yaml from milvus-config (rw,path="user.yaml")',
+    '  password-sidecar:',
+    '    Environment:  <none>',
+  ].join('\n')
+
+  it('masks the values of secret-looking variables, keeps references and the rest', () => {
+    const out = maskDescribe(describe_, ['r-milvus-0']).split('\n')
+    expect(out[4]).toBe('      LOG_LEVEL:           debug')
+    expect(out[5]).toBe(`      MINIO_SECRET_KEY:    ${MASK}`)
+    expect(out[6]).toContain("<set to the key 'etcd-root-password' in secret 'r-etcd'>")
+    expect(out[7]).toBe(`      API_TOKEN:           ${MASK}`)
+    expect(out[8]).toBe(`                           ${MASK}`)
+    expect(out[9]).toBe(`      POD_NAME:            ${MASK} (v1:metadata.name)`)
+    expect(out.slice(10)).toEqual(describe_.split('\n').slice(10))
+    expect(out.join('\n')).not.toMatch(/minioadmin|line two/)
   })
 })

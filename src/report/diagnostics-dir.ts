@@ -14,25 +14,76 @@ import type { Helm } from '../cluster/helm.ts'
 import { hasCluster, hasStack, type Run } from '../context.ts'
 import type { Inputs, PrometheusStack } from '../types.ts'
 import { redact } from './summary.ts'
-import { SECRET_KEY, secretValues } from '../milvus/helm-release.ts'
+import { CONFIG_FILES, SECRET_KEY, parseConfigFile, secretValues } from '../milvus/helm-release.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
 
 export const MASK = '***'
 
-/** Keys whose values are credentials, in Helm values and Prometheus configuration alike. */
-
 /**
- * A copy of `value` with every leaf under a secret-looking key (at any depth) replaced by
- * MASK, and every string leaf containing one of `secrets` masked where it appears.
+ * A copy of `value` with every leaf under a secret-looking key (at any depth) replaced by MASK,
+ * the `value` of an env entry whose `name` looks secret too ({name: DB_PASSWORD, value: ...}), and
+ * every string leaf containing one of `secrets` masked where it appears. Milvus' configuration
+ * files (`extraConfigFiles`, YAML texts) are read and masked by key the same way.
  */
 export function maskSecrets(value: unknown, secrets: string[] = [], underSecret = false): unknown {
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v, secrets, underSecret))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v, secrets, underSecret || SECRET_KEY.test(k))]))
+    const named = 'name' in value && typeof value.name === 'string' && SECRET_KEY.test(value.name)
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => {
+        const secret = underSecret || SECRET_KEY.test(k) || (named && k === 'value')
+        if (k === CONFIG_FILES && !secret && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+          return [k, Object.fromEntries(Object.entries(v).map(([file, text]) => [file, maskConfigFile(text, secrets)]))]
+        }
+        return [k, maskSecrets(v, secrets, secret)]
+      }),
+    )
   }
-  if (underSecret && value !== null && value !== undefined && value !== '') return MASK
+  // A switch (`authorizationEnabled: true`) or a short number (`tokenTtl: 300`) is no credential, and tells.
+  if (underSecret && ((typeof value === 'string' && value !== '') || (typeof value === 'number' && String(value).length >= 6))) return MASK
   if (typeof value === 'string') return maskText(value, secrets)
   return value
+}
+
+// A configuration file kept as written (its comments too) unless a key in it looks secret.
+function maskConfigFile(text: unknown, secrets: string[]): unknown {
+  if (typeof text !== 'string') return maskSecrets(text, secrets)
+  const parsed = parseConfigFile(text)
+  if (!parsed) return maskText(text, secrets)
+  const masked = maskSecrets(parsed, secrets)
+  return JSON.stringify(masked) === JSON.stringify(parsed) ? text : YAML.stringify(masked)
+}
+
+/**
+ * `kubectl describe` text with the values of secret-looking variables in its `Environment:`
+ * listings masked (a reference, `<set to the key ...>`, is kept: it names no value), and each of
+ * `secrets` masked wherever it appears.
+ */
+export function maskDescribe(text: string, secrets: string[]): string {
+  const out: string[] = []
+  let envIndent = -1 // the indentation of the `Environment:` line we are under, or -1
+  let masking = -1 // the indentation of the secret variable whose continuation lines follow, or -1
+  for (const line of text.split('\n')) {
+    const indent = line.length - line.trimStart().length
+    if (envIndent >= 0 && line.trim() !== '' && indent <= envIndent) envIndent = masking = -1
+    if (envIndent < 0) {
+      if (/^\s*Environment:\s*$/.test(line)) envIndent = indent
+      out.push(line)
+      continue
+    }
+    const variable = /^(\s+)([^\s:]+):(\s+)(.*)$/.exec(line)
+    if (variable && (masking < 0 || indent <= masking)) {
+      const [, lead, name, gap, val] = variable as unknown as [string, string, string, string, string]
+      const secret = SECRET_KEY.test(name) && !val.startsWith('<set to the key ')
+      masking = secret ? indent : -1
+      out.push(secret && val !== '' ? `${lead}${name}:${gap}${MASK}` : line)
+    } else if (masking >= 0 && indent > masking) {
+      out.push(`${' '.repeat(indent)}${MASK}`)
+    } else {
+      out.push(line)
+    }
+  }
+  return maskText(out.join('\n'), secrets)
 }
 
 /** `text` with each of `secrets` (non-empty) replaced by MASK, then redact()ed (URL credentials, tokens). */
