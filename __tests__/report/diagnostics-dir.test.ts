@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest'
-import { MASK, maskDescribe, maskSecrets, maskText } from '../../src/report/diagnostics-dir.ts'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
+import { MASK, maskDescribe, maskSecrets, maskText, writeDiagnostics } from '../../src/report/diagnostics-dir.ts'
+import type { Inputs } from '../../src/types.ts'
+import { flag, podList, podObject, scriptedKubectl, type Answer } from '../support/scripted-kubectl.ts'
 
 describe('maskSecrets', () => {
   it.each<[string, unknown, string[], unknown]>([
@@ -62,5 +68,47 @@ describe('maskDescribe', () => {
     expect(out[9]).toBe(`      POD_NAME:            ${MASK} (v1:metadata.name)`)
     expect(out.slice(10)).toEqual(describe_.split('\n').slice(10))
     expect(out.join('\n')).not.toMatch(/minioadmin|line two/)
+  })
+})
+
+describe('writeDiagnostics', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'diag-dir-test-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  const crashing = podObject('milvus', 'r-milvus-standalone-0', {
+    ready: false,
+    containers: [{ name: 'standalone', restarts: 2, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 134 }, ready: false }],
+  })
+  const operator = podObject('monitoring', 'prometheus-operator-6d9f', { containers: [{ name: 'prometheus-operator' }] })
+  const describePod = ['Name: r-milvus-standalone-0', '    Environment:', '      MINIO_SECRET_KEY:  minioadmin', '      LOG_LEVEL:         debug', '    Mounts:  <none>', ''].join('\n')
+  const kubectl = scriptedKubectl((args): Answer | undefined => {
+    const [verb, what] = args
+    const selector = flag(args, '-l') ?? ''
+    if (verb === 'get' && what === 'pods' && args.includes('json')) {
+      if (selector === 'app.kubernetes.io/instance=r') return { stdout: podList(crashing) }
+      if (selector === 'app.kubernetes.io/name=prometheus-operator') return { stdout: podList(operator) }
+      return { stdout: podList() }
+    }
+    if (verb === 'describe') return { stdout: describePod }
+    if (verb === 'logs') return { stdout: `${args.includes('--previous') ? 'before the restart: ' : ''}connecting with password hunter2\n` }
+    if (verb === 'get') return { stdout: `${what} listed\n` }
+    return undefined
+  })
+
+  it("writes every pod's logs, the previous container's too, an index saying what is not ready, masked describe output", async () => {
+    await writeDiagnostics({ kubectl: kubectl as never, inputs: { namespace: 'milvus', releaseName: 'r' } as Inputs, secrets: ['hunter2'], stack: KUBE_PROMETHEUS_STACK }, dir)
+    const read = (name: string) => readFileSync(join(dir, name), 'utf8')
+    expect(read('logs/milvus/r-milvus-standalone-0/standalone.log')).toBe(`connecting with password ${MASK}\n`)
+    expect(read('logs/milvus/r-milvus-standalone-0/standalone.previous.log')).toBe(`before the restart: connecting with password ${MASK}\n`)
+    expect(read('logs/monitoring/prometheus-operator-6d9f/prometheus-operator.log')).toContain('connecting')
+    const index = read('logs/index.txt')
+    expect(index).toContain('Milvus pod milvus/r-milvus-standalone-0: NOT READY (Running): CrashLoopBackOff: container standalone, 2 restarts, last Error, exit 134')
+    expect(index).toContain('  standalone (container, 2 restarts, last Error, exit 134, waiting: CrashLoopBackOff): logs/milvus/r-milvus-standalone-0/standalone.log, logs/milvus/r-milvus-standalone-0/standalone.previous.log')
+    expect(index).toContain('prometheus-operator pod monitoring/prometheus-operator-6d9f: ready')
+    expect(index).toContain('Prometheus pods (operator.prometheus.io/name=k8s in monitoring): none found.')
+    const described = read('describe-pods-milvus.txt')
+    expect(described).toContain(`MINIO_SECRET_KEY:  ${MASK}`)
+    expect(described).toContain('LOG_LEVEL:         debug')
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['pods-milvus.txt', 'events-monitoring.txt', 'servicemonitors.yaml']))
   })
 })

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { ganttName, renderFailureSummary, timeline } from '../../src/report/summary.ts'
+import { TimeoutError } from '../../src/budget.ts'
+import { podInfos, type PodReport } from '../../src/report/pods.ts'
+import { ganttName, renderFailureSummary, timeline, whatFailed } from '../../src/report/summary.ts'
 import type { PhaseTiming } from '../../src/types.ts'
+import { podList, podObject } from '../support/scripted-kubectl.ts'
 
 // The rules of Mermaid's gantt lexer (packages/mermaid/src/diagrams/gantt/parser/gantt.jison) that a
 // line of ours can meet, tried in its order at the line's start, case-insensitive.
@@ -108,5 +111,62 @@ describe('timeline', () => {
     expect(html).toContain('<h3>Timeline up to the failure</h3>')
     const { tasks } = readGantt(html)
     expect(tasks.find((t) => t.name === 'Milvus installed')?.tags).toEqual(['crit'])
+  })
+})
+
+describe('the failure summary', () => {
+  const [crashing, ready] = podInfos(
+    JSON.parse(
+      podList(
+        podObject('milvus', 'r-milvus-standalone-0', { ready: false, containers: [{ name: 'standalone', restarts: 4, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 } }] }),
+        podObject('milvus', 'r-etcd-0', { containers: [{ name: 'etcd' }] }),
+      ),
+    ) as never,
+    'Milvus',
+  )
+  const pods: PodReport = {
+    pods: [crashing!, ready!],
+    notes: [],
+    logs: [
+      { pod: crashing!, container: 'standalone', previous: false, text: '' },
+      { pod: crashing!, container: 'standalone', previous: true, text: '' },
+      { pod: ready!, container: 'etcd', previous: false, text: '' },
+    ],
+  }
+
+  it.each<[string, PhaseTiming[], string]>([
+    ['the first failed phase', [{ name: 'Check the cluster', startMs: 0, ms: 900, outcome: 'done' }, { name: 'Milvus installed', startMs: 5_000, ms: 61_000, outcome: 'failed' }, { name: 'kube-prometheus ready', startMs: 4_000, ms: 63_000, outcome: 'failed' }], 'The phase <code>Milvus installed</code> failed 1m 01s after it started, 1m 06s into the run; <code>kube-prometheus ready</code> ended with it.'],
+    ['the phases under way', [{ name: 'Check the wiring', startMs: 0, ms: 10, outcome: 'running' }], 'The run ended while <code>Check the wiring</code> was under way.'],
+    ['before any phase', [], 'The run failed before its first phase: reading the inputs.'],
+  ])('says what failed: %s', (_, phases, want) => {
+    expect(whatFailed(phases)).toBe(want)
+  })
+
+  it('says why, what to do next with the pods not ready and their logs, and how to upload the folder', () => {
+    const html = renderFailureSummary({ error: new TimeoutError('the Milvus target to be reported up by Prometheus', 600_000, 900_000), phases, startedAt, diagnosticsDir: '/runner/_temp/milvus-diagnostics-x', pods, stepId: 'milvus' })
+    expect(html).toContain('<p><b>What failed.</b> The phase <code>Milvus installed</code> failed')
+    expect(html).toContain('<pre>Timed out waiting for the Milvus target to be reported up by Prometheus after 10m 00s')
+    expect(html).toContain('raise <code>timeout</code>')
+    expect(html).toContain(
+      '<tr><td><code>milvus/r-milvus-standalone-0</code></td><td>Milvus</td><td>CrashLoopBackOff: container standalone, 4 restarts, last Error, exit 1</td>' +
+        '<td><code>logs/milvus/r-milvus-standalone-0/standalone.log</code><br><code>logs/milvus/r-milvus-standalone-0/standalone.previous.log</code></td></tr>',
+    )
+    expect(html).not.toContain('r-etcd-0')
+    expect(html).toContain('Upload the diagnostics folder <code>/runner/_temp/milvus-diagnostics-x</code>')
+    expect(html).toContain("steps.milvus.outputs.diagnostics-dir != &#39;&#39;\n  uses: actions/upload-artifact@")
+    expect(html).toContain('path: ${{ steps.milvus.outputs.diagnostics-dir }}</pre>')
+    expect(html).not.toContain('give this step')
+  })
+
+  it('names a step id to give a step without one, and says when nothing was collected', () => {
+    const unnamed = renderFailureSummary({ error: new Error('x'), phases, startedAt, diagnosticsDir: '/tmp/d', stepId: '__org_milvus-monitoring-action' })
+    expect(unnamed).toContain('(give this step <code>id: monitoring</code>)')
+    expect(unnamed).toContain('steps.monitoring.outputs.diagnostics-dir')
+    expect(unnamed).toContain('The message above names the cause')
+    const explained = renderFailureSummary({ error: new Error('Timed out waiting for the Milvus target ...\nLast state of the Milvus target: down'), phases, startedAt })
+    expect(explained).toContain('raise <code>timeout</code>')
+    const early = renderFailureSummary({ error: new Error('timeout: not a duration'), phases: [], startedAt })
+    expect(early).toContain('Nothing was collected from the cluster')
+    expect(early).not.toContain('upload-artifact')
   })
 })

@@ -5,7 +5,7 @@
 // configuration, whose credentials are dropped.
 import * as core from '@actions/core'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { gunzipSync } from 'node:zlib'
 import YAML from 'yaml'
@@ -16,6 +16,7 @@ import type { Inputs, PrometheusStack } from '../types.ts'
 import { redact } from './summary.ts'
 import { CONFIG_FILES, SECRET_KEY, parseConfigFile, secretValues } from '../milvus/helm-release.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
+import { collectPods, logFile, type PodReport } from './pods.ts'
 
 export const MASK = '***'
 
@@ -103,6 +104,8 @@ export interface DiagnosticsInput {
   stack?: PrometheusStack
   /** GET through the API server's service proxy to Prometheus, for targets and rules. */
   prometheusGet?: (pathAndQuery: string) => Promise<unknown>
+  /** The pods and logs already collected for the log; collected here when absent. */
+  pods?: PodReport
 }
 
 /** A new folder under RUNNER_TEMP (else the OS temp folder): its path. */
@@ -115,7 +118,8 @@ export function diagnosticsFolder(now = new Date()): string {
 /**
  * Writes the files (each collected on its own: one that cannot be read says why inside it) and
  * returns the folder. Files: pods-<ns>.txt, describe-pods-<ns>.txt, events-<ns>.txt,
- * helm-status.txt, helm-values.yaml, prometheus-targets.json, prometheus-rules.json,
+ * logs/index.txt and logs/<ns>/<pod>/<container>[.previous].log (see pods.ts), helm-status.txt,
+ * helm-values.yaml, prometheus-targets.json, prometheus-rules.json,
  * operator-prometheus-config.yaml, servicemonitors.yaml, prometheusrules.yaml.
  */
 export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFolder()): Promise<string> {
@@ -127,6 +131,7 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
     } catch (e) {
       text = `could not collect: ${(e as Error).message}\n`
     }
+    mkdirSync(dirname(join(dir, name)), { recursive: true })
     writeFileSync(join(dir, name), maskText(text, secrets))
   }
   const kc = async (args: string[]) => {
@@ -137,9 +142,21 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
   const jobs: Array<Promise<void>> = []
   for (const ns of namespaces) {
     jobs.push(write(`pods-${ns}.txt`, () => kc(['get', 'pods', '-n', ns, '-o', 'wide'])))
-    jobs.push(write(`describe-pods-${ns}.txt`, () => kc(['describe', 'pods', '-n', ns])))
+    jobs.push(write(`describe-pods-${ns}.txt`, async () => maskDescribe(await kc(['describe', 'pods', '-n', ns]), secrets)))
     jobs.push(write(`events-${ns}.txt`, () => kc(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp'])))
   }
+  jobs.push(
+    (async () => {
+      const pods = d.pods ?? (await collectPods(kubectl, inputs, d.stack))
+      // A pod not ready elsewhere (an operator in a namespace of its own) is described on its own.
+      const elsewhere = pods.pods.filter((p) => !p.ready && !namespaces.includes(p.namespace))
+      await Promise.all([
+        ...elsewhere.map((p) => write(`describe-pod-${p.namespace}-${p.name}.txt`, async () => maskDescribe(await kc(['describe', 'pod', '-n', p.namespace, p.name]), secrets))),
+        write('logs/index.txt', async () => podIndex(pods)),
+        ...pods.logs.map((log) => write(logFile(log), async () => log.text)),
+      ])
+    })(),
+  )
   if (d.helm) {
     const helm = d.helm
     jobs.push(write('helm-status.txt', async () => (await helm.status(inputs.releaseName, inputs.namespace)).stdout))
@@ -174,11 +191,27 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
   return dir
 }
 
+/** logs/index.txt: each pod collected, whether it is ready and why not, its log files; then what was not looked for. */
+export function podIndex(report: PodReport): string {
+  const lines = ['The pods of the release, its Prometheus and prometheus-operator, and their logs in this folder.', '']
+  for (const pod of report.pods) {
+    lines.push(`${pod.role} pod ${pod.namespace}/${pod.name}: ${pod.ready ? 'ready' : `NOT READY (${pod.phase}): ${pod.reason}`}`)
+    for (const c of pod.containers) {
+      const files = report.logs.filter((l) => l.pod === pod && l.container === c.name).map(logFile)
+      const state = [c.init ? 'init container' : 'container', ...(c.restarts > 0 ? [`${c.restarts} restarts, last ${c.lastEnd}`] : []), ...(c.waiting ? [`waiting: ${c.waiting}`] : [])]
+      lines.push(`  ${c.name} (${state.join(', ')}): ${files.join(', ') || 'no log file'}`)
+    }
+  }
+  if (report.pods.length === 0) lines.push('No pod found.')
+  if (report.notes.length > 0) lines.push('', ...report.notes)
+  return `${lines.join('\n')}\n`
+}
+
 /**
  * The run's diagnostics folder from what the run got to (nothing before kubectl is installed):
  * its path, or undefined. Never rejects: a failure to write is a warning.
  */
-export async function saveDiagnostics(run: Run): Promise<string | undefined> {
+export async function saveDiagnostics(run: Run, pods?: PodReport): Promise<string | undefined> {
   if (!hasCluster(run)) return undefined
   const stack = hasStack(run) ? run.stack : undefined
   try {
@@ -187,6 +220,7 @@ export async function saveDiagnostics(run: Run): Promise<string | undefined> {
       helm: run.helm,
       inputs: run.inputs,
       secrets: secretValues(run.inputs.values),
+      ...(pods ? { pods } : {}),
       ...(stack ? { stack, prometheusGet: (path: string) => prometheusRequest(run.kube, stack, { timeoutMs: 10_000 })(path, AbortSignal.timeout(15_000)) } : {}),
     })
   } catch (e) {
