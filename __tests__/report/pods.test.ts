@@ -55,13 +55,16 @@ function clusterWith(lists: Record<string, object[]>, refuse: string[] = []) {
 describe('findPods', () => {
   it("finds the release's pods, Prometheus' and, for kube-prometheus, the operator beside it", async () => {
     const operator = podObject('monitoring', 'prometheus-operator-6d9f', { containers: [{ name: 'prometheus-operator' }, { name: 'kube-rbac-proxy' }] })
+    const minio = podObject('milvus', 'r-minio-7c9d', { containers: [{ name: 'minio' }] })
     const kubectl = clusterWith({
       'milvus app.kubernetes.io/instance=r': [crashing],
+      // MinIO's and Pulsar's charts label their pods `release`, not app.kubernetes.io/instance.
+      'milvus release=r': [minio],
       'monitoring operator.prometheus.io/name=k8s': [podObject('monitoring', 'prometheus-k8s-0', { containers: [{ name: 'prometheus' }] })],
       'monitoring app.kubernetes.io/name=prometheus-operator': [operator],
     })
     const { pods, notes } = await findPods(kubectl, inputs, KUBE_PROMETHEUS_STACK)
-    expect(pods.map((p) => `${p.role} ${p.namespace}/${p.name}`)).toEqual(['Milvus milvus/r-milvus-standalone-0', 'Prometheus monitoring/prometheus-k8s-0', 'prometheus-operator monitoring/prometheus-operator-6d9f'])
+    expect(pods.map((p) => `${p.role} ${p.namespace}/${p.name}`)).toEqual(['Milvus milvus/r-milvus-standalone-0', 'Milvus milvus/r-minio-7c9d', 'Prometheus monitoring/prometheus-k8s-0', 'prometheus-operator monitoring/prometheus-operator-6d9f'])
     expect(notes).toEqual([])
     expect(kubectl.calls.some((c) => c.includes('--all-namespaces'))).toBe(false)
   })
@@ -91,7 +94,7 @@ describe('findPods', () => {
     expect(pods).toEqual([])
     expect(notes).toEqual([
       'Prometheus and prometheus-operator pods: not looked for, the run ended before it resolved its Prometheus.',
-      'Milvus pods (app.kubernetes.io/instance=r in milvus): none found.',
+      'Milvus pods (app.kubernetes.io/instance=r or release=r in milvus): none found.',
     ])
   })
 })

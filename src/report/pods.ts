@@ -119,8 +119,17 @@ async function getPods(run: Run, scope: string[], selector: string, role: PodRol
   }
 }
 
+// Pods matching any of `selectors` in `scope`; an error only when every list failed.
+async function getPodsBy(run: Run, scope: string[], selectors: string[], role: PodRole): Promise<{ pods: PodInfo[]; error?: string }> {
+  const rs = await Promise.all(selectors.map((s) => getPods(run, scope, s, role)))
+  return { pods: rs.flatMap((r) => r.pods), ...(rs.every((r) => r.error) ? { error: rs[0]?.error } : {}) }
+}
+
+/** The labels the chart's pods carry: Milvus' and etcd's `app.kubernetes.io/instance`, MinIO's and Pulsar's `release`. */
+export const releaseSelectors = (release: string): string[] => [`app.kubernetes.io/instance=${release}`, `release=${release}`]
+
 /**
- * The release's pods (`app.kubernetes.io/instance=<release>` in its namespace), the stack's
+ * The release's pods (releaseSelectors in its namespace), the stack's
  * Prometheus pods (`operator.prometheus.io/name=<name>` in its namespace) and prometheus-operator's:
  * in the stack's namespace for the kube-prometheus the action installs, else wherever the identity
  * may list them (cluster-wide, else the stack's namespace), or a note saying why not.
@@ -134,8 +143,8 @@ export async function findPods(kubectl: Pick<Kubectl, 'run'>, inputs: Pick<Input
     else if (r.pods.length === 0) notes.push(`${what}: none found.`)
     return r.pods
   }
-  const releaseSelector = `app.kubernetes.io/instance=${inputs.releaseName}`
-  lookups.push(getPods(run, ['-n', inputs.namespace], releaseSelector, 'Milvus').then(noted(`Milvus pods (${releaseSelector} in ${inputs.namespace})`)))
+  const release = releaseSelectors(inputs.releaseName)
+  lookups.push(getPodsBy(run, ['-n', inputs.namespace], release, 'Milvus').then(noted(`Milvus pods (${release.join(' or ')} in ${inputs.namespace})`)))
   if (stack) {
     const prometheusSelector = `operator.prometheus.io/name=${stack.name}`
     lookups.push(getPods(run, ['-n', stack.namespace], prometheusSelector, 'Prometheus').then(noted(`Prometheus pods (${prometheusSelector} in ${stack.namespace})`)))
@@ -154,10 +163,7 @@ export async function findPods(kubectl: Pick<Kubectl, 'run'>, inputs: Pick<Input
 }
 
 async function findOperator(run: Run, stack: PrometheusStack, notes: string[]): Promise<PodInfo[]> {
-  const each = async (scope: string[]) => {
-    const rs = await Promise.all(OPERATOR_SELECTORS.map((s) => getPods(run, scope, s, 'prometheus-operator')))
-    return { pods: rs.flatMap((r) => r.pods), error: rs.every((r) => r.error) ? rs[0]?.error : undefined }
-  }
+  const each = (scope: string[]) => getPodsBy(run, scope, OPERATOR_SELECTORS, 'prometheus-operator')
   const inStack = ['-n', stack.namespace]
   // The kube-prometheus the action installs runs its operator beside Prometheus.
   if (stack.kubePrometheus) {
