@@ -78,8 +78,8 @@ describe('Budget without timers', () => {
       }),
     ).rejects.toThrow('helm failed')
     expect(budget.timings()).toEqual([
-      { name: 'install tools', ms: 1_200 },
-      { name: 'deploy', ms: 300 },
+      { name: 'install tools', startMs: 0, ms: 1_200, outcome: 'done' },
+      { name: 'deploy', startMs: 1_200, ms: 300, outcome: 'failed' },
     ])
   })
 
@@ -94,14 +94,27 @@ describe('Budget without timers', () => {
     await b
     clock.advance(250)
     expect(budget.timings()).toEqual([
-      { name: 'kube-prometheus', ms: 750 },
-      { name: 'milvus', ms: 500 },
+      { name: 'kube-prometheus', startMs: 0, ms: 750, outcome: 'running' },
+      { name: 'milvus', startMs: 0, ms: 500, outcome: 'done' },
     ])
     clock.advance(250)
     finishA()
     await a
     clock.advance(10_000)
-    expect(budget.timings()[0]).toEqual({ name: 'kube-prometheus', ms: 1_000 })
+    expect(budget.timings()[0]).toEqual({ name: 'kube-prometheus', startMs: 0, ms: 1_000, outcome: 'done' })
+  })
+
+  it('gives each phase its start since the run started, by the wall clock too', async () => {
+    const clock = manualClock()
+    const before = Date.now()
+    const budget = new Budget(60_000, clock.now)
+    clock.advance(2_000)
+    await budget.phase('late', async () => {
+      clock.advance(100)
+    })
+    expect(budget.timings()[0]).toMatchObject({ startMs: 2_000, ms: 100 })
+    expect(budget.startedAt).toBeGreaterThanOrEqual(before)
+    expect(budget.startedAt).toBeLessThanOrEqual(Date.now())
   })
 
   it('returns copies, so callers cannot edit the record', async () => {

@@ -34,10 +34,13 @@ interface PhaseRecord {
   name: string
   start: number
   end: number | undefined
+  failed: boolean
 }
 
 export class Budget {
   readonly totalMs: number
+  /** When the run started, by the wall clock (ms since the epoch): the origin of the timeline. */
+  readonly startedAt: number
   readonly #now: () => number
   readonly #start: number
   readonly #phases: PhaseRecord[] = []
@@ -52,6 +55,7 @@ export class Budget {
     this.totalMs = totalMs
     this.#now = now
     this.#start = now()
+    this.startedAt = Date.now()
   }
 
   remainingMs(): number {
@@ -164,22 +168,30 @@ export class Budget {
 
   /** Run `fn` and record how long it took, whether it succeeds or fails. Phases may overlap. */
   async phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const record: PhaseRecord = { name, start: this.#now(), end: undefined }
+    const record: PhaseRecord = { name, start: this.#now(), end: undefined, failed: false }
     this.#phases.push(record)
     try {
       return await fn()
+    } catch (error) {
+      record.failed = true
+      throw error
     } finally {
       record.end = this.#now()
     }
   }
 
   /**
-   * Phases in the order they started. A phase still running (e.g. a parallel one when
-   * another failed) is reported with the time it has run so far.
+   * Phases in the order they started, each with its start since the run's. A phase still
+   * running (e.g. a parallel one when another failed) is reported with the time it has run so far.
    */
   timings(): PhaseTiming[] {
     const now = this.#now()
-    return this.#phases.map((p) => ({ name: p.name, ms: (p.end ?? now) - p.start }))
+    return this.#phases.map((p) => ({
+      name: p.name,
+      startMs: p.start - this.#start,
+      ms: (p.end ?? now) - p.start,
+      outcome: p.end === undefined ? 'running' : p.failed ? 'failed' : 'done',
+    }))
   }
 }
 

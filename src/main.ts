@@ -18,6 +18,7 @@ import { preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
 import { saveDiagnostics } from './report/diagnostics-dir.ts'
+import { collectPods, type PodReport } from './report/pods.ts'
 import { setOutputs } from './report/outputs.ts'
 import { writeFailureSummary, writeSummary } from './report/summary.ts'
 import { ensureScrapeJob } from './scrape/operator-config.ts'
@@ -45,13 +46,21 @@ export async function run(): Promise<void> {
     core.info(`Milvus target up: ${result.targets.map((t) => t.scrapeUrl).join(', ')} (in ${formatDuration(performance.now())})`)
   } catch (e) {
     const error = explain(e, current)
+    // The timeline up to the failure, before the time spent on diagnostics.
+    const phases = current?.budget.timings() ?? []
     core.setFailed(error.message)
     if (current && hasStack(current)) prometheus?.abandon(current)
     if (current && !(await current.budget.settle(60_000))) core.warning('An apply of kube-prometheus did not finish within 60 s of the failure; a re-run applies it again.')
-    if (current && hasCluster(current)) await collectDiagnostics(current).catch((d: unknown) => core.warning(`Could not collect diagnostics: ${(d as Error).message}`))
-    diagnosticsDir ??= current && (await saveDiagnostics(current))
+    let pods: PodReport | undefined
+    if (current && hasCluster(current)) {
+      // Found and read once, for the log groups, the folder and the summary.
+      pods = await collectPods(current.kubectl, current.inputs, hasStack(current) ? current.stack : undefined)
+      await collectDiagnostics(current, pods).catch((d: unknown) => core.warning(`Could not collect diagnostics: ${(d as Error).message}`))
+    }
+    diagnosticsDir ??= current && (await saveDiagnostics(current, pods))
     if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
-    await writeFailureSummary(error, current?.budget.timings() ?? []).catch(() => undefined)
+    const startedAt = current?.budget.startedAt ?? Date.now()
+    await writeFailureSummary({ error, phases, startedAt, diagnosticsDir, pods, stepId: process.env['GITHUB_ACTION'] }).catch(() => undefined)
   }
   // The release is held while the main step runs: another job may take it from here.
   await endReleaseHolds()
@@ -154,5 +163,6 @@ async function monitor(run: StackRun): Promise<RunResult> {
     scrapePool,
     targets,
     phases: budget.timings(),
+    startedAt: budget.startedAt,
   }
 }

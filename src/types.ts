@@ -64,7 +64,11 @@ export interface Endpoints {
 
 export interface PhaseTiming {
   name: string
+  /** When the phase started, ms since the run started. */
+  startMs: number
   ms: number
+  /** 'running': still under way when the timings were taken (a phase beside one that failed). */
+  outcome: 'done' | 'failed' | 'running'
 }
 
 export interface RunResult {
@@ -77,6 +81,8 @@ export interface RunResult {
   scrapePool: string
   targets: TargetState[] // the Milvus targets, all up on success
   phases: PhaseTiming[]
+  /** When the run started, ms since the epoch: the origin of the phases' timeline. */
+  startedAt: number
   dashboard?: LoadedDashboard // when grafana-dashboard is on
   alertRules: LoadedGroup[] // groups Prometheus reports loaded and healthy
   assertions: AssertionVerdict[]

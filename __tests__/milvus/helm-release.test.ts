@@ -149,6 +149,8 @@ describe('secret values', () => {
     ['the env-list shape', { standalone: { extraEnv: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'debug' }] } }, ['hunter2']],
     ['a short number under a secret-looking key is not a secret', { tokenTtl: 300 }, []],
     ['a long number is', { apiKey: 12345678 }, ['12345678']],
+    ['inside extraConfigFiles, a YAML text', { extraConfigFiles: { 'user.yaml': 'minio:\n  secretAccessKey: s3cr3t\n  address: minio\n' } }, ['s3cr3t']],
+    ['not in a configuration file of comments only', { extraConfigFiles: { 'user.yaml': '# token: none\n' } }, []],
   ])('%s', (_n, values, want) => {
     expect(secretValues(values)).toEqual(want)
   })

@@ -40,10 +40,11 @@ const result: RunResult = {
   scrapePool: 'serviceMonitor/milvus/my-release-milvus-standalone/0',
   targets: [target],
   phases: [
-    { name: 'install tools', ms: 4_200 },
-    { name: 'deploy kube-prometheus', ms: 95_000 },
-    { name: 'wait for the scrape', ms: 31_500 },
+    { name: 'install tools', startMs: 0, ms: 4_200, outcome: 'done' },
+    { name: 'deploy kube-prometheus', startMs: 4_200, ms: 95_000, outcome: 'done' },
+    { name: 'wait for the scrape', startMs: 99_200, ms: 31_500, outcome: 'done' },
   ],
+  startedAt: Date.UTC(2025, 10, 24, 15, 28, 0),
   dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
   alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
   assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, measurements: 1, failures: 0 }],
@@ -220,6 +221,9 @@ describe('renderSummary', () => {
     expect(html).toContain('<td>v1.35.2</td>')
     expect(html).toContain('<td>v4.1.4</td>')
     expect(html).toContain('<tr><td>deploy kube-prometheus</td><td>1m 35s</td></tr>')
+    // The timeline right after the targets, its fence after a blank line so Markdown reads it.
+    expect(html).toContain('</table>\n<h3>Timeline</h3>\n\n\n```mermaid\ngantt\n')
+    expect(html).toContain(`  deploy kube-prometheus :done, p1, ${result.startedAt + 4_200}, 95000ms\n`)
   })
 
   it('shows every target, a down one with its error', () => {
@@ -292,12 +296,13 @@ describe('writing the job summary', () => {
   it('writes the failure summary with the error and the phases so far', async () => {
     const error = new TimeoutError('Prometheus to scrape milvus/my-release-milvus-standalone', 600_000, 900_000)
     const phases = [
-      { name: 'install tools', ms: 3_000 },
-      { name: 'wait for the scrape', ms: 600_000 },
+      { name: 'install tools', startMs: 0, ms: 3_000, outcome: 'done' as const },
+      { name: 'wait for the scrape', startMs: 3_000, ms: 600_000, outcome: 'failed' as const },
     ]
-    await writeFailureSummary(error, phases)
+    const failure = { error, phases, startedAt: Date.UTC(2025, 10, 24, 15, 28, 0) }
+    await writeFailureSummary(failure)
     const written = readFileSync(summaryFile, 'utf8')
-    expect(written).toBe(renderFailureSummary(error, phases))
+    expect(written).toBe(renderFailureSummary(failure))
     expect(written).toContain('<h2>Milvus monitoring failed</h2>')
     expect(written).toContain('Timed out waiting for Prometheus to scrape milvus/my-release-milvus-standalone after 10m 00s')
     expect(written).toContain('raise the `timeout` input')
@@ -305,7 +310,7 @@ describe('writing the job summary', () => {
   })
 
   it('says so when no phase ran', () => {
-    expect(renderFailureSummary(new Error('bad input'), [])).toContain('<p>No phase ran.</p>')
+    expect(renderFailureSummary({ error: new Error('bad input'), phases: [], startedAt: 0 })).toContain('<p>No phase ran.</p>')
   })
 
   it('skips quietly outside GitHub Actions', async () => {

@@ -118,11 +118,30 @@ export function secretValues(values: Values, underSecret = false): string[] {
   const named = typeof values.name === 'string' && SECRET_KEY.test(values.name)
   for (const [k, v] of Object.entries(values)) {
     const secret = underSecret || SECRET_KEY.test(k) || (named && k === 'value')
-    if (isPlainObject(v)) out.push(...secretValues(v, secret))
+    if (k === CONFIG_FILES && isPlainObject(v) && !secret) {
+      for (const file of Object.values(v)) {
+        const parsed = typeof file === 'string' ? parseConfigFile(file) : undefined
+        if (parsed) out.push(...secretValues(parsed))
+        else if (isPlainObject(file)) out.push(...secretValues(file))
+      }
+    } else if (isPlainObject(v)) out.push(...secretValues(v, secret))
     else if (Array.isArray(v)) out.push(...secretValues(Object.fromEntries(v.map((x, i) => [String(i), x])), secret))
     else if (secret && isSecretLeaf(v)) out.push(String(v))
   }
   return out
+}
+
+/** Milvus' values key whose entries are whole configuration files (`user.yaml`) as YAML text. */
+export const CONFIG_FILES = 'extraConfigFiles'
+
+/** A configuration file's text as a mapping, or undefined when it is not one (comments only, not YAML). */
+export function parseConfigFile(text: string): Values | undefined {
+  try {
+    const parsed: unknown = YAML.parse(text)
+    return isPlainObject(parsed) ? parsed : undefined
+  } catch {
+    return undefined
+  }
 }
 
 // A string, or a number long enough to be a credential: masking `300` of a `tokenTtl` would

@@ -1,10 +1,11 @@
 // The job summary: what was installed, where it is reachable, what Prometheus scrapes, and
 // where the time went. Rendered as a pure string so it can be tested without a runner.
 import * as core from '@actions/core'
-import { formatDuration } from '../budget.ts'
+import { TimeoutError, formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
 import type { PhaseTiming, RunResult } from '../types.ts'
 import { measured, type AssertionVerdict } from '../mixin/assertions.ts'
+import { logFile, type PodReport } from './pods.ts'
 
 function escapeHtml(text: string): string {
   return text
@@ -53,6 +54,41 @@ function phaseTable(phases: PhaseTiming[]): string {
     ['Phase', 'Duration'],
     phases.map((p) => [cell(p.name), escapeHtml(formatDuration(p.ms))]),
   )
+}
+
+/** Task names as Mermaid's gantt grammar reads them: it ends a name at `:`, `#` (a comment) and
+ * `;`, reads `%` after a character as a comment and a line of backticks as the fence's end. Each is
+ * shown by its full-width form; a name that starts with one of the grammar's keywords is kept from
+ * being read as it by a zero-width space. */
+export function ganttName(name: string): string {
+  const flat = name.replace(/[:#;%`]/g, (c) => FULL_WIDTH[c] ?? c).replace(/\s+/g, ' ').trim()
+  if (flat === '') return '(unnamed)'
+  return GANTT_KEYWORD.test(flat) ? `\u200b${flat}` : flat
+}
+
+const FULL_WIDTH: Record<string, string> = { ':': '：', '#': '＃', ';': '；', '%': '％', '`': '｀' }
+
+// What Mermaid's gantt lexer (case-insensitive) takes for a statement at a line's start.
+const GANTT_KEYWORD =
+  /^(gantt|dateformat\s|inclusiveenddates|topaxis|axisformat\s|tickinterval\s|includes\s|excludes\s|todaymarker\s|weekday\s|title\s|accdescription\s|acctitle\s*:|accdescr|section\s|click\s|call\s|href\s|\d{4}-\d{2}-\d{2})/i
+
+const GANTT_TAG: Record<PhaseTiming['outcome'], string> = { done: 'done', failed: 'crit', running: 'active' }
+
+/**
+ * The phases as a Mermaid gantt chart in a fenced block, which GitHub renders in job summaries:
+ * each phase a bar from its start for its duration, on the run's wall clock (`dateFormat x`:
+ * ms since the epoch, so the axis shows the reader's local time of day), a failed phase in red
+ * (`crit`), one still running when the run ended `active`. Blank lines around the fence end the
+ * HTML block before it, so Markdown reads the fence.
+ */
+export function timeline(phases: PhaseTiming[], startedAt: number): string {
+  if (phases.length === 0) return ''
+  const lines = ['gantt', '  dateFormat x', '  axisFormat %H:%M:%S', '  todayMarker off']
+  phases.forEach((p, i) => {
+    const start = Math.round(startedAt + p.startMs)
+    lines.push(`  ${ganttName(p.name)} :${GANTT_TAG[p.outcome]}, p${i}, ${start}, ${Math.max(0, Math.round(p.ms))}ms`)
+  })
+  return `\n\n\`\`\`mermaid\n${lines.join('\n')}\n\`\`\`\n\n`
 }
 
 const HEALTH_MARK: Record<string, string> = { up: '✅ up', down: '❌ down', unknown: '❔ unknown' }
@@ -111,6 +147,11 @@ export function renderSummary(result: RunResult): string {
         ),
   )
 
+  if (result.phases.length > 0) {
+    parts.push('<h3>Timeline</h3>\n')
+    parts.push(timeline(result.phases, result.startedAt))
+  }
+
   if (result.dashboard) {
     parts.push('<h3>Grafana dashboard</h3>\n')
     parts.push(`<p>${cell(result.dashboard.title)} (uid ${code(result.dashboard.uid)}): ${code(result.dashboard.url)}</p>\n`)
@@ -138,13 +179,94 @@ export function assertionsTable(verdicts: AssertionVerdict[]): string {
   )
 }
 
-/** The job summary of a failed run, as HTML: the error and where the time went. */
-export function renderFailureSummary(error: Error, phases: PhaseTiming[]): string {
+/** What the failure summary tells. */
+export interface FailureReport {
+  error: Error
+  /** The phases up to the failure (budget.timings()). */
+  phases: PhaseTiming[]
+  /** When the run started, ms since the epoch. */
+  startedAt: number
+  /** The diagnostics folder, when one was written. */
+  diagnosticsDir?: string | undefined
+  /** The pods of the release and the stack, with their logs' files in the folder. */
+  pods?: PodReport | undefined
+  /** The step's id (GITHUB_ACTION), for the upload snippet; an unnamed step's is `__owner_action`. */
+  stepId?: string | undefined
+}
+
+/** What failed: the phase that failed first, else the ones under way, else "before the first phase". */
+export function whatFailed(phases: PhaseTiming[]): string {
+  const failed = phases.filter((p) => p.outcome === 'failed').sort((a, b) => a.startMs + a.ms - (b.startMs + b.ms))
+  const first = failed[0]
+  if (first) {
+    const others = failed.slice(1).map((p) => p.name)
+    return `The phase ${code(first.name)} failed ${escapeHtml(formatDuration(first.ms))} after it started, ${escapeHtml(formatDuration(first.startMs + first.ms))} into the run` +
+      (others.length > 0 ? `; ${others.map(code).join(', ')} ended with it` : '') + '.'
+  }
+  const running = phases.filter((p) => p.outcome === 'running')
+  if (running.length > 0) return `The run ended while ${running.map((p) => code(p.name)).join(', ')} ${running.length === 1 ? 'was' : 'were'} under way.`
+  if (phases.length === 0) return 'The run failed before its first phase: reading the inputs.'
+  return `The run failed after the phase ${code(phases.at(-1)!.name)}.`
+}
+
+function nextSteps(f: FailureReport): string[] {
+  const steps: string[] = []
+  // A timeout the pipeline explained further is a plain Error with the TimeoutError's message first.
+  if (f.error instanceof TimeoutError || f.error.message.startsWith('Timed out waiting for ')) {
+    steps.push(
+      'The wait named above ran out of the run&#39;s <code>timeout</code>. If the release&#39;s pods were still starting (pulling images, waiting on etcd or MinIO), raise <code>timeout</code>; ' +
+        'if one is not ready for another reason, its log and events in the diagnostics folder say why.',
+    )
+  } else {
+    steps.push('The message above names the cause and, where the action knows it, the fix; docs/troubleshooting.md lists the causes the action recognises.')
+  }
+  if (f.pods && f.pods.pods.some((p) => !p.ready)) steps.push('Look first at the pods that are not ready, below: the reason is the cluster&#39;s, their logs are in the diagnostics folder.')
+  if (f.diagnosticsDir) {
+    const id = f.stepId && !f.stepId.startsWith('__') ? f.stepId : 'monitoring'
+    const named = id === f.stepId ? '' : ` (give this step <code>id: ${id}</code>)`
+    steps.push(
+      `Upload the diagnostics folder <code>${cell(f.diagnosticsDir)}</code> (the <code>diagnostics-dir</code> output) with actions/upload-artifact${named}: ` +
+        `it holds the pods&#39; logs (the previous container&#39;s too where one restarted), describe output, events, <code>helm status</code>, the release&#39;s values (secrets masked), ` +
+        `Prometheus&#39; targets and rules and the configuration prometheus-operator generated.` +
+        `<pre>- if: failure() &amp;&amp; steps.${escapeHtml(id)}.outputs.diagnostics-dir != &#39;&#39;\n  uses: actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f # v7.0.0\n  with:\n    name: milvus-diagnostics\n    path: \${{ steps.${escapeHtml(id)}.outputs.diagnostics-dir }}</pre>`,
+    )
+  } else {
+    steps.push('Nothing was collected from the cluster: the run ended before it reached it.')
+  }
+  return steps
+}
+
+function notReadyTable(pods: PodReport): string {
+  const notReady = pods.pods.filter((p) => !p.ready)
+  if (notReady.length === 0) return ''
+  return (
+    '<h3>Pods not ready</h3>\n' +
+    table(
+      ['Pod', 'Of', 'Why', 'Logs in the diagnostics folder'],
+      notReady.map((p) => [
+        code(`${p.namespace}/${p.name}`),
+        cell(p.role),
+        cell(p.reason),
+        pods.logs.filter((l) => l.pod === p).map((l) => code(logFile(l))).join('<br>'),
+      ]),
+    )
+  )
+}
+
+/**
+ * The job summary of a failed run, as HTML: what failed, why (the error), what to do next (with
+ * the pods that are not ready and the folder to upload), and where the time went up to the failure.
+ */
+export function renderFailureSummary(f: FailureReport): string {
   return [
     '<h2>Milvus monitoring failed</h2>\n',
-    `<pre>${cell(error.message)}</pre>\n`,
+    `<p><b>What failed.</b> ${whatFailed(f.phases)}</p>\n`,
+    `<p><b>Why.</b></p>\n<pre>${cell(f.error.message)}</pre>\n`,
+    `<p><b>What to do next.</b></p>\n<ul>${nextSteps(f).map((s) => `<li>${s}</li>`).join('')}</ul>\n`,
+    f.pods ? notReadyTable(f.pods) : '',
+    ...(f.phases.length > 0 ? ['<h3>Timeline up to the failure</h3>\n', timeline(f.phases, f.startedAt)] : []),
     '<h3>Phase timings</h3>\n',
-    phaseTable(phases),
+    phaseTable(f.phases),
   ].join('')
 }
 
@@ -167,6 +289,6 @@ export async function writeSummary(result: RunResult): Promise<void> {
   await write(renderSummary(result))
 }
 
-export async function writeFailureSummary(error: Error, phases: PhaseTiming[]): Promise<void> {
-  await write(renderFailureSummary(error, phases))
+export async function writeFailureSummary(f: FailureReport): Promise<void> {
+  await write(renderFailureSummary(f))
 }
