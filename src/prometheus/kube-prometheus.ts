@@ -1,7 +1,7 @@
 // kube-prometheus: fetch a release's manifests (cached per version), apply them server-side,
 // and wait on watches for the CRDs, the operator and Prometheus `k8s`.
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
@@ -89,7 +89,9 @@ export async function fetchManifests(version: string, url: string, request: Requ
     core.info(`kube-prometheus ${version} manifests from ${url} found in the tool cache`)
   } else {
     core.info(`Downloading kube-prometheus ${version} from ${url}`)
-    const temp = await mkdtemp(join(process.env['RUNNER_TEMP'] || tmpdir(), 'kube-prometheus-'))
+    const parent = process.env['RUNNER_TEMP'] || tmpdir()
+    await mkdir(parent, { recursive: true })
+    const temp = await mkdtemp(join(parent, 'kube-prometheus-'))
     try {
       const archive = join(temp, 'kube-prometheus.tar.gz')
       await downloadFile(defaultFetch, url, archive, request)
