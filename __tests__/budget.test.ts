@@ -145,6 +145,16 @@ describe('Budget.wait', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('reads a `what` given as a function when time runs out, so it can name what is under way then', async () => {
+    const budget = new Budget(1_000, () => Date.now())
+    let now = 'nothing yet'
+    const waiting = budget.wait(() => `the downloads (${now})`, () => new Promise<never>(() => undefined))
+    const outcome = waiting.catch((e: unknown) => e as TimeoutError)
+    now = 'https://mirror.example/kubectl'
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect((await outcome).what).toBe('the downloads (https://mirror.example/kubectl)')
+  })
+
   it('aborts the signal and rejects with a TimeoutError naming the wait when time runs out', async () => {
     const budget = new Budget(15 * 60_000, () => Date.now())
     vi.advanceTimersByTime(10 * 60_000)

@@ -338,6 +338,7 @@ describe.runIf(E2E)('the bundled action on the local cluster', () => {
     const viaNamespace = (u: string) => u.replace('127.0.0.1', '10.250.0.1')
     const proxied = inputs({ expose: 'none', namespace: 'milvus-proxy', 'release-name': 'viaproxy' })
     for (const k of ['kubectl-base-url', 'helm-base-url', 'kube-prometheus-url', 'milvus-chart-repo']) proxied[k] = viaNamespace(proxied[k]!)
+    proxied['allow-insecure-downloads'] = 'true' // the mirror is plain http, now off loopback
     const env = { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: '' }
     // A fresh runner: nothing in its tool cache, so the downloads happen too.
     const fresh = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })

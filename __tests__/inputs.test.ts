@@ -31,6 +31,9 @@ describe('defaults', () => {
       helmVersion: { kind: 'exact', version: DEFAULT_HELM_VERSION },
       kubectlBaseUrl: 'https://dl.k8s.io',
       helmBaseUrl: 'https://get.helm.sh',
+      kubectlSha256: '',
+      helmSha256: '',
+      allowInsecureDownloads: false,
       kubePrometheusVersion: 'v0.18.0',
       kubePrometheusUrl: 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz',
       installKubePrometheus: true,
@@ -217,6 +220,42 @@ describe('rejected forms', () => {
 
   it('says "input is invalid" for a single problem', () => {
     expect(() => parseWith({ expose: 'nodeport' })).toThrow(/^input is invalid:\n {2}- expose: "nodeport"/)
+  })
+})
+
+describe('downloads: plain http and digests', () => {
+  const HEX = 'a'.repeat(64)
+
+  it.each<[InputName, string]>([
+    ['kubectl-base-url', 'http://mirror.example/k8s'],
+    ['helm-base-url', 'http://10.0.0.5/helm'],
+    ['kube-prometheus-url', 'http://mirror.example/kp.tar.gz'],
+    ['milvus-chart-repo', 'http://charts.example/'],
+    ['grafana-dashboard-url', 'http://mirror.example/${tag}/dashboard.json'],
+  ])('%s over plain http is refused without allow-insecure-downloads, naming the fix', (name, value) => {
+    const problems = problemsOf({ [name]: value })
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain(`${name}: ${JSON.stringify(value)} is plain http`)
+    expect(problems[0]).toContain('allow-insecure-downloads: true')
+    expect(parseWith({ [name]: value, 'allow-insecure-downloads': 'true' }).allowInsecureDownloads).toBe(true)
+  })
+
+  it.each(['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'http://127.1.2.3'])('loopback %s needs no opt-in', (url) => {
+    expect(parseWith({ 'kubectl-base-url': url }).kubectlBaseUrl).toBe(url)
+  })
+
+  it('a kube-prometheus-url that is not used is not checked', () => {
+    expect(parseWith({ 'install-kube-prometheus': 'false', 'kube-prometheus-url': 'http://mirror.example/kp.tar.gz' }).installKubePrometheus).toBe(false)
+  })
+
+  it('takes digests in either case, for exact versions only', () => {
+    const got = parseWith({ 'kubectl-sha256': HEX.toUpperCase(), 'helm-sha256': ` ${HEX} `, 'kubectl-version': 'v1.34.1', 'helm-version': '3.17.2' })
+    expect([got.kubectlSha256, got.helmSha256]).toEqual([HEX, HEX])
+    expect(problemsOf({ 'kubectl-sha256': HEX, 'kubectl-version': '1.35' })).toEqual([
+      'kubectl-sha256: it is the digest of one release, so kubectl-version must be exact (vX.Y.Z), not "1.35"',
+    ])
+    expect(problemsOf({ 'helm-sha256': HEX, 'helm-version': 'latest' })[0]).toMatch(/^helm-sha256: .*must be exact/)
+    expect(problemsOf({ 'helm-sha256': 'abc' })).toEqual(['helm-sha256: "abc" is not valid; expected a SHA-256 digest: 64 hexadecimal digits'])
   })
 })
 

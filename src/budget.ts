@@ -66,8 +66,10 @@ export class Budget {
    * Run `fn` with what is left of the budget. On expiry the signal is aborted (with the
    * TimeoutError as its reason) and the returned promise rejects at once, without waiting
    * for `fn` to notice: callers pass the signal to their watches and polls so they stop.
+   * `what` may be a function, read when the budget runs out (e.g. naming the download under way).
    */
-  wait<T>(what: string, fn: (signal: AbortSignal, remainingMs: number) => Promise<T>): Promise<T> {
+  wait<T>(waitingFor: string | (() => string), fn: (signal: AbortSignal, remainingMs: number) => Promise<T>): Promise<T> {
+    const what = typeof waitingFor === 'function' ? waitingFor() : waitingFor
     const started = this.#now()
     const remaining = this.remainingMs()
     const controller = new AbortController()
@@ -95,7 +97,7 @@ export class Budget {
         if (settled) return
         settled = true
         this.#running.delete(fail)
-        const error = new TimeoutError(what, this.#now() - started, this.totalMs)
+        const error = new TimeoutError(typeof waitingFor === 'function' ? waitingFor() : waitingFor, this.#now() - started, this.totalMs)
         controller.abort(error)
         reject(error)
       }, remaining)

@@ -15,6 +15,9 @@ export const INPUT_DEFAULTS = {
   'helm-version': DEFAULT_HELM_VERSION,
   'kubectl-base-url': 'https://dl.k8s.io',
   'helm-base-url': 'https://get.helm.sh',
+  'kubectl-sha256': '',
+  'helm-sha256': '',
+  'allow-insecure-downloads': 'false',
   'kube-prometheus-version': 'v0.18.0',
   'kube-prometheus-url': '',
   'install-kube-prometheus': 'true',
@@ -103,6 +106,33 @@ function httpUrl(name: InputName, raw: string, what: string): Check<string> {
     return bad(name, raw, `expected an http:// or https:// URL of ${what} (got the ${url.protocol} scheme)`)
   }
   return ok(raw)
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i
+
+/**
+ * An http:// URL input is refused unless allow-insecure-downloads is true or it names loopback
+ * (where nothing on the network can read or alter the transfer). Returns the problem, or ''.
+ */
+function insecure(name: InputName, value: string, allowed: boolean): string {
+  if (allowed || value === '') return ''
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return ''
+  }
+  if (url.protocol !== 'http:' || LOOPBACK.test(url.hostname)) return ''
+  return (
+    `${name}: ${JSON.stringify(value)} is plain http, so anything on the way can read or alter what it serves; ` +
+    `use https://, or set allow-insecure-downloads: true to accept it (docs/inputs.md says what is still verified)`
+  )
+}
+
+function sha256(name: InputName, raw: string): Check<string> {
+  const hex = raw.trim().toLowerCase()
+  if (hex === '' || /^[0-9a-f]{64}$/.test(hex)) return ok(hex)
+  return bad(name, raw, 'expected a SHA-256 digest: 64 hexadecimal digits')
 }
 
 function baseUrl(name: InputName, raw: string, what: string): Check<string> {
@@ -224,6 +254,11 @@ export function parseInputs(
   const helmVersion = take(version('helm-version', raw('helm-version'), parseHelmVersion), { kind: 'latest' })
   const kubectlBaseUrl = take(baseUrl('kubectl-base-url', raw('kubectl-base-url'), 'a kubectl release mirror'), '')
   const helmBaseUrl = take(baseUrl('helm-base-url', raw('helm-base-url'), 'a Helm release mirror'), '')
+  const kubectlSha256 = take(sha256('kubectl-sha256', raw('kubectl-sha256')), '')
+  const helmSha256 = take(sha256('helm-sha256', raw('helm-sha256')), '')
+  const allowInsecureDownloads = take(boolean('allow-insecure-downloads', raw('allow-insecure-downloads')), false)
+  if (kubectlSha256 && kubectlVersion.kind !== 'exact') problems.push(`kubectl-sha256: it is the digest of one release, so kubectl-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('kubectl-version'))}`)
+  if (helmSha256 && helmVersion.kind !== 'exact') problems.push(`helm-sha256: it is the digest of one release, so helm-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('helm-version'))}`)
 
   const kpVersionRaw = raw('kube-prometheus-version')
   const kubePrometheusVersion = take(
@@ -321,12 +356,27 @@ export function parseInputs(
   problems.push(...parsedAssertions.problems)
   const diagnostics = take<'on-failure' | 'always'>(oneOf('diagnostics', raw('diagnostics'), ['on-failure', 'always']), 'on-failure')
 
+  const urls: Array<[InputName, string]> = [
+    ['kubectl-base-url', kubectlBaseUrl],
+    ['helm-base-url', helmBaseUrl],
+    ['kube-prometheus-url', installKubePrometheus ? kubePrometheusUrl : ''],
+    ['milvus-chart-repo', milvusChartRepo],
+    ['grafana-dashboard-url', grafanaDashboardUrl],
+  ]
+  for (const [name, value] of urls) {
+    const problem = insecure(name, value, allowInsecureDownloads)
+    if (problem) problems.push(problem)
+  }
+
   if (problems.length > 0) throw new InputError(problems)
   return {
     kubectlVersion,
     helmVersion,
     kubectlBaseUrl,
     helmBaseUrl,
+    kubectlSha256,
+    helmSha256,
+    allowInsecureDownloads,
     kubePrometheusVersion,
     kubePrometheusUrl,
     installKubePrometheus,

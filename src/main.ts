@@ -25,6 +25,7 @@ import { ensureScrapeJob } from './scrape/operator-config.ts'
 import { scrapePoolFor, waitForTargetsOnReplicas } from './scrape/target-wait.ts'
 import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
+import { Transfers } from './tools/download.ts'
 import { installTools } from './tools/install.ts'
 import type { RunResult } from './types.ts'
 
@@ -81,7 +82,10 @@ function explain(e: unknown, run: Run | undefined): Error {
 async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSource): Promise<RunResult> {
   const { inputs, budget, state } = run
   const [tools, kube] = await Promise.all([
-    budget.phase('Install kubectl and helm', () => installTools(inputs)),
+    budget.phase('Install kubectl and helm', () => {
+      const transfers = new Transfers()
+      return budget.wait(() => `kubectl and helm to download${transfers.describe()}`, (signal) => installTools(inputs, signal, transfers))
+    }),
     budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, prometheus, signal))),
     prometheus.fetch(run),
   ])

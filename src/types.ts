@@ -14,6 +14,9 @@ export interface Inputs {
   helmVersion: VersionSpec
   kubectlBaseUrl: string // no trailing slash
   helmBaseUrl: string // no trailing slash
+  kubectlSha256: string // SHA-256 of the kubectl binary, lowercase hex; '' when unset
+  helmSha256: string // SHA-256 of the helm archive (.tar.gz), lowercase hex; '' when unset
+  allowInsecureDownloads: boolean // http:// URL inputs (other than loopback) accepted
   kubePrometheusVersion: string // 'v0.18.0'
   kubePrometheusUrl: string // archive URL, default derived from the version
   installKubePrometheus: boolean

@@ -45,29 +45,29 @@ describe.skipIf(!ip)('downloads through the environment proxy', () => {
     }
     proxy.log.length = 0
   })
-  const host = () => new URL(mirror.url).host
 
   it('the version look-up is sent to the proxy (absolute URI, as Go sends http URLs)', async () => {
     expect(await resolveKubectlVersion({ kind: 'latest' }, mirror.kubectlBaseUrl)).toBe('v1.35.2')
     expect(proxy.log).toEqual([`GET ${mirror.kubectlBaseUrl}/release/stable.txt`])
   })
 
-  it('a tool download: the checksum through undici, the binary through tool-cache, both via the proxy', { timeout: 120_000 }, async () => {
+  it('a tool download: the checksum and the binary through undici, both via the proxy', { timeout: 120_000 }, async () => {
     const before = mirror.requests.length
-    const got = await installKubectl({ kind: 'exact', version: 'v1.35.2' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64' })
-    expect(got.version).toBe('v1.35.2')
-    // @actions/http-client tunnels http URLs with CONNECT; undici sends them as absolute URIs.
-    expect(proxy.log).toEqual([`GET ${mirror.kubectlBaseUrl}/release/v1.35.2/bin/linux/amd64/kubectl.sha256`, `CONNECT ${host()}`])
+    // v1.32.3 has no pinned digest: its checksum file is read (the mirror stands in for upstream).
+    const got = await installKubectl({ kind: 'exact', version: 'v1.32.3' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64', upstream: mirror.kubectlBaseUrl })
+    expect(got.version).toBe('v1.32.3')
+    // undici sends http URLs to the proxy as absolute URIs, as Go does.
+    expect(proxy.log).toEqual([`GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`, `GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl`])
     expect(mirror.requests.slice(before).map((r) => r.path)).toEqual([
-      '/kubectl/release/v1.35.2/bin/linux/amd64/kubectl.sha256',
-      '/kubectl/release/v1.35.2/bin/linux/amd64/kubectl',
+      '/kubectl/release/v1.32.3/bin/linux/amd64/kubectl.sha256',
+      '/kubectl/release/v1.32.3/bin/linux/amd64/kubectl',
     ])
   })
 
   it('NO_PROXY exempts the mirror: look-up and download go direct', { timeout: 120_000 }, async () => {
     process.env.NO_PROXY = ip
     expect(await resolveKubectlVersion({ kind: 'line', major: 1, minor: 32 }, mirror.kubectlBaseUrl)).toBe('v1.32.3')
-    await installKubectl({ kind: 'exact', version: 'v1.32.3' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64' })
+    await installKubectl({ kind: 'exact', version: 'v1.35.2' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64', upstream: mirror.kubectlBaseUrl })
     expect(proxy.log).toEqual([])
   })
 

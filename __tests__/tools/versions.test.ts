@@ -195,7 +195,7 @@ describe('resolveHelmVersion', () => {
     ['latest on an empty mirror', { kind: 'latest' }, {}, {}, /No Helm 4 release for linux\/amd64/],
     ['a malformed hint', { kind: 'line', major: 4 }, { '/helm4-latest-version': '<html>' }, {}, /helm4-latest-version answered "<html>"/],
     ['a forbidden probe', { kind: 'line', major: 4, minor: 1 }, upstream, { '/helm-v4.1.2-linux-amd64.tar.gz.sha256sum': 403 }, /HEAD .*helm-v4\.1\.2-linux-amd64\.tar\.gz\.sha256sum answered HTTP 403/],
-    ['a failing hint', { kind: 'line', major: 4 }, upstream, { '/helm4-latest-version': 500 }, /helm4-latest-version answered HTTP 500/],
+    ['a forbidden hint', { kind: 'line', major: 4 }, upstream, { '/helm4-latest-version': 403 }, /helm4-latest-version answered HTTP 403/],
   ])('%s is an error', async (_name, spec, files, statusOf, why) => {
     const { http } = fakeHttp(H, files, statusOf)
     await expect(resolveHelmVersion(spec, H, opts(http))).rejects.toThrow(why)

@@ -1,10 +1,9 @@
 // Which proxy a request goes through, decided from the environment the way kubectl and helm
 // decide it (Go's http.ProxyFromEnvironment, golang.org/x/net/http/httpproxy), so the action
 // reaches what they reach. This module only decides; the connections are made by libraries:
-// undici's ProxyAgent for the small downloads (tools/download.ts), @kubernetes/client-node's
+// undici's ProxyAgent for every download (tools/download.ts), and @kubernetes/client-node's
 // proxy agents for the Kubernetes API (cluster/kube.ts hands it the decision as the cluster's
-// proxy-url), and @actions/http-client inside @actions/tool-cache for archives (its own reading
-// of the same variables; see docs/proxies.md for the one difference).
+// proxy-url).
 import { BlockList, isIP } from 'node:net'
 
 /** Where a request to one URL goes, and why (for logs and error messages). */

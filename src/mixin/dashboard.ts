@@ -7,13 +7,13 @@
 // kube-prometheus' Grafana runs with its default login (admin/admin: grafana-config sets no
 // security section) and keeps dashboards in an emptyDir, so a Grafana pod restart drops it.
 import * as core from '@actions/core'
-import * as tc from '@actions/tool-cache'
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Helm } from '../cluster/helm.ts'
 import type { Kubectl } from '../cluster/kubectl.ts'
 import type { Kube } from '../cluster/kube.ts'
+import { defaultFetch, fetchText } from '../tools/download.ts'
 import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
 export type { LoadedDashboard }
 
@@ -171,7 +171,7 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   const version = needsTag ? await appVersion(c.helm, inputs) : undefined
   const source = local ? raw : dashboardSource(raw, version === undefined ? undefined : milvusTag(version))
   core.info(`Milvus dashboard from ${source}`)
-  const json = JSON.parse(await readFile(local ? source : await tc.downloadTool(source), 'utf8')) as unknown
+  const json = JSON.parse(local ? await readFile(source, 'utf8') : await fetchText(defaultFetch, source, { signal: c.signal, allowInsecure: inputs.allowInsecureDownloads })) as unknown
   prepareDashboard(json, undefined) // fail early on a file that is not a dashboard
   const login = await grafanaLogin(inputs, c.kube, service)
   for (let attempt = 1; ; attempt++) {

@@ -1,15 +1,19 @@
 // kube-prometheus: fetch a release's manifests (cached per version), apply them server-side,
 // and wait on watches for the CRDs, the operator and Prometheus `k8s`.
 import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
-import { formatDuration } from '../budget.ts'
+import { formatDuration, TimeoutError } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { ClusterRun, Run, StackRun } from '../context.ts'
+import { placeEntry, stageCopy } from '../tools/cache.ts'
+import { defaultFetch, downloadFile, type RequestOptions } from '../tools/download.ts'
 import type { Inputs, Permission, PrometheusStack } from '../types.ts'
 import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
 import type { PrometheusSource } from './source.ts'
@@ -75,7 +79,7 @@ export function findManifestsDir(root: string): string {
   throw new Error(`the kube-prometheus archive has no manifests/setup directory (looked in ${root}); check kube-prometheus-url`)
 }
 
-export async function fetchManifests(version: string, url: string): Promise<Manifests> {
+export async function fetchManifests(version: string, url: string, request: RequestOptions = {}): Promise<Manifests> {
   const cacheVersion = version.replace(/^v/, '')
   // Cached per URL too: another kube-prometheus-url for the same version (a fork, a patched
   // archive) must not be answered with what an earlier URL gave.
@@ -85,9 +89,19 @@ export async function fetchManifests(version: string, url: string): Promise<Mani
     core.info(`kube-prometheus ${version} manifests from ${url} found in the tool cache`)
   } else {
     core.info(`Downloading kube-prometheus ${version} from ${url}`)
-    const archive = await tc.downloadTool(url)
-    const extracted = await tc.extractTar(archive)
-    dir = await tc.cacheDir(findManifestsDir(extracted), tool, cacheVersion)
+    const parent = process.env['RUNNER_TEMP'] || tmpdir()
+    await mkdir(parent, { recursive: true })
+    const temp = await mkdtemp(join(parent, 'kube-prometheus-'))
+    try {
+      const archive = join(temp, 'kube-prometheus.tar.gz')
+      await downloadFile(defaultFetch, url, archive, request)
+      const extracted = await tc.extractTar(archive, join(temp, 'extracted'))
+      // Into the cache whole (cache.ts): another job on this runner may be caching the same release.
+      const stage = await stageCopy(findManifestsDir(extracted), tool, cacheVersion, process.arch)
+      dir = await placeEntry(stage, tool, cacheVersion, process.arch, async (existing) => crdNamesIn(join(existing, 'setup')).length > 0)
+    } finally {
+      await rm(temp, { recursive: true, force: true })
+    }
   }
   const setupDir = join(dir, 'setup')
   const crdNames = crdNamesIn(setupDir)
@@ -221,7 +235,10 @@ export class KubePrometheus implements PrometheusSource {
   async fetch(run: Run): Promise<void> {
     const { kubePrometheusVersion: version, kubePrometheusUrl: url } = this.#inputs
     this.#downloaded = await run.budget.phase('Download kube-prometheus', () =>
-      fetchManifests(version, url).catch((e: unknown) => {
+      run.budget.wait(`kube-prometheus ${version} to download from ${url}`, (signal) =>
+        fetchManifests(version, url, { signal, allowInsecure: this.#inputs.allowInsecureDownloads }),
+      ).catch((e: unknown) => {
+        if (e instanceof TimeoutError) throw e
         throw new Error(`Could not download kube-prometheus ${version} from ${url}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`)
       }),
     )

@@ -3,6 +3,10 @@
 export type Os = 'linux' | 'darwin'
 export type Arch = 'amd64' | 'arm64'
 
+/** Where kubectl and helm are published; a `*-base-url` elsewhere is a mirror. */
+export const KUBECTL_UPSTREAM = 'https://dl.k8s.io'
+export const HELM_UPSTREAM = 'https://get.helm.sh'
+
 /** Maps Node's process.platform to the OS names used in release URLs. */
 export function getPlatform(platform: string = process.platform): Os {
   if (platform === 'linux' || platform === 'darwin') return platform

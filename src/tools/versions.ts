@@ -1,5 +1,5 @@
 // Version inputs: parsing what the user wrote, and resolving it to an exact 'vX.Y.Z'.
-import { defaultFetch, exists, fetchText, HttpStatusError, type HttpFetch } from './download.ts'
+import { defaultFetch, exists, fetchText, HttpStatusError, type HttpFetch, type RequestOptions } from './download.ts'
 import { helmChecksumUrl, helmLatestUrl, kubectlStableUrl, type Arch, type Os } from './platform.ts'
 import type { VersionSpec } from '../types.ts'
 
@@ -89,14 +89,14 @@ export function parsePointer(text: string, url: string): Semver {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) }
 }
 
-export async function resolveKubectlVersion(spec: VersionSpec, baseUrl: string, http: HttpFetch = defaultFetch): Promise<string> {
+export async function resolveKubectlVersion(spec: VersionSpec, baseUrl: string, http: HttpFetch = defaultFetch, request: RequestOptions = {}): Promise<string> {
   if (spec.kind === 'exact') return spec.version
   if (spec.kind === 'line' && spec.minor === undefined) {
     throw new Error(`kubectl version line ${spec.major} needs a minor, such as '${spec.major}.35'`)
   }
   const line = spec.kind === 'line' ? { major: spec.major, minor: spec.minor ?? 0 } : undefined
   const url = kubectlStableUrl(baseUrl, line)
-  const v = parsePointer(await fetchText(http, url), url)
+  const v = parsePointer(await fetchText(http, url, request), url)
   if (line && (v.major !== line.major || v.minor !== line.minor)) {
     throw new Error(`${url} answered ${formatVersion(v)}, which is not in the requested line ${line.major}.${line.minor}`)
   }
@@ -134,6 +134,8 @@ export interface HelmResolveOptions {
   os: Os
   arch: Arch
   http?: HttpFetch
+  /** The run's budget and retry settings for every request. */
+  request?: RequestOptions
 }
 
 /**
@@ -155,9 +157,9 @@ export async function resolveHelmVersion(spec: VersionSpec, baseUrl: string, opt
   }
 
   const { major, minor } = spec
-  const hint = await readLineHint(http, baseUrl, major)
+  const hint = await readLineHint(http, baseUrl, major, opts.request ?? {})
   const probe = (m: number, p: number): Promise<boolean> =>
-    exists(http, helmChecksumUrl(baseUrl, formatVersion({ major, minor: m, patch: p }), opts.os, opts.arch))
+    exists(http, helmChecksumUrl(baseUrl, formatVersion({ major, minor: m, patch: p }), opts.os, opts.arch), opts.request)
 
   let m = minor
   if (m === undefined) {
@@ -176,11 +178,11 @@ export async function resolveHelmVersion(spec: VersionSpec, baseUrl: string, opt
 }
 
 /** The `helmX-latest-version` pointer, or undefined where the mirror has none. */
-async function readLineHint(http: HttpFetch, baseUrl: string, major: number): Promise<Semver | undefined> {
+async function readLineHint(http: HttpFetch, baseUrl: string, major: number, request: RequestOptions): Promise<Semver | undefined> {
   const url = helmLatestUrl(baseUrl, major)
   let text: string
   try {
-    text = await fetchText(http, url)
+    text = await fetchText(http, url, request)
   } catch (err) {
     if (err instanceof HttpStatusError && (err.status === 404 || err.status === 410)) return undefined
     throw err
