@@ -920,6 +920,49 @@ describe('waitForTargetsOnReplicas', () => {
     expect(polls1).toBeGreaterThanOrEqual(4)
   })
 
+  it('a sharded Prometheus: the wait ends when every replica of the shard that scrapes the target reports it up; the other shard is not waited on', async () => {
+    const sharded = {
+      items: ['0-0', '0-1', '1-0', '1-1'].map((n) => ({
+        metadata: { name: `prometheus-k8s-shard-${n}`, labels: { 'operator.prometheus.io/shard': n[0] } },
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      })),
+    }
+    const empty = answer([])
+    const asked = new Set<string>()
+    const kube = {
+      get: async <T,>() => sharded as T,
+      serviceProxyGet: async (ref: ServiceRef, path: string) => {
+        asked.add(ref.name)
+        if (path.startsWith('/api/v1/query')) return upQuery
+        // Shard 1 scrapes the target; shard 0 never sees it.
+        return ref.name.includes('shard-1') ? up : empty
+      },
+    }
+    const controller = new AbortController()
+    const result = await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: controller.signal, onProgress: () => {}, sleep: async () => new Promise((r) => setTimeout(r, 5)) })
+    expect(result.targets[0]?.health).toBe('up')
+    expect([...asked].sort()).toEqual(['prometheus-k8s-shard-0-0', 'prometheus-k8s-shard-0-1', 'prometheus-k8s-shard-1-0', 'prometheus-k8s-shard-1-1'])
+    // Shard 0's polls stopped with the answer: nothing asks after it.
+    asked.clear()
+    await new Promise((r) => setTimeout(r, 50))
+    expect(asked.size).toBe(0)
+  })
+
+  it.each([
+    ['sample limit exceeded', /sample limit is exceeded[\s\S]*spec.sampleLimit or the Prometheus' spec.enforcedSampleLimit/],
+    ['label_limit exceeded (metric: milvus_x, number of labels: 31, limit: 30)', /label limit is exceeded[\s\S]*spec.labelLimit/],
+    ['body size limit exceeded', /body size limit is exceeded[\s\S]*spec.bodySizeLimit/],
+  ])('a target down for %s ends the wait at the first answer, naming the limit and the field', async (lastError, message) => {
+    const limited = answer([active('10.244.0.12', { health: 'down', lastError })])
+    let polls = 0
+    const kube = {
+      get: async () => Promise.reject(new Error('forbidden')),
+      serviceProxyGet: async () => (polls++, limited),
+    }
+    await expect(waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })).rejects.toThrow(message)
+    expect(polls).toBe(1)
+  })
+
   it('without replicas to list, one wait through the Service', async () => {
     const asked: string[] = []
     const kube = {

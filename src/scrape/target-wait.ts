@@ -348,6 +348,37 @@ export interface WaitForTargetsOptions {
   pacing?: Pacing
 }
 
+/**
+ * Scrape limits, as Prometheus words a target's lastError when one is exceeded, with the fields
+ * that set them: a target down for one of these stays down until the configuration changes.
+ */
+const SCRAPE_LIMITS: Array<{ error: RegExp; limit: string; fields: string }> = [
+  { error: /sample limit exceeded/i, limit: 'sample limit', fields: 'the ServiceMonitor\'s spec.sampleLimit or the Prometheus\' spec.enforcedSampleLimit' },
+  { error: /label_limit exceeded/i, limit: 'label limit', fields: 'spec.labelLimit (ServiceMonitor) or spec.enforcedLabelLimit (Prometheus)' },
+  { error: /label_name_length_limit exceeded/i, limit: 'label name length limit', fields: 'spec.labelNameLengthLimit (ServiceMonitor) or spec.enforcedLabelNameLengthLimit (Prometheus)' },
+  { error: /label_value_length_limit exceeded/i, limit: 'label value length limit', fields: 'spec.labelValueLengthLimit (ServiceMonitor) or spec.enforcedLabelValueLengthLimit (Prometheus)' },
+  { error: /body size limit exceeded/i, limit: 'body size limit', fields: 'spec.bodySizeLimit (ServiceMonitor) or spec.enforcedBodySizeLimit (Prometheus)' },
+  { error: /bucket limit exceeded/i, limit: 'native histogram bucket limit', fields: 'spec.nativeHistogramBucketLimit (ServiceMonitor)' },
+]
+
+/** A target down because a limit of the configuration is exceeded: no wait brings it up. */
+export class ScrapeLimitError extends Error {
+  constructor(scrapeUrl: string, lastError: string, limit: (typeof SCRAPE_LIMITS)[number]) {
+    super(`Prometheus scrapes ${scrapeUrl} but drops the scrape: its ${limit.limit} is exceeded (${lastError}). Waiting cannot change that: raise or remove ${limit.fields}.`)
+    this.name = 'ScrapeLimitError'
+  }
+}
+
+/** The first down target whose lastError names a scrape limit, as a ScrapeLimitError. */
+export function scrapeLimitError(verdict: TargetVerdict): ScrapeLimitError | undefined {
+  for (const t of verdict.targets) {
+    if (t.health !== 'down') continue
+    const limit = SCRAPE_LIMITS.find((l) => l.error.test(t.lastError))
+    if (limit) return new ScrapeLimitError(t.scrapeUrl, t.lastError, limit)
+  }
+  return undefined
+}
+
 async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, signal: AbortSignal) {
   try {
     const body = await request(targetsPath(opts.scrapePool), signal)
@@ -402,6 +433,8 @@ export async function waitForTargets(opts: WaitForTargetsOptions): Promise<{ tar
       attempt++
     }
     if (verdict.state === 'up') return { targets: verdict.targets }
+    const limited = verdict.state === 'down' ? scrapeLimitError(verdict) : undefined
+    if (limited) throw limited
     try {
       await sleep(nextPollDelay(verdict, attempt, now(), opts.pacing), signal)
     } catch (err) {
@@ -415,12 +448,15 @@ export async function waitForTargets(opts: WaitForTargetsOptions): Promise<{ tar
  * The names of the Ready pods of Prometheus `namespace/name` (the operator labels them
  * `prometheus: <name>`); [] when there are none or the pods may not be listed.
  */
-export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, name: string): Promise<string[]> {
+export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, name: string): Promise<Array<{ name: string; shard: string }>> {
   try {
-    const pods = await kube.get<{ items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
-      `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=prometheus,prometheus=${name}`)}`,
-    )
-    return pods.items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name).sort()
+    const pods = await kube.get<{
+      items: Array<{ metadata: { name: string; labels?: Record<string, string> }; status?: { conditions?: Array<{ type: string; status: string }> } }>
+    }>(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=prometheus,prometheus=${name}`)}`)
+    return pods.items
+      .filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => ({ name: p.metadata.name, shard: p.metadata.labels?.['operator.prometheus.io/shard'] ?? '0' }))
+      .sort((a, b) => a.name.localeCompare(b.name))
   } catch {
     return []
   }
@@ -429,9 +465,11 @@ export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, 
 /**
  * waitForTargets on every Ready replica of the Prometheus, each through the API server's pod
  * proxy, so a later query through the Service (or a port-forward to it) finds the target up
- * whichever replica answers; progress messages are prefixed with the replica. Without Ready
- * replicas to list (or the right to list pods), one wait through the Service `service`.
- * Resolves with the targets of the first replica.
+ * whichever replica answers; progress messages are prefixed with the replica. A sharded
+ * Prometheus (spec.shards) scrapes each target on one shard only: the wait ends when every
+ * replica of one shard reports it up, and the other shards' waits stop. Without Ready replicas
+ * to list (or the right to list pods), one wait through the Service `service`. Resolves with the
+ * targets of the first replica of that shard; a refusal or a scrape limit ends it at once.
  */
 export async function waitForTargetsOnReplicas(
   kube: Pick<Kube, 'get' | 'serviceProxyGet'>,
@@ -441,14 +479,37 @@ export async function waitForTargetsOnReplicas(
   const replicas = await readyReplicas(kube, prometheus.namespace, prometheus.name)
   const via = { timeoutMs: opts.requestTimeoutMs, pathPrefix: prometheus.pathPrefix ?? '' }
   if (replicas.length === 0) return waitForTargets({ ...opts, request: serviceProxyRequest(kube, prometheus.service, via) })
-  const results = await Promise.all(
-    replicas.map((pod) =>
-      waitForTargets({
-        ...opts,
-        request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod, port: prometheus.port, resource: 'pods' }, via),
-        onProgress: (v) => opts.onProgress({ ...v, message: replicas.length > 1 ? `${pod}: ${v.message}` : v.message }),
-      }),
-    ),
-  )
-  return results[0]!
+  const shards = Map.groupBy(replicas, (r) => r.shard)
+  const done = new AbortController()
+  const signal = AbortSignal.any([opts.signal, done.signal])
+  const waitShard = (pods: Array<{ name: string }>) =>
+    Promise.all(
+      pods.map((pod) =>
+        waitForTargets({
+          ...opts,
+          signal,
+          request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod.name, port: prometheus.port, resource: 'pods' }, via),
+          onProgress: (v) => opts.onProgress({ ...v, message: replicas.length > 1 ? `${pod.name}: ${v.message}` : v.message }),
+        }),
+      ),
+    )
+  return new Promise((resolve, reject) => {
+    let left = shards.size
+    for (const pods of shards.values()) {
+      waitShard(pods).then(
+        (results) => {
+          done.abort()
+          resolve(results[0]!)
+        },
+        (err: unknown) => {
+          // Another shard's wait stopped because this one is done, or the run's own end: not the answer.
+          if (done.signal.aborted && !opts.signal.aborted) return
+          if (!(err instanceof TargetWaitAborted) || --left === 0) {
+            done.abort()
+            reject(err)
+          }
+        },
+      )
+    }
+  })
 }
