@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { helmTimeoutSeconds, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
 import { ownedRelease } from '../../src/marks.ts'
 import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
@@ -153,5 +153,29 @@ describe('secret values', () => {
     ['not in a configuration file of comments only', { extraConfigFiles: { 'user.yaml': '# token: none\n' } }, []],
   ])('%s', (_n, values, want) => {
     expect(secretValues(values)).toEqual(want)
+  })
+})
+
+describe('a namespace whose deletion cannot finish', () => {
+  const now = Date.parse('2026-12-04T12:00:00Z')
+  const ns = (type: string, ageS: number, message = 'm') => ({
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'milvus', deletionTimestamp: '2026-12-04T11:00:00Z' },
+    status: { phase: 'Terminating', conditions: [{ type, status: 'True', message, lastTransitionTime: new Date(now - ageS * 1000).toISOString() }, { type: 'NamespaceDeletionContentFailure', status: 'False' }] },
+  })
+  it('a stale APIService blocking discovery for 30 s is stuck, with the fix', () => {
+    const r = stuckTermination(ns('NamespaceDeletionDiscoveryFailure', 31, 'Discovery failed for some groups, 1 failing: metrics.k8s.io/v1beta1: stale GroupVersion discovery'), now)
+    expect(r.stuck).toMatch(/metrics.k8s.io\/v1beta1: stale GroupVersion discovery \(NamespaceDeletionDiscoveryFailure for 31 s\); an APIService that does not answer[\s\S]*kubectl get apiservices/)
+  })
+  it('a discovery failure younger than its grace: look again when the grace ends', () => {
+    expect(stuckTermination(ns('NamespaceDeletionDiscoveryFailure', 10), now)).toEqual({ recheckInMs: 20_100 })
+  })
+  it('content remaining while pods end: waited on for three minutes, then stuck naming the finalizers', () => {
+    expect(stuckTermination(ns('NamespaceFinalizersRemaining', 60), now).stuck).toBeUndefined()
+    expect(stuckTermination(ns('NamespaceFinalizersRemaining', 181, 'Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances'), now).stuck).toMatch(/example.com\/keep[\s\S]*remove it from the objects named/)
+  })
+  it('a deletion going well: nothing to say', () => {
+    expect(stuckTermination({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'milvus' }, status: { phase: 'Terminating', conditions: [{ type: 'NamespaceDeletionDiscoveryFailure', status: 'False' }] } }, now)).toEqual({})
   })
 })

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from '@actions/core'
+import { setTimeout as delay } from 'node:timers/promises'
 import YAML from 'yaml'
 import type { HelmRevision } from '../cluster/helm.ts'
 import { CommandError } from '../cluster/kubectl.ts'
@@ -178,9 +179,16 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
   if (ns?.metadata.deletionTimestamp) {
     // A re-run right after a cleanup: nothing can be created there until the deletion is done.
     core.info(`Namespace ${inputs.namespace} is being deleted; waiting until it is gone`)
-    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, (signal) =>
-      kube.waitFor('/api/v1/namespaces', { fieldSelector: `metadata.name=${inputs.namespace}` }, (items) => items.size === 0, signal),
-    )
+    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, async (signal) => {
+      const gone = kube.waitFor('/api/v1/namespaces', { fieldSelector: `metadata.name=${inputs.namespace}` }, (items) => items.size === 0, signal)
+      // The namespace controller says when a deletion cannot finish; look again when its grace ends.
+      for (let current: KubeObject | undefined = ns; current; current = await kube.find(nsPath)) {
+        const check = stuckTermination(current, Date.now())
+        if (check.stuck) throw new Error(`Namespace ${inputs.namespace} is being deleted, but the deletion cannot finish: ${check.stuck}`)
+        if (check.recheckInMs === undefined) return void (await gone)
+        if (await Promise.race([gone.then(() => true), delay(check.recheckInMs, false, { signal })])) return
+      }
+    })
     ns = undefined
   }
   if (!ns) {
@@ -218,6 +226,45 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
   } else if (!inputs.prometheusRbac) {
     core.info('prometheus-rbac is false: no Role or RoleBinding added')
   }
+}
+
+/**
+ * How long each condition of a namespace deletion may hold before the run takes the deletion as
+ * stuck: a discovery failure passes while an aggregated API starts; content and finalizers remain
+ * while pods end gracefully and claims lose their protection.
+ */
+export const TERMINATION_GRACE_MS: Record<string, number> = {
+  NamespaceDeletionDiscoveryFailure: 30_000,
+  NamespaceDeletionContentFailure: 30_000,
+  NamespaceFinalizersRemaining: 180_000,
+  NamespaceContentRemaining: 180_000,
+}
+
+/**
+ * Whether a terminating namespace's deletion is stuck, from the conditions the namespace
+ * controller writes: a discovery failure (an aggregated APIService that does not answer blocks
+ * every namespace deletion), content it cannot delete, or finalizers nobody removes, each true for
+ * its TERMINATION_GRACE_MS. `stuck` says why and what to do; `recheckInMs` when to look again while a
+ * failing condition is younger than the grace (undefined when none is failing).
+ */
+export function stuckTermination(ns: KubeObject, now: number): { stuck?: string; recheckInMs?: number } {
+  const conditions = ((ns.status ?? {}) as { conditions?: Array<{ type: string; status: string; message?: string; lastTransitionTime?: string }> }).conditions ?? []
+  const fixes: Record<string, string> = {
+    NamespaceDeletionDiscoveryFailure: 'an APIService that does not answer blocks every namespace deletion: find it with kubectl get apiservices (AVAILABLE False), then repair or delete it',
+    NamespaceDeletionContentFailure: 'some content cannot be deleted: read the message, or use another namespace',
+    NamespaceFinalizersRemaining: 'a finalizer is not being removed (its controller is gone?): remove it from the objects named, or use another namespace',
+    NamespaceContentRemaining: 'objects with finalizers remain: remove the finalizers from the objects named, or use another namespace',
+  }
+  let recheck: number | undefined
+  for (const c of conditions) {
+    const fix = fixes[c.type]
+    const grace = TERMINATION_GRACE_MS[c.type] ?? 0
+    if (!fix || c.status !== 'True') continue
+    const age = now - Date.parse(c.lastTransitionTime ?? '')
+    if (!(age < grace)) return { stuck: `${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}` }
+    recheck = Math.min(recheck ?? Infinity, grace - age + 100)
+  }
+  return recheck === undefined ? {} : { recheckInMs: recheck }
 }
 
 /**
