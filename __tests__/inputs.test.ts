@@ -53,6 +53,8 @@ describe('defaults', () => {
       grafanaDashboardUrl: '',
       alertRules: { builtin: true, files: [] },
       assertions: [],
+      dashboardCheck: 'report',
+      dashboardMinCoverage: 0,
       diagnostics: 'on-failure',
     })
   })

@@ -39,6 +39,8 @@ export const INPUT_DEFAULTS = {
   'alert-rules': 'true',
   'alert-rules-for': '',
   assertions: '',
+  'dashboard-check': 'report',
+  'dashboard-min-coverage': '0',
   diagnostics: 'on-failure',
 } as const
 
@@ -157,6 +159,13 @@ function oneOf<T extends string>(name: InputName, raw: string, allowed: readonly
   const found = allowed.find((a) => a === raw)
   if (found !== undefined) return ok(found)
   return bad(name, raw, `expected one of ${allowed.map((a) => `'${a}'`).join(', ')}`)
+}
+
+/** A percent from 0 to 100 ('80', '80%', '92.5'). */
+function percent(name: InputName, raw: string): Check<number> {
+  const m = /^(\d+(?:\.\d+)?)%?$/.exec(raw)
+  const n = m ? Number(m[1]) : NaN
+  return n >= 0 && n <= 100 ? { value: n } : { problem: `${name}: expected a percent from 0 to 100 (e.g. 80), got ${JSON.stringify(raw)}` }
 }
 
 function dnsLabel(name: InputName, raw: string, max: number, what: string): Check<string> {
@@ -354,6 +363,8 @@ export function parseInputs(
   }
   const parsedAssertions = parseAssertions(get('assertions'))
   problems.push(...parsedAssertions.problems)
+  const dashboardCheck = take<'report' | 'gate' | 'off'>(oneOf('dashboard-check', raw('dashboard-check'), ['report', 'gate', 'off']), 'report')
+  const dashboardMinCoverage = take(percent('dashboard-min-coverage', raw('dashboard-min-coverage')), 0)
   const diagnostics = take<'on-failure' | 'always'>(oneOf('diagnostics', raw('diagnostics'), ['on-failure', 'always']), 'on-failure')
 
   const urls: Array<[InputName, string]> = [
@@ -398,6 +409,8 @@ export function parseInputs(
     alertRules,
     ...(alertRulesFor === undefined ? {} : { alertRulesFor }),
     assertions: parsedAssertions.assertions,
+    dashboardCheck,
+    dashboardMinCoverage,
     diagnostics,
   }
 }

@@ -39,6 +39,10 @@ export interface Inputs {
   alertRules: { builtin: boolean; files: string[] } // the action's own rules; the user's PrometheusRule files
   alertRulesFor?: string // Prometheus duration replacing every `for` of the action's rules
   assertions: Assertion[]
+  /** The dashboard data check: 'report' (a table, never fails the run), 'gate' (fails it), 'off'. */
+  dashboardCheck: 'report' | 'gate' | 'off'
+  /** Percent of the dashboard's panels that must show data for the gate to hold. */
+  dashboardMinCoverage: number
   diagnostics: 'on-failure' | 'always'
 }
 
@@ -87,6 +91,7 @@ export interface RunResult {
   /** When the run started, ms since the epoch: the origin of the phases' timeline. */
   startedAt: number
   dashboard?: LoadedDashboard // when grafana-dashboard is on
+  dashboardCheck?: DashboardCheck // unless dashboard-check is off
   alertRules: LoadedGroup[] // groups Prometheus reports loaded and healthy
   assertions: AssertionVerdict[]
   diagnosticsDir?: string // with diagnostics: always
@@ -152,6 +157,45 @@ export interface LoadedDashboard {
   source: string
   /** Deep link with var-namespace and var-instance set. */
   url: string
+}
+
+/** One panel of the dashboard data check, for the `dashboard-panels` output. */
+export interface PanelCheck {
+  row: string
+  title: string
+  /** 'data': a query returned a series; 'no data': none did; 'error': Prometheus refused a query. */
+  state: 'data' | 'no data' | 'error'
+  /** The panel's PromQL queries asked. */
+  queries: number
+  /** Metric names whose selectors (variables filled in) select no series. */
+  missing: string[]
+  error?: string
+}
+
+/** A template variable's query as the check asked it. */
+export interface VariableCheck {
+  name: string
+  query: string
+  /** How many values it returned. */
+  values: number
+  error?: string
+}
+
+export interface RowCoverage {
+  row: string
+  panels: number
+  data: number
+  noData: number
+  errors: number
+}
+
+export interface DashboardCheck {
+  title: string
+  panels: PanelCheck[]
+  variables: VariableCheck[]
+  rows: RowCoverage[]
+  /** Percent of the panels with data, one decimal. */
+  coverage: number
 }
 
 export interface LabelSelectorRequirement {

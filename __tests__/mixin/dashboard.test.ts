@@ -60,6 +60,19 @@ describe('prepareDashboard', () => {
     expect(input.id).toBe(250)
   })
 
+  it("gives an export for sharing the run's datasource for its Prometheus inputs, and reads the API's {dashboard, meta} shape", () => {
+    const shared = {
+      __inputs: [{ name: 'DS_PROM', type: 'datasource', pluginId: 'prometheus' }, { name: 'DS_LOKI', type: 'datasource', pluginId: 'loki' }],
+      uid: 'u',
+      title: 't',
+      panels: [{ datasource: '${DS_PROM}', targets: [{ datasource: { type: 'prometheus', uid: '${DS_PROM}' }, expr: 'up' }] }, { datasource: '${DS_LOKI}' }],
+    }
+    const out = prepareDashboard({ dashboard: shared, meta: {} }, { uid: 'P1', name: 'prometheus', type: 'prometheus' })
+    expect(out['panels']).toEqual([{ datasource: 'P1', targets: [{ datasource: { type: 'prometheus', uid: 'P1' }, expr: 'up' }] }, { datasource: '${DS_LOKI}' }])
+    expect(out['__inputs']).toBeUndefined()
+    expect(shared.panels[0]?.datasource).toBe('${DS_PROM}')
+  })
+
   it.each([[{}], [null], [{ uid: 'u' }], [[1, 2]]])('refuses %j', (json) => {
     expect(() => prepareDashboard(json, undefined)).toThrow(/no uid or title/)
   })

@@ -46,6 +46,16 @@ const result: RunResult = {
   ],
   startedAt: Date.UTC(2025, 10, 24, 15, 28, 0),
   dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
+  dashboardCheck: {
+    title: 'Milvus2.5',
+    panels: [
+      { row: 'Proxy', title: 'Search Latency', state: 'data', queries: 2, missing: [] },
+      { row: 'Proxy', title: 'Cache Hit rate', state: 'no data', queries: 1, missing: ['milvus_proxy_cache_hit_count'] },
+    ],
+    variables: [{ name: 'namespace', query: 'label_values(go_info,namespace)', values: 2 }],
+    rows: [{ row: 'Proxy', panels: 2, data: 1, noData: 1, errors: 0 }],
+    coverage: 50,
+  },
   alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
   assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, measurements: 1, failures: 0 }],
   diagnosticsDir: '/tmp/diag',
@@ -72,6 +82,8 @@ const expectedOutputs: Record<OutputName, string> = {
   'milvus-endpoint-in-cluster': 'my-release-milvus.milvus.svc:19530',
   'milvus-metrics-url-in-cluster': 'http://my-release-milvus.milvus.svc:9091/metrics',
   'dashboard-url': 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
+  'dashboard-panels':
+    '[{"row":"Proxy","title":"Search Latency","state":"data","queries":2,"missing":[]},{"row":"Proxy","title":"Cache Hit rate","state":"no data","queries":1,"missing":["milvus_proxy_cache_hit_count"]}]',
   'alert-rule-groups': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
   'assertion-results': '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
   'diagnostics-dir': '/tmp/diag',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { TimeoutError } from '../../src/budget.ts'
 import { podInfos, type PodReport } from '../../src/report/pods.ts'
-import { ganttName, renderFailureSummary, timeline, whatFailed } from '../../src/report/summary.ts'
+import { dashboardCoverageTable, ganttName, renderFailureSummary, timeline, whatFailed } from '../../src/report/summary.ts'
 import type { PhaseTiming } from '../../src/types.ts'
 import { podList, podObject } from '../support/scripted-kubectl.ts'
 
@@ -168,5 +168,30 @@ describe('the failure summary', () => {
     const early = renderFailureSummary({ error: new Error('timeout: not a duration'), phases: [], startedAt })
     expect(early).toContain('Nothing was collected from the cluster')
     expect(early).not.toContain('upload-artifact')
+  })
+})
+
+describe('dashboardCoverageTable', () => {
+  it('shows the coverage per row and the panels without data, with their missing metrics and errors', () => {
+    const html = dashboardCoverageTable({
+      title: 'Milvus',
+      panels: [
+        { row: 'Proxy', title: 'Search', state: 'data', queries: 1, missing: [] },
+        { row: 'Proxy', title: 'Cache <hit>', state: 'no data', queries: 1, missing: ['milvus_proxy_cache_hit_count'] },
+        { row: 'Runtime', title: 'Bad', state: 'error', queries: 1, missing: [], error: 'A: parse error' },
+      ],
+      variables: [{ name: 'db', query: 'label_values(x, db)', values: 0, error: 'bad_data' }],
+      rows: [
+        { row: 'Proxy', panels: 2, data: 1, noData: 1, errors: 0 },
+        { row: 'Runtime', panels: 1, data: 0, noData: 0, errors: 1 },
+      ],
+      coverage: 33.3,
+    })
+    expect(html).toContain('<h3>Dashboard data: 1 of 3 panels show data (33.3%)</h3>')
+    expect(html).toContain('<tr><td>Proxy</td><td>2</td><td>1</td><td>1</td><td>0</td><td>50%</td></tr>')
+    expect(html).toContain('<tr><td>Runtime</td><td>1</td><td>0</td><td>0</td><td>❌ 1</td><td>0%</td></tr>')
+    expect(html).toContain('<td>Cache &lt;hit&gt;</td><td>no data</td><td><code>milvus_proxy_cache_hit_count</code></td>')
+    expect(html).toContain('<td>A: parse error</td>')
+    expect(html).toContain('<code>db</code> (bad_data)')
   })
 })

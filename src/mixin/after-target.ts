@@ -1,12 +1,15 @@
-// What runs once the Milvus target is up, side by side: the Grafana dashboard, the alert rules
+// What runs once the Milvus target is up, side by side: the Grafana dashboard, its data check
+// (beside the load: it needs only the dashboard JSON, read once, and Prometheus), the alert rules
 // (applied earlier, awaited here) and the PromQL assertions. Each is its own phase in the timings,
 // and each asks the run's Prometheus (run.stack), whichever source provided it.
+import * as core from '@actions/core'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
-import type { AssertionVerdict, LoadedDashboard, LoadedGroup } from '../types.ts'
+import type { AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
 import { applyAlertRules } from './alert-rules.ts'
 import { evaluateAssertions } from './assertions.ts'
-import { loadDashboard } from './dashboard.ts'
+import { loadDashboard, readDashboard, type DashboardJson } from './dashboard.ts'
+import { checkDashboard, gateProblem } from './dashboard-check.ts'
 
 /**
  * Starts applying the alert rules and waiting until Prometheus loads them (see applyAlertRules)
@@ -31,13 +34,52 @@ export interface AfterTarget {
   rules: Promise<LoadedGroup[]>
 }
 
-/** The dashboard, the rules and the assertions' verdicts; rejects as the first of them does. */
-export async function afterTarget(run: StackRun, c: AfterTarget): Promise<{ dashboard?: LoadedDashboard; alertRules: LoadedGroup[]; assertions: AssertionVerdict[] }> {
+/**
+ * The dashboard data check (phase 'Dashboard data'): undefined when dashboard-check is off. With
+ * 'report' a check that could not run is a warning; with 'gate' it fails the run, as do query
+ * errors and a coverage under dashboard-min-coverage.
+ */
+async function dashboardData(run: StackRun, c: AfterTarget, dashboard: () => Promise<DashboardJson>): Promise<DashboardCheck | undefined> {
   const { budget, kube, inputs, stack } = run
-  const [dashboard, alertRules, assertions] = await Promise.all([
+  const gate = inputs.dashboardCheck === 'gate'
+  try {
+    const check = await budget.wait('the dashboard data check', async (signal) =>
+      checkDashboard((await dashboard()).json, {
+        request: prometheusRequest(kube, stack, { timeoutMs: 10_000 }),
+        overrides: { namespace: inputs.namespace, instance: inputs.releaseName },
+        scrapeIntervalMs: c.scrapeIntervalMs ?? 30_000,
+        signal,
+      }),
+    )
+    const withData = check.panels.filter((p) => p.state === 'data').length
+    core.info(`Dashboard data: ${withData} of ${check.panels.length} panels show data (${check.coverage}%), ${check.panels.filter((p) => p.state === 'error').length} with a query error`)
+    const problem = gate ? gateProblem(check, inputs.dashboardMinCoverage) : undefined
+    if (problem) throw new Error(problem)
+    return check
+  } catch (e) {
+    if (gate || budget.failure) throw e
+    core.warning(`The dashboard data check did not run: ${(e as Error).message}`)
+    return undefined
+  }
+}
+
+/** The dashboard, its data check, the rules and the assertions' verdicts; rejects as the first of them does. */
+export async function afterTarget(
+  run: StackRun,
+  c: AfterTarget,
+): Promise<{ dashboard?: LoadedDashboard; dashboardCheck?: DashboardCheck; alertRules: LoadedGroup[]; assertions: AssertionVerdict[] }> {
+  const { budget, kube, inputs, stack } = run
+  const check = inputs.dashboardCheck !== 'off' && (inputs.grafanaDashboard || inputs.dashboardCheck === 'gate')
+  // Read once, when Grafana or the check first asks for it.
+  let read: Promise<DashboardJson> | undefined
+  const json = (): Promise<DashboardJson> => (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, signal })))
+  const [dashboard, dashboardCheck, alertRules, assertions] = await Promise.all([
     budget.phase('Grafana dashboard', () =>
-      budget.wait('Grafana to take the Milvus dashboard', (signal) => loadDashboard(inputs, { helm: run.helm, kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, signal })),
+      budget.wait('Grafana to take the Milvus dashboard', (signal) =>
+        loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, dashboard: json, signal }),
+      ),
     ),
+    check ? budget.phase('Dashboard data', () => dashboardData(run, c, json)) : undefined,
     c.rules,
     budget.phase('PromQL assertions', () =>
       budget.wait('the PromQL assertions', (signal) =>
@@ -50,5 +92,5 @@ export async function afterTarget(run: StackRun, c: AfterTarget): Promise<{ dash
       ),
     ),
   ])
-  return { ...(dashboard ? { dashboard } : {}), alertRules, assertions }
+  return { ...(dashboard ? { dashboard } : {}), ...(dashboardCheck ? { dashboardCheck } : {}), alertRules, assertions }
 }

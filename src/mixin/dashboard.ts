@@ -15,6 +15,7 @@ import type { Kubectl } from '../cluster/kubectl.ts'
 import type { Kube } from '../cluster/kube.ts'
 import { defaultFetch, fetchText } from '../tools/download.ts'
 import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
+import { unwrapDashboard } from './dashboard-check.ts'
 export type { LoadedDashboard }
 
 /** raw.githubusercontent.com's copy of the dashboard; `${tag}` becomes the Milvus release tag. */
@@ -87,13 +88,21 @@ export function pickDatasource(list: GrafanaDatasource[]): GrafanaDatasource | u
 type Dashboard = Record<string, unknown> & { uid?: string; title?: string; templating?: { list?: Array<Record<string, unknown>> } }
 
 /**
- * The dashboard as posted: `id` cleared (Grafana assigns one; a foreign id is refused as not
- * found), and its `datasource` variable (type datasource, query prometheus) set to `ds`.
+ * The dashboard as posted: the model of any of Grafana's file shapes (unwrapDashboard), `id`
+ * cleared (Grafana assigns one; a foreign id is refused as not found), its `datasource` variable
+ * (type datasource, query prometheus) set to `ds`, and for a dashboard exported for sharing each
+ * `${DS_…}` of a Prometheus input (`__inputs`) replaced by `ds`' uid, as Grafana's import does.
  * Returns a copy. Throws when the JSON has no uid or title.
  */
 export function prepareDashboard(json: unknown, ds: GrafanaDatasource | undefined): Dashboard {
-  const d = structuredClone(json) as Dashboard
+  let d = structuredClone(unwrapDashboard(json)) as Dashboard
   if (typeof d?.uid !== 'string' || typeof d.title !== 'string') throw new Error('the dashboard JSON has no uid or title: is it a Grafana dashboard?')
+  const inputs = Array.isArray(d['__inputs']) ? (d['__inputs'] as Array<{ name?: unknown; pluginId?: unknown }>) : []
+  const promInputs = inputs.filter((i) => i.pluginId === 'prometheus' && typeof i.name === 'string').map((i) => String(i.name))
+  if (ds && promInputs.length > 0) {
+    d = JSON.parse(JSON.stringify(d).replace(/\$\{(DS_[A-Za-z0-9_-]+)\}/g, (whole, name: string) => (promInputs.includes(name) ? JSON.stringify(ds.uid).slice(1, -1) : whole))) as Dashboard
+    delete d['__inputs']
+  }
   d.id = null
   for (const v of d.templating?.list ?? []) {
     if (v.type === 'datasource' && ds) v.current = { selected: true, text: ds.name, value: ds.uid }
@@ -139,32 +148,18 @@ async function appVersion(helm: Helm, inputs: Inputs): Promise<string | undefine
   }
 }
 
-export interface DashboardContext {
-  helm: Helm
-  kubectl: Kubectl
-  kube: Pick<Kube, 'find'>
-  /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
-  grafana: StackService | undefined
-  /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
-  grafanaUrl: string
-  signal: AbortSignal
+/** The dashboard JSON as read, and where from. */
+export interface DashboardJson {
+  json: unknown
+  source: string
 }
 
-
 /**
- * Downloads (or reads, for a path) the dashboard, posts it to Grafana (`POST /api/dashboards/db`
- * with overwrite), reads it back (`GET /api/search?dashboardUIDs=`, `GET /api/dashboards/uid/`)
- * and resolves with its deep link; undefined when `grafana-dashboard` is off. Retries while
- * Grafana is not answering yet (its pod starting), until `signal` aborts; rejects for a download
- * that fails, a JSON that is not a dashboard, or a read-back that does not show it.
+ * Downloads (or reads, for a path) the dashboard JSON once, for Grafana and for the data check:
+ * `grafana-dashboard-url`, or Milvus' file at the release's tag (`helm get metadata`). Rejects for
+ * a download that fails or a JSON that is not a dashboard.
  */
-export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promise<LoadedDashboard | undefined> {
-  if (!inputs.grafanaDashboard) return undefined
-  const service = c.grafana
-  if (!service) {
-    core.notice('grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.')
-    return undefined
-  }
+export async function readDashboard(inputs: Inputs, c: { helm: Helm; signal: AbortSignal }): Promise<DashboardJson> {
   const raw = inputs.grafanaDashboardUrl
   const local = raw.startsWith('/') || raw.startsWith('.')
   const needsTag = !local && (raw === '' || raw.includes('${tag}'))
@@ -173,6 +168,36 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   core.info(`Milvus dashboard from ${source}`)
   const json = JSON.parse(local ? await readFile(source, 'utf8') : await fetchText(defaultFetch, source, { signal: c.signal, allowInsecure: inputs.allowInsecureDownloads })) as unknown
   prepareDashboard(json, undefined) // fail early on a file that is not a dashboard
+  return { json, source }
+}
+
+export interface DashboardContext {
+  kubectl: Kubectl
+  kube: Pick<Kube, 'find'>
+  /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
+  grafana: StackService | undefined
+  /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
+  grafanaUrl: string
+  /** The dashboard JSON (readDashboard), read once for Grafana and the data check. */
+  dashboard: () => Promise<DashboardJson>
+  signal: AbortSignal
+}
+
+/**
+ * Posts the dashboard (read by readDashboard) to Grafana (`POST /api/dashboards/db`
+ * with overwrite), reads it back (`GET /api/search?dashboardUIDs=`, `GET /api/dashboards/uid/`)
+ * and resolves with its deep link; undefined when `grafana-dashboard` is off. Retries while
+ * Grafana is not answering yet (its pod starting), until `signal` aborts; rejects as readDashboard
+ * does, or for a read-back that does not show it.
+ */
+export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promise<LoadedDashboard | undefined> {
+  if (!inputs.grafanaDashboard) return undefined
+  const service = c.grafana
+  if (!service) {
+    core.notice('grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.')
+    return undefined
+  }
+  const { json, source } = await c.dashboard()
   const login = await grafanaLogin(inputs, c.kube, service)
   for (let attempt = 1; ; attempt++) {
     c.signal.throwIfAborted()

@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import { TimeoutError, formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
-import type { PhaseTiming, RunResult } from '../types.ts'
+import type { DashboardCheck, PhaseTiming, RowCoverage, RunResult } from '../types.ts'
 import { measured, type AssertionVerdict } from '../mixin/assertions.ts'
 import { logFile, type PodReport } from './pods.ts'
 
@@ -156,6 +156,7 @@ export function renderSummary(result: RunResult): string {
     parts.push('<h3>Grafana dashboard</h3>\n')
     parts.push(`<p>${cell(result.dashboard.title)} (uid ${code(result.dashboard.uid)}): ${code(result.dashboard.url)}</p>\n`)
   }
+  if (result.dashboardCheck) parts.push(dashboardCoverageTable(result.dashboardCheck))
   if (result.alertRules.length > 0) {
     parts.push('<h3>Alert rules loaded in Prometheus</h3>\n')
     parts.push(table(['PrometheusRule', 'Group', 'Rules'], result.alertRules.map((g) => [code(g.prometheusRule), code(g.group), String(g.rules)])))
@@ -165,6 +166,29 @@ export function renderSummary(result: RunResult): string {
   parts.push('<h3>Phase timings</h3>\n')
   parts.push(phaseTable(result.phases))
   return parts.join('')
+}
+
+/** The dashboard data check: coverage per row, then the panels without data or with an error. */
+export function dashboardCoverageTable(check: DashboardCheck): string {
+  const withData = check.panels.filter((p) => p.state === 'data').length
+  const pct = (r: RowCoverage) => (r.panels === 0 ? '' : `${Math.round((1000 * r.data) / r.panels) / 10}%`)
+  const rows = table(
+    ['Row', 'Panels', 'Data', 'No data', 'Query error', 'Coverage'],
+    check.rows.map((r) => [cell(r.row), String(r.panels), String(r.data), String(r.noData), r.errors > 0 ? `❌ ${r.errors}` : '0', pct(r)]),
+  )
+  const empty = check.panels.filter((p) => p.state !== 'data')
+  const details =
+    empty.length === 0
+      ? ''
+      : `<details><summary>${empty.length} panel${empty.length === 1 ? '' : 's'} without data</summary>\n` +
+        table(
+          ['Row', 'Panel', 'State', 'Metrics with no series', 'Error'],
+          empty.map((p) => [cell(p.row), cell(p.title), escapeHtml(p.state), p.missing.map(code).join(' '), cell(p.error ?? '')]),
+        ) +
+        '</details>\n'
+  const varErrors = check.variables.filter((v) => v.error)
+  const vars = varErrors.length === 0 ? '' : `<p>Template variables whose query failed: ${varErrors.map((v) => `${code(v.name)} (${cell(v.error ?? '')})`).join(', ')}</p>\n`
+  return `<h3>Dashboard data: ${withData} of ${check.panels.length} panels show data (${check.coverage}%)</h3>\n` + rows + details + vars
 }
 
 /** The PromQL assertions' table: expression, expected, last value, verdict. */
