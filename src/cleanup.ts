@@ -59,12 +59,13 @@ export interface MonitorObject {
  * run created would take with them. This run's: its release's (the instance label) and its alert
  * rules in the release's namespace; kube-prometheus': those in `stackNamespace` the action applies.
  */
-export function foreignMonitors(items: MonitorObject[], state: Pick<RunState, 'release' | 'namespace'>, stackNamespace: string): string[] {
+export function foreignMonitors(items: MonitorObject[], state: Pick<RunState, 'release' | 'namespace' | 'rulesNamespace'>, stackNamespace: string): string[] {
   return items
     .filter((o) => {
       const ns = o.metadata.namespace
       if (ns === stackNamespace && (o.metadata.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER)) return false
-      if (ns === state.namespace && (o.metadata.labels?.['app.kubernetes.io/instance'] === state.release || o.metadata.name === milvusRuleName(state.release))) return false
+      if (ns === state.namespace && o.metadata.labels?.['app.kubernetes.io/instance'] === state.release) return false
+      if (ns === (state.rulesNamespace ?? state.namespace) && o.metadata.name === milvusRuleName(state.release)) return false
       return true
     })
     .map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
@@ -172,13 +173,14 @@ export function cleanupStages(state: RunState): Stage[] {
     // The action's alert rules go with the release they watch; left behind they would fire
     // (a component missing) for as long as the release is gone.
     const rule = milvusRuleName(state.release)
+    const ns = state.rulesNamespace ?? state.namespace
     stages.push({
-      name: `delete the alert rules ${state.namespace}/${rule}`,
+      name: `delete the alert rules ${ns}/${rule}`,
       run: async () => {
-        const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', state.namespace, ...WAIT], { allowFailure: true })
+        const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', ns, ...WAIT], { allowFailure: true })
         // No PrometheusRule resource at all (its CRD gone): nothing to delete.
         if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr)) throw new Error(r.stderr.trim())
-        if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${state.namespace}/${rule}`)
+        if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${ns}/${rule}`)
       },
     })
   }

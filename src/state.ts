@@ -23,6 +23,8 @@ export interface RunState {
   pvcsBefore?: string[]
   /** kube-prometheus objects that did not exist before this run (it creates them). */
   created?: ObjectRef[]
+  /** Where the action's PrometheusRule went when not in the release's namespace (the Prometheus' own). */
+  rulesNamespace?: string
   /** This run as the holder of its Leases (src/holds.ts). */
   holder?: string
   /** The Lease holding the release, in the release's namespace. */

@@ -234,6 +234,11 @@ export interface PrometheusStack {
   serviceMonitorLabels: Record<string, string>
   /** Labels to add to the action's PrometheusRules so its ruleSelector selects them. */
   ruleLabels: Record<string, string>
+  /**
+   * Its spec.ruleNamespaceSelector: null selects its own namespace only (the operator's rule for
+   * an unset selector), {} every namespace.
+   */
+  ruleNamespaceSelector: LabelSelector | null
   grafana?: StackService
   alertmanager?: StackService
   /** True for the kube-prometheus this action installs. */

@@ -13,6 +13,9 @@ import {
   readRuleFiles,
   rejectionEvents,
 } from '../../src/mixin/alert-rules.ts'
+import { ruleNamespace } from '../../src/mixin/alert-rules.ts'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
+import type { LabelSelector, PrometheusStack } from '../../src/types.ts'
 import { labelsForSelector } from '../../src/prometheus/existing.ts'
 
 const PROMTOOL = join(layout().binDir, 'promtool')
@@ -131,5 +134,24 @@ describe('readRuleFiles', () => {
     ['bad.yaml', 'a: [\n', /does not parse/],
   ])('%s', (name, text, err) => {
     expect(() => readRuleFiles([write(name, text)], 'milvus')).toThrow(err)
+  })
+})
+
+describe('where the rules go', () => {
+  const stack = (ruleNamespaceSelector: LabelSelector | null): PrometheusStack => ({ ...KUBE_PROMETHEUS_STACK, namespace: 'kps', name: 'kps', ruleNamespaceSelector })
+  it("every namespace ({}): the release's", () => {
+    expect(ruleNamespace(stack({}), 'milvus', {})).toBe('milvus')
+  })
+  it('an unset selector: the operator reads only the Prometheus\' own namespace, so the rules go there', () => {
+    expect(ruleNamespace(stack(null), 'milvus', {})).toBe('kps')
+  })
+  it('a selector the namespace meets (by label, or by its name label)', () => {
+    expect(ruleNamespace(stack({ matchLabels: { team: 'db' } }), 'milvus', { team: 'db' })).toBe('milvus')
+    expect(ruleNamespace(stack({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['milvus'] }] }), 'milvus', undefined)).toBe('milvus')
+  })
+  it('a selector the namespace does not meet: refused, naming the selector and the fix', () => {
+    expect(() => ruleNamespace(stack({ matchLabels: { monitoring: 'on' } }), 'milvus', { team: 'db' })).toThrow(
+      /Prometheus kps\/kps reads PrometheusRules only in namespaces labelled monitoring=on, and namespace milvus is not: label it/,
+    )
   })
 })

@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
 import type { AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
-import { applyAlertRules } from './alert-rules.ts'
+import { applyAlertRules, ruleNamespace } from './alert-rules.ts'
 import { evaluateAssertions } from './assertions.ts'
 import { loadDashboard, readDashboard, type DashboardJson } from './dashboard.ts'
 import { checkDashboard, gateProblem } from './dashboard-check.ts'
@@ -17,10 +17,15 @@ import { checkDashboard, gateProblem } from './dashboard-check.ts'
  * a rule the operator refuses is named within seconds rather than after the target wait.
  */
 export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
-  const { budget, kube, stack } = run
-  const rules = budget.phase('Alert rules', () =>
-    budget.wait('Prometheus to load the alert rules', (signal) => applyAlertRules(run.inputs, { kube, stack, request: prometheusRequest(kube, stack, { timeoutMs: 5000 }), signal })),
-  )
+  const { budget, kube, stack, inputs } = run
+  const rules = budget.phase('Alert rules', async () => {
+    const labels = stack.ruleNamespaceSelector === null ? undefined : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
+    const where = ruleNamespace(stack, inputs.namespace, labels)
+    if (where !== inputs.namespace) run.state.record({ rulesNamespace: where })
+    return budget.wait('Prometheus to load the alert rules', (signal) =>
+      applyAlertRules(inputs, { kube, stack, ruleNamespace: where, request: prometheusRequest(kube, stack, { timeoutMs: 5000 }), signal }),
+    )
+  })
   rules.catch((e: unknown) => budget.fail(e as Error))
   return rules
 }

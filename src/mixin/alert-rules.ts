@@ -11,6 +11,7 @@ import { parseAllDocuments } from 'yaml'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { Inputs, PrometheusStack } from '../types.ts'
 import type { KubeEvent } from '../milvus/release-watch.ts'
+import { describeSelector, matchesSelector } from '../milvus/wiring.ts'
 import type { PrometheusRequest } from '../prometheus/api.ts'
 import { errorAnswer, requestRetried } from './assertions.ts'
 import { FIELD_MANAGER, MANAGED_BY, milvusRuleName } from '../marks.ts'
@@ -126,6 +127,22 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
   ]
 }
 
+/**
+ * Where the rules go so the Prometheus reads them: the Milvus namespace when its
+ * ruleNamespaceSelector selects it (`{}` selects every namespace), else the Prometheus' own
+ * namespace when the selector is unset (the operator then reads that one only). Throws, naming
+ * the selector and the label to add, when neither is selected.
+ */
+export function ruleNamespace(stack: PrometheusStack, milvusNamespace: string, namespaceLabels: Record<string, string> | undefined): string {
+  const selector = stack.ruleNamespaceSelector
+  if (selector === null) return stack.namespace
+  if (matchesSelector(selector, { 'kubernetes.io/metadata.name': milvusNamespace, ...namespaceLabels })) return milvusNamespace
+  throw new Error(
+    `Prometheus ${stack.namespace}/${stack.name} reads PrometheusRules only in namespaces labelled ${describeSelector(selector)}, and namespace ${milvusNamespace} is not: ` +
+      `label it (kubectl label namespace ${milvusNamespace} ...), or set alert-rules: false`,
+  )
+}
+
 /** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector (`ruleLabels`). */
 export function milvusPrometheusRule(namespace: string, release: string, ruleLabels: Record<string, string>, forOverride?: string): KubeObject {
   return {
@@ -236,6 +253,8 @@ export interface AlertRulesContext {
   kube: Kube
   /** The Prometheus the rules are for: labelled for its ruleSelector, verified on it. */
   stack: PrometheusStack
+  /** Where the rules go: a namespace the Prometheus' ruleNamespaceSelector selects (see ruleNamespace). */
+  ruleNamespace: string
   request: PrometheusRequest
   signal: AbortSignal
   /** ms between polls; default 2000. */
@@ -252,9 +271,10 @@ export interface AlertRulesContext {
 export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Promise<LoadedGroup[]> {
   if (!inputs.alertRules.builtin && inputs.alertRules.files.length === 0) return []
   const labels = c.stack.ruleLabels
+  const namespace = c.ruleNamespace
   const objects = [
-    ...(inputs.alertRules.builtin ? [milvusPrometheusRule(inputs.namespace, inputs.releaseName, labels, inputs.alertRulesFor)] : []),
-    ...readRuleFiles(inputs.alertRules.files, inputs.namespace).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })),
+    ...(inputs.alertRules.builtin ? [milvusPrometheusRule(namespace, inputs.releaseName, labels, inputs.alertRulesFor)] : []),
+    ...readRuleFiles(inputs.alertRules.files, namespace).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })),
   ]
   const since = Date.now() - 2000
   for (const obj of objects) {

@@ -192,7 +192,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
   const chosen = choosePrometheus(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(), inputs.prometheus)
   const [namespace, name] = chosen.split('/') as [string, string]
   const prometheus = list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name)!
-  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector; ruleSelector?: LabelSelector }
+  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector; ruleSelector?: LabelSelector; ruleNamespaceSelector?: LabelSelector | null }
   const pathPrefix = pathPrefixOf(spec as { routePrefix?: string; externalUrl?: string })
   const [services, pods] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/services`),
@@ -210,6 +210,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
     service,
     serviceMonitorLabels: labelsForSelector(spec.serviceMonitorSelector),
     ruleLabels: labelsForSelector(spec.ruleSelector),
+    ruleNamespaceSelector: spec.ruleNamespaceSelector ?? null,
     kubePrometheus: false,
   }
   const grafana = pickGrafanaService(services.items)
