@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { foreignReleaseRefusal, helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
 import { ownedRelease } from '../../src/marks.ts'
 import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
@@ -112,6 +112,22 @@ describe('releases the action owns and their recovery', () => {
     ['a rollback left pending with nothing deployed', h('failed', 'pending-rollback'), true, { kind: 'rollback', revision: 2, status: 'pending-rollback', to: 1 }],
     ["someone else's pending release", h('deployed', 'pending-upgrade'), false, { kind: 'foreign', revision: 2, status: 'pending-upgrade' }],
   ])('%s', (_n, history, owned, want) => expect(recoveryFor(history, owned)).toEqual(want))
+
+  const rel = { namespace: 'milvus', name: 'my-release' }
+  const deployed = [{ revision: 1, status: 'deployed', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }]
+  it("refuses someone else's deployed release, naming it, its chart and version, and the two ways on", () => {
+    const message = foreignReleaseRefusal(rel, deployed, false)
+    expect(message).toContain('Helm release milvus/my-release (chart milvus-5.0.19, app version v2.6.15; revision 1, deployed) was not installed by this action')
+    expect(message).toContain('install-milvus: false')
+    expect(message).toContain('another release-name')
+    expect(message).toContain('Nothing was changed')
+  })
+  it.each<[string, typeof deployed, boolean]>([
+    ['no release', [], false],
+    ['its own release', deployed, true],
+    ["someone else's pending release (recoveryFor names it)", [{ revision: 1, status: 'pending-install', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }], false],
+  ])('lets through: %s', (_n, history, owned) => expect(foreignReleaseRefusal(rel, history, owned)).toBeUndefined())
+  it("refuses someone else's failed release too", () => expect(foreignReleaseRefusal(rel, [{ revision: 2, status: 'failed' }], false)).toContain('(chart unknown; revision 2, failed)'))
 
   it('marks its releases in the values, and adds the labels the Prometheus selects by under the user\'s', () => {
     const values = releaseValues('standalone', { metrics: { serviceMonitor: { additionalLabels: { team: 'ml' } } } }, { release: 'kps', team: 'x' })

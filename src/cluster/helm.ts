@@ -12,6 +12,8 @@ export interface HelmRevision {
   revision: number
   status: string // 'deployed', 'superseded', 'failed', 'pending-install', 'pending-upgrade', 'pending-rollback', 'uninstalling', ...
   description?: string
+  chart?: string // '<name>-<version>', e.g. 'milvus-5.0.19'
+  app_version?: string // the chart's appVersion, e.g. 'v2.6.15'
 }
 
 /** [major, minor, patch] of 'v3.17.2'; [0, 0, 0] when unknown. */

@@ -332,6 +332,38 @@ export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
 }
 
 /**
+ * The refusal for a release the action would upgrade but did not install: its last revision is
+ * not `pending-*` (recoveryFor handles those) and its values lack the owner mark (`owned`).
+ * `helm upgrade --install` would reset it to the chart's defaults plus the action's values, so
+ * the message names the release, its chart and version, and the two ways on. Undefined when the
+ * release is absent or the action's own.
+ */
+export function foreignReleaseRefusal(release: { namespace: string; name: string }, history: HelmRevision[], owned: boolean): string | undefined {
+  const last = history.at(-1)
+  if (!last || owned || last.status.startsWith('pending-')) return undefined
+  const chart = last.chart ? `chart ${last.chart}${last.app_version ? `, app version ${last.app_version}` : ''}` : 'chart unknown'
+  return (
+    `Helm release ${release.namespace}/${release.name} (${chart}; revision ${last.revision}, ${last.status}) was not installed by this action, and the action never upgrades a release it did not install ` +
+    "(helm upgrade would replace the release's values with the chart's defaults plus the action's). Nothing was changed. " +
+    `To verify that release as it is, set install-milvus: false; to install one of the action's own beside it, set another release-name.`
+  )
+}
+
+/**
+ * Before any change: throws foreignReleaseRefusal's message for a release of that name the
+ * action did not install (the owner mark is read from the last revision's values).
+ */
+export async function refuseForeignRelease(run: StackRun): Promise<void> {
+  const { helm, inputs } = run
+  const history = await helm.history(inputs.releaseName, inputs.namespace)
+  const last = history.at(-1)
+  if (!last || last.status.startsWith('pending-')) return
+  const owned = ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({})))
+  const refusal = foreignReleaseRefusal({ namespace: inputs.namespace, name: inputs.releaseName }, history, owned)
+  if (refusal) throw new Error(refusal)
+}
+
+/**
  * Before the upgrade: records whether this run creates the release and which of its
  * PersistentVolumeClaims exist already (the post step deletes only what the run created), and
  * recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
@@ -380,8 +412,12 @@ export class HelmRelease implements MilvusSource {
   }
 
   async check(run: StackRun): Promise<void> {
-    const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
-    await run.budget.phase('Check the release', () => checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile }))
+    await run.budget.phase('Check the release', async () => {
+      // Someone else's release ends the run before the values are even written.
+      await refuseForeignRelease(run)
+      const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
+      await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
+    })
   }
 
   prepare(run: StackRun): Promise<void> {
