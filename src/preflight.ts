@@ -40,6 +40,7 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   }
   kube.serverVersion = version.gitVersion
   core.info(`Cluster: ${kube.server} (context ${kube.context}, reached ${describeProxy(kube.proxy)}), Kubernetes ${version.gitVersion}`)
+  if (kube.inClusterKubeconfig) core.info(`No kubeconfig file: using the pod's ServiceAccount credentials; kubectl and helm use them through ${kube.inClusterKubeconfig}`)
   const warning = source.compatibility(parseInt(version.minor, 10))
   if (warning) core.warning(warning)
 

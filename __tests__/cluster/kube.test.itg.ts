@@ -1,14 +1,17 @@
 // The Kubernetes client's transport: service-proxy paths, and the environment's proxy applied
 // to a stub API server as kubectl would apply it.
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { officialBinaries } from '../../local-cluster/official-binaries.ts'
+import { Helm } from '../../src/cluster/helm.ts'
 import { ApiError, Kube, NoClusterError, serviceProxyPath } from '../../src/cluster/kube.ts'
+import { Kubectl } from '../../src/cluster/kubectl.ts'
 import { preflight } from '../../src/preflight.ts'
 import { ExistingPrometheus } from '../../src/prometheus/existing.ts'
 import type { Inputs } from '../../src/types.ts'
-import { startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.ts'
+import { FAKE_TOKEN, startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.ts'
 import { nonLoopbackAddress, startHttpProxy, type TestProxy } from '../support/http-proxy.ts'
 
 describe('serviceProxyPath', () => {
@@ -170,5 +173,67 @@ describe('Kube and the environment proxy', async () => {
     await s.close()
     const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(1500)).catch((e: unknown) => e)
     expect((err as Error).message).toMatch(/did not answer within 20 s, asked directly \(no proxy: (loopback host|no HTTPS_PROXY set)\): .*ECONNREFUSED/)
+  })
+})
+
+// A runner in a pod (actions-runner-controller): no kubeconfig file, the pod's ServiceAccount
+// token and CA, KUBERNETES_SERVICE_HOST/PORT. The action's client connects with them, and the
+// official kubectl and helm, pinned to the connection the run records, reach the same API server
+// with the same token.
+describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('Kube in a pod (in-cluster credentials)', () => {
+  const SA = '/var/run/secrets/kubernetes.io/serviceaccount'
+  const ENV = ['KUBECONFIG', 'HOME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'RUNNER_TEMP']
+  const saved = Object.fromEntries(ENV.map((k) => [k, process.env[k]]))
+  let root: string
+  let server: FakeApiServer
+  afterAll(async () => {
+    for (const k of ENV) {
+      if (saved[k] === undefined) delete process.env[k]
+      else process.env[k] = saved[k]
+    }
+    await server?.close()
+    if (root) await rm(root, { recursive: true, force: true })
+  })
+
+  it('the client, kubectl and helm all reach the API server with the ServiceAccount token', { timeout: 60_000 }, async () => {
+    server = await startFakeApiServer({ host: '127.0.0.1', tls: true })
+    root = await mkdtemp(join(tmpdir(), 'fake-pod-'))
+    await mkdir(join(root, SA), { recursive: true })
+    await writeFile(join(root, SA, 'token'), FAKE_TOKEN)
+    await writeFile(join(root, SA, 'ca.crt'), server.ca ?? '')
+    await writeFile(join(root, SA, 'namespace'), 'arc-runners')
+    await mkdir(join(root, 'home'))
+    await mkdir(join(root, 'runner-temp'))
+    delete process.env.KUBECONFIG
+    process.env.HOME = join(root, 'home') // no ~/.kube/config
+    process.env.RUNNER_TEMP = join(root, 'runner-temp')
+    const url = new URL(server.url)
+    process.env.KUBERNETES_SERVICE_HOST = url.hostname
+    process.env.KUBERNETES_SERVICE_PORT = url.port
+
+    const kube = await Kube.load({ serviceAccountRoot: root })
+    expect(kube.context).toBe('inClusterContext')
+    expect(await kube.get('/version')).toMatchObject({ gitVersion: 'v1.35.0' })
+    const conn = kube.connection()
+    expect(conn).toEqual({ context: 'inClusterContext', kubeconfig: kube.inClusterKubeconfig, server: server.url })
+    expect(conn.kubeconfig.startsWith(join(root, 'runner-temp', 'milvus-kubeconfig-'))).toBe(true)
+    expect((await stat(conn.kubeconfig)).mode & 0o777).toBe(0o600)
+
+    const bins = await officialBinaries()
+    const kubectl = new Kubectl(bins.find((b) => b.tool === 'kubectl' && b.version === 'v1.35.2')!.path, conn)
+    expect(JSON.parse((await kubectl.run(['get', '--raw', '/version'])).stdout)).toMatchObject({ gitVersion: 'v1.35.0' })
+    // The post step's cluster check reads the server the same way.
+    expect((await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()).toBe(server.url)
+    server.collections.set('/api/v1/namespaces/milvus/secrets', [])
+    const helm = new Helm(bins.find((b) => b.tool === 'helm' && b.version === 'v4.1.4')!.path, conn, 'v4.1.4')
+    expect(await helm.history('my-release', 'milvus')).toEqual([])
+    const tokens = new Set(server.requests.map((r) => r.authorization))
+    expect(tokens).toEqual(new Set([`Bearer ${FAKE_TOKEN}`]))
+    expect(server.requests.some((r) => r.path.startsWith('/api/v1/namespaces/milvus/secrets'))).toBe(true)
+  })
+
+  it('a ServiceAccount token without KUBERNETES_SERVICE_HOST fails naming both', async () => {
+    delete process.env.KUBERNETES_SERVICE_HOST
+    await expect(Kube.load({ serviceAccountRoot: root })).rejects.toThrow(/ServiceAccount token at .*\/token comes without KUBERNETES_SERVICE_HOST/)
   })
 })

@@ -30,6 +30,8 @@ export interface FakeApiServer {
   services: Map<string, string>
   /** Collections listed at their API path, paged as the API server pages them (`limit`, `continue`); mutable. */
   collections: Map<string, unknown[]>
+  /** The PEM certificate it serves (its own CA) with TLS; undefined over HTTP. */
+  ca: string | undefined
   /** How many TCP connections clients opened so far. */
   connections(): number
   /** Writes a kubeconfig for this server (token auth; its CA, or insecure for http) and returns its path. */
@@ -115,6 +117,7 @@ export async function startFakeApiServer(opts: { host?: string; tls?: boolean } 
     requests,
     services,
     collections,
+    ca: tls?.cert,
     connections: () => connections,
     async kubeconfig(dir, o = {}) {
       const cluster: Record<string, unknown> = { server: url }

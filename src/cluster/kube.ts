@@ -12,13 +12,18 @@
 // proxied), and the decision is handed to the client library as the cluster's proxy-url, so its
 // own proxy agents (hpagent for requests, undici for watches) carry every request.
 import http from 'node:http'
+import { existsSync } from 'node:fs'
 import https from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
+import { inClusterCredentials, writeInClusterKubeconfig } from './in-cluster.ts'
 import { proxyForUrl, type ProxyDecision } from './proxy.ts'
 import type { KubeConnection } from '../types.ts'
 export type { KubeConnection }
+
+/** Where a pod's ServiceAccount token is, below the ServiceAccount root. */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token'
 
 export class NoClusterError extends Error {
   constructor(detail: string) {
@@ -95,33 +100,53 @@ export class Kube {
   clusterId?: string
   /** The proxy requests to the API server go through (or why none), for messages. */
   readonly proxy: ProxyDecision
+  /**
+   * With in-cluster credentials (no kubeconfig file, a pod's ServiceAccount), the kubeconfig the
+   * action wrote for kubectl and helm (see in-cluster.ts); undefined with a kubeconfig file.
+   */
+  readonly inClusterKubeconfig: string | undefined
   private readonly watchCtor: typeof import('./client-node.ts').Watch
 
-  private constructor(kc: KubeConfig, watchCtor: typeof import('./client-node.ts').Watch, proxy: ProxyDecision) {
+  private constructor(kc: KubeConfig, watchCtor: typeof import('./client-node.ts').Watch, proxy: ProxyDecision, inClusterKubeconfig: string | undefined) {
     this.kc = kc
     this.watchCtor = watchCtor
     this.server = kc.getCurrentCluster()?.server ?? ''
     this.context = kc.getCurrentContext()
     this.proxy = proxy
+    this.inClusterKubeconfig = inClusterKubeconfig
   }
 
   /**
-   * Loads the kubeconfig the way kubectl does (KUBECONFIG, else ~/.kube/config) and decides
-   * the proxy to its API server (see the header); fails with NoClusterError when there is none.
+   * Loads the kubeconfig the way kubectl does (KUBECONFIG, else ~/.kube/config), else, as the
+   * client library does, the pod's in-cluster ServiceAccount credentials (then writes a
+   * kubeconfig of them for the tools: see in-cluster.ts), and decides the proxy to its API
+   * server (see the header); fails with NoClusterError when there is none.
+   * `serviceAccountRoot` prefixes the ServiceAccount's paths when no kubeconfig is found (a
+   * test's fake pod); in a pod it is ''.
    */
-  static async load(): Promise<Kube> {
+  static async load(opts: { serviceAccountRoot?: string } = {}): Promise<Kube> {
     const k8s = await import('./client-node.ts')
     const kc = new k8s.KubeConfig()
     try {
       kc.loadFromDefault()
+      // The library's last resort (no kubeconfig, no ServiceAccount at the pod's path): a fake pod's.
+      if (opts.serviceAccountRoot && kc.getCurrentContext() === 'loaded-context' && existsSync(join(opts.serviceAccountRoot, SERVICE_ACCOUNT_TOKEN))) {
+        kc.loadFromCluster(opts.serviceAccountRoot)
+      }
     } catch (e) {
       throw new NoClusterError(`the kubeconfig could not be read (${(e as Error).message})`)
+    }
+    const inCluster = inClusterCredentials(kc)
+    if (inCluster && !process.env.KUBERNETES_SERVICE_HOST) {
+      throw new NoClusterError(`no kubeconfig was found, and the ServiceAccount token at ${inCluster.tokenFile} comes without KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (the pod's environment names the API server)`)
     }
     const cluster = kc.getCurrentCluster()
     if (!cluster || !cluster.server || cluster.server === 'http://localhost') {
       throw new NoClusterError('no kubeconfig with a current context was found')
     }
-    if (cluster.proxyUrl) return new Kube(kc, k8s.Watch, { proxy: cluster.proxyUrl, reason: "the kubeconfig's proxy-url" })
+    // kubectl and helm know no context named inClusterContext until it is in a file.
+    const toolsKubeconfig = inCluster ? writeInClusterKubeconfig(inCluster) : undefined
+    if (cluster.proxyUrl) return new Kube(kc, k8s.Watch, { proxy: cluster.proxyUrl, reason: "the kubeconfig's proxy-url" }, toolsKubeconfig)
     const decision = proxyForUrl(cluster.server)
     if (decision.proxy !== undefined) {
       const proxyUrl = decision.proxy
@@ -132,7 +157,7 @@ export class Kube {
         currentContext: kc.getCurrentContext(),
       })
     }
-    return new Kube(kc, k8s.Watch, decision)
+    return new Kube(kc, k8s.Watch, decision, toolsKubeconfig)
   }
 
   /**
@@ -193,12 +218,12 @@ export class Kube {
   /**
    * How kubectl and helm reach the same cluster whatever the current context becomes later:
    * this context by name, and the kubeconfig file(s) it was loaded from (KUBECONFIG as set, a
-   * ':'-separated list allowed, else ~/.kube/config).
+   * ':'-separated list allowed, else ~/.kube/config), or the one written for in-cluster credentials.
    */
   connection(): KubeConnection {
     return {
       context: this.context,
-      kubeconfig: process.env.KUBECONFIG || join(homedir(), '.kube', 'config'),
+      kubeconfig: this.inClusterKubeconfig ?? (process.env.KUBECONFIG || join(homedir(), '.kube', 'config')),
       server: this.server,
       ...(this.clusterId ? { clusterId: this.clusterId } : {}),
     }
