@@ -53,6 +53,11 @@ describe('the post step', () => {
       { release: 'r', namespace: 'ns', cleanup: false, kubectlPath: '/k', releaseCreated: true, releaseHold: 'milvus-monitoring-action-release-r', stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' }, connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
       ['check the cluster', "release this run's hold on the stack"],
     ],
+    [
+      'a release verified as it is (install-milvus false), Prometheus already allowed to discover: nothing but the cluster check',
+      { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: false, connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
+      ['check the cluster'],
+    ],
   ])('stages: %s', (_n, state, want) => expect(cleanupStages(state).map((s) => s.name)).toEqual(want))
 })
 

@@ -38,6 +38,7 @@ describe('defaults', () => {
       kubePrometheusUrl: 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags/v0.18.0.tar.gz',
       installKubePrometheus: true,
       prometheus: '',
+      installMilvus: true,
       milvusChart: 'milvus',
       milvusChartRepo: 'https://zilliztech.github.io/milvus-helm/',
       milvusChartVersion: '5.0.19',
@@ -135,6 +136,9 @@ describe('accepted forms', () => {
     [{ cleanup: 'true' }, { cleanup: true }],
     [{ cleanup: 'TRUE' }, { cleanup: true }],
     [{ namespace: '  spaced  ' }, { namespace: 'spaced' }],
+    [{ 'install-milvus': 'false' }, { installMilvus: false }],
+    [{ 'install-milvus': 'false', 'service-monitor': 'milvus/my-release-milvus' }, { installMilvus: false, serviceMonitor: { namespace: 'milvus', name: 'my-release-milvus' } }],
+    [{ 'install-milvus': 'false', 'service-monitor': 'vector-db/milvus.metrics' }, { serviceMonitor: { namespace: 'vector-db', name: 'milvus.metrics' } }],
   ])('%j', (set, expected) => {
     expect(parseWith(set)).toMatchObject(expected)
   })
@@ -160,6 +164,10 @@ describe('rejected forms', () => {
     ['kube-prometheus-url', './kube-prometheus.tar.gz', /http:\/\/ or https:\/\/ URL of a kube-prometheus release archive/],
     ['kube-prometheus-url', 'file:///tmp/kp.tar.gz', /got the file: scheme/],
     ['install-kube-prometheus', 'yes', /expected true or false/],
+    ['install-milvus', 'no', /expected true or false/],
+    ['service-monitor', 'my-release-milvus', /expected namespace\/name of a ServiceMonitor or PodMonitor/],
+    ['service-monitor', 'podmonitor/milvus/x', /expected namespace\/name/],
+    ['service-monitor', 'milvus/x', /needs install-milvus: false/],
     ['install-kube-prometheus', 'tRuE', /expected true or false/],
     ['milvus-chart', 'milvus/milvus', /local path starting with '\.\/'/],
     ['milvus-chart', 'Milvus', /chart name in milvus-chart-repo/],
@@ -339,5 +347,14 @@ describe('assertions', () => {
   it('a condition cut by a YAML comment fails before anything is touched, naming the quoted form', () => {
     const assertions = '- query: up\n  successCondition: all(result, # == 1)\n'
     expect(() => parseInputs((name) => ({ assertions } as Record<string, string>)[name] ?? '')).toThrow(/assertions\[0\]: successCondition "all\(result," was cut by a YAML comment.*successCondition: 'all\(result, # == 1\)'/)
+  })
+})
+
+describe('install-milvus: false', () => {
+  it('has no service-monitor unless named, and warns about the inputs that only shape an installed release', () => {
+    const warnings: string[] = []
+    const parsed = parseWith({ 'install-milvus': 'false', 'milvus-mode': 'cluster', values: 'a: 1', 'milvus-chart-version': '5.0.19' }, warnings)
+    expect(parsed.serviceMonitor).toBeUndefined()
+    expect(warnings).toEqual(['milvus-mode, values are ignored: install-milvus is false, so the release is verified as it is'])
   })
 })

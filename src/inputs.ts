@@ -22,6 +22,8 @@ export const INPUT_DEFAULTS = {
   'kube-prometheus-url': '',
   'install-kube-prometheus': 'true',
   prometheus: '',
+  'install-milvus': 'true',
+  'service-monitor': '',
   'milvus-chart': 'milvus',
   'milvus-chart-repo': 'https://zilliztech.github.io/milvus-helm/',
   'milvus-chart-version': '5.0.19',
@@ -221,6 +223,21 @@ function prometheusRef(raw: string, installKubePrometheus: boolean): Check<strin
   return ok(raw)
 }
 
+/**
+ * `service-monitor`: '' or `namespace/name` of the ServiceMonitor (or PodMonitor, when no
+ * ServiceMonitor has that name) of a release that exists. Only with install-milvus false: an
+ * installed release's is the chart's own.
+ */
+function monitorRef(raw: string, installMilvus: boolean): Check<{ namespace: string; name: string } | undefined> {
+  if (raw === '') return ok(undefined)
+  const [ns, name, ...rest] = raw.split('/')
+  if (rest.length > 0 || !ns || !name || !DNS1123_LABEL.test(ns) || ns.length > 63 || name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    return bad('service-monitor', raw, "expected namespace/name of a ServiceMonitor or PodMonitor, e.g. 'milvus/my-release-milvus'")
+  }
+  if (installMilvus) return bad('service-monitor', raw, 'it names the monitor of a release that exists, so it needs install-milvus: false (the release the action installs brings its own ServiceMonitor)')
+  return ok({ namespace: ns, name })
+}
+
 function timeout(raw: string): Check<number> {
   let ms: number
   try {
@@ -283,6 +300,14 @@ export function parseInputs(
       : take(httpUrl('kube-prometheus-url', kpUrlRaw, 'a kube-prometheus release archive (.tar.gz)'), '')
   const installKubePrometheus = take(boolean('install-kube-prometheus', raw('install-kube-prometheus')), true)
   const prometheus = take(prometheusRef(raw('prometheus'), installKubePrometheus), '')
+
+  const installMilvus = take(boolean('install-milvus', raw('install-milvus')), true)
+  const serviceMonitor = take(monitorRef(raw('service-monitor'), installMilvus), undefined)
+  if (!installMilvus) {
+    // What only shapes a release the action installs: set, it would be silently unused.
+    const unused = (['milvus-chart', 'milvus-chart-repo', 'milvus-chart-version', 'milvus-mode', 'values'] as const).filter((n) => get(n).trim() !== '' && get(n).trim() !== INPUT_DEFAULTS[n])
+    if (unused.length) warn(`${unused.join(', ')} ${unused.length > 1 ? 'are' : 'is'} ignored: install-milvus is false, so the release is verified as it is`)
+  }
 
   const milvusChart = raw('milvus-chart')
   const kind = chartKind(milvusChart)
@@ -392,6 +417,8 @@ export function parseInputs(
     kubePrometheusUrl,
     installKubePrometheus,
     prometheus,
+    installMilvus,
+    ...(serviceMonitor ? { serviceMonitor } : {}),
     milvusChart,
     milvusChartRepo,
     milvusChartVersion,

@@ -114,21 +114,23 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
     // Milvus needs only the CRDs; it installs while the rest of the stack comes up.
     await prometheus.start(stacked)
     await Promise.all([prometheus.ready(stacked), milvus.install(stacked)])
-    return await monitor(stacked)
+    return await monitor(stacked, milvus)
   } finally {
     watch.stop()
   }
 }
 
 /** From an installed release to its target up, then the mixin: the same whichever sources ran. */
-async function monitor(run: StackRun): Promise<RunResult> {
+async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
   const rules = startAlertRules(run)
-  const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack))
-  const scrapePool = scrapePoolFor(inputs.namespace, wiring.serviceMonitor, 0)
+  const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
+  const { monitor } = wiring
+  const scrapePool = scrapePoolFor(monitor.namespace, monitor.name, 0, monitor.kind)
   await budget.phase('Operator configuration', () =>
     budget.wait(`prometheus-operator to configure scrape pool ${scrapePool}`, (signal) =>
-      ensureScrapeJob({ kube, prometheus: stack, serviceMonitor: { namespace: inputs.namespace, name: wiring.serviceMonitor }, scrapePool, signal }),
+      // A monitor of a release the run did not install is never touched.
+      ensureScrapeJob({ kube, prometheus: stack, monitor, scrapePool, signal, touch: milvus.installs }),
     ),
   )
 
@@ -163,7 +165,7 @@ async function monitor(run: StackRun): Promise<RunResult> {
     helm: run.tools.helm,
     endpoints,
     inCluster: wiring.endpoints,
-    serviceMonitor: `${inputs.namespace}/${wiring.serviceMonitor}`,
+    serviceMonitor: `${monitor.namespace}/${monitor.name}`,
     scrapePool,
     targets,
     phases: budget.timings(),

@@ -45,13 +45,18 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   if (warning) core.warning(warning)
 
   const checks: Permission[] = [
-    { verb: 'create', group: '', resource: 'namespaces' },
-    { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
-    { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
-    { verb: 'create', group: '', resource: 'services', namespace: inputs.namespace },
-    { verb: 'create', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace },
-    // The release's hold (src/holds.ts).
-    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: inputs.namespace },
+    // A release that is there (install-milvus false) is read, never installed nor held.
+    ...(inputs.installMilvus === false
+      ? [{ verb: 'list', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace }]
+      : [
+          { verb: 'create', group: '', resource: 'namespaces' },
+          { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
+          { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
+          { verb: 'create', group: '', resource: 'services', namespace: inputs.namespace },
+          { verb: 'create', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace },
+          // The release's hold (src/holds.ts).
+          { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: inputs.namespace },
+        ]),
     // The release watch, and the checks through the API server (a 403 there is no wait to run out).
     { verb: 'watch', group: '', resource: 'events', namespace: inputs.namespace },
     ...(inputs.expose === 'port-forward' ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }] : []),

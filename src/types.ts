@@ -21,6 +21,9 @@ export interface Inputs {
   kubePrometheusUrl: string // archive URL, default derived from the version
   installKubePrometheus: boolean
   prometheus: string // 'namespace/name' of the Prometheus to use, '' to find it (install-kube-prometheus false)
+  installMilvus: boolean // false: verify the release that is there, as it is
+  /** The monitor of the release to verify (install-milvus false), a ServiceMonitor or PodMonitor by that name; absent: found from the release's labels. */
+  serviceMonitor?: { namespace: string; name: string }
   milvusChart: string // repository chart name, local path or oci:// reference
   milvusChartRepo: string // '' when the chart is a path or oci://
   milvusChartVersion: string // '' means the newest
@@ -243,6 +246,15 @@ export interface PrometheusStack {
   alertmanager?: StackService
   /** True for the kube-prometheus this action installs. */
   kubePrometheus: boolean
+}
+
+export type MonitorKind = 'ServiceMonitor' | 'PodMonitor'
+
+/** The ServiceMonitor or PodMonitor through which Prometheus scrapes Milvus. */
+export interface MonitorRef {
+  kind: MonitorKind
+  namespace: string
+  name: string
 }
 
 /** One object of a manifest directory, by identity. */

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import {
+  checkPodMonitorWiring,
   checkWiring,
   describeSelector,
   matchesSelector,
   selectorInvalid,
   type LabelSelector,
+  type PodMonitorObject,
+  type PodMonitorWiringInput,
   type PrometheusObject,
   type ServiceMonitorObject,
   type ServiceObject,
@@ -442,5 +445,56 @@ describe('checkWiring', () => {
     // The proxy Service has the port; a component Service without it would just give no target.
     const services = [clusterServices[0]!, withSpec(clusterServices[1]!, { ports: [{ name: 'grpc', port: 1 }] })]
     expect(checkWiring(wiring({ serviceMonitor: clusterServiceMonitor, services }))).toEqual([])
+  })
+})
+
+// A PodMonitor as Milvus Operator creates one for a Milvus resource my-milvus, and its pod.
+const operatorPodMonitor: PodMonitorObject = {
+  metadata: { name: 'my-milvus', namespace: 'milvus', labels: { 'app.kubernetes.io/instance': 'my-milvus' } },
+  spec: {
+    namespaceSelector: { matchNames: ['milvus'] },
+    podMetricsEndpoints: [{ port: 'metrics', path: '/metrics' }],
+    selector: { matchLabels: { 'app.kubernetes.io/instance': 'my-milvus', 'app.kubernetes.io/name': 'milvus' } },
+  },
+}
+const operatorPod = {
+  metadata: { name: 'my-milvus-milvus-standalone-0', namespace: 'milvus', labels: { 'app.kubernetes.io/instance': 'my-milvus', 'app.kubernetes.io/name': 'milvus' } },
+  spec: { containers: [{ name: 'standalone', ports: [{ name: 'milvus', containerPort: 19530 }, { name: 'metrics', containerPort: 9091 }] }] },
+}
+
+describe('the wiring of a PodMonitor', () => {
+  const input = (o: Partial<PodMonitorWiringInput> = {}): PodMonitorWiringInput => ({
+    prometheus: { metadata: { name: 'kps', namespace: 'kps' }, spec: { podMonitorSelector: {}, podMonitorNamespaceSelector: {} } },
+    podMonitor: operatorPodMonitor,
+    namespaceLabels: { milvus: milvusNamespace },
+    pods: [operatorPod],
+    ...o,
+  })
+
+  it('is right when Prometheus selects it and it selects a pod with the port it scrapes', () => expect(checkPodMonitorWiring(input())).toEqual([]))
+
+  it("reads the Prometheus' pod monitor selectors, not its ServiceMonitor ones", () => {
+    const prometheus = { metadata: { name: 'kps', namespace: 'kps' }, spec: { serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, podMonitorSelector: { matchLabels: { release: 'kps' } }, podMonitorNamespaceSelector: {} } }
+    expect(checkPodMonitorWiring(input({ prometheus }))).toEqual([
+      'Prometheus kps/kps selects PodMonitors with release=kps, but milvus/my-milvus has no label release; add the labels to the PodMonitor or widen the Prometheus spec.podMonitorSelector',
+    ])
+    expect(checkPodMonitorWiring(input({ prometheus: { metadata: { name: 'kps', namespace: 'kps' }, spec: { serviceMonitorSelector: {} } } }))[0]).toMatch(/has no spec.podMonitorSelector, so it selects no PodMonitors/)
+  })
+
+  it('names a selector that selects no pod', () => {
+    expect(checkPodMonitorWiring(input({ pods: [] }))).toEqual([
+      'PodMonitor milvus/my-milvus selects pods with app.kubernetes.io/instance=my-milvus,app.kubernetes.io/name=milvus in namespace(s) milvus, but there is none; fix the PodMonitor\'s spec.selector or its spec.namespaceSelector',
+    ])
+  })
+
+  it('names a port no selected pod has, with the ports there are', () => {
+    const podMonitor = withSpec(operatorPodMonitor, { podMetricsEndpoints: [{ port: 'http-metrics' }] })
+    expect(checkPodMonitorWiring(input({ podMonitor }))).toEqual([
+      'PodMonitor milvus/my-milvus spec.podMetricsEndpoints[0] scrapes port http-metrics, but no selected pod has a container port named http-metrics (ports: milvus, metrics); set it to one of those names',
+    ])
+  })
+
+  it('checks only the selectors when its pods could not be listed (any namespace)', () => {
+    expect(checkPodMonitorWiring(input({ pods: undefined }))).toEqual([])
   })
 })

@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { generatedConfig, hasScrapeJob, serviceMonitorWarnings } from '../../src/scrape/operator-config.ts'
+import type { Kube } from '../../src/cluster/kube.ts'
+import { ensureScrapeJob, generatedConfig, hasScrapeJob, serviceMonitorWarnings } from '../../src/scrape/operator-config.ts'
 
 const config = `global:
   scrape_interval: 30s
@@ -35,5 +36,35 @@ describe("the operator's generated configuration", () => {
       { metadata: { name: 'c' }, type: 'Warning', reason: 'X', message: 'other', involvedObject: { kind: 'ServiceMonitor', name: 'other' } },
     ]
     expect(serviceMonitorWarnings(events, 'sm')).toEqual(['InvalidConfiguration: ServiceMonitor milvus/sm was rejected due to invalid configuration: scrapeTimeout "10s" greater than scrapeInterval "5s"'])
+  })
+})
+
+describe('a monitor the run did not create', () => {
+  it('is never touched: no PATCH, and the error says the operator has not taken it', async () => {
+    const requests: string[] = []
+    // The operator never writes the job: each wait runs out its window.
+    const kube = {
+      waitFor: (_p: string, _q: unknown, _d: unknown, signal: AbortSignal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      request: async (method: string, path: string) => void requests.push(`${method} ${path}`),
+      get: async () => ({ items: [] }),
+      find: async () => undefined,
+    } as unknown as Kube
+    const err = await ensureScrapeJob({
+      kube,
+      prometheus: { namespace: 'kps', name: 'kps' },
+      monitor: { kind: 'PodMonitor', namespace: 'milvus', name: 'my-milvus' },
+      scrapePool: 'podMonitor/milvus/my-milvus/0',
+      signal: AbortSignal.timeout(10_000),
+      graceMs: 50,
+      touch: false,
+    }).catch((e: unknown) => e)
+    expect(requests).toEqual([])
+    expect((err as Error).message).toMatch(/has not put PodMonitor milvus\/my-milvus into the configuration of Prometheus kps\/kps \(Secret prometheus-kps has no job podMonitor\/milvus\/my-milvus\/0\), after 0.05 s \(the action does not change a PodMonitor it did not create\)/)
+  })
+
+  it("reads a PodMonitor's Warning Events by its kind", () => {
+    const events = [{ metadata: { name: 'a' }, type: 'Warning', reason: 'InvalidConfiguration', message: 'bad', involvedObject: { kind: 'PodMonitor', name: 'pm' } }]
+    expect(serviceMonitorWarnings(events, 'pm')).toEqual([])
+    expect(serviceMonitorWarnings(events, 'pm', 'PodMonitor')).toEqual(['InvalidConfiguration: bad'])
   })
 })

@@ -129,6 +129,7 @@ describe('scrapePoolFor', () => {
   ])('%s/%s endpoint %s -> %s', (ns, name, index, want) => {
     expect(scrapePoolFor(ns, name, index)).toBe(want)
   })
+  it("a PodMonitor's pool (Milvus Operator creates one)", () => expect(scrapePoolFor('milvus', 'my-milvus', 0, 'PodMonitor')).toBe('podMonitor/milvus/my-milvus/0'))
 })
 
 describe('paths', () => {

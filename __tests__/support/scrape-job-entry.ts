@@ -10,7 +10,7 @@ try {
   const result = await ensureScrapeJob({
     kube,
     prometheus: { namespace: 'monitoring', name: 'k8s' },
-    serviceMonitor: { namespace: namespace!, name: name! },
+    monitor: { kind: 'ServiceMonitor', namespace: namespace!, name: name! },
     scrapePool: `serviceMonitor/${namespace}/${name}/0`,
     signal: AbortSignal.timeout(180_000),
     graceMs: Number(graceMs),

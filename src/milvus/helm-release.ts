@@ -11,7 +11,7 @@ import { CommandError } from '../cluster/kubectl.ts'
 import { ApiError, type KubeObject } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
 import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
-import { discoveryRbac, needsRbac } from '../prometheus/discovery-rbac.ts'
+import { discoveryRbac, mayDiscover, needsRbac } from '../prometheus/discovery-rbac.ts'
 import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.ts'
 import { refOf } from '../prometheus/stack.ts'
 import { holderIdentity, holdRelease } from '../holds.ts'
@@ -173,7 +173,7 @@ export function writeValuesFile(inputs: Inputs, stack: PrometheusStack): string 
  * in the run state as it happens, for the post step.
  */
 export async function prepareNamespace(run: StackRun): Promise<void> {
-  const { kube, state, stack, inputs, budget } = run
+  const { kube, state, inputs, budget } = run
   const nsPath = `/api/v1/namespaces/${inputs.namespace}`
   let ns = await kube.find(nsPath)
   if (ns?.metadata.deletionTimestamp) {
@@ -210,8 +210,22 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
   // Held before anything else is added here: another live run with this release fails here.
   const hold = await holdRelease(kube, inputs.namespace, inputs.releaseName, state.state.holder ?? holderIdentity())
   state.record({ releaseHold: hold.name })
-  if (needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)) {
-    const sa = { namespace: stack.namespace, name: stack.serviceAccount }
+  await grantDiscovery(run)
+}
+
+/**
+ * Adds the discovery Role and RoleBinding for the run's Prometheus in the release's namespace
+ * when needed (needsRbac), recording the Role in the run state when this run created it. With
+ * `unlessGranted`, first asks the API server whether the Prometheus' ServiceAccount may discover
+ * there already (a LocalSubjectAccessReview), and adds nothing when it may.
+ */
+export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: boolean } = {}): Promise<void> {
+  const { kube, state, stack, inputs } = run
+  const sa = { namespace: stack.namespace, name: stack.serviceAccount }
+  const needed = needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)
+  if (needed && opts.unlessGranted && (await mayDiscover(kube, inputs.namespace, sa))) {
+    core.info(`ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) may already discover services, endpoints, endpointslices and pods in namespace ${inputs.namespace}: no Role added`)
+  } else if (needed) {
     const objects = discoveryRbac(inputs.namespace, sa)
     const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
     // Created by this run only when it did not exist: a Role an earlier run left is not this run's to delete.
@@ -405,6 +419,9 @@ export async function recordAndRecover(run: StackRun): Promise<void> {
  */
 export class HelmRelease implements MilvusSource {
   readonly description: string
+  readonly installs = true
+  /** Found by the wiring from the installed release's labels. */
+  readonly monitor = undefined
   #valuesFile: string | undefined
 
   constructor(inputs: Inputs) {

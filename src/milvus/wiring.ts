@@ -4,7 +4,7 @@
 // label, namespace or port is wrong instead.
 import * as core from '@actions/core'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
-import type { Endpoints, Inputs, LabelSelectorRequirement, LabelSelector, PrometheusStack } from '../types.ts'
+import type { Endpoints, Inputs, LabelSelectorRequirement, LabelSelector, MonitorKind, MonitorRef, PrometheusStack } from '../types.ts'
 import { inClusterEndpoints } from '../expose/endpoints.ts'
 import { refOf } from '../prometheus/stack.ts'
 export type { LabelSelectorRequirement, LabelSelector }
@@ -25,6 +25,8 @@ export interface PrometheusObject {
   spec?: {
     serviceMonitorSelector?: LabelSelector | null
     serviceMonitorNamespaceSelector?: LabelSelector | null
+    podMonitorSelector?: LabelSelector | null
+    podMonitorNamespaceSelector?: LabelSelector | null
     ignoreNamespaceSelectors?: boolean | null
   }
 }
@@ -160,7 +162,7 @@ function ref(obj: { metadata?: Metadata } | undefined, fallbackNamespace = ''): 
   return ns === '' ? name : `${ns}/${name}`
 }
 
-function namespaceLabelsOf(input: WiringInput, namespace: string): Labels {
+function namespaceLabelsOf(input: Pick<WiringInput, 'namespaceLabels'>, namespace: string): Labels {
   return { ...(input.namespaceLabels[namespace] ?? {}), [NAME_LABEL]: namespace }
 }
 
@@ -168,55 +170,57 @@ function list(items: string[]): string {
   return items.length === 0 ? '(none)' : items.join(', ')
 }
 
-/** Does Prometheus select the ServiceMonitor, and its namespace? */
-function checkPrometheus(input: WiringInput): string[] {
+/** Does Prometheus select the ServiceMonitor (or PodMonitor, by its pod monitor selectors), and its namespace? */
+function checkPrometheus(input: Pick<WiringInput, 'prometheus' | 'namespaceLabels'>, sm: { metadata?: Metadata }, kind: MonitorKind = 'ServiceMonitor'): string[] {
   const problems: string[] = []
   const prom = input.prometheus
   const promRef = `Prometheus ${ref(prom)}`
   const promNs = prom.metadata?.namespace ?? ''
-  const sm = input.serviceMonitor
   const smRef = ref(sm)
   const smNs = sm.metadata?.namespace ?? ''
   const smLabels = sm.metadata?.labels ?? {}
+  const field = kind === 'PodMonitor' ? 'podMonitor' : 'serviceMonitor'
+  const kinds = `${kind}s`
+  const addLabels = kind === 'PodMonitor' ? 'the PodMonitor' : "the ServiceMonitor (the Milvus chart's metrics.serviceMonitor.additionalLabels value)"
 
-  const selector = prom.spec?.serviceMonitorSelector
+  const selector = kind === 'PodMonitor' ? prom.spec?.podMonitorSelector : prom.spec?.serviceMonitorSelector
   if (selector === null || selector === undefined) {
     problems.push(
-      `${promRef} has no spec.serviceMonitorSelector, so it selects no ServiceMonitors and will never ` +
-        `scrape ${smRef}; set spec.serviceMonitorSelector (e.g. {} for all, as kube-prometheus does)`,
+      `${promRef} has no spec.${field}Selector, so it selects no ${kinds} and will never ` +
+        `scrape ${smRef}; set spec.${field}Selector (e.g. {} for all, as kube-prometheus does)`,
     )
   } else if (selectorInvalid(selector) !== undefined) {
-    problems.push(`${promRef} has an invalid spec.serviceMonitorSelector: ${selectorInvalid(selector)}`)
+    problems.push(`${promRef} has an invalid spec.${field}Selector: ${selectorInvalid(selector)}`)
   } else {
     const reasons = unmet(selector, smLabels)
     if (reasons.length > 0) {
       problems.push(
-        `${promRef} selects ServiceMonitors with ${describeSelector(selector)}, but ${smRef} ${reasons.join(' and ')}; ` +
-          `add the labels to the ServiceMonitor (the Milvus chart's metrics.serviceMonitor.additionalLabels value) ` +
-          `or widen the Prometheus spec.serviceMonitorSelector`,
+        `${promRef} selects ${kinds} with ${describeSelector(selector)}, but ${smRef} ${reasons.join(' and ')}; ` +
+          `add the labels to ${addLabels} ` +
+          `or widen the Prometheus spec.${field}Selector`,
       )
     }
   }
 
-  const nsSelector = prom.spec?.serviceMonitorNamespaceSelector
+  const nsSelector = kind === 'PodMonitor' ? prom.spec?.podMonitorNamespaceSelector : prom.spec?.serviceMonitorNamespaceSelector
   if (nsSelector === null || nsSelector === undefined) {
     // Unset means Prometheus' own namespace only.
     if (smNs !== promNs) {
       problems.push(
-        `${promRef} has no spec.serviceMonitorNamespaceSelector, so it only reads ServiceMonitors in ` +
+        `${promRef} has no spec.${field}NamespaceSelector, so it only reads ${kinds} in ` +
           `namespace ${promNs}, but ${smRef} is in namespace ${smNs}; set ` +
-          `spec.serviceMonitorNamespaceSelector (e.g. {} for all namespaces)`,
+          `spec.${field}NamespaceSelector (e.g. {} for all namespaces)`,
       )
     }
   } else if (selectorInvalid(nsSelector) !== undefined) {
-    problems.push(`${promRef} has an invalid spec.serviceMonitorNamespaceSelector: ${selectorInvalid(nsSelector)}`)
+    problems.push(`${promRef} has an invalid spec.${field}NamespaceSelector: ${selectorInvalid(nsSelector)}`)
   } else {
     const reasons = unmet(nsSelector, namespaceLabelsOf(input, smNs))
     if (reasons.length > 0) {
       problems.push(
-        `${promRef} reads ServiceMonitors in namespaces with ${describeSelector(nsSelector)}, but namespace ` +
+        `${promRef} reads ${kinds} in namespaces with ${describeSelector(nsSelector)}, but namespace ` +
           `${smNs} (of ${smRef}) ${reasons.join(' and ')}; label the namespace ` +
-          `(kubectl label namespace ${smNs} ...) or widen the Prometheus spec.serviceMonitorNamespaceSelector`,
+          `(kubectl label namespace ${smNs} ...) or widen the Prometheus spec.${field}NamespaceSelector`,
       )
     }
   }
@@ -323,46 +327,153 @@ function checkServiceMonitor(input: WiringInput): string[] {
  * that does not match and what to change.
  */
 export function checkWiring(input: WiringInput): string[] {
-  return [...checkPrometheus(input), ...checkServiceMonitor(input)]
+  return [...checkPrometheus(input, input.serviceMonitor), ...checkServiceMonitor(input)]
+}
+
+export interface PodMetricsEndpoint {
+  port?: string | null
+  portNumber?: number | null
+  targetPort?: string | number | null
+  path?: string | null
+}
+
+/** The fields of a monitoring.coreos.com/v1 PodMonitor this check reads. */
+export interface PodMonitorObject {
+  metadata?: Metadata
+  spec?: {
+    selector?: LabelSelector | null
+    namespaceSelector?: { any?: boolean | null; matchNames?: string[] | null } | null
+    podMetricsEndpoints?: PodMetricsEndpoint[] | null
+  }
+}
+
+/** The fields of a v1 Pod this check reads. */
+export interface PodObject {
+  metadata?: Metadata
+  spec?: { containers?: Array<{ name?: string; ports?: Array<{ name?: string; containerPort?: number }> | null }> | null }
+}
+
+export interface PodMonitorWiringInput {
+  prometheus: PrometheusObject
+  podMonitor: PodMonitorObject
+  namespaceLabels: WiringInput['namespaceLabels']
+  /** The pods its selector selects in the namespaces it looks in; undefined when those could not be listed (namespaceSelector any). */
+  pods: PodObject[] | undefined
+}
+
+/** The namespaces a PodMonitor looks for pods in: a list, or 'any'. */
+export function podMonitorNamespaces(pm: PodMonitorObject, prometheus: PrometheusObject): string[] | 'any' {
+  const own = pm.metadata?.namespace ?? ''
+  if (prometheus.spec?.ignoreNamespaceSelectors === true) return [own]
+  if (pm.spec?.namespaceSelector?.any === true) return 'any'
+  const names = pm.spec?.namespaceSelector?.matchNames ?? []
+  return names.length > 0 ? names : [own]
+}
+
+/**
+ * The checkWiring of a PodMonitor (Milvus Operator creates one): Prometheus selects it and its
+ * namespace, and it selects pods with a container port each of its podMetricsEndpoints names.
+ * A PodMonitor selects pods, not Services, so there is no Service check.
+ */
+export function checkPodMonitorWiring(input: PodMonitorWiringInput): string[] {
+  const pm = input.podMonitor
+  const pmRef = `PodMonitor ${ref(pm)}`
+  const problems = checkPrometheus(input, pm, 'PodMonitor')
+  const selector: LabelSelector = pm.spec?.selector ?? {}
+  const invalid = selectorInvalid(selector)
+  if (invalid !== undefined) return [...problems, `${pmRef} has an invalid spec.selector: ${invalid}`]
+  const endpoints = pm.spec?.podMetricsEndpoints ?? []
+  if (endpoints.length === 0) problems.push(`${pmRef} has no spec.podMetricsEndpoints, so it scrapes nothing; add one with the metrics port's name`)
+  if (input.pods === undefined) return problems
+  const pods = input.pods.filter((p) => unmet(selector, p.metadata?.labels ?? {}).length === 0)
+  if (pods.length === 0) {
+    const namespaces = podMonitorNamespaces(pm, input.prometheus)
+    problems.push(`${pmRef} selects pods with ${describeSelector(selector)} in namespace(s) ${namespaces === 'any' ? 'any' : list(namespaces)}, but there is none; fix the PodMonitor's spec.selector or its spec.namespaceSelector`)
+    return problems
+  }
+  const containerPorts = (p: PodObject) => (p.spec?.containers ?? []).flatMap((c) => c.ports ?? [])
+  endpoints.forEach((e, i) => {
+    if (!e.port) return // a port number, or every port: nothing to match by name
+    if (pods.some((p) => containerPorts(p).some((cp) => cp.name === e.port))) return
+    const names = [...new Set(pods.flatMap((p) => containerPorts(p).map((cp) => cp.name ?? '').filter((n) => n)))]
+    problems.push(`${pmRef} spec.podMetricsEndpoints[${i}] scrapes port ${e.port}, but no selected pod has a container port named ${e.port} (ports: ${list(names)}); set it to one of those names`)
+  })
+  return problems
 }
 
 /** What the release created that later phases use, read from the cluster rather than assumed. */
 export interface Wiring {
-  serviceMonitor: string // name, in the release's namespace
+  monitor: MonitorRef // the ServiceMonitor (or PodMonitor) Prometheus scrapes Milvus through
   milvusService: string // the main Service (gRPC and metrics ports)
   ports: { grpc: number; metrics: number } // its gRPC and metrics ports
   endpoints: Endpoints // in-cluster addresses
 }
 
+/** The API path of a ServiceMonitor or PodMonitor. */
+export function monitorPath(m: MonitorRef): string {
+  return `/apis/monitoring.coreos.com/v1/namespaces/${m.namespace}/${m.kind === 'PodMonitor' ? 'podmonitors' : 'servicemonitors'}/${m.name}`
+}
+
+/** A label selector in the API's `labelSelector` syntax ('' for everything). */
+function selectorQuery(selector: LabelSelector): string {
+  const s = describeSelector(selector)
+  return s === 'any labels' ? '' : s
+}
+
 /**
- * Reads the release's ServiceMonitor and Services and the run's Prometheus (`stack`), and throws one error listing every reason Prometheus would
- * never scrape Milvus (see checkWiring).
+ * Reads the monitor (`known`, or the release's ServiceMonitor found by its
+ * app.kubernetes.io/instance label), the release's Services and the run's Prometheus (`stack`),
+ * and throws one error listing every reason Prometheus would never scrape Milvus (see
+ * checkWiring, checkPodMonitorWiring).
  */
-export async function discoverWiring(inputs: Inputs, kube: Kube, stack: PrometheusStack): Promise<Wiring> {
+export async function discoverWiring(inputs: Inputs, kube: Kube, stack: PrometheusStack, known?: MonitorRef): Promise<Wiring> {
   const instance = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
-  const [sms, prometheus, services, namespaces] = await Promise.all([
-    kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`),
+  const [found, prometheus, services] = await Promise.all([
+    known
+      ? kube.get(monitorPath(known))
+      : kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`).then((l) => l.items[0]),
     kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${stack.namespace}/prometheuses/${stack.name}`),
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/services?labelSelector=${instance}`),
-    Promise.all([...new Set([inputs.namespace, stack.namespace])].map((n) => kube.get(`/api/v1/namespaces/${n}`))),
   ])
-  const sm = sms.items[0]
-  if (!sm) {
+  if (!found) {
     throw new Error(
       `The Milvus release ${inputs.releaseName} rendered no ServiceMonitor in namespace ${inputs.namespace}: ` +
         'check that the values do not disable metrics, and that the chart is the Milvus chart (it renders one when metrics.serviceMonitor.enabled is true).',
     )
   }
-  const problems = checkWiring({
-    prometheus: prometheus as PrometheusObject,
-    serviceMonitor: sm as ServiceMonitorObject,
-    namespaceLabels: Object.fromEntries(namespaces.map((n) => [n.metadata.name, n.metadata.labels])),
-    services: services.items as ServiceObject[],
-  })
-  if (problems.length) {
-    throw new Error(`Prometheus would never scrape Milvus through ServiceMonitor ${inputs.namespace}/${sm.metadata.name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  const monitor: MonitorRef = known ?? { kind: 'ServiceMonitor', namespace: found.metadata.namespace ?? inputs.namespace, name: found.metadata.name }
+  const subject = `${monitor.kind} ${monitor.namespace}/${monitor.name}`
+  const labelsOf = async (names: string[]) =>
+    Object.fromEntries((await Promise.all([...new Set(names)].map((n) => kube.get(`/api/v1/namespaces/${n}`)))).map((n) => [n.metadata.name, n.metadata.labels]))
+  let problems: string[]
+  if (monitor.kind === 'PodMonitor') {
+    const pm = found as PodMonitorObject
+    const scope = podMonitorNamespaces(pm, prometheus as PrometheusObject)
+    const selector = pm.spec?.selector ?? {}
+    let pods: PodObject[] | undefined
+    if (scope === 'any' || selectorInvalid(selector) !== undefined) {
+      core.info(`${subject} selects pods in any namespace: its pods and ports are not checked, only whether Prometheus selects it`)
+    } else {
+      const q = selectorQuery(selector)
+      pods = (await Promise.all(scope.map((n) => kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${n}/pods${q ? `?labelSelector=${encodeURIComponent(q)}` : ''}`)))).flatMap((l) => l.items as PodObject[])
+    }
+    problems = checkPodMonitorWiring({ prometheus: prometheus as PrometheusObject, podMonitor: pm, namespaceLabels: await labelsOf([monitor.namespace, stack.namespace]), pods })
+  } else {
+    problems = checkWiring({
+      prometheus: prometheus as PrometheusObject,
+      serviceMonitor: found as ServiceMonitorObject,
+      namespaceLabels: await labelsOf([monitor.namespace, inputs.namespace, stack.namespace]),
+      services: services.items as ServiceObject[],
+    })
   }
-  core.info(`ServiceMonitor ${inputs.namespace}/${sm.metadata.name} is selected by Prometheus ${refOf(stack)} and matches the Milvus Service`)
+  if (problems.length) {
+    throw new Error(`Prometheus would never scrape Milvus through ${subject}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+  core.info(
+    monitor.kind === 'PodMonitor'
+      ? `${subject} is selected by Prometheus ${refOf(stack)} and selects the Milvus pods (a PodMonitor selects pods: no Service is checked)`
+      : `${subject} is selected by Prometheus ${refOf(stack)} and matches the Milvus Service`,
+  )
   // The Service with the gRPC port carries the client endpoint (the chart's main Service).
   // Values may rename it or move its ports: both are read from the Service itself.
   const servicePorts = (s: KubeObject) => (s.spec?.ports ?? []) as Array<{ name?: string; port?: number }>
@@ -372,7 +483,7 @@ export async function discoverWiring(inputs: Inputs, kube: Kube, stack: Promethe
   const milvusService = main?.metadata.name ?? defaults.milvusEndpoint.split('.')[0]!
   const ports = { grpc: port(main, 'milvus') ?? 19530, metrics: port(main, 'metrics') ?? 9091 }
   return {
-    serviceMonitor: sm.metadata.name,
+    monitor,
     milvusService,
     ports,
     endpoints: {

@@ -1,6 +1,6 @@
 // kube-prometheus lets Prometheus discover targets only in default, kube-system and monitoring.
 // For a Milvus namespace elsewhere, the action grants the same read access there.
-import type { KubeObject } from '../cluster/kube.ts'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { MANAGED_BY } from '../marks.ts'
 
 export const DISCOVERABLE_NAMESPACES = ['default', 'kube-system', 'monitoring']
@@ -34,4 +34,35 @@ export function discoveryRbac(namespace: string, sa: { namespace: string; name: 
     subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
   }
   return [role, binding]
+}
+
+/** What the discovery Role grants, as (group, resource) pairs; each needs list and watch. */
+const DISCOVERED = [['', 'services'], ['', 'endpoints'], ['', 'pods'], ['discovery.k8s.io', 'endpointslices']] as const
+
+/**
+ * Whether ServiceAccount `sa` may already list and watch what the discovery Role grants in
+ * `namespace`, asked of the API server (LocalSubjectAccessReview, no change). False when any is
+ * denied, and when the run may not ask (403): then the Role is added as without the question.
+ */
+export async function mayDiscover(kube: Pick<Kube, 'request'>, namespace: string, sa: { namespace: string; name: string }): Promise<boolean> {
+  const user = `system:serviceaccount:${sa.namespace}:${sa.name}`
+  const groups = ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated']
+  try {
+    const answers = await Promise.all(
+      DISCOVERED.flatMap(([group, resource]) =>
+        ['list', 'watch'].map((verb) =>
+          kube.request<{ status?: { allowed?: boolean } }>('POST', `/apis/authorization.k8s.io/v1/namespaces/${namespace}/localsubjectaccessreviews`, {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'LocalSubjectAccessReview',
+            metadata: { namespace },
+            spec: { user, groups, resourceAttributes: { namespace, verb, group, resource } },
+          }),
+        ),
+      ),
+    )
+    return answers.every((a) => a.status?.allowed === true)
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) return false
+    throw e
+  }
 }

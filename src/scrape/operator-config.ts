@@ -12,6 +12,7 @@ import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import type { KubeEvent } from '../milvus/release-watch.ts'
 import { TOUCH_LABEL } from '../marks.ts'
+import type { MonitorKind, MonitorRef } from '../types.ts'
 
 /** How long the operator gets to write a new ServiceMonitor's job before the action touches it, and again after, in ms. */
 export const OPERATOR_GRACE_MS = 15_000
@@ -34,20 +35,23 @@ export function generatedConfig(secret: KubeObject | undefined): string | undefi
   }
 }
 
-/** Warning Events about the ServiceMonitor (the operator's rejections among them), newest last, as 'Reason: message' lines. */
-export function serviceMonitorWarnings(events: KubeEvent[], serviceMonitor: string): string[] {
+/** Warning Events about the ServiceMonitor (or PodMonitor: `kind`) (the operator's rejections among them), newest last, as 'Reason: message' lines. */
+export function serviceMonitorWarnings(events: KubeEvent[], serviceMonitor: string, kind: MonitorKind = 'ServiceMonitor'): string[] {
   return events
-    .filter((e) => e.type === 'Warning' && e.involvedObject?.kind === 'ServiceMonitor' && e.involvedObject.name === serviceMonitor)
+    .filter((e) => e.type === 'Warning' && e.involvedObject?.kind === kind && e.involvedObject.name === serviceMonitor)
     .map((e) => `${e.reason ?? 'Warning'}: ${(e.message ?? '').trim()}`)
 }
 
 export interface ScrapeConfigOptions {
   kube: Kube
   prometheus: { namespace: string; name: string }
-  serviceMonitor: { namespace: string; name: string }
+  /** The ServiceMonitor (or PodMonitor) the scrape pool comes from. */
+  monitor: MonitorRef
   scrapePool: string
   signal: AbortSignal
   graceMs?: number
+  /** Whether the monitor is the action's to touch (a release it installs); false: never changed, the second wait is skipped. */
+  touch?: boolean
 }
 
 /**
@@ -61,7 +65,9 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
   const grace = o.graceMs ?? OPERATOR_GRACE_MS
   const secret = `prometheus-${o.prometheus.name}`
   const secretsPath = `/api/v1/namespaces/${o.prometheus.namespace}/secrets`
-  const smPath = `/apis/monitoring.coreos.com/v1/namespaces/${o.serviceMonitor.namespace}/servicemonitors/${o.serviceMonitor.name}`
+  const m = o.monitor
+  const subject = `${m.kind} ${m.namespace}/${m.name}`
+  const smPath = `/apis/monitoring.coreos.com/v1/namespaces/${m.namespace}/${m.kind === 'PodMonitor' ? 'podmonitors' : 'servicemonitors'}/${m.name}`
   const waitForJob = async (ms: number) => {
     const window = AbortSignal.any([o.signal, AbortSignal.timeout(ms)])
     try {
@@ -81,31 +87,34 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
   }
 
   if (await waitForJob(grace)) return 'present'
-  core.info(
-    `prometheus-operator has not put ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} into Prometheus' configuration after ${grace / 1000} s ` +
-      `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ServiceMonitor once (label ${TOUCH_LABEL}) so the operator takes it again.`,
-  )
-  await o.kube.request('PATCH', smPath, { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } }, { contentType: 'application/merge-patch+json' })
-  if (await waitForJob(grace)) {
-    core.info(`prometheus-operator took ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name} after the touch`)
-    return 'recovered'
+  const touch = o.touch ?? true
+  if (touch) {
+    core.info(
+      `prometheus-operator has not put ${subject} into Prometheus' configuration after ${grace / 1000} s ` +
+        `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ${m.kind} once (label ${TOUCH_LABEL}) so the operator takes it again.`,
+    )
+    await o.kube.request('PATCH', smPath, { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } }, { contentType: 'application/merge-patch+json' })
+    if (await waitForJob(grace)) {
+      core.info(`prometheus-operator took ${subject} after the touch`)
+      return 'recovered'
+    }
   }
 
   const [events, sm] = await Promise.all([
     o.kube
-      .get<{ items: KubeEvent[] }>(`/api/v1/namespaces/${o.serviceMonitor.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${o.serviceMonitor.name}`)}`)
+      .get<{ items: KubeEvent[] }>(`/api/v1/namespaces/${m.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${m.name}`)}`)
       .then((l) => l.items)
       .catch(() => [] as KubeEvent[]),
     o.kube.find(smPath).catch(() => undefined),
   ])
-  const why = [...serviceMonitorWarnings(events, o.serviceMonitor.name), ...statusProblems(sm)]
-  const subject = `ServiceMonitor ${o.serviceMonitor.namespace}/${o.serviceMonitor.name}`
+  const why = [...serviceMonitorWarnings(events, m.name, m.kind), ...statusProblems(sm)]
   if (why.length) {
-    throw new Error(`prometheus-operator rejected ${subject}, so Prometheus will never scrape Milvus:\n${why.map((w) => `  - ${w}`).join('\n')}\nFix the ServiceMonitor values (metrics.serviceMonitor.*) it names.`)
+    const fix = touch && m.kind === 'ServiceMonitor' ? 'Fix the ServiceMonitor values (metrics.serviceMonitor.*) it names.' : `Fix the ${m.kind} where it names.`
+    throw new Error(`prometheus-operator rejected ${subject}, so Prometheus will never scrape Milvus:\n${why.map((w) => `  - ${w}`).join('\n')}\n${fix}`)
   }
   throw new Error(
     `prometheus-operator has not put ${subject} into the configuration of Prometheus ${o.prometheus.namespace}/${o.prometheus.name} (Secret ${secret} has no job ${o.scrapePool}), ` +
-      `even after the action touched it. The operator's log (in the diagnostics below) says why: a selector or namespace it does not watch, or an error of its own.`,
+      `${touch ? 'even after the action touched it' : `after ${grace / 1000} s (the action does not change a ${m.kind} it did not create)`}. The operator's log (in the diagnostics below) says why: a selector or namespace it does not watch, or an error of its own.`,
   )
 }
 

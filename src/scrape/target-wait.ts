@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
 import { fetchRequest, parseDuration, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
 export { fetchRequest, parseDuration, PrometheusHttpError, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
-import type { TargetState } from '../types.ts'
+import type { MonitorKind, TargetState } from '../types.ts'
 import type { VerdictState, TargetVerdict } from '../types.ts'
 export type { VerdictState, TargetVerdict }
 
@@ -18,9 +18,9 @@ export interface InterpretContext {
   scrapePools?: unknown
 }
 
-/** The scrape pool (job_name) the Prometheus Operator generates for a ServiceMonitor endpoint. */
-export function scrapePoolFor(namespace: string, name: string, endpointIndex = 0): string {
-  return `serviceMonitor/${namespace}/${name}/${endpointIndex}`
+/** The scrape pool (job_name) the Prometheus Operator generates for a ServiceMonitor endpoint (`podMonitor/...` for a PodMonitor's). */
+export function scrapePoolFor(namespace: string, name: string, endpointIndex = 0, kind: MonitorKind = 'ServiceMonitor'): string {
+  return `${kind === 'PodMonitor' ? 'podMonitor' : 'serviceMonitor'}/${namespace}/${name}/${endpointIndex}`
 }
 
 /** Path of the targets query: state=any so dropped targets and per-pool dropped counts come along. */
