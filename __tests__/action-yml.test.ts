@@ -71,7 +71,7 @@ describe('action.yml', () => {
   it('gives no output the name of an input of another meaning', () => {
     // The same meaning: the version asked for, and the exact version that answered it (as
     // actions/setup-node's node-version).
-    const sameMeaning = ['kubectl-version', 'helm-version']
+    const sameMeaning = ['kubectl-version', 'helm-version', 'service-monitor']
     expect(Object.keys(outputs).filter((name) => name in inputs && !sameMeaning.includes(name))).toEqual([])
   })
 
