@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { foreignReleaseRefusal, helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import { Budget } from '../../src/budget.ts'
+import type { StackRun } from '../../src/context.ts'
+import type { Inputs } from '../../src/types.ts'
+import { HelmRelease, foreignReleaseRefusal, helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
 import { ownedRelease } from '../../src/marks.ts'
 import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
@@ -193,5 +196,22 @@ describe('a namespace whose deletion cannot finish', () => {
   })
   it('a deletion going well: nothing to say', () => {
     expect(stuckTermination({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'milvus' }, status: { phase: 'Terminating', conditions: [{ type: 'NamespaceDeletionDiscoveryFailure', status: 'False' }] } }, now)).toEqual({})
+  })
+})
+
+describe("HelmRelease.check with someone else's release", () => {
+  it('refuses before the values are written or the chart rendered: only helm history and get values ran', async () => {
+    const calls: string[] = []
+    const helm = {
+      history: async () => (calls.push('history'), [{ revision: 3, status: 'deployed', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }]),
+      values: async () => (calls.push('values'), { standalone: { extraEnv: [{ name: 'TEAM', value: 'x' }] } }),
+      template: async () => (calls.push('template'), ''),
+    }
+    const inputs = { namespace: 'milvus', releaseName: 'theirs', milvusMode: 'standalone', values: {} } as unknown as Inputs
+    const run = { inputs, helm, kube: {}, budget: new Budget(60_000), stack: { serviceMonitorLabels: {} } } as unknown as StackRun
+    const release = new HelmRelease(inputs)
+    await expect(release.check(run)).rejects.toThrow('Helm release milvus/theirs (chart milvus-5.0.19, app version v2.6.15; revision 3, deployed) was not installed by this action')
+    expect(calls).toEqual(['history', 'values'])
+    expect(() => release.install(run)).toThrow(/install before check/) // no values file was written
   })
 })
