@@ -14,7 +14,7 @@ import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
 import { afterTarget, startAlertRules } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
-import { preflight } from './preflight.ts'
+import { clusterFirst, preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
 import { saveDiagnostics } from './report/diagnostics-dir.ts'
@@ -22,7 +22,7 @@ import { collectPods, type PodReport } from './report/pods.ts'
 import { setOutputs } from './report/outputs.ts'
 import { writeFailureSummary, writeSummary } from './report/summary.ts'
 import { ensureScrapeJob } from './scrape/operator-config.ts'
-import { scrapePoolFor, waitForTargetsOnReplicas } from './scrape/target-wait.ts'
+import { scrapePoolFor, waitForMilvusTarget } from './scrape/target-wait.ts'
 import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { Transfers } from './tools/download.ts'
@@ -81,12 +81,12 @@ function explain(e: unknown, run: Run | undefined): Error {
 
 async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSource): Promise<RunResult> {
   const { inputs, budget, state } = run
-  const [tools, kube] = await Promise.all([
+  const checked = budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, prometheus, signal)))
+  const [tools, kube] = await clusterFirst(checked, [
     budget.phase('Install kubectl and helm', () => {
       const transfers = new Transfers()
       return budget.wait(() => `kubectl and helm to download${transfers.describe()}`, (signal) => installTools(inputs, signal, transfers))
     }),
-    budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, prometheus, signal))),
     prometheus.fetch(run),
   ])
   // Every tool pinned to the cluster checked above, whatever the current context becomes.
@@ -139,22 +139,7 @@ async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> 
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const [forwards, { targets }] = await Promise.all([
     budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports })),
-    budget.phase('Milvus target up', () =>
-      budget.wait('the Milvus target to be reported up by Prometheus', (signal) =>
-        waitForTargetsOnReplicas(kube, { namespace: stack.namespace, name: stack.name, port: 9090, service: stack.service, pathPrefix: stack.service.pathPrefix }, {
-          scrapePool,
-          namespace: inputs.namespace,
-          signal,
-          // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
-          // starting behind the proxy) is retried rather than waited on.
-          requestTimeoutMs: 5000,
-          onProgress: (v) => {
-            run.lastVerdict = v
-            core.info(`Milvus target: ${v.message}`)
-          },
-        }),
-      ),
-    ),
+    budget.phase('Milvus target up', () => budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal))),
   ])
 
   const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)

@@ -90,3 +90,18 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   }
   return kube
 }
+
+/**
+ * The cluster check beside the downloads, its failure first: a cluster that does not answer is
+ * the cause to name, even when a download (which may need the same network) failed a moment before.
+ */
+export async function clusterFirst<C, T>(checked: Promise<C>, others: [Promise<T>, Promise<void>]): Promise<[T, C]> {
+  const all = Promise.all([others[0], checked, others[1]])
+  try {
+    const [tools, cluster] = await all
+    return [tools, cluster]
+  } catch (e) {
+    await checked // bounded by the preflight's own wait; rejects with the cluster's cause
+    throw e
+  }
+}

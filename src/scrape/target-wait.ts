@@ -1,7 +1,9 @@
 // Waiting until Prometheus scrapes Milvus: reading the targets API into a verdict that says
 // what is missing, and polling it at a pace that follows Prometheus' own scrape schedule.
+import * as core from '@actions/core'
 import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
+import type { StackRun } from '../context.ts'
 import { fetchRequest, parseDuration, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
 export { fetchRequest, parseDuration, PrometheusHttpError, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
 import type { MonitorKind, TargetState } from '../types.ts'
@@ -511,5 +513,25 @@ export async function waitForTargetsOnReplicas(
         },
       )
     }
+  })
+}
+
+/**
+ * The run's wait for its Milvus target: every Ready replica of the run's Prometheus asked through
+ * the API server; each verdict is logged once and kept on the run for the failure message.
+ */
+export function waitForMilvusTarget(run: StackRun, scrapePool: string, signal: AbortSignal): Promise<{ targets: TargetState[] }> {
+  const { stack } = run
+  return waitForTargetsOnReplicas(run.kube, { namespace: stack.namespace, name: stack.name, port: 9090, service: stack.service, pathPrefix: stack.service.pathPrefix }, {
+    scrapePool,
+    namespace: run.inputs.namespace,
+    signal,
+    // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
+    // starting behind the proxy) is retried rather than waited on.
+    requestTimeoutMs: 5000,
+    onProgress: (v) => {
+      run.lastVerdict = v
+      core.info(`Milvus target: ${v.message}`)
+    },
   })
 }
