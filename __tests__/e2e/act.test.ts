@@ -16,6 +16,8 @@
 //   more flags; it asks `gh auth token` for a GITHUB_TOKEN and api.nektosact.com for notices.
 //   The run gets its own HOME and XDG directories, a token and ACT_DISABLE_VERSION_CHECK, so none
 //   of that applies.
+// - In host mode each variable of act's own environment that act does not set itself reaches
+//   every step (under CI, the outer runner's), so act starts with a few chosen ones only.
 import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -187,9 +189,10 @@ describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
   let cluster: LocalCluster
   let work: string
 
-  async function removeRelease() {
-    await cluster.helm(['uninstall', RELEASE, '-n', NAMESPACE, '--ignore-not-found', '--wait']).catch(() => '')
-    await cluster.kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=true', '--timeout=120s'])
+  /** This case's release and namespace gone; `wait`: until the namespace is deleted. */
+  async function removeRelease(wait: boolean) {
+    await cluster.helm(['uninstall', RELEASE, '-n', NAMESPACE, '--ignore-not-found']).catch(() => '')
+    await cluster.kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', `--wait=${wait}`, '--timeout=180s'])
   }
 
   beforeAll(async () => {
@@ -199,12 +202,12 @@ describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
     }
     cluster = await localCluster()
     // A run of this case before leaves its release behind; this one starts without it.
-    await removeRelease()
+    await removeRelease(true)
     work = mkdtempSync(join(tmpdir(), 'act-readme-'))
   }, 30 * MIN)
 
   afterAll(async () => {
-    if (cluster) await removeRelease()
+    if (cluster) await removeRelease(false)
     if (work && !process.env.KEEP_ACT_WORKDIR) rmSync(work, { recursive: true, force: true })
   }, 5 * MIN)
 
