@@ -40,7 +40,7 @@ const WORKFLOW_FILE = '.github/workflows/readme-complete-workflow.yml'
 
 type Step = Record<string, unknown> & { uses?: string; run?: string; id?: string; with?: Record<string, unknown> }
 
-/** The README step that runs this action, and the id its outputs are read under. */
+/** Whether a README step is the one that runs this action. */
 function isAction(step: { uses?: string }): boolean {
   return step.uses?.startsWith('org/milvus-monitoring-action@') ?? false
 }
@@ -76,17 +76,21 @@ function actWorkflow(clusterEnv: Record<string, string>): { workflow: Record<str
   const envKeys = Object.values(fromEnv).map((v) => /env\.(\w+)/.exec(v)![1]!)
 
   const steps: Step[] = [{ uses: checkoutRef() }]
+  const quoted = `namespace="${readmeNamespace}"`
+  let queries = 0
   for (const s of job.steps) {
     if (kind.includes(s)) continue
     if (s === action) {
       steps.push({ ...s, uses: './', with: { ...s.with, namespace: NAMESPACE, 'release-name': RELEASE, ...fromEnv } })
     } else if (typeof s.run === 'string') {
-      const quoted = `namespace="${readmeNamespace}"`
+      queries += s.run.split(quoted).length - 1
       steps.push({ ...s, run: s.run.split(quoted).join(`namespace="${NAMESPACE}"`) })
     } else {
       steps.push(s)
     }
   }
+  // Otherwise the README's query would read another case's Milvus in its namespace.
+  expect(queries, `a README shell step queries ${quoted}`).toBeGreaterThan(0)
   job.steps = steps
   return { workflow, envKeys, readmeNamespace }
 }
