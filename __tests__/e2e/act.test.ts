@@ -33,8 +33,10 @@ const E2E = process.env.MILVUS_ACTION_E2E !== '0'
 const MIN = 60_000
 
 const ACT = join(layout().binDir, 'act')
-// This case's own namespace and release, so it needs nothing another case left.
-const NAMESPACE = 'milvus-act'
+// This case's own namespace, new on each run, and release, so it needs nothing another case or an
+// earlier run left. (A deleted namespace can stay Terminating for good on the local cluster: the
+// namespace controller waits for discovery of kube-prometheus' metrics.k8s.io, which nothing serves.)
+const NAMESPACE = `milvus-act-${Date.now().toString(36)}`
 const RELEASE = 'readme-act'
 const WORKFLOW_FILE = '.github/workflows/readme-complete-workflow.yml'
 
@@ -193,11 +195,6 @@ describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
   let cluster: LocalCluster
   let work: string
 
-  /** This case's release and namespace gone; `wait`: until the namespace is deleted. */
-  async function removeRelease(wait: boolean) {
-    await cluster.helm(['uninstall', RELEASE, '-n', NAMESPACE, '--ignore-not-found']).catch(() => '')
-    await cluster.kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', `--wait=${wait}`, '--timeout=180s'])
-  }
 
   beforeAll(async () => {
     if (!existsSync(ACT)) throw new Error(`${ACT} is missing: bash local-cluster/build.sh act`)
@@ -205,13 +202,15 @@ describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
       if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: npm run build`)
     }
     cluster = await localCluster()
-    // A run of this case before leaves its release behind; this one starts without it.
-    await removeRelease(true)
     work = mkdtempSync(join(tmpdir(), 'act-readme-'))
   }, 30 * MIN)
 
   afterAll(async () => {
-    if (cluster) await removeRelease(false)
+    // The release and its namespace, without waiting for the namespace to go.
+    if (cluster) {
+      await cluster.helm(['uninstall', RELEASE, '-n', NAMESPACE, '--ignore-not-found', '--wait']).catch(() => '')
+      await cluster.kubectl(['delete', 'namespace', NAMESPACE, '--ignore-not-found', '--wait=false'])
+    }
     if (work && !process.env.KEEP_ACT_WORKDIR) rmSync(work, { recursive: true, force: true })
   }, 5 * MIN)
 
