@@ -25,9 +25,9 @@ import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import { layout } from '../../local-cluster/layout.ts'
-import { localCluster, mirrorInputs, type LocalCluster } from '../support/local-cluster.ts'
+import { localCluster, mirrorInputs, type LocalCluster } from '../../local-cluster/client.ts'
 import { readmeWorkflow, readmeWorkflowSteps, outputReferences, simpleCommands, withOutputs } from '../support/readme.ts'
-import { ROOT } from '../support/runner.ts'
+import { ROOT } from '../../local-cluster/runner.ts'
 
 const E2E = process.env.MILVUS_ACTION_E2E !== '0'
 const MIN = 60_000
@@ -63,7 +63,11 @@ function checkoutRef(): string {
  * context. The README's shell steps are kept, with the README's namespace in their queries
  * replaced by this case's. Returns the workflow and the env variables its `with:` reads.
  */
-function actWorkflow(clusterEnv: Record<string, string>): { workflow: Record<string, unknown>; envKeys: string[]; readmeNamespace: string } {
+function actWorkflow(clusterEnv: Record<string, string>): {
+  workflow: Record<string, unknown>
+  envKeys: string[]
+  readmeNamespace: string
+} {
   const workflow = structuredClone(readmeWorkflow().workflow) as Record<string, unknown> & { jobs: Record<string, { steps: Step[] }> }
   const job = Object.values(workflow.jobs)[0]!
   const kind = job.steps.filter((s) => s.uses?.startsWith('helm/kind-action@'))
@@ -107,7 +111,9 @@ function repositoryCopy(dir: string): void {
     cpSync(join(ROOT, f), join(dir, f), { verbatimSymlinks: true })
   }
   const git = (...args: string[]) =>
-    execFileSync('git', ['-C', dir, '-c', 'user.name=e2e', '-c', 'user.email=e2e@localhost', '-c', 'commit.gpgsign=false', ...args], { stdio: 'ignore' })
+    execFileSync('git', ['-C', dir, '-c', 'user.name=e2e', '-c', 'user.email=e2e@localhost', '-c', 'commit.gpgsign=false', ...args], {
+      stdio: 'ignore',
+    })
   git('init', '-q', '-b', 'main')
   git('add', '-A')
   git('commit', '-q', '-m', 'the repository under test')
@@ -135,12 +141,15 @@ interface ActRun {
 
 function runAct(cluster: LocalCluster, cwd: string, home: string, env: Record<string, string>, timeoutMs: number): Promise<ActRun> {
   const args = [
-    '-W', WORKFLOW_FILE,
-    '-P', 'ubuntu-latest=-self-hosted',
+    '-W',
+    WORKFLOW_FILE,
+    '-P',
+    'ubuntu-latest=-self-hosted',
     '--no-cache-server',
     '--json',
     // A token, so act does not ask `gh auth token` for the machine's own.
-    '--secret', 'GITHUB_TOKEN=unused',
+    '--secret',
+    'GITHUB_TOKEN=unused',
     ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
   ]
   const processEnv = {
@@ -153,7 +162,11 @@ function runAct(cluster: LocalCluster, cwd: string, home: string, env: Record<st
     LANG: 'C.UTF-8',
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(cluster.wrap[0]!, [...cluster.wrap.slice(1), ACT, ...args], { cwd, env: processEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cluster.wrap[0]!, [...cluster.wrap.slice(1), ACT, ...args], {
+      cwd,
+      env: processEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let log = ''
     child.stdout.on('data', (c: Buffer) => (log += c.toString()))
     child.stderr.on('data', (c: Buffer) => (log += c.toString()))
@@ -178,11 +191,20 @@ function runAct(cluster: LocalCluster, cwd: string, home: string, env: Record<st
 async function endpointOf(cluster: LocalCluster, inClusterUrl: string): Promise<string> {
   const u = new URL(inClusterUrl)
   const [service, namespace] = u.hostname.split('.')
-  const svc = await cluster.kubectlJson<{ spec: { ports: Array<{ name?: string; port: number }> } }>(['get', 'service', '-n', namespace!, service!])
-  const port = svc.spec.ports.find((p) => p.port === Number(u.port))!
-  const slices = await cluster.kubectlJson<{ items: Array<{ endpoints: Array<{ addresses: string[]; conditions: { ready?: boolean } }>; ports: Array<{ name?: string; port: number }> }> }>([
-    'get', 'endpointslices', '-n', namespace!, '-l', `kubernetes.io/service-name=${service}`,
+  const svc = await cluster.kubectlJson<{ spec: { ports: Array<{ name?: string; port: number }> } }>([
+    'get',
+    'service',
+    '-n',
+    namespace!,
+    service!,
   ])
+  const port = svc.spec.ports.find((p) => p.port === Number(u.port))!
+  const slices = await cluster.kubectlJson<{
+    items: Array<{
+      endpoints: Array<{ addresses: string[]; conditions: { ready?: boolean } }>
+      ports: Array<{ name?: string; port: number }>
+    }>
+  }>(['get', 'endpointslices', '-n', namespace!, '-l', `kubernetes.io/service-name=${service}`])
   for (const s of slices.items) {
     const target = s.ports.find((p) => (p.name ?? '') === (port.name ?? ''))
     const ready = (s.endpoints ?? []).find((e) => e.conditions.ready !== false)
@@ -194,7 +216,6 @@ async function endpointOf(cluster: LocalCluster, inClusterUrl: string): Promise<
 describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
   let cluster: LocalCluster
   let work: string
-
 
   beforeAll(async () => {
     if (!existsSync(ACT)) throw new Error(`${ACT} is missing: bash local-cluster/build.sh act`)
@@ -214,71 +235,93 @@ describe.runIf(E2E)("the README's complete workflow under nektos/act", () => {
     if (work && !process.env.KEEP_ACT_WORKDIR) rmSync(work, { recursive: true, force: true })
   }, 5 * MIN)
 
-  it('runs green: every step, the outputs the shell steps use, the Milvus target up in Prometheus', async () => {
-    const repo = join(work, 'repo')
-    const home = join(work, 'home')
-    mkdirSync(repo)
-    mkdirSync(home)
-    repositoryCopy(repo)
-    const { workflow, envKeys, readmeNamespace } = actWorkflow(cluster.env)
-    writeFileSync(join(repo, WORKFLOW_FILE), YAML.stringify(workflow))
+  it(
+    'runs green: every step, the outputs the shell steps use, the Milvus target up in Prometheus',
+    async () => {
+      const repo = join(work, 'repo')
+      const home = join(work, 'home')
+      mkdirSync(repo)
+      mkdirSync(home)
+      repositoryCopy(repo)
+      const { workflow, envKeys, readmeNamespace } = actWorkflow(cluster.env)
+      writeFileSync(join(repo, WORKFLOW_FILE), YAML.stringify(workflow))
 
-    const env: Record<string, string> = { KUBECONFIG: cluster.env.KUBECONFIG! }
-    for (const k of envKeys) env[k] = cluster.env[k]!
-    const started = Date.now()
-    const r = await runAct(cluster, repo, home, env, 15 * MIN)
-    console.log(`act ran the README workflow in ${Math.round((Date.now() - started) / 1000)} s`)
-    writeFileSync(join(cluster.logDir, 'act-readme-workflow.log'), r.log)
-    const why = `act exit ${r.code}; its log in ${join(cluster.logDir, 'act-readme-workflow.log')}, last lines:\n${r.log.slice(-6000)}`
+      const env: Record<string, string> = { KUBECONFIG: cluster.env.KUBECONFIG! }
+      for (const k of envKeys) env[k] = cluster.env[k]!
+      const started = Date.now()
+      const r = await runAct(cluster, repo, home, env, 15 * MIN)
+      console.log(`act ran the README workflow in ${Math.round((Date.now() - started) / 1000)} s`)
+      writeFileSync(join(cluster.logDir, 'act-readme-workflow.log'), r.log)
+      const why = `act exit ${r.code}; its log in ${join(cluster.logDir, 'act-readme-workflow.log')}, last lines:\n${r.log.slice(-6000)}`
 
-    expect(r.code, why).toBe(0)
-    const job = r.entries.filter((e) => e.jobResult !== undefined)
-    expect(job.map((e) => e.jobResult), why).toEqual(['success'])
+      expect(r.code, why).toBe(0)
+      const job = r.entries.filter((e) => e.jobResult !== undefined)
+      expect(
+        job.map((e) => e.jobResult),
+        why,
+      ).toEqual(['success'])
 
-    // Each step of the workflow ran its main stage and succeeded: the README's steps in their
-    // order (the kind step left out), after the checkout, and the action's post step after them.
-    const readmeSteps = readmeWorkflowSteps().filter((s) => !s.uses?.startsWith('helm/kind-action@'))
-    const results = r.entries.filter((e) => e.stepResult !== undefined)
-    const mains = results.filter((e) => e.stage === 'Main')
-    expect(mains.map((e) => e.step), why).toEqual([checkoutRef(), ...readmeSteps.map((s) => (isAction(s) ? './' : s.name))])
-    expect(mains.map((e) => e.stepResult), why).toEqual(mains.map(() => 'success'))
-    const actionId = readmeSteps.find(isAction)!.id!
-    const post = results.filter((e) => e.stage === 'Post')
-    expect(post.map((e) => [e.stepID?.[0], e.stepResult]), why).toEqual([[actionId, 'success']])
+      // Each step of the workflow ran its main stage and succeeded: the README's steps in their
+      // order (the kind step left out), after the checkout, and the action's post step after them.
+      const readmeSteps = readmeWorkflowSteps().filter((s) => !s.uses?.startsWith('helm/kind-action@'))
+      const results = r.entries.filter((e) => e.stepResult !== undefined)
+      const mains = results.filter((e) => e.stage === 'Main')
+      expect(
+        mains.map((e) => e.step),
+        why,
+      ).toEqual([checkoutRef(), ...readmeSteps.map((s) => (isAction(s) ? './' : s.name))])
+      expect(
+        mains.map((e) => e.stepResult),
+        why,
+      ).toEqual(mains.map(() => 'success'))
+      const actionId = readmeSteps.find(isAction)!.id!
+      const post = results.filter((e) => e.stage === 'Post')
+      expect(
+        post.map((e) => [e.stepID?.[0], e.stepResult]),
+        why,
+      ).toEqual([[actionId, 'success']])
 
-    // The outputs, as act recorded them from the action's GITHUB_OUTPUT.
-    const outputs = Object.fromEntries(
-      r.entries.filter((e) => e.command === 'set-output' && e.stepID?.[0] === actionId).map((e) => [e.name!, e.arg!]),
-    )
-    expect(outputs['target-health']).toBe('up')
-    expect(outputs['service-monitor']).toBe(`${NAMESPACE}/${RELEASE}-milvus-standalone`)
-    // Every output the README's shell steps read was set, to an address on the runner.
-    const used = readmeSteps.flatMap((s) => outputReferences(s.run ?? '')).filter(([id]) => id === actionId)
-    expect(used.length).toBeGreaterThan(0)
-    for (const [, name] of used) expect(outputs[name], name).toMatch(/^(http:\/\/)?127\.0\.0\.1:\d+$/)
-    // act substituted them into the scripts: an `echo` step printed what the README's text says.
-    for (const s of readmeSteps.filter((x) => x.run)) {
-      const commands = simpleCommands(withOutputs(s.run!.split(`namespace="${readmeNamespace}"`).join(`namespace="${NAMESPACE}"`), actionId, outputs))
-      if (commands.length !== 1 || commands[0]![0] !== 'echo') continue
-      const printed = r.entries.filter((e) => e.raw_output && e.step === s.name).map((e) => e.msg.trim())
-      expect(printed, s.name).toContain(commands[0]!.slice(1).join(' '))
-    }
+      // The outputs, as act recorded them from the action's GITHUB_OUTPUT.
+      const outputs = Object.fromEntries(
+        r.entries.filter((e) => e.command === 'set-output' && e.stepID?.[0] === actionId).map((e) => [e.name!, e.arg!]),
+      )
+      expect(outputs['target-health']).toBe('up')
+      expect(outputs['service-monitor']).toBe(`${NAMESPACE}/${RELEASE}-milvus-standalone`)
+      // Every output the README's shell steps read was set, to an address on the runner.
+      const used = readmeSteps.flatMap((s) => outputReferences(s.run ?? '')).filter(([id]) => id === actionId)
+      expect(used.length).toBeGreaterThan(0)
+      for (const [, name] of used) expect(outputs[name], name).toMatch(/^(http:\/\/)?127\.0\.0\.1:\d+$/)
+      // act substituted them into the scripts: an `echo` step printed what the README's text says.
+      for (const s of readmeSteps.filter((x) => x.run)) {
+        const commands = simpleCommands(
+          withOutputs(s.run!.split(`namespace="${readmeNamespace}"`).join(`namespace="${NAMESPACE}"`), actionId, outputs),
+        )
+        if (commands.length !== 1 || commands[0]![0] !== 'echo') continue
+        const printed = r.entries.filter((e) => e.raw_output && e.step === s.name).map((e) => e.msg.trim())
+        expect(printed, s.name).toContain(commands[0]!.slice(1).join(' '))
+      }
 
-    // The cluster: the release and its ServiceMonitor in this case's namespace, and Prometheus
-    // (the one the run used, through its Service's endpoint: the forwards ended with the post
-    // step) scraping the Milvus target, up.
-    const release = JSON.parse(await cluster.helm(['status', RELEASE, '-n', NAMESPACE, '-o', 'json'])) as { info: { status: string } }
-    expect(release.info.status).toBe('deployed')
-    await cluster.kubectl(['get', 'servicemonitor', '-n', NAMESPACE, `${RELEASE}-milvus-standalone`])
-    const prometheus = await endpointOf(cluster, outputs['prometheus-url-in-cluster']!)
-    const query = await cluster.get(`${prometheus}/api/v1/query?query=${encodeURIComponent(`up{namespace="${NAMESPACE}"}`)}`)
-    expect(query.status, query.body).toBe(200)
-    const result = (JSON.parse(query.body) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result
-    expect(result.length, query.body).toBeGreaterThan(0)
-    expect(result.map((x) => x.value[1])).toEqual(result.map(() => '1'))
-    const targets = await cluster.get(`${prometheus}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(outputs['scrape-pool']!)}`)
-    const active = (JSON.parse(targets.body) as { data: { activeTargets: Array<{ health: string; labels: Record<string, string> }> } }).data.activeTargets
-    expect(active.length, targets.body).toBeGreaterThan(0)
-    expect(active.map((t) => [t.labels.namespace, t.health])).toEqual(active.map(() => [NAMESPACE, 'up']))
-  }, 20 * MIN)
+      // The cluster: the release and its ServiceMonitor in this case's namespace, and Prometheus
+      // (the one the run used, through its Service's endpoint: the forwards ended with the post
+      // step) scraping the Milvus target, up.
+      const release = JSON.parse(await cluster.helm(['status', RELEASE, '-n', NAMESPACE, '-o', 'json'])) as { info: { status: string } }
+      expect(release.info.status).toBe('deployed')
+      await cluster.kubectl(['get', 'servicemonitor', '-n', NAMESPACE, `${RELEASE}-milvus-standalone`])
+      const prometheus = await endpointOf(cluster, outputs['prometheus-url-in-cluster']!)
+      const query = await cluster.get(`${prometheus}/api/v1/query?query=${encodeURIComponent(`up{namespace="${NAMESPACE}"}`)}`)
+      expect(query.status, query.body).toBe(200)
+      const result = (JSON.parse(query.body) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } })
+        .data.result
+      expect(result.length, query.body).toBeGreaterThan(0)
+      expect(result.map((x) => x.value[1])).toEqual(result.map(() => '1'))
+      const targets = await cluster.get(
+        `${prometheus}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(outputs['scrape-pool']!)}`,
+      )
+      const active = (JSON.parse(targets.body) as { data: { activeTargets: Array<{ health: string; labels: Record<string, string> }> } })
+        .data.activeTargets
+      expect(active.length, targets.body).toBeGreaterThan(0)
+      expect(active.map((t) => [t.labels.namespace, t.health])).toEqual(active.map(() => [NAMESPACE, 'up']))
+    },
+    20 * MIN,
+  )
 })
