@@ -74,4 +74,6 @@ want prometheus && build prometheus "$PROMETHEUS_VERSION" \
 want promtool && build promtool "$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" github.com/prometheus/prometheus/cmd/promtool \
   -- "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+# act is not part of the cluster: the end-to-end suite runs the README's workflow with it.
+want act && build act "$ACT_VERSION" "github.com/nektos/act@$ACT_VERSION" github.com/nektos/act
 log "binaries in $bin"

@@ -8,7 +8,8 @@
 #   - what the local cluster's mirror serves (official kubectl and helm, upstream fixtures): fetched
 #     here, on the host, since the cluster's network namespace has no network; first, so that a
 #     machine that cannot reach them learns it before the build;
-#   - the local cluster's programs (local-cluster/build.sh: a no-op when built, about 27 min cold).
+#   - the local cluster's programs, and nektos/act for the end-to-end suite's run of the README's
+#     workflow (local-cluster/build.sh: a no-op when built, about 27 min cold).
 #
 #   bash scripts/setup.sh demo   what `npm run demo` needs: everything, and root
 #   bash scripts/setup.sh test   what `npm test` needs: the local cluster and root only when the
@@ -67,6 +68,7 @@ if ! command -v go >/dev/null; then
   fail "Go (1.26, as CI uses) is needed to build the local cluster's programs: https://go.dev/dl/"
 fi
 if $e2e; then
+  # Everything, act included (__tests__/e2e/act.test.ts runs the README's workflow with it).
   bash local-cluster/build.sh
 else
   bash local-cluster/build.sh prometheus
