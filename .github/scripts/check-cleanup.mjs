@@ -3,6 +3,9 @@
 //   NAMESPACES   the namespaces the run created, which must be gone (milvus monitoring)
 //   SCOPE        all (the default): no Helm release anywhere; namespaces: none in NAMESPACES
 //                (a cluster other releases share)
+//   FORWARDS     the processes that count as port-forwards, an extended regex over command lines
+//                (kubectl port-forward and the action's supervisor, whoever started them; a
+//                machine that runs other jobs narrows it to this job's supervisor)
 import { execFileSync } from 'node:child_process'
 
 const namespaces = (process.env.NAMESPACES || 'milvus monitoring').split(/\s+/).filter(Boolean)
@@ -30,7 +33,7 @@ for (const [what, names] of Object.entries(leftovers)) {
   if (names) problems.push(`${what} left behind:\n${names}`)
 }
 try {
-  const forwards = execFileSync('pgrep', ['-af', 'port-forward'], { encoding: 'utf8' })
+  const forwards = execFileSync('pgrep', ['-af', '--', process.env.FORWARDS || ' port-forward |--port-forward-supervisor'], { encoding: 'utf8' })
   problems.push(`port-forwards still running:\n${forwards}`)
 } catch {
   // pgrep exits 1 when nothing matches

@@ -5,6 +5,9 @@
 #   PROMETHEUS_IN_CLUSTER, GRAFANA_IN_CLUSTER, ALERTMANAGER_IN_CLUSTER,
 #   MILVUS_ENDPOINT_IN_CLUSTER, MILVUS_METRICS_IN_CLUSTER                               outputs
 #   EXPOSE, NAMESPACE                                                                   inputs
+#   FORWARDS         the processes that count as port-forwards, an extended regex over command
+#                    lines (kubectl port-forward and the action's supervisor, whoever started them;
+#                    a machine that runs other jobs narrows it to this job's supervisor)
 set -euo pipefail
 # shellcheck source=.github/scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +31,6 @@ for ((i = 0; i < ${#pairs[@]}; i += 2)); do
     test "$output" != "$in_cluster" || fail "with expose: $EXPOSE, $output should not be the in-cluster URL"
   fi
 done
-if [ "$EXPOSE" = none ] && pgrep -af 'port-forward'; then
+if [ "$EXPOSE" = none ] && pgrep -af -- "${FORWARDS:- port-forward |--port-forward-supervisor}"; then
   fail "expose: none must not start port-forwards"
 fi

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import YAML from 'yaml'
-import { E2E, e2e, failed, inputs, MIN, removeKubePrometheus, runCheck, tempFile, toolCacheKubectl, useLocalCluster } from './support.ts'
+import { E2E, e2e, failed, forwardsOf, inputs, MIN, removeKubePrometheus, runCheck, tempFile, toolCacheKubectl, useLocalCluster } from './support.ts'
 
 /** `<namespace>/<pod>` → when the scheduler bound it (its Scheduled Event's eventTime, µs precision, ms epoch), for pods bound since `since`. */
 async function scheduledSince(namespaces: string[], since: number): Promise<Map<string, number>> {
@@ -40,7 +40,12 @@ describe.runIf(E2E)('cleanup', () => {
     expect(post.code, failed(post)).toBe(0)
     // The check the job's post step runs, right after the cleanup: Helm releases only in the
     // run's namespaces (other files' releases share this cluster).
-    const out = await runCheck('check-cleanup.mjs', { PATH: `${dirname(kubectl)}:${process.env.PATH}`, NAMESPACES: 'milvus-gone monitoring', SCOPE: 'namespaces' })
+    const out = await runCheck('check-cleanup.mjs', {
+      PATH: `${dirname(kubectl)}:${process.env.PATH}`,
+      NAMESPACES: 'milvus-gone monitoring',
+      SCOPE: 'namespaces',
+      FORWARDS: forwardsOf(runner),
+    })
     expect(out).toContain('cleanup removed everything the action installed')
   }, 15 * MIN)
 

@@ -239,7 +239,13 @@ export function outputsEnv(r: StepResult) {
     MILVUS_ENDPOINT_IN_CLUSTER: o['milvus-endpoint-in-cluster']!,
     MILVUS_METRICS_IN_CLUSTER: o['milvus-metrics-url-in-cluster']!,
     RUNNER_TOOL_CACHE: e2e.runner.toolCache,
+    FORWARDS: forwardsOf(e2e.runner),
   }
+}
+
+/** The FORWARDS of the checks: the port-forward supervisors of `runner`'s steps only (other runs share this machine). */
+export function forwardsOf(runner: Runner): string {
+  return `--port-forward-supervisor ${dirname(runner.toolCache)}/`
 }
 
 /** The kubectl of the file's runner's tool cache (a failed run sets no kubectl-path output). */
