@@ -119,6 +119,8 @@ describe.runIf(E2E)('cleanup', () => {
     admin.contexts.push({ name: 'elsewhere', context: { cluster: 'dead', user } } as never)
     const kubeconfig = tempFile('kubeconfig', YAML.stringify(admin))
     const env = { KUBECONFIG: kubeconfig }
+    // The release must be this run's (cleanup deletes only what the run created); the namespace exists before.
+    await cluster.helm(['uninstall', 'ctx', '-n', 'milvus-ctx', '--ignore-not-found', '--wait'])
     await cluster.kubectl(['create', 'namespace', 'milvus-ctx']).catch(() => '')
     const r = await runner.main(inputs({ namespace: 'milvus-ctx', 'release-name': 'ctx', cleanup: 'true' }), { env })
     expect(r.code, failed(r)).toBe(0)

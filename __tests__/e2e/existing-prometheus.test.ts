@@ -59,6 +59,8 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
   // change; remove `fails` once those phases take the resolved stack.
   it("a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it", async () => {
     const { cluster, runner } = e2e
+    // The release must be this run's (cleanup deletes only what the run created).
+    await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
     await installKpsShapedStack()
     try {
       const r = await runner.main(inputs({ 'install-kube-prometheus': 'false', prometheus: 'kps/kps', namespace: 'milvus-kps', 'release-name': 'kpsrel', cleanup: 'true' }))
