@@ -119,8 +119,10 @@ describe.runIf(E2E)('cleanup', () => {
     admin.contexts.push({ name: 'elsewhere', context: { cluster: 'dead', user } } as never)
     const kubeconfig = tempFile('kubeconfig', YAML.stringify(admin))
     const env = { KUBECONFIG: kubeconfig }
-    // The release must be this run's (cleanup deletes only what the run created); the namespace exists before.
+    // What is in milvus-ctx must be this run's (cleanup deletes only what the run created): an
+    // earlier, interrupted run's release and RoleBinding go with the namespace, which exists before the run.
     await cluster.helm(['uninstall', 'ctx', '-n', 'milvus-ctx', '--ignore-not-found', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-ctx', '--ignore-not-found', '--wait=true', '--timeout=120s'])
     await cluster.kubectl(['create', 'namespace', 'milvus-ctx']).catch(() => '')
     const r = await runner.main(inputs({ namespace: 'milvus-ctx', 'release-name': 'ctx', cleanup: 'true' }), { env })
     expect(r.code, failed(r)).toBe(0)

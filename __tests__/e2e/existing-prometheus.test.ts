@@ -59,8 +59,10 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
   // change; remove `fails` once those phases take the resolved stack.
   it("a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it", async () => {
     const { cluster, runner } = e2e
-    // The release must be this run's (cleanup deletes only what the run created).
+    // What is in milvus-kps must be this run's (cleanup deletes only what the run created): an
+    // earlier, interrupted run's release and RoleBinding go with the namespace, created again below.
     await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', 'milvus-kps', '--ignore-not-found', '--wait=true', '--timeout=120s'])
     await installKpsShapedStack()
     try {
       const r = await runner.main(inputs({ 'install-kube-prometheus': 'false', prometheus: 'kps/kps', namespace: 'milvus-kps', 'release-name': 'kpsrel', cleanup: 'true' }))
