@@ -3,13 +3,15 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, failed, inputs, MIN, tempFile, useLocalCluster } from './support.ts'
+import { E2E, e2e, failed, inputs, MIN, tempFile, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('assertions and alert rules', () => {
   useLocalCluster()
 
   it('assertions that hold, one that needs within, one that fails: the run fails naming it, the summary says which, the diagnostics folder has no secret', async () => {
     const { runner } = e2e
+    removeWhenDone('milvus-rules', 'rules')
+    removeWhenDone('milvus-assert', 'checks')
     const secret = 'hunter2-e2e-secret-value'
     const sel = 'namespace="${namespace}", app_kubernetes_io_instance="${release}"'
     const assertions = [
@@ -66,6 +68,7 @@ describe.runIf(E2E)('assertions and alert rules', () => {
 
   it("an alert of the action's rules fires in Prometheus when Milvus stops answering", async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-alert', 'alerting')
     const r = await runner.main(inputs({ namespace: 'milvus-alert', 'release-name': 'alerting', 'alert-rules-for': '0s', 'grafana-dashboard': 'false' }))
     expect(r.code, failed(r)).toBe(0)
     expect(r.outputs['grafana-dashboard-url']).toBe('')

@@ -2,13 +2,14 @@
 // Prometheus and Grafana, then by the checks of e2e.yml's `defaults` job; and a second run on
 // top of a first, which must change nothing.
 import { describe, expect, it } from 'vitest'
-import { activeTargets, E2E, e2e, failed, grafana, inputs, managedRoles, MIN, outputsEnv, ruleGroup, runCheck, snapshot, useLocalCluster } from './support.ts'
+import { activeTargets, E2E, e2e, failed, grafana, inputs, managedRoles, MIN, outputsEnv, ruleGroup, runCheck, snapshot, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('default inputs', () => {
   useLocalCluster()
 
   it('default inputs: Milvus standalone in namespace milvus, its target up in Prometheus', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus', 'my-release')
     const first = await runner.main(inputs())
     expect(first.code, failed(first)).toBe(0)
     const o = first.outputs
@@ -104,6 +105,7 @@ describe.runIf(E2E)('default inputs', () => {
 
   it('a second run on the same cluster succeeds and leaves the stack as it was', async () => {
     const { runner } = e2e
+    removeWhenDone('milvus-rerun', 'rerun')
     const run = { namespace: 'milvus-rerun', 'release-name': 'rerun' }
     const first = await runner.main(inputs(run))
     expect(first.code, failed(first)).toBe(0)

@@ -19,6 +19,11 @@ const OPERATOR = 'v0.92.0'
 async function installKpsShapedStack(): Promise<void> {
   const { cluster } = e2e
   await removeKubePrometheus({ crds: false })
+  // What is in milvus-kps must be this run's (cleanup deletes only what the run created): an
+  // earlier, interrupted run's release and RoleBinding go with the namespace, created again
+  // below. After kube-prometheus: a namespace deletion waits for its metrics APIService.
+  await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
+  await cluster.kubectl(['delete', 'namespace', 'milvus-kps', '--ignore-not-found', '--wait=true', '--timeout=120s'])
   const crds = (await cluster.kubectl(['get', 'crd', '-o', 'name'])).split('\n').filter((n) => n.endsWith('.monitoring.coreos.com'))
   if (crds.length < 10) {
     const setup = join(await kubePrometheusManifests(), 'setup')
@@ -59,10 +64,6 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
   // change; remove `fails` once those phases take the resolved stack.
   it("a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it", async () => {
     const { cluster, runner } = e2e
-    // What is in milvus-kps must be this run's (cleanup deletes only what the run created): an
-    // earlier, interrupted run's release and RoleBinding go with the namespace, created again below.
-    await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
-    await cluster.kubectl(['delete', 'namespace', 'milvus-kps', '--ignore-not-found', '--wait=true', '--timeout=120s'])
     await installKpsShapedStack()
     try {
       const r = await runner.main(inputs({ 'install-kube-prometheus': 'false', prometheus: 'kps/kps', namespace: 'milvus-kps', 'release-name': 'kpsrel', cleanup: 'true' }))

@@ -1,13 +1,14 @@
 // The port-forwards the action leaves for later steps: they heal (a frozen kubectl, a deleted
 // pod), and one whose Service has no ready pod does not fail the run.
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, ensureKubePrometheus, failed, forwardStatus, inputs, MIN, untilAnswers, useLocalCluster } from './support.ts'
+import { E2E, e2e, ensureKubePrometheus, failed, forwardStatus, inputs, MIN, untilAnswers, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('port-forwards', () => {
   useLocalCluster()
 
   it('forwards that heal: a frozen kubectl and a deleted Milvus pod, each forward answering again within its bound', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-forwards', 'fwd')
     const r = await runner.main(inputs({ namespace: 'milvus-forwards', 'release-name': 'fwd' }))
     expect(r.code, failed(r)).toBe(0)
     try {
@@ -39,6 +40,7 @@ describe.runIf(E2E)('port-forwards', () => {
 
   it('Grafana scaled to zero: the run succeeds, its output set, a notice names Grafana', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-grafana', 'nografana')
     await ensureKubePrometheus()
     await cluster.kubectl(['scale', 'deployment', 'grafana', '-n', 'monitoring', '--replicas=0'])
     try {

@@ -4,13 +4,14 @@ import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, failed, inputs, MIN, newRunner, SUPPORT, tempFile, useLocalCluster } from './support.ts'
+import { E2E, e2e, failed, inputs, MIN, newRunner, SUPPORT, tempFile, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('behind a proxy', () => {
   useLocalCluster()
 
   it('behind a proxy: every request the proxy variables do not exempt goes through it; with it stopped, the preflight names it', async () => {
     const { cluster } = e2e
+    removeWhenDone('milvus-proxy', 'viaproxy')
     const logFile = tempFile('proxy.log', '')
     const [cmd, ...args] = [...cluster.wrap, process.execPath, join(SUPPORT, 'http-proxy-entry.ts'), '10.250.9.9', logFile]
     const proxy = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] })

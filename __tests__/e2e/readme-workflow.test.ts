@@ -3,13 +3,14 @@
 // too: the action converges on the same release whichever runs first.
 import { describe, expect, it } from 'vitest'
 import { readmeWorkflowSteps, withOutputs } from '../support/readme.ts'
-import { E2E, e2e, failed, inputs, MIN, useLocalCluster } from './support.ts'
+import { E2E, e2e, failed, inputs, MIN, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)("the README's workflow", () => {
   useLocalCluster()
 
   it("the README's complete workflow: its inputs, then its shell steps against the run's outputs", async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus', 'my-release')
     const steps = readmeWorkflowSteps()
     const action = steps.find((st) => st.uses?.startsWith('org/milvus-monitoring-action'))!
     const withInputs = Object.fromEntries(Object.entries(action.with ?? {}).map(([k, v]) => [k, String(v)]))

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, failed, inputs, killHelm, MIN, useLocalCluster } from './support.ts'
+import { E2E, e2e, failed, inputs, killHelm, MIN, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('recoveries', () => {
   useLocalCluster()
 
   it('the API server stopped for a few seconds during the kube-prometheus apply: retried, succeeds', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-outage', 'outage')
     let triggered = false
     const r = await runner.main(inputs({ namespace: 'milvus-outage', 'release-name': 'outage' }), {
       onStdout: (chunk) => {
@@ -30,6 +31,7 @@ describe.runIf(E2E)('recoveries', () => {
 
   it('a release left pending-install by an interrupted run: the next run uninstalls it, then installs', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-pending', 'pend')
     // Nothing of an earlier attempt: the first run below must be a first install.
     await cluster.helm(['uninstall', 'pend', '-n', 'milvus-pending', '--ignore-not-found', '--wait'])
     let killed = false

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { beforeAll, expect } from 'vitest'
+import { beforeAll, expect, onTestFinished } from 'vitest'
 import { firstEventSince, localCluster, mirrorInputs, type LocalCluster } from '../support/local-cluster.ts'
 import { makeRunner, type Runner, type StepResult } from '../support/runner.ts'
 
@@ -111,10 +111,23 @@ export async function untilAnswers(probe: () => Promise<boolean>, limitMs: numbe
   return Infinity
 }
 
-/** Deletes `namespace` and what the action's runs put there (a Helm release `release`), without waiting for the namespace to go. */
+/**
+ * Deletes `namespace` and what the action's runs put there (a Helm release `release`), without
+ * waiting for the namespace to go. `default` and `milvus` (the default input, which the README's
+ * workflow uses too: a later case must not find it terminating) keep the namespace.
+ */
 export async function dropNamespace(namespace: string, release?: string): Promise<void> {
   if (release) await e2e.cluster.helm(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait'])
-  await e2e.cluster.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false'])
+  if (namespace !== 'default' && namespace !== 'milvus') await e2e.cluster.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false'])
+}
+
+/**
+ * Once the current case has finished, pass or fail: its release uninstalled and its namespace
+ * deleted. The local cluster's node holds 60 pods, as a runner-sized kind node does: releases
+ * left by every case would fill it.
+ */
+export function removeWhenDone(namespace: string, release: string): void {
+  onTestFinished(() => dropNamespace(namespace, release))
 }
 
 // --- kube-prometheus, as the cases need it ---
@@ -150,6 +163,7 @@ export async function ensureKubePrometheus(): Promise<void> {
   const r = await runner.main(inputs({ namespace: 'e2e-stack', 'release-name': 'stack', expose: 'none', 'grafana-dashboard': 'false', 'alert-rules': 'false' }))
   expect(r.code, `installing kube-prometheus for this case: ${failed(r)}`).toBe(0)
   await runner.post(r.state)
+  await dropNamespace('e2e-stack', 'stack')
 }
 
 /**

@@ -2,13 +2,15 @@
 // namespace (prometheus-rbac: false, as e2e.yml's prometheus-rbac-false job, with its checks),
 // a Milvus pod that never becomes ready.
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, inputs, managedRoles, MIN, runCheck, toolCacheKubectl, useLocalCluster } from './support.ts'
+import { E2E, e2e, inputs, managedRoles, MIN, runCheck, toolCacheKubectl, useLocalCluster, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('runs that end at their budget', () => {
   useLocalCluster()
 
   it('prometheus-rbac false in a namespace Prometheus may not read: fails with the RBAC diagnosis', async () => {
     const { runner } = e2e
+    removeWhenDone('milvus-stuck', 'stuck')
+    removeWhenDone('milvus-norbac', 'norbac')
     // A Role an earlier suite's run left would let Prometheus in: none of the action's may be there.
     expect(await managedRoles('milvus-norbac').catch(() => [])).toEqual([])
     const r = await runner.main(inputs({ namespace: 'milvus-norbac', 'release-name': 'norbac', 'prometheus-rbac': 'false', timeout: '2m' }))

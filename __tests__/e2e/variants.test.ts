@@ -3,7 +3,7 @@
 // re-run after kubectl scale with Helm 4 and Helm 3.
 import { describe, expect, it } from 'vitest'
 import type { StepResult } from '../support/runner.ts'
-import { activeTargets, E2E, e2e, ensureKubePrometheus, failed, inputs, managedRoles, MIN, outputsEnv, runCheck, useLocalCluster } from './support.ts'
+import { activeTargets, E2E, e2e, ensureKubePrometheus, failed, inputs, managedRoles, MIN, outputsEnv, runCheck, useLocalCluster, removeWhenDone } from './support.ts'
 
 /** The variants job's checks, with its matrix' values. */
 async function variantChecks(r: StepResult, matrix: { namespace: string; release: string; mode?: string; expose?: string; kubectl?: string; helm?: string }) {
@@ -26,6 +26,7 @@ describe.runIf(E2E)('inputs other than the defaults', () => {
 
   it('Milvus in default: no RBAC added, target up', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('default', 'rel-default')
     const r = await runner.main(inputs({ namespace: 'default', 'release-name': 'rel-default', values: 'readinessProbe: {initialDelaySeconds: 20}' }))
     expect(r.code, failed(r)).toBe(0)
     try {
@@ -44,6 +45,7 @@ describe.runIf(E2E)('inputs other than the defaults', () => {
 
   it('milvus-mode cluster: every component target up', async () => {
     const { runner } = e2e
+    removeWhenDone('milvus-cluster', 'big')
     const r = await runner.main(inputs({ 'milvus-mode': 'cluster', namespace: 'milvus-cluster', 'release-name': 'big' }))
     expect(r.code, failed(r)).toBe(0)
     try {
@@ -61,6 +63,7 @@ describe.runIf(E2E)('inputs other than the defaults', () => {
 
   it('expose none, install-kube-prometheus false, Helm 3 and version lines: in-cluster URLs, no forwards left', async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-none', 'nofwd')
     await ensureKubePrometheus()
     const r = await runner.main(
       inputs({ namespace: 'milvus-none', 'release-name': 'nofwd', expose: 'none', 'install-kube-prometheus': 'false', 'helm-version': '3', 'kubectl-version': '1.35' }),
@@ -84,6 +87,7 @@ describe.runIf(E2E)('inputs other than the defaults', () => {
 
   it("a re-run after kubectl scale: Helm 4 and Helm 3 both restore the chart's replicas", async () => {
     const { cluster, runner } = e2e
+    removeWhenDone('milvus-scale', 'scaled')
     const run = { namespace: 'milvus-scale', 'release-name': 'scaled', expose: 'none' }
     const first = await runner.main(inputs(run))
     expect(first.code, failed(first)).toBe(0)
