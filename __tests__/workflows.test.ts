@@ -8,7 +8,7 @@
 // action.yml for `uses: ./` steps; the checks at the bottom cover that (inputs, fallbacks and
 // outputs of the local action). CI's lint job also runs the actionlint binary with shellcheck.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, matchesGlob } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -240,6 +240,47 @@ describe('e2e.yml', () => {
     const checks = stepsOf(wf).filter((s) => s.run !== undefined || s.uses !== undefined)
     const text = JSON.stringify(checks)
     expect(text).toContain(`steps.${step?.id}.outcome`)
+  })
+
+  // The checks live in .github/scripts/, where the local end-to-end suite runs them too.
+  const e2eSteps = stepsOf(wf).filter((s) => s.run !== undefined)
+  const scriptOf = (run: string) => /^bash (\.github\/scripts\/[\w.-]+\.sh)(?: [\w-]+)*$/.exec(run.trim())?.[1]
+  const localSuite = readdirSync(join(repo, '__tests__', 'e2e'))
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => readFileSync(join(repo, '__tests__', 'e2e', f), 'utf8'))
+    .join('\n')
+
+  it('runs its checks as scripts: every run step is the build, the kube-prometheus-stack install or one script', () => {
+    for (const step of e2eSteps) {
+      const run = step.run!.trim()
+      const allowed = run === 'npm ci && npm run build' || run.startsWith('helm install kps kube-prometheus-stack ') || scriptOf(run) !== undefined
+      expect(allowed, `step "${step.name}": ${run}`).toBe(true)
+    }
+    expect(e2eSteps.filter((s) => scriptOf(s.run!)).length).toBeGreaterThanOrEqual(20)
+  })
+
+  it('calls scripts and local actions that exist, and the local end-to-end suite runs every check script', () => {
+    const scripts = [...new Set(e2eSteps.map((s) => scriptOf(s.run!)).filter((x): x is string => x !== undefined))]
+    for (const script of scripts) {
+      expect(existsSync(join(repo, script)), script).toBe(true)
+      // Named in a test under __tests__/e2e/, which hands it to runCheck.
+      expect(localSuite, `a test under __tests__/e2e/ runs ${script}`).toContain(`'${script.replace('.github/scripts/', '')}'`)
+    }
+    const localActions = stepsOf(wf).map((s) => s.uses).filter((u): u is string => typeof u === 'string' && u.startsWith('./.github/'))
+    expect(localActions).toEqual(['./.github/actions/verify-cleanup'])
+    for (const action of localActions) expect(existsSync(join(repo, action, 'action.yml')), action).toBe(true)
+    // The cleanup job's post-step check is a script the local suite runs too.
+    expect(readFileSync(join(repo, '.github/actions/verify-cleanup/post.mjs'), 'utf8')).toContain("import '../../scripts/check-cleanup.mjs'")
+    expect(localSuite).toContain("'check-cleanup.mjs'")
+  })
+
+  it('check scripts are strict bash: set -euo pipefail, and bash -n accepts them', () => {
+    const dir = join(repo, '.github', 'scripts')
+    for (const f of readdirSync(dir).filter((x) => x.startsWith('check-') && x.endsWith('.sh'))) {
+      const text = readFileSync(join(dir, f), 'utf8')
+      expect(text, f).toMatch(/^set -euo pipefail$/m)
+      execFileSync('bash', ['-n', join(dir, f)])
+    }
   })
 
   it('creates kind clusters with a Kubernetes version kube-prometheus v0.18 supports (1.33 - 1.36)', () => {

@@ -1,0 +1,1 @@
+console.log("armed: the post step checks the cleanup")
