@@ -42,12 +42,9 @@ describe('parseDuration', () => {
     expect(parseDuration(raw)).toBeCloseTo(ms, 9)
   })
 
-  it.each(['', '15', '15 m', 'm', '1h 30m', '-5m', '+5m', '1d', '1w', 'fifteen minutes', '1h30', '5M', '.m'])(
-    'rejects %j',
-    (raw) => {
-      expect(() => parseDuration(raw)).toThrow(/is not a duration.*'15m'/)
-    },
-  )
+  it.each(['', '15', '15 m', 'm', '1h 30m', '-5m', '+5m', '1d', '1w', 'fifteen minutes', '1h30', '5M', '.m'])('rejects %j', (raw) => {
+    expect(() => parseDuration(raw)).toThrow(/is not a duration.*'15m'/)
+  })
 })
 
 describe('Budget without timers', () => {
@@ -148,7 +145,10 @@ describe('Budget.wait', () => {
   it('reads a `what` given as a function when time runs out, so it can name what is under way then', async () => {
     const budget = new Budget(1_000, () => Date.now())
     let now = 'nothing yet'
-    const waiting = budget.wait(() => `the downloads (${now})`, () => new Promise<never>(() => undefined))
+    const waiting = budget.wait(
+      () => `the downloads (${now})`,
+      () => new Promise<never>(() => undefined),
+    )
     const outcome = waiting.catch((e: unknown) => e as TimeoutError)
     now = 'https://mirror.example/kubectl'
     await vi.advanceTimersByTimeAsync(1_000)
@@ -244,7 +244,10 @@ describe('Budget.fail', () => {
     const budget = new Budget(60_000)
     const cause = new Error('FailedCreate: violates PodSecurity')
     let seen: unknown
-    const a = budget.wait('a', (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject((seen = signal.reason)))))
+    const a = budget.wait(
+      'a',
+      (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject((seen = signal.reason)))),
+    )
     const b = budget.wait('b', () => new Promise(() => undefined))
     budget.fail(cause)
     await expect(a).rejects.toBe(cause)

@@ -5,7 +5,12 @@ import { describe, expect, it, vi } from 'vitest'
 import { cleanupStages, deletionBatches, foreignMonitors, refsManifest, runStages } from '../src/cleanup.ts'
 import type { ObjectRef } from '../src/prometheus/ownership.ts'
 
-const ref = (kind: string, name: string, namespace?: string): ObjectRef => ({ apiVersion: kind === 'Namespace' ? 'v1' : 'x/v1', kind, name, ...(namespace ? { namespace } : {}) })
+const ref = (kind: string, name: string, namespace?: string): ObjectRef => ({
+  apiVersion: kind === 'Namespace' ? 'v1' : 'x/v1',
+  kind,
+  name,
+  ...(namespace ? { namespace } : {}),
+})
 
 describe('the post step', () => {
   it('runs every stage even when earlier ones fail, and returns every failure', async () => {
@@ -24,7 +29,12 @@ describe('the post step', () => {
     ['nothing created', [], []],
     [
       'objects, then CRDs, then namespaces',
-      [ref('Namespace', 'monitoring'), ref('CustomResourceDefinition', 'a'), ref('Deployment', 'op', 'monitoring'), ref('APIService', 'v1beta1.metrics.k8s.io')],
+      [
+        ref('Namespace', 'monitoring'),
+        ref('CustomResourceDefinition', 'a'),
+        ref('Deployment', 'op', 'monitoring'),
+        ref('APIService', 'v1beta1.metrics.k8s.io'),
+      ],
       [['op', 'v1beta1.metrics.k8s.io'], ['a'], ['monitoring']],
     ],
     ['CRDs pre-existed: none deleted', [ref('Deployment', 'op', 'monitoring')], [['op']]],
@@ -40,22 +50,65 @@ describe('the post step', () => {
     ['no tools recorded: nothing to do', { release: 'r', namespace: 'ns', cleanup: true }, []],
     [
       'a release and namespace the run created, no kube-prometheus',
-      { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: true, createdNamespace: true, addedRbac: 'prometheus-k8s-milvus-discovery', connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
-      ['check the cluster', 'check who else uses what this run created', 'uninstall Helm release ns/r', 'delete the PersistentVolumeClaims of r', 'delete the alert rules ns/r-milvus-alerts', 'delete the discovery Role and RoleBinding', 'delete 1 namespace(s) this run created'],
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: true,
+        kubectlPath: '/k',
+        helmPath: '/h',
+        releaseCreated: true,
+        createdNamespace: true,
+        addedRbac: 'prometheus-k8s-milvus-discovery',
+        connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
+      },
+      [
+        'check the cluster',
+        'check who else uses what this run created',
+        'uninstall Helm release ns/r',
+        'delete the PersistentVolumeClaims of r',
+        'delete the alert rules ns/r-milvus-alerts',
+        'delete the discovery Role and RoleBinding',
+        'delete 1 namespace(s) this run created',
+      ],
     ],
     [
       'a release that existed before: neither it nor its PVCs',
-      { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: false, created: [ref('CustomResourceDefinition', 'a')] },
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: true,
+        kubectlPath: '/k',
+        helmPath: '/h',
+        releaseCreated: false,
+        created: [ref('CustomResourceDefinition', 'a')],
+      },
       ['delete 1 CRDs this run created'],
     ],
     [
       'cleanup off: only the hold on the stack released',
-      { release: 'r', namespace: 'ns', cleanup: false, kubectlPath: '/k', releaseCreated: true, releaseHold: 'milvus-monitoring-action-release-r', stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' }, connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: false,
+        kubectlPath: '/k',
+        releaseCreated: true,
+        releaseHold: 'milvus-monitoring-action-release-r',
+        stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' },
+        connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
+      },
       ['check the cluster', "release this run's hold on the stack"],
     ],
     [
       'a release verified as it is (install-milvus false), Prometheus already allowed to discover: nothing but the cluster check',
-      { release: 'r', namespace: 'ns', cleanup: true, kubectlPath: '/k', helmPath: '/h', releaseCreated: false, connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' } },
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: true,
+        kubectlPath: '/k',
+        helmPath: '/h',
+        releaseCreated: false,
+        connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
+      },
       ['check the cluster'],
     ],
   ])('stages: %s', (_n, state, want) => expect(cleanupStages(state).map((s) => s.name)).toEqual(want))
@@ -67,7 +120,8 @@ describe('the post step on a real kubectl command line', () => {
   function fakeKubectl(server: string, uid: string, answers: { leases?: unknown; monitors?: unknown; releases?: string } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'cleanup-'))
     const path = join(dir, 'kubectl')
-    for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } })) writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
+    for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } }))
+      writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
     writeFileSync(
       path,
       `#!/bin/sh
@@ -97,7 +151,9 @@ esac
   it('a cluster re-created at the same URL is another cluster: nothing deleted, the reason named', async () => {
     const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-b')
     const [check, ...deletes] = cleanupStages(state(kubectl.path))
-    await expect(check!.run()).rejects.toThrow(/another cluster than the one the main step deployed to \(kube-system uid-b, not uid-a\); nothing deleted/)
+    await expect(check!.run()).rejects.toThrow(
+      /another cluster than the one the main step deployed to \(kube-system uid-b, not uid-a\); nothing deleted/,
+    )
     expect(deletes.map((d) => d.name)).toEqual(['delete 1 kube-prometheus objects this run created'])
     expect(existsSync(kubectl.deleted)).toBe(false)
   })
@@ -113,11 +169,19 @@ esac
       if (saved === undefined) delete process.env.RUNNER_TEMP
       else process.env.RUNNER_TEMP = saved
     }
-    expect(readFileSync(kubectl.deleted, 'utf8')).toBe('apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n')
+    expect(readFileSync(kubectl.deleted, 'utf8')).toBe(
+      'apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n',
+    )
   })
 
-  const live = (name: string, holder: string) => ({ metadata: { name, namespace: 'monitoring' }, spec: { holderIdentity: holder, leaseDurationSeconds: 3600, renewTime: new Date().toISOString() } })
-  const expired = (name: string) => ({ metadata: { name, namespace: 'monitoring' }, spec: { holderIdentity: 'gone', leaseDurationSeconds: 60, renewTime: '2020-01-01T00:00:00.000000Z' } })
+  const live = (name: string, holder: string) => ({
+    metadata: { name, namespace: 'monitoring' },
+    spec: { holderIdentity: holder, leaseDurationSeconds: 3600, renewTime: new Date().toISOString() },
+  })
+  const expired = (name: string) => ({
+    metadata: { name, namespace: 'monitoring' },
+    spec: { holderIdentity: 'gone', leaseDurationSeconds: 60, renewTime: '2020-01-01T00:00:00.000000Z' },
+  })
   const holding = (kubectlPath: string) => ({
     ...state(kubectlPath),
     created: [ref('Deployment', 'op', 'monitoring'), ref('CustomResourceDefinition', 'servicemonitors.monitoring.coreos.com')],
@@ -126,24 +190,42 @@ esac
   })
 
   it("another live run holds the stack: nothing of it deleted, the holder named, this run's hold released", async () => {
-    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { leases: { items: [live('milvus-monitoring-action-stack-aaaa', 'me'), live('milvus-monitoring-action-stack-bbbb', 'org/repo run 7 job b (1234abcd)'), expired('milvus-monitoring-action-stack-cccc')] } })
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
+      leases: {
+        items: [
+          live('milvus-monitoring-action-stack-aaaa', 'me'),
+          live('milvus-monitoring-action-stack-bbbb', 'org/repo run 7 job b (1234abcd)'),
+          expired('milvus-monitoring-action-stack-cccc'),
+        ],
+      },
+    })
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
     try {
       expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): org\/repo run 7 job b \(1234abcd\) \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\)/)
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): org\/repo run 7 job b \(1234abcd\) \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\)/,
+      )
     } finally {
       out.mockRestore()
     }
     expect(existsSync(kubectl.deleted)).toBe(false)
     // Only the hold on the stack: the release's ended with the main step, and its name may be another run's now.
-    expect(readFileSync(kubectl.leasesDeleted, 'utf8').trim().split('\n')).toEqual([expect.stringMatching(/^delete lease milvus-monitoring-action-stack-aaaa -n monitoring/)])
+    expect(readFileSync(kubectl.leasesDeleted, 'utf8').trim().split('\n')).toEqual([
+      expect.stringMatching(/^delete lease milvus-monitoring-action-stack-aaaa -n monitoring/),
+    ])
   })
 
   it('no other holder, but a ServiceMonitor someone else made under the CRDs this run created: the stack stays', async () => {
     const monitors = {
       items: [
-        { kind: 'ServiceMonitor', metadata: { name: 'prometheus-operator', namespace: 'monitoring', managedFields: [{ manager: 'milvus-monitoring-action' }] } },
-        { kind: 'ServiceMonitor', metadata: { name: 'r-milvus-standalone', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'r' } } },
+        {
+          kind: 'ServiceMonitor',
+          metadata: { name: 'prometheus-operator', namespace: 'monitoring', managedFields: [{ manager: 'milvus-monitoring-action' }] },
+        },
+        {
+          kind: 'ServiceMonitor',
+          metadata: { name: 'r-milvus-standalone', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'r' } },
+        },
         { kind: 'PrometheusRule', metadata: { name: 'r-milvus-alerts', namespace: 'ns' } },
         { kind: 'ServiceMonitor', metadata: { name: 'payments', namespace: 'team-b' } },
       ],

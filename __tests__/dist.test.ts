@@ -63,7 +63,10 @@ afterAll(async () => {
 
 describe('dist/main/index.js as the runner runs it', () => {
   it('runs under Node 24, the runtime action.yml declares', () => {
-    expect(process.versions.node.startsWith('24'), `vitest runs on Node ${process.versions.node}; run it through npm/npx so the node devDependency is used`).toBe(true)
+    expect(
+      process.versions.node.startsWith('24'),
+      `vitest runs on Node ${process.versions.node}; run it through npm/npx so the node devDependency is used`,
+    ).toBe(true)
     expect(existsSync(BUNDLE)).toBe(true)
   })
 

@@ -4,7 +4,9 @@ import { endReleaseHolds, holdRelease, leaseObject, live, otherHolders, releaseH
 
 /** An API server's leases collection, in memory: create is atomic (409 on a name taken), PUT checks resourceVersion. */
 function fakeLeases(initial: Array<LeaseObject & { metadata: { resourceVersion?: string } }> = []) {
-  const store = new Map(initial.map((l) => [l.metadata.name, { ...l, metadata: { ...l.metadata, resourceVersion: l.metadata.resourceVersion ?? '1' } }]))
+  const store = new Map(
+    initial.map((l) => [l.metadata.name, { ...l, metadata: { ...l.metadata, resourceVersion: l.metadata.resourceVersion ?? '1' } }]),
+  )
   let version = 10
   return {
     store,
@@ -12,13 +14,15 @@ function fakeLeases(initial: Array<LeaseObject & { metadata: { resourceVersion?:
       request: async (method: string, path: string, body?: unknown) => {
         const obj = body as LeaseObject & { metadata: { resourceVersion?: string } }
         if (method === 'POST') {
-          if (store.has(obj.metadata.name)) throw new ApiError('POST', path, 409, { message: `leases "${obj.metadata.name}" already exists` })
+          if (store.has(obj.metadata.name))
+            throw new ApiError('POST', path, 409, { message: `leases "${obj.metadata.name}" already exists` })
           store.set(obj.metadata.name, { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++version) } })
           return obj
         }
         if (method === 'PUT') {
           const name = path.split('/').at(-1)!
-          if (store.get(name)?.metadata.resourceVersion !== obj.metadata.resourceVersion) throw new ApiError('PUT', path, 409, { message: 'the object has been modified' })
+          if (store.get(name)?.metadata.resourceVersion !== obj.metadata.resourceVersion)
+            throw new ApiError('PUT', path, 409, { message: 'the object has been modified' })
           store.set(name, { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++version) } })
           return obj
         }
@@ -33,7 +37,10 @@ function fakeLeases(initial: Array<LeaseObject & { metadata: { resourceVersion?:
 
 describe('holds', () => {
   const now = Date.parse('2026-12-04T12:00:00Z')
-  const lease = (renewTime: string, seconds: number): LeaseObject => ({ metadata: { name: 'x' }, spec: { holderIdentity: 'h', renewTime, leaseDurationSeconds: seconds } })
+  const lease = (renewTime: string, seconds: number): LeaseObject => ({
+    metadata: { name: 'x' },
+    spec: { holderIdentity: 'h', renewTime, leaseDurationSeconds: seconds },
+  })
 
   it('a Lease is held while renewed within its duration', () => {
     expect(live(lease('2026-12-04T11:30:00.000000Z', 3600), now)).toBe(true)
@@ -44,7 +51,11 @@ describe('holds', () => {
   it('other live holders are named, this run and the expired ones are not', () => {
     const leases = [
       { ...lease('2026-12-04T11:59:00Z', 60), metadata: { name: 'mine', namespace: 'monitoring' } },
-      { ...lease('2026-12-04T11:59:00Z', 600), metadata: { name: 'theirs', namespace: 'monitoring' }, spec: { holderIdentity: 'org/repo run 1 job b (ab12cd34)', renewTime: '2026-12-04T11:59:00Z', leaseDurationSeconds: 600 } },
+      {
+        ...lease('2026-12-04T11:59:00Z', 600),
+        metadata: { name: 'theirs', namespace: 'monitoring' },
+        spec: { holderIdentity: 'org/repo run 1 job b (ab12cd34)', renewTime: '2026-12-04T11:59:00Z', leaseDurationSeconds: 600 },
+      },
       { ...lease('2026-12-03T11:59:00Z', 600), metadata: { name: 'dead', namespace: 'monitoring' } },
     ]
     expect(otherHolders(leases, ['mine'], now)).toEqual(['org/repo run 1 job b (ab12cd34) (Lease monitoring/theirs)'])
@@ -52,17 +63,29 @@ describe('holds', () => {
 
   it('writes a Lease the API accepts: MicroTime, the duration, the labels', () => {
     const l = leaseObject({ namespace: 'ns', name: 'n', holder: 'me' }, { a: 'b' }, 6 * 3600, new Date('2026-12-04T12:00:00.123Z'))
-    expect(l.spec).toEqual({ holderIdentity: 'me', leaseDurationSeconds: 6 * 3600, acquireTime: '2026-12-04T12:00:00.123000Z', renewTime: '2026-12-04T12:00:00.123000Z' })
+    expect(l.spec).toEqual({
+      holderIdentity: 'me',
+      leaseDurationSeconds: 6 * 3600,
+      acquireTime: '2026-12-04T12:00:00.123000Z',
+      renewTime: '2026-12-04T12:00:00.123000Z',
+    })
     expect(l.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'milvus-monitoring-action', a: 'b' })
   })
 
   it('the release: the first run holds it, a second live run is refused naming the first, an expired hold is taken over', async () => {
     const api = fakeLeases()
     await expect(holdRelease(api.kube, 'ns', 'r', 'job a')).resolves.toMatchObject({ name: releaseHoldName('r') })
-    await expect(holdRelease(api.kube, 'ns', 'r', 'job b')).rejects.toThrow(/held by another run of this action that is still going: job a[\s\S]*its own release-name/)
+    await expect(holdRelease(api.kube, 'ns', 'r', 'job b')).rejects.toThrow(
+      /held by another run of this action that is still going: job a[\s\S]*its own release-name/,
+    )
 
     await endReleaseHolds()
-    const stale = fakeLeases([{ metadata: { name: releaseHoldName('r'), namespace: 'ns' }, spec: { holderIdentity: 'a dead runner', renewTime: '2020-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 } }])
+    const stale = fakeLeases([
+      {
+        metadata: { name: releaseHoldName('r'), namespace: 'ns' },
+        spec: { holderIdentity: 'a dead runner', renewTime: '2020-01-01T00:00:00.000000Z', leaseDurationSeconds: 60 },
+      },
+    ])
     await expect(holdRelease(stale.kube, 'ns', 'r', 'job c')).resolves.toMatchObject({ holder: 'job c' })
     expect(stale.store.get(releaseHoldName('r'))?.spec?.holderIdentity).toBe('job c')
     await endReleaseHolds()

@@ -44,7 +44,9 @@ describe('tooling imports nothing from __tests__/', () => {
   it('finds the tooling sources', () => {
     // The demo, the local action and every benchmark: a scan that found nothing would pass anything.
     const names = files.map((f) => relative(ROOT, f))
-    expect(names).toEqual(expect.arrayContaining(['local-cluster/demo.ts', 'scripts/local-action.ts', 'benchmarks/action.ts', 'local-cluster/runner.ts']))
+    expect(names).toEqual(
+      expect.arrayContaining(['local-cluster/demo.ts', 'scripts/local-action.ts', 'benchmarks/action.ts', 'local-cluster/runner.ts']),
+    )
   })
 
   it.each(TOOLING)('%s/ imports nothing from __tests__/', (dir) => {

@@ -107,13 +107,19 @@ describe('accepted forms', () => {
     ],
     [{ 'install-kube-prometheus': 'false' }, { installKubePrometheus: false }],
     [{ 'install-kube-prometheus': 'FALSE' }, { installKubePrometheus: false }],
-    [{ 'install-kube-prometheus': 'false', prometheus: 'kps/kps-prometheus' }, { installKubePrometheus: false, prometheus: 'kps/kps-prometheus' }],
+    [
+      { 'install-kube-prometheus': 'false', prometheus: 'kps/kps-prometheus' },
+      { installKubePrometheus: false, prometheus: 'kps/kps-prometheus' },
+    ],
     [{ prometheus: 'monitoring/k8s' }, { prometheus: 'monitoring/k8s' }],
     [{ 'install-kube-prometheus': 'True' }, { installKubePrometheus: true }],
     [{ 'milvus-chart-repo': 'http://127.0.0.1:8000/' }, { milvusChartRepo: 'http://127.0.0.1:8000/' }],
     [{ 'milvus-chart-version': '5.0.14' }, { milvusChartVersion: '5.0.14' }],
     [{ 'milvus-chart-version': '5.1.0-rc.1' }, { milvusChartVersion: '5.1.0-rc.1' }],
-    [{ 'milvus-chart': 'oci://registry.example/charts/milvus' }, { milvusChart: 'oci://registry.example/charts/milvus', milvusChartRepo: '' }],
+    [
+      { 'milvus-chart': 'oci://registry.example/charts/milvus' },
+      { milvusChart: 'oci://registry.example/charts/milvus', milvusChartRepo: '' },
+    ],
     [{ 'milvus-chart': './charts/milvus' }, { milvusChart: './charts/milvus', milvusChartRepo: '', milvusChartVersion: '' }],
     [{ 'milvus-chart': '/tmp/milvus-5.0.19.tgz' }, { milvusChart: '/tmp/milvus-5.0.19.tgz', milvusChartRepo: '', milvusChartVersion: '' }],
     [{ 'milvus-chart': 'milvus-lite' }, { milvusChart: 'milvus-lite' }],
@@ -123,7 +129,10 @@ describe('accepted forms', () => {
     [{ 'release-name': 'ci-42-milvus' }, { releaseName: 'ci-42-milvus' }],
     [{ namespace: 'x'.repeat(63) }, { namespace: 'x'.repeat(63) }],
     [{ namespace: '0ns-1' }, { namespace: '0ns-1' }],
-    [{ values: 'etcd:\n  replicaCount: 1\nminio:\n  mode: standalone\n' }, { values: { etcd: { replicaCount: 1 }, minio: { mode: 'standalone' } } }],
+    [
+      { values: 'etcd:\n  replicaCount: 1\nminio:\n  mode: standalone\n' },
+      { values: { etcd: { replicaCount: 1 }, minio: { mode: 'standalone' } } },
+    ],
     [{ values: '{"pulsarv3": {"enabled": false}}' }, { values: { pulsarv3: { enabled: false } } }],
     [{ values: '# nothing yet\n' }, { values: {} }],
     [{ values: '~' }, { values: {} }],
@@ -137,8 +146,14 @@ describe('accepted forms', () => {
     [{ cleanup: 'TRUE' }, { cleanup: true }],
     [{ namespace: '  spaced  ' }, { namespace: 'spaced' }],
     [{ 'install-milvus': 'false' }, { installMilvus: false }],
-    [{ 'install-milvus': 'false', 'service-monitor': 'milvus/my-release-milvus' }, { installMilvus: false, serviceMonitor: { namespace: 'milvus', name: 'my-release-milvus' } }],
-    [{ 'install-milvus': 'false', 'service-monitor': 'vector-db/milvus.metrics' }, { serviceMonitor: { namespace: 'vector-db', name: 'milvus.metrics' } }],
+    [
+      { 'install-milvus': 'false', 'service-monitor': 'milvus/my-release-milvus' },
+      { installMilvus: false, serviceMonitor: { namespace: 'milvus', name: 'my-release-milvus' } },
+    ],
+    [
+      { 'install-milvus': 'false', 'service-monitor': 'vector-db/milvus.metrics' },
+      { serviceMonitor: { namespace: 'vector-db', name: 'milvus.metrics' } },
+    ],
   ])('%j', (set, expected) => {
     expect(parseWith(set)).toMatchObject(expected)
   })
@@ -250,22 +265,34 @@ describe('downloads: plain http and digests', () => {
     expect(parseWith({ [name]: value, 'allow-insecure-downloads': 'true' }).allowInsecureDownloads).toBe(true)
   })
 
-  it.each(['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'http://127.1.2.3'])('loopback %s needs no opt-in', (url) => {
-    expect(parseWith({ 'kubectl-base-url': url }).kubectlBaseUrl).toBe(url)
-  })
+  it.each(['http://127.0.0.1:8080', 'http://localhost:8080', 'http://[::1]:8080', 'http://127.1.2.3'])(
+    'loopback %s needs no opt-in',
+    (url) => {
+      expect(parseWith({ 'kubectl-base-url': url }).kubectlBaseUrl).toBe(url)
+    },
+  )
 
   it('a kube-prometheus-url that is not used is not checked', () => {
-    expect(parseWith({ 'install-kube-prometheus': 'false', 'kube-prometheus-url': 'http://mirror.example/kp.tar.gz' }).installKubePrometheus).toBe(false)
+    expect(
+      parseWith({ 'install-kube-prometheus': 'false', 'kube-prometheus-url': 'http://mirror.example/kp.tar.gz' }).installKubePrometheus,
+    ).toBe(false)
   })
 
   it('takes digests in either case, for exact versions only', () => {
-    const got = parseWith({ 'kubectl-sha256': HEX.toUpperCase(), 'helm-sha256': ` ${HEX} `, 'kubectl-version': 'v1.34.1', 'helm-version': '3.17.2' })
+    const got = parseWith({
+      'kubectl-sha256': HEX.toUpperCase(),
+      'helm-sha256': ` ${HEX} `,
+      'kubectl-version': 'v1.34.1',
+      'helm-version': '3.17.2',
+    })
     expect([got.kubectlSha256, got.helmSha256]).toEqual([HEX, HEX])
     expect(problemsOf({ 'kubectl-sha256': HEX, 'kubectl-version': '1.35' })).toEqual([
       'kubectl-sha256: it is the digest of one release, so kubectl-version must be exact (vX.Y.Z), not "1.35"',
     ])
     expect(problemsOf({ 'helm-sha256': HEX, 'helm-version': 'latest' })[0]).toMatch(/^helm-sha256: .*must be exact/)
-    expect(problemsOf({ 'helm-sha256': 'abc' })).toEqual(['helm-sha256: "abc" is not valid; expected a SHA-256 digest: 64 hexadecimal digits'])
+    expect(problemsOf({ 'helm-sha256': 'abc' })).toEqual([
+      'helm-sha256: "abc" is not valid; expected a SHA-256 digest: 64 hexadecimal digits',
+    ])
   })
 })
 
@@ -303,9 +330,7 @@ describe('milvus-chart forms', () => {
     const warnings: string[] = []
     expect(parseWith({ 'milvus-chart': './milvus', 'milvus-chart-version': '5.0.14' }, warnings).milvusChartVersion).toBe('')
     expect(warnings).toEqual(['milvus-chart-version is ignored: milvus-chart "./milvus" is a local chart'])
-    expect(parseWith({ 'milvus-chart': 'oci://r.example/c/milvus', 'milvus-chart-version': '5.0.14' }).milvusChartVersion).toBe(
-      '5.0.14',
-    )
+    expect(parseWith({ 'milvus-chart': 'oci://r.example/c/milvus', 'milvus-chart-version': '5.0.14' }).milvusChartVersion).toBe('5.0.14')
   })
 
   it('does not validate the repo of a local chart', () => {
@@ -327,7 +352,9 @@ describe('secrets in mirror URLs', () => {
 
 describe('alert-rules', () => {
   it('a word that is neither true, false nor an existing file fails with the other inputs', () => {
-    expect(() => parseInputs((name) => ({ 'alert-rules': 'off' } as Record<string, string>)[name] ?? '')).toThrow(/alert-rules: "off" is neither true, false nor a PrometheusRule file on the runner/)
+    expect(() => parseInputs((name) => (({ 'alert-rules': 'off' }) as Record<string, string>)[name] ?? '')).toThrow(
+      /alert-rules: "off" is neither true, false nor a PrometheusRule file on the runner/,
+    )
   })
 })
 
@@ -346,14 +373,19 @@ describe('grafana-credentials', () => {
 describe('assertions', () => {
   it('a condition cut by a YAML comment fails before anything is touched, naming the quoted form', () => {
     const assertions = '- query: up\n  successCondition: all(result, # == 1)\n'
-    expect(() => parseInputs((name) => ({ assertions } as Record<string, string>)[name] ?? '')).toThrow(/assertions\[0\]: successCondition "all\(result," was cut by a YAML comment.*successCondition: 'all\(result, # == 1\)'/)
+    expect(() => parseInputs((name) => (({ assertions }) as Record<string, string>)[name] ?? '')).toThrow(
+      /assertions\[0\]: successCondition "all\(result," was cut by a YAML comment.*successCondition: 'all\(result, # == 1\)'/,
+    )
   })
 })
 
 describe('install-milvus: false', () => {
   it('has no service-monitor unless named, and warns about the inputs that only shape an installed release', () => {
     const warnings: string[] = []
-    const parsed = parseWith({ 'install-milvus': 'false', 'milvus-mode': 'cluster', values: 'a: 1', 'milvus-chart-version': '5.0.19' }, warnings)
+    const parsed = parseWith(
+      { 'install-milvus': 'false', 'milvus-mode': 'cluster', values: 'a: 1', 'milvus-chart-version': '5.0.19' },
+      warnings,
+    )
     expect(parsed.serviceMonitor).toBeUndefined()
     expect(warnings).toEqual(['milvus-mode, values are ignored: install-milvus is false, so the release is verified as it is'])
   })

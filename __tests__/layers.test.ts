@@ -23,16 +23,22 @@ export const LAYERS: string[][] = [
 ]
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  )
 }
 
 /** Relative imports and re-exports of a module's text, `import type` included. */
 export function importsOf(text: string): string[] {
-  return [...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/gm)].map((m) => (m[1] ?? m[2])!)
+  return [
+    ...text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/gm),
+  ].map((m) => (m[1] ?? m[2])!)
 }
 
 function graph(): Map<string, string[]> {
-  return new Map(files(SRC).map((f) => [relative(SRC, f), importsOf(readFileSync(f, 'utf8')).map((s) => relative(SRC, resolve(dirname(f), s)))]))
+  return new Map(
+    files(SRC).map((f) => [relative(SRC, f), importsOf(readFileSync(f, 'utf8')).map((s) => relative(SRC, resolve(dirname(f), s)))]),
+  )
 }
 
 /** The layer of a module: the index of the entry naming its folder or, at the top, its file. */
@@ -81,8 +87,20 @@ describe('the layers of src/', () => {
   })
 
   it('the checks themselves see a cycle, a climb and a type import', () => {
-    expect(importsOf("import type { A } from './a.ts'\nexport { b } from '../b.ts'\nconst c = await import('./c.ts')")).toEqual(['./a.ts', '../b.ts', './c.ts'])
-    expect(cycles(new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts']]]))).toEqual([['a.ts', 'b.ts', 'c.ts']])
+    expect(importsOf("import type { A } from './a.ts'\nexport { b } from '../b.ts'\nconst c = await import('./c.ts')")).toEqual([
+      './a.ts',
+      '../b.ts',
+      './c.ts',
+    ])
+    expect(
+      cycles(
+        new Map([
+          ['a.ts', ['b.ts']],
+          ['b.ts', ['c.ts']],
+          ['c.ts', ['a.ts']],
+        ]),
+      ),
+    ).toEqual([['a.ts', 'b.ts', 'c.ts']])
     expect(layerOf('mixin/dashboard.ts')).toBeGreaterThan(layerOf('prometheus/stack.ts'))
   })
 })

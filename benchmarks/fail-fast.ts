@@ -43,8 +43,16 @@ interface Case {
   reason?: string
 }
 const cases: Case[] = [
-  { name: 'ServiceMonitor interval 5s < scrapeTimeout 10s', namespace: 'ff-interval', inputs: { values: 'metrics: {serviceMonitor: {interval: 5s}}' } },
-  { name: 'release name of 51 characters', namespace: 'ff-longname', inputs: { 'release-name': 'pr-1234-feature-add-hybrid-search-to-the-ingest-api' } },
+  {
+    name: 'ServiceMonitor interval 5s < scrapeTimeout 10s',
+    namespace: 'ff-interval',
+    inputs: { values: 'metrics: {serviceMonitor: {interval: 5s}}' },
+  },
+  {
+    name: 'release name of 51 characters',
+    namespace: 'ff-longname',
+    inputs: { 'release-name': 'pr-1234-feature-add-hybrid-search-to-the-ingest-api' },
+  },
   {
     name: 'PodSecurity restricted namespace',
     namespace: 'ff-psa',
@@ -55,7 +63,12 @@ const cases: Case[] = [
       await cluster.kubectl(['label', 'namespace', 'ff-psa', 'pod-security.kubernetes.io/enforce=restricted', '--overwrite'])
     },
   },
-  { name: 'requests no node can hold (cpu 64)', namespace: 'ff-sched', inputs: { values: 'standalone: {resources: {requests: {cpu: "64"}}}' }, reason: 'FailedScheduling' },
+  {
+    name: 'requests no node can hold (cpu 64)',
+    namespace: 'ff-sched',
+    inputs: { values: 'standalone: {resources: {requests: {cpu: "64"}}}' },
+    reason: 'FailedScheduling',
+  },
   {
     name: 'a ResourceQuota of 1 pod',
     namespace: 'ff-quota',
@@ -66,9 +79,24 @@ const cases: Case[] = [
       await cluster.kubectl(['create', 'quota', 'tiny', '-n', 'ff-quota', '--hard=pods=1']).catch(() => '')
     },
   },
-  { name: 'a claim for a StorageClass that does not exist', namespace: 'ff-pvc', inputs: { values: 'etcd: {persistence: {storageClass: no-such-class}}' }, reason: 'ProvisioningFailed' },
-  { name: 'an image tag the registry does not have', namespace: 'ff-image', inputs: { values: 'image: {all: {tag: does-not-exist}}' }, reason: 'Failed' },
-  { name: 'Milvus crash-looping (etcd and MinIO Ready)', namespace: 'ff-crash', inputs: { values: 'annotations: {local-cluster.milvus-monitoring-action/crash-loop: "true"}' }, reason: 'BackOff' },
+  {
+    name: 'a claim for a StorageClass that does not exist',
+    namespace: 'ff-pvc',
+    inputs: { values: 'etcd: {persistence: {storageClass: no-such-class}}' },
+    reason: 'ProvisioningFailed',
+  },
+  {
+    name: 'an image tag the registry does not have',
+    namespace: 'ff-image',
+    inputs: { values: 'image: {all: {tag: does-not-exist}}' },
+    reason: 'Failed',
+  },
+  {
+    name: 'Milvus crash-looping (etcd and MinIO Ready)',
+    namespace: 'ff-crash',
+    inputs: { values: 'annotations: {local-cluster.milvus-monitoring-action/crash-loop: "true"}' },
+    reason: 'BackOff',
+  },
 ]
 
 const rows: string[] = []
@@ -81,7 +109,9 @@ for (const c of cases) {
   const cause = c.reason ? await firstEventSince(cluster, c.namespace, c.reason, since) : since
   const lag = cause === undefined ? NaN : exit - cause
   const message = /::error::(.*)/.exec(r.stdout)?.[1]?.split('%0A')[0]?.slice(0, 100) ?? '(no error)'
-  rows.push(`| ${c.name} | ${c.reason ?? 'run start'} | ${(lag / 1000).toFixed(1)} s | ${lag <= TARGET_MS ? 'met' : 'NOT met'} | exit ${r.code}: ${message} |`)
+  rows.push(
+    `| ${c.name} | ${c.reason ?? 'run start'} | ${(lag / 1000).toFixed(1)} s | ${lag <= TARGET_MS ? 'met' : 'NOT met'} | exit ${r.code}: ${message} |`,
+  )
   await cluster.helm(['uninstall', c.inputs['release-name'] ?? 'ff', '-n', c.namespace, '--ignore-not-found', '--wait']).catch(() => '')
   await cluster.kubectl(['delete', 'namespace', c.namespace, '--ignore-not-found', '--wait=false']).catch(() => '')
 }
@@ -90,4 +120,7 @@ console.log(`\nTime from the cause to the action's exit (target: at most ${TARGE
 console.log('| case | cause | time to failure | target | the error |')
 console.log('| --- | --- | --- | --- | --- |')
 for (const row of rows) console.log(row)
-if (!args.shared) console.log(`\nThe cluster instance ${process.env['LOCAL_CLUSTER_NETNS']} is still running: node local-cluster/cluster.ts down (same LOCAL_CLUSTER_* variables) stops it.`)
+if (!args.shared)
+  console.log(
+    `\nThe cluster instance ${process.env['LOCAL_CLUSTER_NETNS']} is still running: node local-cluster/cluster.ts down (same LOCAL_CLUSTER_* variables) stops it.`,
+  )

@@ -145,12 +145,14 @@ if (!existsSync(TIME)) {
         const m = /maxrss_kb=(\d+)\s*$/.exec(r.stderr)
         if (!m) throw new Error(`no maxrss in the output of ${s.name}:\n${r.stderr.slice(-2000)}`)
         peaks.push(Number(m[1]) / 1024)
-        last = r.stdout.split('\n').find((l) => l.startsWith('::error::'))?.slice(0, 100) ?? `exit ${r.code}`
+        last =
+          r.stdout
+            .split('\n')
+            .find((l) => l.startsWith('::error::'))
+            ?.slice(0, 100) ?? `exit ${r.code}`
       }
       const max = Math.max(...peaks)
-      console.log(
-        `  ${s.name.padEnd(46)} median ${median(peaks).toFixed(1)} MB, max ${max.toFixed(1)} MB  [ended: ${last}]`,
-      )
+      console.log(`  ${s.name.padEnd(46)} median ${median(peaks).toFixed(1)} MB, max ${max.toFixed(1)} MB  [ended: ${last}]`)
     }
   } finally {
     await mirror.close()

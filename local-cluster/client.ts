@@ -17,7 +17,9 @@ export interface LocalCluster {
   env: Record<string, string>
   wrap: string[]
   kubectl(args: string[]): Promise<string>
-  kubectlJson<T = { items: Array<{ metadata: { name: string; resourceVersion: string; generation?: number } }> }>(args: string[]): Promise<T>
+  kubectlJson<T = { items: Array<{ metadata: { name: string; resourceVersion: string; generation?: number } }> }>(
+    args: string[],
+  ): Promise<T>
   helm(args: string[]): Promise<string>
   /** Any command inside the cluster's network namespace, with its KUBECONFIG: its stdout. */
   run(cmd: string, args: string[]): Promise<string>
@@ -53,7 +55,8 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
   const kubectlPath = bins.find((b) => b.tool === 'kubectl' && b.version.startsWith('v1.35'))!.path
   const helmPath = bins.find((b) => b.tool === 'helm' && b.version.startsWith('v4'))!.path
   const inNs = async (cmd: string, args: string[]) =>
-    (await run(wrap[0]!, [...wrap.slice(1), cmd, ...args], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, maxBuffer: 64 << 20 })).stdout
+    (await run(wrap[0]!, [...wrap.slice(1), cmd, ...args], { env: { ...process.env, KUBECONFIG: env.KUBECONFIG }, maxBuffer: 64 << 20 }))
+      .stdout
   const node = (script: string, arg: string) => inNs(process.execPath, ['-e', script, arg])
   return {
     netns: l.netns,
@@ -72,10 +75,12 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
         ),
       ),
     connect: async (hostPort) =>
-      (await node(
-        `const [h,p]=process.argv[1].split(':');const s=require('net').connect(+p,h,()=>{console.log('ok');s.destroy()});s.on('error',()=>console.log('no'))`,
-        hostPort,
-      )).trim() === 'ok',
+      (
+        await node(
+          `const [h,p]=process.argv[1].split(':');const s=require('net').connect(+p,h,()=>{console.log('ok');s.destroy()});s.on('error',()=>console.log('no'))`,
+          hostPort,
+        )
+      ).trim() === 'ok',
     outage: () => execFileSync(process.execPath, [CLUSTER, 'outage']),
     holdNamespaceEvents: (on) => execFileSync(process.execPath, [CLUSTER, 'hold-namespace-events', on ? 'on' : 'off']),
   }
@@ -85,8 +90,15 @@ export async function localCluster(nodes = 1): Promise<LocalCluster> {
  * ms epoch of the first Event with `reason` in `namespace` seen since `since` (ms epoch), or
  * undefined: an event series begun before (an earlier run) counts from `since`.
  */
-export async function firstEventSince(cluster: LocalCluster, namespace: string, reason: string, since: number): Promise<number | undefined> {
-  const events = await cluster.kubectlJson<{ items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }> }>(['get', 'events', '-n', namespace])
+export async function firstEventSince(
+  cluster: LocalCluster,
+  namespace: string,
+  reason: string,
+  since: number,
+): Promise<number | undefined> {
+  const events = await cluster.kubectlJson<{
+    items: Array<{ reason: string; firstTimestamp?: string; lastTimestamp?: string; eventTime?: string }>
+  }>(['get', 'events', '-n', namespace])
   const times = events.items
     .filter((e) => e.reason === reason && Date.parse(e.lastTimestamp ?? e.eventTime ?? '') >= since - 1000)
     .map((e) => Math.max(Date.parse(e.firstTimestamp ?? e.eventTime ?? ''), since))

@@ -93,7 +93,9 @@ async function up(nodes: number, timeline: Profile): Promise<void> {
       printUsage(l)
       return
     }
-    process.stderr.write(`local cluster running with ${ready.nodes} nodes, timeline ${ready.timeline ?? 'instant'}; restarting with ${nodes}, ${timeline}\n`)
+    process.stderr.write(
+      `local cluster running with ${ready.nodes} nodes, timeline ${ready.timeline ?? 'instant'}; restarting with ${nodes}, ${timeline}\n`,
+    )
   }
   // Here, on the host: inside the namespace there is no network (no DNS, no route out), and
   // before the build, so an offline machine learns it at once and a running cluster is left alone.
@@ -106,11 +108,15 @@ async function up(nodes: number, timeline: Profile): Promise<void> {
   writeDownloads(l.downloadsFile, downloads)
   createNetns(l.netns)
   const out = openSync(join(l.logDir, 'serve.log'), 'a')
-  const child = spawn('ip', ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes), '--timeline', timeline], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: process.env,
-  })
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', l.netns, process.execPath, fileURLToPath(import.meta.url), 'serve', '--nodes', String(nodes), '--timeline', timeline],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: process.env,
+    },
+  )
   closeSync(out)
   child.unref()
   writeFileSync(l.pidFile, String(child.pid))
@@ -121,7 +127,8 @@ async function up(nodes: number, timeline: Profile): Promise<void> {
   // Ends on ready, on a reported failure, or when the supervisor dies: whichever comes first.
   await until('the local cluster to become ready', async () => failed || existsSync(l.failedFile) || existsSync(l.readyFile), 600_000)
     .then(() => {
-      if (!existsSync(l.readyFile)) throw new Error(`local cluster failed to start: ${readIfExists(l.failedFile) || 'its supervisor exited'}\nlogs: ${l.logDir}`)
+      if (!existsSync(l.readyFile))
+        throw new Error(`local cluster failed to start: ${readIfExists(l.failedFile) || 'its supervisor exited'}\nlogs: ${l.logDir}`)
     })
     .catch(async (e: unknown) => {
       process.stderr.write(readIfExists(join(l.logDir, 'serve.log')).split('\n').slice(-40).join('\n') + '\n')
@@ -187,7 +194,11 @@ async function main(): Promise<void> {
       return down()
     case 'downloads': {
       const { binaries, fixtures } = await prepareDownloads()
-      process.stdout.write([...binaries.map((b) => `${b.tool} ${b.version}: ${b.path}`), ...Object.entries(fixtures).map(([k, d]) => `${k}: ${d}`)].join('\n') + '\n')
+      process.stdout.write(
+        [...binaries.map((b) => `${b.tool} ${b.version}: ${b.path}`), ...Object.entries(fixtures).map(([k, d]) => `${k}: ${d}`)].join(
+          '\n',
+        ) + '\n',
+      )
       return
     }
     case 'outage': {
@@ -214,7 +225,9 @@ async function main(): Promise<void> {
       if (!readPid(l)) throw new Error('the local cluster is not running: npm run cluster -- up')
       const env = { ...process.env, ...readEnvFile(l.envFile) }
       // The official kubectl and helm the cluster serves are on PATH there.
-      const dirs = readDownloads(l.downloadsFile).binaries.filter((b) => /^v1\.35|^v4/.test(b.version)).map((b) => dirname(b.path))
+      const dirs = readDownloads(l.downloadsFile)
+        .binaries.filter((b) => /^v1\.35|^v4/.test(b.version))
+        .map((b) => dirname(b.path))
       env.PATH = [...new Set(dirs), env.PATH].join(':')
       const r = spawn('ip', ['netns', 'exec', l.netns, ...rest], { stdio: 'inherit', env })
       const code = await new Promise<number>((resolve) => r.on('exit', (c) => resolve(c ?? 1)))
@@ -245,4 +258,3 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(1)
   })
 }
-

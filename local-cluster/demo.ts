@@ -15,11 +15,11 @@ const r = await runner.main(
 )
 printResult(r)
 if (r.code === 0) {
-  const targets = await cluster.get(`${r.outputs['prometheus-url']}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`)
+  const targets = await cluster.get(
+    `${r.outputs['prometheus-url']}/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`,
+  )
   process.stdout.write(`\n== Prometheus' own answer for ${r.outputs['scrape-pool']}\n${targets.body.slice(0, 2000)}\n`)
 }
 await runner.post(r.state)
-process.stdout.write(
-  `\nThe cluster keeps running: npm run cluster -- exec -- kubectl get pods -A\nStop it with: npm run cluster -- down\n`,
-)
+process.stdout.write(`\nThe cluster keeps running: npm run cluster -- exec -- kubectl get pods -A\nStop it with: npm run cluster -- down\n`)
 process.exit(r.code)

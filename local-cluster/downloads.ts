@@ -34,7 +34,9 @@ export function writeDownloads(file: string, downloads: Downloads): void {
 /** What `prepareDownloads` fetched, as `cluster.ts up` recorded it; fetches nothing. */
 export function readDownloads(file: string): Downloads {
   if (!existsSync(file)) {
-    throw new Error(`${file} is missing: start the cluster with \`cluster.ts up\`, which fetches the mirror's downloads outside the network namespace`)
+    throw new Error(
+      `${file} is missing: start the cluster with \`cluster.ts up\`, which fetches the mirror's downloads outside the network namespace`,
+    )
   }
   const downloads = JSON.parse(readFileSync(file, 'utf8')) as Downloads
   const missing = [...downloads.binaries.map((b) => b.path), ...Object.values(downloads.fixtures)].filter((p) => !existsSync(p))

@@ -12,16 +12,28 @@ const config = (file: string) => new URL(`./kwok/${file}`, import.meta.url).path
 export function startKwok(procs: Procs, o: { binary: string; kubeconfig: string; runDir: string; timeline: 'instant' | 'runner' }): void {
   const workdir = join(o.runDir, 'kwok')
   mkdirSync(workdir, { recursive: true })
-  procs.start('kwok', o.binary, [
-    `--kubeconfig=${o.kubeconfig}`,
-    `--config=${config('stages.yaml')}`, `--config=${config('runner-stages.yaml')}`, `--config=${config('port-forward.yaml')}`, `--config=${config('volume-stages.yaml')}`,
-    // The runner profile leaves every pod to the timeline (runner-stages.yaml); the instant one makes pods Ready at once.
-    ...(o.timeline === 'instant' ? [`--config=${config('instant-stages.yaml')}`] : []),
-    '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    // Every node reports the namespace's own address; kwok's server there answers port-forwards.
-    `--node-ip=${NETWORK.apiserverIp}`, '--node-port=10250', `--server-address=${NETWORK.apiserverIp}:10250`,
-    `--cidr=${NETWORK.podCidr}`, '--node-lease-duration-seconds=40',
-  ], { KWOK_WORKDIR: workdir })
+  procs.start(
+    'kwok',
+    o.binary,
+    [
+      `--kubeconfig=${o.kubeconfig}`,
+      `--config=${config('stages.yaml')}`,
+      `--config=${config('runner-stages.yaml')}`,
+      `--config=${config('port-forward.yaml')}`,
+      `--config=${config('volume-stages.yaml')}`,
+      // The runner profile leaves every pod to the timeline (runner-stages.yaml); the instant one makes pods Ready at once.
+      ...(o.timeline === 'instant' ? [`--config=${config('instant-stages.yaml')}`] : []),
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      // Every node reports the namespace's own address; kwok's server there answers port-forwards.
+      `--node-ip=${NETWORK.apiserverIp}`,
+      '--node-port=10250',
+      `--server-address=${NETWORK.apiserverIp}:10250`,
+      `--cidr=${NETWORK.podCidr}`,
+      '--node-lease-duration-seconds=40',
+    ],
+    { KWOK_WORKDIR: workdir },
+  )
 }
 
 /** Creates `count` fake nodes, a few requests at a time (1000 nodes in seconds). */

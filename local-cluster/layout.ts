@@ -30,7 +30,9 @@ export interface Layout {
 
 export function layout(): Layout {
   const runDir = process.env.LOCAL_CLUSTER_STATE ?? '/tmp/milvus-monitoring-action-cluster'
-  const cache = process.env.LOCAL_CLUSTER_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'milvus-monitoring-action', 'local-cluster')
+  const cache =
+    process.env.LOCAL_CLUSTER_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'milvus-monitoring-action', 'local-cluster')
   return {
     netns: process.env.LOCAL_CLUSTER_NETNS ?? 'milvus-action',
     runDir,
@@ -45,4 +47,3 @@ export function layout(): Layout {
     binDir: join(cache, 'bin'),
   }
 }
-

@@ -112,12 +112,8 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
     family('milvus_build_info', 'gauge', 'Build information of milvus', [
       { labels: { version: `v${version}`, built: '2025-06-01T00:00:00Z', git_commit: 'standin' }, value: 1 },
     ]),
-    family('milvus_runtime_info', 'gauge', 'Runtime information of milvus', [
-      { labels: { mq: 'rocksmq', meta: 'etcd' }, value: 1 },
-    ]),
-    family('milvus_num_node', 'gauge', 'number of nodes and coordinates', [
-      { labels: { ...node, role_name: role }, value: 1 },
-    ]),
+    family('milvus_runtime_info', 'gauge', 'Runtime information of milvus', [{ labels: { mq: 'rocksmq', meta: 'etcd' }, value: 1 }]),
+    family('milvus_num_node', 'gauge', 'number of nodes and coordinates', [{ labels: { ...node, role_name: role }, value: 1 }]),
     family('milvus_proxy_req_count', 'counter', 'count of operation executed', [
       { labels: { ...node, function_name: 'Search', status: 'success', ...db }, value: searches },
       { labels: { ...node, function_name: 'Search', status: 'total', ...db }, value: Math.floor(searches * 1.002) },
@@ -136,12 +132,8 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
     family('milvus_proxy_insert_vectors_count', 'counter', 'counter of vectors successfully inserted', [
       { labels: { ...node, ...db }, value: entities - 10_000 },
     ]),
-    family('milvus_rootcoord_collection_num', 'gauge', 'number of collections', [
-      { labels: { db_name: 'default' }, value: 3 },
-    ]),
-    family('milvus_rootcoord_proxy_num', 'gauge', 'number of proxy nodes managered by rootcoord', [
-      { labels: {}, value: 1 },
-    ]),
+    family('milvus_rootcoord_collection_num', 'gauge', 'number of collections', [{ labels: { db_name: 'default' }, value: 3 }]),
+    family('milvus_rootcoord_proxy_num', 'gauge', 'number of proxy nodes managered by rootcoord', [{ labels: {}, value: 1 }]),
     family('milvus_querynode_entity_num', 'gauge', 'number of entities which can be searched/queried', [
       { labels: { ...node, ...collection, segment_state: 'Sealed' }, value: entities },
       { labels: { ...node, ...collection, segment_state: 'Growing' }, value: Math.floor(500 + 400 * wave(90)) },
@@ -158,18 +150,14 @@ export function renderMetrics(seconds: number, role: string, nodeId: string, ver
     family('go_goroutines', 'gauge', 'Number of goroutines that currently exist.', [
       { labels: {}, value: Math.round(420 + 30 * wave(45)) },
     ]),
-    family('go_info', 'gauge', 'Information about the Go environment.', [
-      { labels: { version: 'go1.24.4' }, value: 1 },
-    ]),
+    family('go_info', 'gauge', 'Information about the Go environment.', [{ labels: { version: 'go1.24.4' }, value: 1 }]),
     family('go_memstats_alloc_bytes', 'gauge', 'Number of bytes allocated in heap and currently in use.', [
       { labels: {}, value: mem.heapUsed },
     ]),
     family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [
       { labels: {}, value: (cpu.user + cpu.system) / 1e6 },
     ]),
-    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [
-      { labels: {}, value: mem.rss },
-    ]),
+    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [{ labels: {}, value: mem.rss }]),
     family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [
       { labels: {}, value: START_TIME_SECONDS },
     ]),

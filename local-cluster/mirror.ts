@@ -54,9 +54,7 @@ export interface Mirror {
   close(): Promise<void>
 }
 
-type Route =
-  | { kind: 'text'; body: string }
-  | { kind: 'file'; path: string; tamper?: 'kubectl' | 'helm' }
+type Route = { kind: 'text'; body: string } | { kind: 'file'; path: string; tamper?: 'kubectl' | 'helm' }
 
 export async function startMirror(opts: MirrorOptions = {}): Promise<Mirror> {
   const fixtures = process.env['MILVUS_ACTION_FIXTURES']
@@ -246,7 +244,8 @@ export interface FixtureDirs {
 export const UPSTREAM_KUBE_PROMETHEUS = 'https://github.com/prometheus-operator/kube-prometheus/archive/refs/tags'
 export const UPSTREAM_MILVUS_REPO = 'https://zilliztech.github.io/milvus-helm'
 /** Milvus' dashboard at the tag of the Milvus the pinned chart (5.0.19) deploys. */
-export const UPSTREAM_MILVUS_DASHBOARD = 'https://raw.githubusercontent.com/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json'
+export const UPSTREAM_MILVUS_DASHBOARD =
+  'https://raw.githubusercontent.com/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json'
 
 /**
  * The fixture directories: $MILVUS_ACTION_FIXTURES when set, else the same artifacts
@@ -258,7 +257,8 @@ export async function fixtureDirs(
   milvusChartVersions: string[] = ['5.0.19'],
 ): Promise<FixtureDirs> {
   const fixtures = process.env['MILVUS_ACTION_FIXTURES']
-  if (fixtures) return { kubePrometheus: join(fixtures, 'kube-prometheus'), helmRepo: join(fixtures, 'helm-repo'), grafana: join(fixtures, 'grafana') }
+  if (fixtures)
+    return { kubePrometheus: join(fixtures, 'kube-prometheus'), helmRepo: join(fixtures, 'helm-repo'), grafana: join(fixtures, 'grafana') }
   const root = join(officialBinariesCacheDir(), '..', 'fixtures')
   const dirs = { kubePrometheus: join(root, 'kube-prometheus'), helmRepo: join(root, 'helm-repo'), grafana: join(root, 'grafana') }
   await mkdir(dirs.kubePrometheus, { recursive: true })
@@ -266,7 +266,10 @@ export async function fixtureDirs(
   await mkdir(dirs.grafana, { recursive: true })
   await downloadOnce(UPSTREAM_MILVUS_DASHBOARD, join(dirs.grafana, 'milvus-dashboard.json'))
   for (const v of kubePrometheusVersions) {
-    await downloadOnce(`${UPSTREAM_KUBE_PROMETHEUS}/${v}.tar.gz`, join(dirs.kubePrometheus, `kube-prometheus-${v.replace(/^v/, '')}.tar.gz`))
+    await downloadOnce(
+      `${UPSTREAM_KUBE_PROMETHEUS}/${v}.tar.gz`,
+      join(dirs.kubePrometheus, `kube-prometheus-${v.replace(/^v/, '')}.tar.gz`),
+    )
   }
   type Entry = { version: string; urls: string[] }
   // Downloaded before: the index.yaml written below lists every chart asked for, and each is here.
@@ -274,7 +277,8 @@ export async function fixtureDirs(
   const cached = existsSync(indexFile)
     ? ((parseYaml(await readFile(indexFile, 'utf8')) as { entries?: Record<string, Entry[]> } | null)?.entries?.['milvus'] ?? [])
     : []
-  if (milvusChartVersions.every((v) => cached.some((e) => e.version === v) && existsSync(join(dirs.helmRepo, `milvus-${v}.tgz`)))) return dirs
+  if (milvusChartVersions.every((v) => cached.some((e) => e.version === v) && existsSync(join(dirs.helmRepo, `milvus-${v}.tgz`))))
+    return dirs
   const index = parseYaml(await (await get(`${UPSTREAM_MILVUS_REPO}/index.yaml`)).text()) as {
     entries: Record<string, Entry[]>
   }
@@ -322,10 +326,12 @@ async function main(): Promise<void> {
     kubePrometheusDir,
     helmRepoDir: values['helm-repo-dir'],
   })
-  const dir = kubePrometheusDir ?? (process.env['MILVUS_ACTION_FIXTURES'] ? join(process.env['MILVUS_ACTION_FIXTURES'], 'kube-prometheus') : '')
-  const tags = dir && existsSync(dir)
-    ? (await readdir(dir)).flatMap((f) => /^kube-prometheus-(.+)\.tar\.gz$/.exec(basename(f))?.slice(1) ?? []).map((v) => `v${v}`)
-    : []
+  const dir =
+    kubePrometheusDir ?? (process.env['MILVUS_ACTION_FIXTURES'] ? join(process.env['MILVUS_ACTION_FIXTURES'], 'kube-prometheus') : '')
+  const tags =
+    dir && existsSync(dir)
+      ? (await readdir(dir)).flatMap((f) => /^kube-prometheus-(.+)\.tar\.gz$/.exec(basename(f))?.slice(1) ?? []).map((v) => `v${v}`)
+      : []
   const out = {
     url: mirror.url,
     kubectlBaseUrl: mirror.kubectlBaseUrl,

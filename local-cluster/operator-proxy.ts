@@ -26,7 +26,13 @@ export function isNamespaceWatch(url: string): boolean {
  * Starts the proxy on 127.0.0.1 (an ephemeral port). `apiserver` is the https URL; `ca`, `cert`
  * and `key` are PEM file paths; `holdFile` is checked for each event chunk and every 200 ms.
  */
-export async function startOperatorProxy(o: { apiserver: string; ca: string; cert: string; key: string; holdFile: string }): Promise<OperatorProxy> {
+export async function startOperatorProxy(o: {
+  apiserver: string
+  ca: string
+  cert: string
+  key: string
+  holdFile: string
+}): Promise<OperatorProxy> {
   const target = new URL(o.apiserver)
   const tls = { ca: readFileSync(o.ca), cert: readFileSync(o.cert), key: readFileSync(o.key) }
   const held = new Set<() => void>()
@@ -36,7 +42,14 @@ export async function startOperatorProxy(o: { apiserver: string; ca: string; cer
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const upstream = request(
-      { ...tls, host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+      {
+        ...tls,
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: target.host },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         // An answer cut short (the API server went away mid-watch) cuts the operator's request

@@ -36,7 +36,24 @@ export function ensurePki(dir: string, apiserverIp: string): Pki {
     saPub: p('sa.pub'),
   }
   if (existsSync(pki.saPub)) return pki
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=local-cluster-ca'], dir)
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=local-cluster-ca',
+    ],
+    dir,
+  )
   writeFileSync(
     p('apiserver.ext'),
     [
@@ -49,7 +66,26 @@ export function ensurePki(dir: string, apiserverIp: string): Pki {
   writeFileSync(p('client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n')
   const issue = (name: string, subj: string, ext: string) => {
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj], dir)
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '30', '-extfile', ext], dir)
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '30',
+        '-extfile',
+        ext,
+      ],
+      dir,
+    )
   }
   issue('apiserver', '/CN=kube-apiserver', 'apiserver.ext')
   issue('admin', '/O=system:masters/CN=local-admin', 'client.ext')

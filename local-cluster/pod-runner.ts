@@ -39,11 +39,17 @@ function log(msg: string): void {
 }
 
 /** Points the operator's in-cluster configuration at this API server and this pod's files. */
-export function localizePrometheusConfig(raw: string, o: { apiserver: string; saDir: string; rulesDir?: string; env: Record<string, string> }): string {
+export function localizePrometheusConfig(
+  raw: string,
+  o: { apiserver: string; saDir: string; rulesDir?: string; env: Record<string, string> },
+): string {
   // What prometheus-config-reloader does: expand $(VAR) from its container's environment.
   const expanded = raw.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (m, name: string) => o.env[name] ?? m)
   const local = o.rulesDir ? expanded.replaceAll(RULES_DIR, `${o.rulesDir}/`) : expanded
-  const config = YAML.parse(local.replaceAll(SA_DIR, `${o.saDir}/`)) as { scrape_configs?: Array<Record<string, unknown>>; alerting?: { alertmanagers?: Array<Record<string, unknown>> } }
+  const config = YAML.parse(local.replaceAll(SA_DIR, `${o.saDir}/`)) as {
+    scrape_configs?: Array<Record<string, unknown>>
+    alerting?: { alertmanagers?: Array<Record<string, unknown>> }
+  }
   const sdOwners = [...(config.scrape_configs ?? []), ...(config.alerting?.alertmanagers ?? [])]
   for (const owner of sdOwners) {
     const sds = owner.kubernetes_sd_configs as Array<Record<string, unknown>> | undefined
@@ -168,7 +174,13 @@ export class PodRunner {
     const token = await this.core.createNamespacedServiceAccountToken({
       name: pod.spec?.serviceAccountName ?? 'default',
       namespace: ns,
-      body: { spec: { audiences: [], expirationSeconds: 86400, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
+      body: {
+        spec: {
+          audiences: [],
+          expirationSeconds: 86400,
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata!.name!, uid: pod.metadata!.uid! },
+        },
+      },
     })
     writeFileSync(join(saDir, 'token'), token.status?.token ?? '')
     writeFileSync(join(saDir, 'ca.crt'), readFileSync(this.o.caFile))
@@ -193,13 +205,19 @@ export class PodRunner {
       renameSync(`${rulesDir}.tmp`, rulesDir)
       const old = join(dir, `rules-${generation - 1}`)
       setTimeout(() => rmSync(old, { recursive: true, force: true }), 30_000).unref()
-      writeFileSync(configFile, localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, rulesDir, env: reloaderEnv(pod) }))
+      writeFileSync(
+        configFile,
+        localizePrometheusConfig(generated, { apiserver: this.o.apiserver, saDir, rulesDir, env: reloaderEnv(pod) }),
+      )
     }
     writeConfig()
     log(`starting Prometheus for ${key} on ${ip}:9090`)
     const proc: Proc = this.procs.start(`prometheus-${key.replace('/', '_')}`, this.o.prometheusBinary, [
-      `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=${ip}:9090`, '--web.enable-lifecycle', '--web.route-prefix=/',
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=${ip}:9090`,
+      '--web.enable-lifecycle',
+      '--web.route-prefix=/',
       '--storage.tsdb.retention.time=1h',
     ])
     this.running.set(key, {

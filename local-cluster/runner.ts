@@ -54,7 +54,12 @@ export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; n
   const node = o.node ?? process.execPath
   let n = 0
 
-  async function step(entry: 'main' | 'post', inputs: Record<string, string>, extraEnv: Record<string, string>, onStdout?: (c: string) => void): Promise<StepResult> {
+  async function step(
+    entry: 'main' | 'post',
+    inputs: Record<string, string>,
+    extraEnv: Record<string, string>,
+    onStdout?: (c: string) => void,
+  ): Promise<StepResult> {
     const dir = join(base, `step-${++n}-${entry}`)
     mkdirSync(join(dir, 'temp'), { recursive: true })
     const files = { GITHUB_OUTPUT: 'output', GITHUB_STATE: 'state', GITHUB_STEP_SUMMARY: 'summary', GITHUB_ENV: 'env', GITHUB_PATH: 'path' }
@@ -98,7 +103,8 @@ export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; n
     toolCache,
     main: (inputs, opts = {}) => step('main', inputs, opts.env ?? {}, opts.onStdout),
     // The runner hands a post step its main step's state as STATE_<name>.
-    post: (state, opts = {}) => step('post', {}, { ...Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v])), ...opts.env }),
+    post: (state, opts = {}) =>
+      step('post', {}, { ...Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v])), ...opts.env }),
   }
 }
 

@@ -76,12 +76,16 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
 
     log('starting etcd')
     procs.start('etcd', bin('etcd'), [
-      '--name=local', `--data-dir=${join(l.runDir, 'etcd')}`,
-      '--listen-client-urls=http://127.0.0.1:2379', '--advertise-client-urls=http://127.0.0.1:2379',
-      '--listen-peer-urls=http://127.0.0.1:2380', '--initial-advertise-peer-urls=http://127.0.0.1:2380',
+      '--name=local',
+      `--data-dir=${join(l.runDir, 'etcd')}`,
+      '--listen-client-urls=http://127.0.0.1:2379',
+      '--advertise-client-urls=http://127.0.0.1:2379',
+      '--listen-peer-urls=http://127.0.0.1:2380',
+      '--initial-advertise-peer-urls=http://127.0.0.1:2380',
       '--initial-cluster=local=http://127.0.0.1:2380',
       // A throw-away cluster: durability buys nothing and fsync costs seconds.
-      '--unsafe-no-fsync', '--quota-backend-bytes=4294967296',
+      '--unsafe-no-fsync',
+      '--quota-backend-bytes=4294967296',
     ])
     await until('etcd', async () => (await fetch('http://127.0.0.1:2379/health')).ok, 60_000)
 
@@ -104,26 +108,44 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
 
     log('starting kube-controller-manager and kube-scheduler')
     procs.start('kube-controller-manager', bin('kube-controller-manager'), [
-      `--kubeconfig=${l.kubeconfig}`, `--authentication-kubeconfig=${l.kubeconfig}`, `--authorization-kubeconfig=${l.kubeconfig}`,
-      `--service-account-private-key-file=${pki.saKey}`, `--root-ca-file=${pki.caCert}`,
-      `--cluster-signing-cert-file=${pki.caCert}`, `--cluster-signing-key-file=${pki.caKey}`,
-      '--leader-elect=false', '--bind-address=127.0.0.1', '--use-service-account-credentials=false',
+      `--kubeconfig=${l.kubeconfig}`,
+      `--authentication-kubeconfig=${l.kubeconfig}`,
+      `--authorization-kubeconfig=${l.kubeconfig}`,
+      `--service-account-private-key-file=${pki.saKey}`,
+      `--root-ca-file=${pki.caCert}`,
+      `--cluster-signing-cert-file=${pki.caCert}`,
+      `--cluster-signing-key-file=${pki.caKey}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--use-service-account-credentials=false',
       // kwok nodes carry their podCIDR already.
-      '--allocate-node-cidrs=false', '--controllers=*,-nodeipam',
-      '--kube-api-qps=200', '--kube-api-burst=400', '--concurrent-deployment-syncs=10',
+      '--allocate-node-cidrs=false',
+      '--controllers=*,-nodeipam',
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+      '--concurrent-deployment-syncs=10',
     ])
     procs.start('kube-scheduler', bin('kube-scheduler'), [
-      `--kubeconfig=${l.kubeconfig}`, `--authentication-kubeconfig=${l.kubeconfig}`, `--authorization-kubeconfig=${l.kubeconfig}`,
-      '--leader-elect=false', '--bind-address=127.0.0.1', '--kube-api-qps=200', '--kube-api-burst=400',
+      `--kubeconfig=${l.kubeconfig}`,
+      `--authentication-kubeconfig=${l.kubeconfig}`,
+      `--authorization-kubeconfig=${l.kubeconfig}`,
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
     ])
 
     const kc = new k8s.KubeConfig()
     kc.loadFromFile(l.kubeconfig)
     const core = kc.makeApiClient(k8s.CoreV1Api)
-    await until('the default ServiceAccount', async () => {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' })
-      return true
-    }, 120_000)
+    await until(
+      'the default ServiceAccount',
+      async () => {
+        await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' })
+        return true
+      },
+      120_000,
+    )
 
     log(`creating ${nodeCount} kwok nodes and the default StorageClass`)
     await createNodes(kc, nodeCount)
@@ -142,11 +164,28 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
     log('starting the pod runner (operator and Prometheus pods), the stand-ins and the download mirror')
     // The operator reaches the API server through a proxy that tests can make hold its namespace events.
     rmSync(l.holdNamespaceEventsFile, { force: true })
-    const operatorProxy = await startOperatorProxy({ apiserver: server, ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey, holdFile: l.holdNamespaceEventsFile })
+    const operatorProxy = await startOperatorProxy({
+      apiserver: server,
+      ca: pki.caCert,
+      cert: pki.adminCert,
+      key: pki.adminKey,
+      holdFile: l.holdNamespaceEventsFile,
+    })
     closers.push(() => operatorProxy.close())
     const operatorKubeconfig = join(l.runDir, 'operator.kubeconfig')
-    writeFileSync(operatorKubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: local, cluster: {server: '${operatorProxy.url}'}}]\nusers: [{name: local, user: {}}]\ncontexts: [{name: local, context: {cluster: local, user: local}}]\ncurrent-context: local\n`)
-    runner = new PodRunner(kc, { prometheusBinary: bin('prometheus'), operatorBinary: bin('prometheus-operator'), kubeconfig: l.kubeconfig, operatorKubeconfig, runDir: l.runDir, apiserver: server, caFile: pki.caCert })
+    writeFileSync(
+      operatorKubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters: [{name: local, cluster: {server: '${operatorProxy.url}'}}]\nusers: [{name: local, user: {}}]\ncontexts: [{name: local, context: {cluster: local, user: local}}]\ncurrent-context: local\n`,
+    )
+    runner = new PodRunner(kc, {
+      prometheusBinary: bin('prometheus'),
+      operatorBinary: bin('prometheus-operator'),
+      kubeconfig: l.kubeconfig,
+      operatorKubeconfig,
+      runDir: l.runDir,
+      apiserver: server,
+      caFile: pki.caCert,
+    })
     await runner.start()
     // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
     // one listener on 0.0.0.0 answers for all pods of a port (see kwok/port-forward.yaml).
@@ -179,7 +218,12 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
       LOCAL_CLUSTER_HELM_REPO_URL: mirror.helmRepoUrl,
       LOCAL_CLUSTER_GRAFANA_DASHBOARD_URL: mirror.grafanaDashboardUrl,
     }
-    writeFileSync(l.envFile, Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join(''))
+    writeFileSync(
+      l.envFile,
+      Object.entries(env)
+        .map(([k, v]) => `export ${k}='${v}'\n`)
+        .join(''),
+    )
     writeFileSync(l.readyFile, JSON.stringify({ nodes: nodeCount, timeline, pid: process.pid }))
     log('ready')
   } catch (e) {
@@ -193,16 +237,24 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
 async function startApiserver(procs: Procs, binary: string, pki: Pki): Promise<void> {
   procs.start('kube-apiserver', binary, [
     '--etcd-servers=http://127.0.0.1:2379',
-    '--bind-address=0.0.0.0', `--secure-port=${NETWORK.apiserverPort}`, `--advertise-address=${NETWORK.apiserverIp}`,
-    `--tls-cert-file=${pki.apiserverCert}`, `--tls-private-key-file=${pki.apiserverKey}`, `--client-ca-file=${pki.caCert}`,
+    '--bind-address=0.0.0.0',
+    `--secure-port=${NETWORK.apiserverPort}`,
+    `--advertise-address=${NETWORK.apiserverIp}`,
+    `--tls-cert-file=${pki.apiserverCert}`,
+    `--tls-private-key-file=${pki.apiserverKey}`,
+    `--client-ca-file=${pki.caCert}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-    `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
+    `--service-account-key-file=${pki.saPub}`,
+    `--service-account-signing-key-file=${pki.saKey}`,
     `--service-cluster-ip-range=${NETWORK.serviceCidr}`,
-    '--authorization-mode=Node,RBAC', '--allow-privileged=true',
+    '--authorization-mode=Node,RBAC',
+    '--allow-privileged=true',
     // kwok's kubelet server answers port-forward; it is reached by node IP.
-    `--kubelet-client-certificate=${pki.adminCert}`, `--kubelet-client-key=${pki.adminKey}`,
+    `--kubelet-client-certificate=${pki.adminCert}`,
+    `--kubelet-client-key=${pki.adminKey}`,
     '--kubelet-preferred-address-types=InternalIP',
-    '--max-requests-inflight=1000', '--max-mutating-requests-inflight=500',
+    '--max-requests-inflight=1000',
+    '--max-mutating-requests-inflight=500',
     '--profiling=false',
   ])
 }

@@ -47,7 +47,10 @@ const DATASOURCE = {
 }
 
 function slugify(title: string): string {
-  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
+  return title
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
 }
 
 interface Stored {
@@ -72,7 +75,8 @@ export function grafanaHandler(): http.RequestListener {
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       if (path === '/api/health') return json(res, { database: 'ok', version: 'local-cluster stand-in' })
-      if (!path.startsWith('/api/')) return res.writeHead(200, { 'content-type': 'text/html' }).end('<title>Grafana (local-cluster stand-in)</title>')
+      if (!path.startsWith('/api/'))
+        return res.writeHead(200, { 'content-type': 'text/html' }).end('<title>Grafana (local-cluster stand-in)</title>')
       if (req.headers.authorization !== `Basic ${Buffer.from('admin:admin').toString('base64')}`) {
         return status(res, 401, { message: 'Unauthorized', messageId: 'auth.unauthorized', statusCode: 401 })
       }
@@ -103,14 +107,27 @@ export function grafanaHandler(): http.RequestListener {
       if (byUid) {
         const d = dashboards.get(decodeURIComponent(byUid[1]!))
         if (!d) return status(res, 404, { message: 'Dashboard not found' })
-        return json(res, { dashboard: d.dashboard, meta: { type: 'db', ...meta(d), version: d.version, folderUid: '', provisioned: false } })
+        return json(res, {
+          dashboard: d.dashboard,
+          meta: { type: 'db', ...meta(d), version: d.version, folderUid: '', provisioned: false },
+        })
       }
       if (path === '/api/search') {
         const uids = url.searchParams.getAll('dashboardUIDs').flatMap((u) => u.split(','))
         const query = (url.searchParams.get('query') ?? '').toLowerCase()
         const hits = [...dashboards.values()]
           .filter((d) => (uids.length === 0 || uids.includes(d.uid)) && String(d.dashboard.title).toLowerCase().includes(query))
-          .map((d) => ({ id: d.id, uid: d.uid, title: d.dashboard.title, uri: `db/${meta(d).slug}`, url: meta(d).url, slug: '', type: 'dash-db', tags: d.dashboard.tags ?? [], isStarred: false }))
+          .map((d) => ({
+            id: d.id,
+            uid: d.uid,
+            title: d.dashboard.title,
+            uri: `db/${meta(d).slug}`,
+            url: meta(d).url,
+            slug: '',
+            type: 'dash-db',
+            tags: d.dashboard.tags ?? [],
+            isStarred: false,
+          }))
         return json(res, hits)
       }
       if (path === '/api/datasources') return json(res, [DATASOURCE])
@@ -129,7 +146,8 @@ export async function startStandins(runner: PodRunner): Promise<{ close(): Promi
   const grafana = http.createServer(grafanaHandler())
   const alertmanager = http.createServer((req, res) => {
     req.resume()
-    if (req.url?.startsWith('/api/v2/status')) return json(res, { cluster: { status: 'ready' }, versionInfo: { version: 'local-cluster stand-in' } })
+    if (req.url?.startsWith('/api/v2/status'))
+      return json(res, { cluster: { status: 'ready' }, versionInfo: { version: 'local-cluster stand-in' } })
     res.writeHead(200).end('OK')
   })
   // Accepts gRPC connections and holds them: enough for "is the endpoint reachable".

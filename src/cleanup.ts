@@ -42,7 +42,10 @@ export function deletionBatches(created: ObjectRef[]): ObjectRef[][] {
 /** A YAML stream of the objects' identities, enough for `kubectl delete -f`. */
 export function refsManifest(refs: ObjectRef[]): string {
   return refs
-    .map((r) => `apiVersion: ${r.apiVersion}\nkind: ${r.kind}\nmetadata:\n  name: ${r.name}\n${r.namespace ? `  namespace: ${r.namespace}\n` : ''}`)
+    .map(
+      (r) =>
+        `apiVersion: ${r.apiVersion}\nkind: ${r.kind}\nmetadata:\n  name: ${r.name}\n${r.namespace ? `  namespace: ${r.namespace}\n` : ''}`,
+    )
     .join('---\n')
 }
 
@@ -59,7 +62,11 @@ export interface MonitorObject {
  * run created would take with them. This run's: its release's (the instance label) and its alert
  * rules in the release's namespace; kube-prometheus': those in `stackNamespace` the action applies.
  */
-export function foreignMonitors(items: MonitorObject[], state: Pick<RunState, 'release' | 'namespace' | 'rulesNamespace'>, stackNamespace: string): string[] {
+export function foreignMonitors(
+  items: MonitorObject[],
+  state: Pick<RunState, 'release' | 'namespace' | 'rulesNamespace'>,
+  stackNamespace: string,
+): string[] {
   return items
     .filter((o) => {
       const ns = o.metadata.namespace
@@ -98,11 +105,17 @@ export function cleanupStages(state: RunState): Stage[] {
       name: 'check the cluster',
       run: async () => {
         const server = (await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()
-        if (server !== conn.server) throw new Error(`context ${conn.context} now points at ${server || 'nothing'}, not ${conn.server} where the main step deployed; nothing deleted`)
+        if (server !== conn.server)
+          throw new Error(
+            `context ${conn.context} now points at ${server || 'nothing'}, not ${conn.server} where the main step deployed; nothing deleted`,
+          )
         if (!conn.clusterId) return
         // The same URL, another cluster (kind re-created on the same port): its objects are not this run's.
         const id = (await kubectl.run(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
-        if (id !== conn.clusterId) throw new Error(`${conn.server} is another cluster than the one the main step deployed to (kube-system ${id || 'unreadable'}, not ${conn.clusterId}); nothing deleted`)
+        if (id !== conn.clusterId)
+          throw new Error(
+            `${conn.server} is another cluster than the one the main step deployed to (kube-system ${id || 'unreadable'}, not ${conn.clusterId}); nothing deleted`,
+          )
       },
     })
   }
@@ -123,7 +136,10 @@ export function cleanupStages(state: RunState): Stage[] {
       name: 'check who else uses what this run created',
       run: async () => {
         const holders = async (namespace: string, what: string) =>
-          otherHolders((await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', `${HOLD_LABEL}=${what}`])).items, ownHolds)
+          otherHolders(
+            (await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', `${HOLD_LABEL}=${what}`])).items,
+            ownHolds,
+          )
         if (state.stackHold && state.created?.length) {
           const others = await holders(state.stackHold.namespace, 'stack')
           if (others.length) shared.stack = `held by ${others.length} other run(s): ${list(others)}`
@@ -135,7 +151,12 @@ export function cleanupStages(state: RunState): Stage[] {
         }
         if (state.createdNamespace || state.addedRbac) {
           const others = await holders(state.namespace, 'release')
-          const releases = (await kubectl.run(['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'], { allowFailure: true })).stdout
+          const releases = (
+            await kubectl.run(
+              ['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'],
+              { allowFailure: true },
+            )
+          ).stdout
           const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && r !== state.release))]
           if (others.length) shared.namespace = `held by ${others.length} other run(s): ${list(others)}`
           else if (otherReleases.length) shared.namespace = `other Helm releases live there: ${list(otherReleases)}`
@@ -160,7 +181,9 @@ export function cleanupStages(state: RunState): Stage[] {
     stages.push({
       name: `delete the PersistentVolumeClaims of ${state.release}`,
       run: async () => {
-        const list = JSON.parse((await kubectl.run(['get', 'pvc', '-n', state.namespace, '-l', instance, '-o', 'json'])).stdout) as { items: Array<{ metadata: { name: string } }> }
+        const list = JSON.parse((await kubectl.run(['get', 'pvc', '-n', state.namespace, '-l', instance, '-o', 'json'])).stdout) as {
+          items: Array<{ metadata: { name: string } }>
+        }
         const before = new Set(state.pvcsBefore ?? [])
         const names = list.items.map((i) => i.metadata.name).filter((n) => !before.has(n))
         if (names.length === 0) return
@@ -179,7 +202,8 @@ export function cleanupStages(state: RunState): Stage[] {
       run: async () => {
         const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', ns, ...WAIT], { allowFailure: true })
         // No PrometheusRule resource at all (its CRD gone): nothing to delete.
-        if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr)) throw new Error(r.stderr.trim())
+        if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr))
+          throw new Error(r.stderr.trim())
         if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${ns}/${rule}`)
       },
     })
@@ -195,7 +219,10 @@ export function cleanupStages(state: RunState): Stage[] {
       },
     })
   }
-  const created = [...(state.created ?? []), ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : [])]
+  const created = [
+    ...(state.created ?? []),
+    ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : []),
+  ]
   // The identities go to kubectl on stdin: nothing is written under RUNNER_TEMP, which a later
   // step may have emptied.
   const isReleaseNamespace = (r: ObjectRef) => state.createdNamespace === true && r.kind === 'Namespace' && r.name === state.namespace
@@ -207,7 +234,9 @@ export function cleanupStages(state: RunState): Stage[] {
         const batch = all.filter((r) => !(isReleaseNamespace(r) ? shared.namespace : shared.stack))
         if (batch.length === 0) return
         await kubectl.run(['delete', ...WAIT, '-f', '-'], { input: refsManifest(batch) })
-        core.info(`Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`)
+        core.info(
+          `Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`,
+        )
       },
     })
   })
@@ -226,12 +255,16 @@ export async function runPost(): Promise<void> {
   if (!state) return
   const stages: Stage[] = []
   const pid = state.supervisorPid
-  if (pid) stages.push({ name: 'stop the port-forwards', run: async () => (await stopForwards(pid), core.info('Stopped the port-forwards')) })
+  if (pid)
+    stages.push({ name: 'stop the port-forwards', run: async () => (await stopForwards(pid), core.info('Stopped the port-forwards')) })
   const cleanup = cleanupStages(state)
   // A cluster other than the one deployed to gets nothing deleted, its holds included.
   const check = cleanup.find((s) => s.name === 'check the cluster')
   const deletes = cleanup.filter((s) => s !== check)
-  if (state.cleanup) core.startGroup(`Cleanup: delete what this run created on ${state.connection ? `context ${state.connection.context} (${state.connection.server})` : 'the cluster'}`)
+  if (state.cleanup)
+    core.startGroup(
+      `Cleanup: delete what this run created on ${state.connection ? `context ${state.connection.context} (${state.connection.server})` : 'the cluster'}`,
+    )
   let failures: string[]
   try {
     failures = await runStages([...stages, ...(check ? [check] : [])])

@@ -36,7 +36,9 @@ export interface LeaseObject {
 
 /** This run's identity as a holder: what a person reading the Lease recognises. */
 export function holderIdentity(env: NodeJS.ProcessEnv = process.env): string {
-  const job = [env.GITHUB_REPOSITORY, env.GITHUB_RUN_ID && `run ${env.GITHUB_RUN_ID}`, env.GITHUB_JOB && `job ${env.GITHUB_JOB}`].filter(Boolean).join(' ')
+  const job = [env.GITHUB_REPOSITORY, env.GITHUB_RUN_ID && `run ${env.GITHUB_RUN_ID}`, env.GITHUB_JOB && `job ${env.GITHUB_JOB}`]
+    .filter(Boolean)
+    .join(' ')
   return `${job || 'milvus-monitoring-action'} (${randomUUID().slice(0, 8)})`
 }
 
@@ -53,7 +55,12 @@ export function live(lease: LeaseObject, now = Date.now()): boolean {
 /** MicroTime, as the API writes Lease times: microseconds. */
 const microTime = (d: Date) => d.toISOString().replace('Z', '000Z')
 
-export function leaseObject(h: Hold, labels: Record<string, string>, seconds: number, now = new Date()): LeaseObject & { apiVersion: string; kind: string } {
+export function leaseObject(
+  h: Hold,
+  labels: Record<string, string>,
+  seconds: number,
+  now = new Date(),
+): LeaseObject & { apiVersion: string; kind: string } {
   const time = microTime(now)
   return {
     apiVersion: 'coordination.k8s.io/v1',
@@ -93,7 +100,10 @@ export async function holdRelease(kube: Pick<Kube, 'request' | 'find'>, namespac
     // Expired: the run that held it is gone. Replace it, guarded by its resourceVersion (a 409:
     // another run replaced it first, so look again).
     const replaced = await kube
-      .request('PUT', `${leasesPath(namespace)}/${hold.name}`, { ...body, metadata: { ...body.metadata, resourceVersion: other.metadata.resourceVersion } })
+      .request('PUT', `${leasesPath(namespace)}/${hold.name}`, {
+        ...body,
+        metadata: { ...body.metadata, resourceVersion: other.metadata.resourceVersion },
+      })
       .then(
         () => true,
         (e: unknown) => {
@@ -103,7 +113,9 @@ export async function holdRelease(kube: Pick<Kube, 'request' | 'find'>, namespac
       )
     if (replaced) return renewed(kube, hold)
   }
-  throw new Error(`Could not hold Helm release ${namespace}/${release}: its Lease ${namespace}/${hold.name} kept changing; another run is starting with the same release-name`)
+  throw new Error(
+    `Could not hold Helm release ${namespace}/${release}: its Lease ${namespace}/${hold.name} kept changing; another run is starting with the same release-name`,
+  )
 }
 
 /** Holds the stack in `namespace`: a Lease of this run's own, beside any other run's. */
@@ -119,7 +131,12 @@ const renewing = new Map<Hold, { kube: Pick<Kube, 'request'>; timer: NodeJS.Time
 function renewed(kube: Pick<Kube, 'request'>, hold: Hold): Hold {
   const renew = () =>
     kube
-      .request('PATCH', `${leasesPath(hold.namespace)}/${hold.name}`, { spec: { renewTime: microTime(new Date()) } }, { contentType: 'application/merge-patch+json' })
+      .request(
+        'PATCH',
+        `${leasesPath(hold.namespace)}/${hold.name}`,
+        { spec: { renewTime: microTime(new Date()) } },
+        { contentType: 'application/merge-patch+json' },
+      )
       .catch(() => undefined) // a missed renewal is retried at the next; the hold lasts four of them
   const timer = setInterval(renew, RENEW_MS)
   timer.unref()
@@ -140,5 +157,7 @@ export async function endReleaseHolds(): Promise<void> {
 
 /** The live holders among `leases` other than `own` (Lease names): their holder identities. */
 export function otherHolders(leases: LeaseObject[], own: string[], now = Date.now()): string[] {
-  return leases.filter((l) => !own.includes(l.metadata.name) && live(l, now)).map((l) => `${l.spec?.holderIdentity ?? 'unknown'} (Lease ${l.metadata.namespace ?? ''}/${l.metadata.name})`)
+  return leases
+    .filter((l) => !own.includes(l.metadata.name) && live(l, now))
+    .map((l) => `${l.spec?.holderIdentity ?? 'unknown'} (Lease ${l.metadata.namespace ?? ''}/${l.metadata.name})`)
 }

@@ -218,7 +218,11 @@ function prometheusRef(raw: string, installKubePrometheus: boolean): Check<strin
     return bad('prometheus', raw, "expected namespace/name of a Prometheus resource, e.g. 'monitoring/kube-prometheus-stack-prometheus'")
   }
   if (installKubePrometheus && raw !== 'monitoring/k8s') {
-    return bad('prometheus', raw, "with install-kube-prometheus true the Prometheus is kube-prometheus' monitoring/k8s; set install-kube-prometheus: false to use this one")
+    return bad(
+      'prometheus',
+      raw,
+      "with install-kube-prometheus true the Prometheus is kube-prometheus' monitoring/k8s; set install-kube-prometheus: false to use this one",
+    )
   }
   return ok(raw)
 }
@@ -231,10 +235,23 @@ function prometheusRef(raw: string, installKubePrometheus: boolean): Check<strin
 function monitorRef(raw: string, installMilvus: boolean): Check<{ namespace: string; name: string } | undefined> {
   if (raw === '') return ok(undefined)
   const [ns, name, ...rest] = raw.split('/')
-  if (rest.length > 0 || !ns || !name || !DNS1123_LABEL.test(ns) || ns.length > 63 || name.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+  if (
+    rest.length > 0 ||
+    !ns ||
+    !name ||
+    !DNS1123_LABEL.test(ns) ||
+    ns.length > 63 ||
+    name.length > 253 ||
+    !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)
+  ) {
     return bad('service-monitor', raw, "expected namespace/name of a ServiceMonitor or PodMonitor, e.g. 'milvus/my-release-milvus'")
   }
-  if (installMilvus) return bad('service-monitor', raw, 'it names the monitor of a release that exists, so it needs install-milvus: false (the release the action installs brings its own ServiceMonitor)')
+  if (installMilvus)
+    return bad(
+      'service-monitor',
+      raw,
+      'it names the monitor of a release that exists, so it needs install-milvus: false (the release the action installs brings its own ServiceMonitor)',
+    )
   return ok({ namespace: ns, name })
 }
 
@@ -257,10 +274,7 @@ function timeout(raw: string): Check<number> {
  * takes the default), validate all of them, and throw one InputError listing every problem.
  * `warn` reports inputs that are valid but ignored.
  */
-export function parseInputs(
-  get: (name: string) => string,
-  warn: (message: string) => void = (message) => core.warning(message),
-): Inputs {
+export function parseInputs(get: (name: string) => string, warn: (message: string) => void = (message) => core.warning(message)): Inputs {
   const raw = (name: InputName): string => {
     const value = get(name).trim()
     return value === '' ? INPUT_DEFAULTS[name] : value
@@ -283,8 +297,14 @@ export function parseInputs(
   const kubectlSha256 = take(sha256('kubectl-sha256', raw('kubectl-sha256')), '')
   const helmSha256 = take(sha256('helm-sha256', raw('helm-sha256')), '')
   const allowInsecureDownloads = take(boolean('allow-insecure-downloads', raw('allow-insecure-downloads')), false)
-  if (kubectlSha256 && kubectlVersion.kind !== 'exact') problems.push(`kubectl-sha256: it is the digest of one release, so kubectl-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('kubectl-version'))}`)
-  if (helmSha256 && helmVersion.kind !== 'exact') problems.push(`helm-sha256: it is the digest of one release, so helm-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('helm-version'))}`)
+  if (kubectlSha256 && kubectlVersion.kind !== 'exact')
+    problems.push(
+      `kubectl-sha256: it is the digest of one release, so kubectl-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('kubectl-version'))}`,
+    )
+  if (helmSha256 && helmVersion.kind !== 'exact')
+    problems.push(
+      `helm-sha256: it is the digest of one release, so helm-version must be exact (vX.Y.Z), not ${JSON.stringify(raw('helm-version'))}`,
+    )
 
   const kpVersionRaw = raw('kube-prometheus-version')
   const kubePrometheusVersion = take(
@@ -305,17 +325,17 @@ export function parseInputs(
   const serviceMonitor = take(monitorRef(raw('service-monitor'), installMilvus), undefined)
   if (!installMilvus) {
     // What only shapes a release the action installs: set, it would be silently unused.
-    const unused = (['milvus-chart', 'milvus-chart-repo', 'milvus-chart-version', 'milvus-mode', 'values'] as const).filter((n) => get(n).trim() !== '' && get(n).trim() !== INPUT_DEFAULTS[n])
-    if (unused.length) warn(`${unused.join(', ')} ${unused.length > 1 ? 'are' : 'is'} ignored: install-milvus is false, so the release is verified as it is`)
+    const unused = (['milvus-chart', 'milvus-chart-repo', 'milvus-chart-version', 'milvus-mode', 'values'] as const).filter(
+      (n) => get(n).trim() !== '' && get(n).trim() !== INPUT_DEFAULTS[n],
+    )
+    if (unused.length)
+      warn(`${unused.join(', ')} ${unused.length > 1 ? 'are' : 'is'} ignored: install-milvus is false, so the release is verified as it is`)
   }
 
   const milvusChart = raw('milvus-chart')
   const kind = chartKind(milvusChart)
   if (kind === 'oci' && !/^oci:\/\/[^/\s]+\/\S+$/.test(milvusChart)) {
-    problems.push(
-      bad('milvus-chart', milvusChart, "expected an OCI reference such as 'oci://registry.example/charts/milvus'")
-        .problem,
-    )
+    problems.push(bad('milvus-chart', milvusChart, "expected an OCI reference such as 'oci://registry.example/charts/milvus'").problem)
   } else if (kind === 'repo' && !CHART_NAME.test(milvusChart)) {
     problems.push(
       bad(
@@ -337,11 +357,7 @@ export function parseInputs(
   let milvusChartVersion = take(
     chartVersionRaw === '' || SEMVER.test(chartVersionRaw)
       ? ok(chartVersionRaw)
-      : bad(
-          'milvus-chart-version',
-          chartVersionRaw,
-          "expected an exact chart version such as '5.0.19'",
-        ),
+      : bad('milvus-chart-version', chartVersionRaw, "expected an exact chart version such as '5.0.19'"),
     '',
   )
   // A local chart is whatever version it is: Helm ignores --version for it.
@@ -375,7 +391,9 @@ export function parseInputs(
   // A typo ('no', 'off') would otherwise be read as a file only after the install.
   const missing = alertRules.files.filter((f) => !existsSync(f))
   if (missing.length) {
-    problems.push(`alert-rules: ${missing.map((f) => JSON.stringify(f)).join(', ')} ${missing.length > 1 ? 'are' : 'is'} neither true, false nor a PrometheusRule file on the runner`)
+    problems.push(
+      `alert-rules: ${missing.map((f) => JSON.stringify(f)).join(', ')} ${missing.length > 1 ? 'are' : 'is'} neither true, false nor a PrometheusRule file on the runner`,
+    )
   }
   const forRaw = raw('alert-rules-for')
   let alertRulesFor: string | undefined
@@ -388,7 +406,10 @@ export function parseInputs(
   }
   const parsedAssertions = parseAssertions(get('assertions'))
   problems.push(...parsedAssertions.problems)
-  const dashboardCheck = take<'report' | 'gate' | 'off'>(oneOf('dashboard-check', raw('dashboard-check'), ['report', 'gate', 'off']), 'report')
+  const dashboardCheck = take<'report' | 'gate' | 'off'>(
+    oneOf('dashboard-check', raw('dashboard-check'), ['report', 'gate', 'off']),
+    'report',
+  )
   const dashboardMinCoverage = take(percent('dashboard-min-coverage', raw('dashboard-min-coverage')), 0)
   const diagnostics = take<'on-failure' | 'always'>(oneOf('diagnostics', raw('diagnostics'), ['on-failure', 'always']), 'on-failure')
 
@@ -450,7 +471,13 @@ export function parseInputs(
 export function ruleInput(raw: string): { builtin: boolean; files: string[] } {
   if (['true', 'True', 'TRUE'].includes(raw)) return { builtin: true, files: [] }
   if (['false', 'False', 'FALSE'].includes(raw)) return { builtin: false, files: [] }
-  return { builtin: true, files: raw.split(/[\n,]/).map((f) => f.trim()).filter(Boolean) }
+  return {
+    builtin: true,
+    files: raw
+      .split(/[\n,]/)
+      .map((f) => f.trim())
+      .filter(Boolean),
+  }
 }
 
 const SECRET_PARAM = /token|key|sig|secret|pass|auth|credential/i
@@ -477,12 +504,21 @@ export function urlSecrets(raw: string): string[] {
 /** urlSecrets of every URL input. */
 export function inputSecrets(inputs: Inputs): string[] {
   const grafana = inputs.grafanaCredentials ? [inputs.grafanaCredentials.password] : []
-  return [...[inputs.kubectlBaseUrl, inputs.helmBaseUrl, inputs.kubePrometheusUrl, inputs.milvusChartRepo, inputs.grafanaDashboardUrl].flatMap(urlSecrets), ...grafana]
+  return [
+    ...[inputs.kubectlBaseUrl, inputs.helmBaseUrl, inputs.kubePrometheusUrl, inputs.milvusChartRepo, inputs.grafanaDashboardUrl].flatMap(
+      urlSecrets,
+    ),
+    ...grafana,
+  ]
 }
 
 /** `user:password` for Grafana's basic auth (the password may hold ':'); the value is never echoed. */
 function credentials(raw: string): Check<{ user: string; password: string }> {
   const at = raw.indexOf(':')
-  if (at <= 0 || at === raw.length - 1) return { problem: "grafana-credentials: expected 'user:password' (the value is not shown: it is a secret; pass it as grafana-credentials: ${{ secrets.GRAFANA_CREDENTIALS }})" }
+  if (at <= 0 || at === raw.length - 1)
+    return {
+      problem:
+        "grafana-credentials: expected 'user:password' (the value is not shown: it is a secret; pass it as grafana-credentials: ${{ secrets.GRAFANA_CREDENTIALS }})",
+    }
   return ok({ user: raw.slice(0, at), password: raw.slice(at + 1) })
 }

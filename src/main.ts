@@ -36,7 +36,12 @@ export async function run(): Promise<void> {
   try {
     const inputs = parseInputs((name) => core.getInput(name))
     for (const secret of [...secretValues(inputs.values), ...inputSecrets(inputs)]) core.setSecret(secret)
-    const state = new StateRecorder({ release: inputs.releaseName, namespace: inputs.namespace, cleanup: inputs.cleanup, holder: holderIdentity() })
+    const state = new StateRecorder({
+      release: inputs.releaseName,
+      namespace: inputs.namespace,
+      cleanup: inputs.cleanup,
+      holder: holderIdentity(),
+    })
     current = { inputs, budget: new Budget(inputs.timeoutMs), state }
     prometheus = prometheusSource(inputs)
     const result = await deploy(current, prometheus, milvusSource(inputs))
@@ -51,7 +56,8 @@ export async function run(): Promise<void> {
     const phases = current?.budget.timings() ?? []
     core.setFailed(error.message)
     if (current && hasStack(current)) prometheus?.abandon(current)
-    if (current && !(await current.budget.settle(60_000))) core.warning('An apply of kube-prometheus did not finish within 60 s of the failure; a re-run applies it again.')
+    if (current && !(await current.budget.settle(60_000)))
+      core.warning('An apply of kube-prometheus did not finish within 60 s of the failure; a re-run applies it again.')
     let pods: PodReport | undefined
     if (current && hasCluster(current)) {
       // Found and read once, for the log groups, the folder and the summary.
@@ -61,7 +67,9 @@ export async function run(): Promise<void> {
     diagnosticsDir ??= current && (await saveDiagnostics(current, pods))
     if (diagnosticsDir) core.setOutput('diagnostics-dir', diagnosticsDir)
     const startedAt = current?.budget.startedAt ?? Date.now()
-    await writeFailureSummary({ error, phases, startedAt, diagnosticsDir, pods, stepId: process.env['GITHUB_ACTION'] }).catch(() => undefined)
+    await writeFailureSummary({ error, phases, startedAt, diagnosticsDir, pods, stepId: process.env['GITHUB_ACTION'] }).catch(
+      () => undefined,
+    )
   }
   // The release is held while the main step runs: another job may take it from here.
   await endReleaseHolds()
@@ -81,11 +89,16 @@ function explain(e: unknown, run: Run | undefined): Error {
 
 async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSource): Promise<RunResult> {
   const { inputs, budget, state } = run
-  const checked = budget.phase('Check the cluster', () => budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, prometheus, signal)))
+  const checked = budget.phase('Check the cluster', () =>
+    budget.wait('the Kubernetes API server to answer', (signal) => preflight(inputs, prometheus, signal)),
+  )
   const [tools, kube] = await clusterFirst(checked, [
     budget.phase('Install kubectl and helm', () => {
       const transfers = new Transfers()
-      return budget.wait(() => `kubectl and helm to download${transfers.describe()}`, (signal) => installTools(inputs, signal, transfers))
+      return budget.wait(
+        () => `kubectl and helm to download${transfers.describe()}`,
+        (signal) => installTools(inputs, signal, transfers),
+      )
     }),
     prometheus.fetch(run),
   ])
@@ -139,11 +152,18 @@ async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> 
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const [forwards, { targets }] = await Promise.all([
     budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports })),
-    budget.phase('Milvus target up', () => budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal))),
+    budget.phase('Milvus target up', () =>
+      budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
+    ),
   ])
 
   const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)
-  const extras = await afterTarget(run, { grafanaUrl: endpoints.grafanaUrl, scrapePool, scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs, rules })
+  const extras = await afterTarget(run, {
+    grafanaUrl: endpoints.grafanaUrl,
+    scrapePool,
+    scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
+    rules,
+  })
   return {
     ...extras,
     kubectl: run.tools.kubectl,

@@ -25,12 +25,15 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
     // A moment's grace for an API server still starting, not the whole budget: a cluster that
     // never answers is a configuration problem to report now.
     const reachable = AbortSignal.any([signal, AbortSignal.timeout(PREFLIGHT_MS)])
-    version = await retryTransient(() => kube.get('/version', { signal: reachable }) as unknown as Promise<{ gitVersion: string; minor: string }>, {
-      signal: reachable,
-      initialMs: 500,
-      maxMs: 2000,
-      onRetry: (_attempt, error) => (lastRefusal = error),
-    })
+    version = await retryTransient(
+      () => kube.get('/version', { signal: reachable }) as unknown as Promise<{ gitVersion: string; minor: string }>,
+      {
+        signal: reachable,
+        initialMs: 500,
+        maxMs: 2000,
+        onRetry: (_attempt, error) => (lastRefusal = error),
+      },
+    )
   } catch (e) {
     if (e instanceof ApiError) throw e
     const why = (lastRefusal ?? (e as Error)).message
@@ -40,7 +43,10 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   }
   kube.serverVersion = version.gitVersion
   core.info(`Cluster: ${kube.server} (context ${kube.context}, reached ${describeProxy(kube.proxy)}), Kubernetes ${version.gitVersion}`)
-  if (kube.inClusterKubeconfig) core.info(`No kubeconfig file: using the pod's ServiceAccount credentials; kubectl and helm use them through ${kube.inClusterKubeconfig}`)
+  if (kube.inClusterKubeconfig)
+    core.info(
+      `No kubeconfig file: using the pod's ServiceAccount credentials; kubectl and helm use them through ${kube.inClusterKubeconfig}`,
+    )
   const warning = source.compatibility(parseInt(version.minor, 10))
   if (warning) core.warning(warning)
 
@@ -59,8 +65,12 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
         ]),
     // The release watch, and the checks through the API server (a 403 there is no wait to run out).
     { verb: 'watch', group: '', resource: 'events', namespace: inputs.namespace },
-    ...(inputs.expose === 'port-forward' ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }] : []),
-    ...(inputs.alertRules.builtin || inputs.alertRules.files.length ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }] : []),
+    ...(inputs.expose === 'port-forward'
+      ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }]
+      : []),
+    ...(inputs.alertRules.builtin || inputs.alertRules.files.length
+      ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }]
+      : []),
   ]
   // What the Prometheus source will do: install a stack, or ask one through the API server.
   checks.push(...source.permissions())
@@ -76,17 +86,31 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   await Promise.all([
     identity,
     ...checks.map(async (c) => {
-      const review = await kube.request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SelfSubjectAccessReview',
-        spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.subresource ? { subresource: c.subresource } : {}), ...(c.namespace ? { namespace: c.namespace } : {}) } },
-      })
+      const review = await kube.request<{ status?: { allowed?: boolean } }>(
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: {
+              verb: c.verb,
+              group: c.group,
+              resource: c.resource,
+              ...(c.subresource ? { subresource: c.subresource } : {}),
+              ...(c.namespace ? { namespace: c.namespace } : {}),
+            },
+          },
+        },
+      )
       const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
       if (!review.status?.allowed) denied.push(`${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
     }),
   ])
   if (denied.length) {
-    throw new Error(`The kubeconfig's identity may not do what the action needs:\n${denied.map((d) => `  - ${d}`).join('\n')}\nUse a cluster-admin kubeconfig (kind's default is one).`)
+    throw new Error(
+      `The kubeconfig's identity may not do what the action needs:\n${denied.map((d) => `  - ${d}`).join('\n')}\nUse a cluster-admin kubeconfig (kind's default is one).`,
+    )
   }
   return kube
 }

@@ -20,20 +20,35 @@ for (const ns of namespaces) {
     if (!String(err.stderr).includes('NotFound')) throw err
   }
 }
-const releases = scope === 'namespaces'
-  ? namespaces.map((ns) => kubectl('get', 'secrets', '-n', ns, '-l', 'owner=helm', '-o', 'name')).filter(Boolean).join('\n')
-  : kubectl('get', 'secrets', '-A', '-l', 'owner=helm', '-o', 'name')
+const releases =
+  scope === 'namespaces'
+    ? namespaces
+        .map((ns) => kubectl('get', 'secrets', '-n', ns, '-l', 'owner=helm', '-o', 'name'))
+        .filter(Boolean)
+        .join('\n')
+    : kubectl('get', 'secrets', '-A', '-l', 'owner=helm', '-o', 'name')
 const leftovers = {
   'Helm releases': releases,
-  'kube-prometheus cluster objects': kubectl('get', 'clusterroles,clusterrolebindings', '-l', 'app.kubernetes.io/part-of=kube-prometheus', '-o', 'name'),
+  'kube-prometheus cluster objects': kubectl(
+    'get',
+    'clusterroles,clusterrolebindings',
+    '-l',
+    'app.kubernetes.io/part-of=kube-prometheus',
+    '-o',
+    'name',
+  ),
   'prometheus-operator CRDs': kubectl('get', 'crd', '-o', 'name')
-    .split('\n').filter((n) => n.endsWith('.monitoring.coreos.com')).join('\n'),
+    .split('\n')
+    .filter((n) => n.endsWith('.monitoring.coreos.com'))
+    .join('\n'),
 }
 for (const [what, names] of Object.entries(leftovers)) {
   if (names) problems.push(`${what} left behind:\n${names}`)
 }
 try {
-  const forwards = execFileSync('pgrep', ['-af', '--', process.env.FORWARDS || ' port-forward |--port-forward-supervisor'], { encoding: 'utf8' })
+  const forwards = execFileSync('pgrep', ['-af', '--', process.env.FORWARDS || ' port-forward |--port-forward-supervisor'], {
+    encoding: 'utf8',
+  })
   problems.push(`port-forwards still running:\n${forwards}`)
 } catch {
   // pgrep exits 1 when nothing matches

@@ -14,7 +14,10 @@ describe('in-cluster credentials for kubectl and helm', () => {
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT }
   afterEach(() => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
-    for (const [k, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port]] as const) {
+    for (const [k, v] of [
+      ['KUBERNETES_SERVICE_HOST', saved.host],
+      ['KUBERNETES_SERVICE_PORT', saved.port],
+    ] as const) {
       if (v === undefined) delete process.env[k]
       else process.env[k] = v
     }
@@ -30,7 +33,12 @@ describe('in-cluster credentials for kubectl and helm', () => {
     process.env.KUBERNETES_SERVICE_PORT = '443'
     const kc = new KubeConfig()
     kc.loadFromCluster(root)
-    expect(inClusterCredentials(kc)).toEqual({ server: 'https://10.96.0.1:443', caFile: `${root}${SA}/ca.crt`, tokenFile: `${root}${SA}/token`, namespace: 'arc-runners' })
+    expect(inClusterCredentials(kc)).toEqual({
+      server: 'https://10.96.0.1:443',
+      caFile: `${root}${SA}/ca.crt`,
+      tokenFile: `${root}${SA}/token`,
+      namespace: 'arc-runners',
+    })
   })
 
   it('is undefined for a kubeconfig file, even one whose context has the in-cluster name', () => {

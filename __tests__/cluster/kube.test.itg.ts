@@ -121,10 +121,14 @@ describe('Kube and the environment proxy', async () => {
     const s = await apiServer(ip ?? '')
     process.env.HTTPS_PROXY = proxy.url
     const kube = await Kube.load()
-    const err = await kube.serviceProxyGet({ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' }, '/api/v1/targets').catch((e: unknown) => e)
+    const err = await kube
+      .serviceProxyGet({ namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' }, '/api/v1/targets')
+      .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ApiError)
     expect((err as ApiError).status).toBe(404)
-    expect((err as Error).message).toBe('GET /api/v1/namespaces/monitoring/services/prometheus-k8s:web/proxy/api/v1/targets: HTTP 404: services "prometheus-k8s" not found')
+    expect((err as Error).message).toBe(
+      'GET /api/v1/namespaces/monitoring/services/prometheus-k8s:web/proxy/api/v1/targets: HTTP 404: services "prometheus-k8s" not found',
+    )
     expect(proxy.log).toEqual([`CONNECT ${hostPort(s.url)}`])
   })
 
@@ -133,7 +137,9 @@ describe('Kube and the environment proxy', async () => {
     const gone = await startHttpProxy(ip ?? '')
     await gone.close()
     process.env.HTTPS_PROXY = gone.url
-    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(3000)).catch((e: unknown) => e)
+    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(3000)).catch(
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(NoClusterError)
     expect((err as Error).message).toMatch(
       new RegExp(`did not answer within 20 s, asked via proxy ${gone.url.replace(/\./g, '\\.')} \\(HTTPS_PROXY\\): .*ECONNREFUSED`),
@@ -171,8 +177,12 @@ describe('Kube and the environment proxy', async () => {
   it('without a proxy the preflight error says so', { timeout: 20_000 }, async () => {
     const s = await apiServer('127.0.0.1')
     await s.close()
-    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(1500)).catch((e: unknown) => e)
-    expect((err as Error).message).toMatch(/did not answer within 20 s, asked directly \(no proxy: (loopback host|no HTTPS_PROXY set)\): .*ECONNREFUSED/)
+    const err = await preflight({} as Inputs, new ExistingPrometheus({ prometheus: '' } as Inputs), AbortSignal.timeout(1500)).catch(
+      (e: unknown) => e,
+    )
+    expect((err as Error).message).toMatch(
+      /did not answer within 20 s, asked directly \(no proxy: (loopback host|no HTTPS_PROXY set)\): .*ECONNREFUSED/,
+    )
   })
 })
 
@@ -223,7 +233,9 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('Kube in
     const kubectl = new Kubectl(bins.find((b) => b.tool === 'kubectl' && b.version === 'v1.35.2')!.path, conn)
     expect(JSON.parse((await kubectl.run(['get', '--raw', '/version'])).stdout)).toMatchObject({ gitVersion: 'v1.35.0' })
     // The post step's cluster check reads the server the same way.
-    expect((await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()).toBe(server.url)
+    expect((await kubectl.run(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout.trim()).toBe(
+      server.url,
+    )
     server.collections.set('/api/v1/namespaces/milvus/secrets', [])
     const helm = new Helm(bins.find((b) => b.tool === 'helm' && b.version === 'v4.1.4')!.path, conn, 'v4.1.4')
     expect(await helm.history('my-release', 'milvus')).toEqual([])
@@ -234,6 +246,8 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('Kube in
 
   it('a ServiceAccount token without KUBERNETES_SERVICE_HOST fails naming both', async () => {
     delete process.env.KUBERNETES_SERVICE_HOST
-    await expect(Kube.load({ serviceAccountRoot: root })).rejects.toThrow(/ServiceAccount token at .*\/token comes without KUBERNETES_SERVICE_HOST/)
+    await expect(Kube.load({ serviceAccountRoot: root })).rejects.toThrow(
+      /ServiceAccount token at .*\/token comes without KUBERNETES_SERVICE_HOST/,
+    )
   })
 })

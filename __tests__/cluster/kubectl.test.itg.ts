@@ -18,13 +18,16 @@ describe('tools still running when the main step ends', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tools-'))
     // A "helm" that prints its pid and ignores SIGTERM, as a tool stuck in a write can.
     const stubborn = join(dir, 'stubborn')
-    writeFileSync(stubborn, "#!/bin/sh\ntrap '' TERM\necho $$ > \"$1\"\nwhile :; do sleep 0.1; done\n")
+    writeFileSync(stubborn, '#!/bin/sh\ntrap \'\' TERM\necho $$ > "$1"\nwhile :; do sleep 0.1; done\n')
     chmodSync(stubborn, 0o755)
     const polite = join(dir, 'polite')
     writeFileSync(polite, '#!/bin/sh\necho $$ > "$1"\nexec sleep 60\n')
     chmodSync(polite, 0o755)
     const never = new AbortController().signal
-    const runs = [runTool(stubborn, 'helm', [join(dir, 'a.pid')], { signal: never, allowFailure: true }), runTool(polite, 'kubectl', [join(dir, 'b.pid')], { signal: never, allowFailure: true })]
+    const runs = [
+      runTool(stubborn, 'helm', [join(dir, 'a.pid')], { signal: never, allowFailure: true }),
+      runTool(polite, 'kubectl', [join(dir, 'b.pid')], { signal: never, allowFailure: true }),
+    ]
     const pidOf = async (f: string) => {
       for (let i = 0; i < 100 && !existsSync(f); i++) await new Promise((r) => setTimeout(r, 20))
       return Number(readFileSync(f, 'utf8'))

@@ -18,7 +18,13 @@ describe('proxyForUrl: kubectl (Go http.ProxyFromEnvironment) rules', () => {
     ['127.1.2.3 too', 'http://127.1.2.3/', BOTH, undefined, 'loopback host'],
     ['::1 too', 'https://[::1]:6443', BOTH, undefined, 'loopback host'],
     ['other schemes never', 'ftp://api.example', BOTH, undefined, 'ftp: is never proxied'],
-    ['NO_PROXY exempts', 'https://api.example:6443', { ...BOTH, NO_PROXY: 'x.org, api.example' }, undefined, 'NO_PROXY entry "api.example"'],
+    [
+      'NO_PROXY exempts',
+      'https://api.example:6443',
+      { ...BOTH, NO_PROXY: 'x.org, api.example' },
+      undefined,
+      'NO_PROXY entry "api.example"',
+    ],
     ['no_proxy too', 'https://api.example', { ...BOTH, no_proxy: '.example' }, undefined, 'no_proxy entry ".example"'],
   ])('%s', (_, url, env, proxy, reason) => {
     expect(proxyForUrl(url, env)).toEqual(proxy === undefined ? { reason } : { proxy, reason })
@@ -65,7 +71,9 @@ describe('noProxyMatch', () => {
 describe('messages', () => {
   it('name the proxy without its password', () => {
     expect(redactProxy('http://user:secret@proxy.corp:3128')).toBe('http://user:***@proxy.corp:3128')
-    expect(describeProxy({ proxy: 'http://u:p@proxy.corp:3128/', reason: 'HTTPS_PROXY' })).toBe('via proxy http://u:***@proxy.corp:3128 (HTTPS_PROXY)')
+    expect(describeProxy({ proxy: 'http://u:p@proxy.corp:3128/', reason: 'HTTPS_PROXY' })).toBe(
+      'via proxy http://u:***@proxy.corp:3128 (HTTPS_PROXY)',
+    )
     expect(describeProxy({ reason: 'loopback host' })).toBe('directly (no proxy: loopback host)')
   })
 })

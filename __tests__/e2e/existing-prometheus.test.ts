@@ -5,7 +5,20 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, failed, inputs, kubePrometheusManifests, MIN, outputsEnv, removeKubePrometheus, runCheck, tempFile, type TargetsAnswer, useLocalCluster } from './support.ts'
+import {
+  E2E,
+  e2e,
+  failed,
+  inputs,
+  kubePrometheusManifests,
+  MIN,
+  outputsEnv,
+  removeKubePrometheus,
+  runCheck,
+  tempFile,
+  type TargetsAnswer,
+  useLocalCluster,
+} from './support.ts'
 
 /** prometheus-operator's version in kube-prometheus v0.18.0, as kube-prometheus-stack 87.0.0 ships it. */
 const OPERATOR = 'v0.92.0'
@@ -62,43 +75,82 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
   // kube-prometheus' Prometheus monitoring/k8s whatever Prometheus the run resolved, so the run
   // passed only on a cluster where monitoring/k8s ran too. See the note in the report of this
   // change; remove `fails` once those phases take the resolved stack.
-  it("a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it", async () => {
-    const { cluster, runner } = e2e
-    await installKpsShapedStack()
-    try {
-      const r = await runner.main(inputs({ 'install-kube-prometheus': 'false', prometheus: 'kps/kps', namespace: 'milvus-kps', 'release-name': 'kpsrel', cleanup: 'true' }))
-      expect(r.code, failed(r)).toBe(0)
-      expect(r.stdout).toMatch(/Prometheus kps\/kps selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/)
-      const sm = await cluster.kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'servicemonitor', '-n', 'milvus-kps', 'kpsrel-milvus-standalone'])
-      expect(sm.metadata.labels.release).toBe('kps')
-      const binding = await cluster.kubectlJson<{ subjects: Array<{ namespace: string; name: string }> }>(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])
-      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-prometheus' }])
-      expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-prometheus.kps.svc:9090')
-      expect(r.outputs['grafana-url']).toBe('')
-      expect(r.outputs['alertmanager-url']).toBe('')
-      expect(r.stdout).toMatch(/::notice::The stack of Prometheus kps\/kps has no Grafana/)
-      // kps' own Prometheus, asked through the API server: the Milvus target is up there.
-      expect(r.outputs['scrape-pool']).toBe('serviceMonitor/milvus-kps/kpsrel-milvus-standalone/0')
-      const answer = await cluster.kubectl(['get', '--raw', `/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`])
-      const targets = (JSON.parse(answer) as TargetsAnswer).data.activeTargets
-      expect(targets.length).toBeGreaterThan(0)
-      expect(targets.every((t) => t.health === 'up')).toBe(true)
-      // kube-prometheus was not applied: nothing in the log, kps' operator the only one (e2e.yml's check).
-      expect(r.stdout).not.toContain('Apply kube-prometheus')
-      await runCheck('check-existing-prometheus.sh', { ...outputsEnv(r), STACK_NAMESPACE: 'kps', SELECTOR_LABEL: 'release=kps', EXPECT_GRAFANA: 'false' })
-      const post = await runner.post(r.state)
-      expect(post.stdout).not.toContain('::warning::')
-      expect(await cluster.helm(['list', '-A', '-f', '^kpsrel$', '-q'])).toBe('')
-      await expect(cluster.kubectl(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])).rejects.toThrow(/NotFound/)
-      // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount.
-      expect(await cluster.kubectl(['get', 'namespace', 'milvus-kps', '-o', 'name'])).toContain('milvus-kps')
-      expect(await cluster.kubectl(['get', 'prometheus,service,serviceaccount', '-n', 'kps', '-o', 'name'])).toMatch(/prometheus\.monitoring\.coreos\.com\/kps[\s\S]*service\/kps-prometheus[\s\S]*serviceaccount\/kps-prometheus/)
-    } finally {
-      // The stack goes (a default install would refuse to run next to it); a namespace deletion
-      // on the local cluster may wait for an APIService nothing serves, so kps itself stays.
-      await cluster.kubectl(['delete', 'prometheus', 'kps', '-n', 'kps', '--ignore-not-found'])
-      await cluster.kubectl(['delete', 'deployment', 'kps-operator', '-n', 'kps', '--ignore-not-found', '--wait=true'])
-      await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
-    }
-  }, 15 * MIN)
+  it(
+    'a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it',
+    async () => {
+      const { cluster, runner } = e2e
+      await installKpsShapedStack()
+      try {
+        const r = await runner.main(
+          inputs({
+            'install-kube-prometheus': 'false',
+            prometheus: 'kps/kps',
+            namespace: 'milvus-kps',
+            'release-name': 'kpsrel',
+            cleanup: 'true',
+          }),
+        )
+        expect(r.code, failed(r)).toBe(0)
+        expect(r.stdout).toMatch(
+          /Prometheus kps\/kps selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/,
+        )
+        const sm = await cluster.kubectlJson<{ metadata: { labels: Record<string, string> } }>([
+          'get',
+          'servicemonitor',
+          '-n',
+          'milvus-kps',
+          'kpsrel-milvus-standalone',
+        ])
+        expect(sm.metadata.labels.release).toBe('kps')
+        const binding = await cluster.kubectlJson<{ subjects: Array<{ namespace: string; name: string }> }>([
+          'get',
+          'rolebinding',
+          '-n',
+          'milvus-kps',
+          'kps-prometheus-milvus-discovery',
+        ])
+        expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-prometheus' }])
+        expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-prometheus.kps.svc:9090')
+        expect(r.outputs['grafana-url']).toBe('')
+        expect(r.outputs['alertmanager-url']).toBe('')
+        expect(r.stdout).toMatch(/::notice::The stack of Prometheus kps\/kps has no Grafana/)
+        // kps' own Prometheus, asked through the API server: the Milvus target is up there.
+        expect(r.outputs['scrape-pool']).toBe('serviceMonitor/milvus-kps/kpsrel-milvus-standalone/0')
+        const answer = await cluster.kubectl([
+          'get',
+          '--raw',
+          `/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`,
+        ])
+        const targets = (JSON.parse(answer) as TargetsAnswer).data.activeTargets
+        expect(targets.length).toBeGreaterThan(0)
+        expect(targets.every((t) => t.health === 'up')).toBe(true)
+        // kube-prometheus was not applied: nothing in the log, kps' operator the only one (e2e.yml's check).
+        expect(r.stdout).not.toContain('Apply kube-prometheus')
+        await runCheck('check-existing-prometheus.sh', {
+          ...outputsEnv(r),
+          STACK_NAMESPACE: 'kps',
+          SELECTOR_LABEL: 'release=kps',
+          EXPECT_GRAFANA: 'false',
+        })
+        const post = await runner.post(r.state)
+        expect(post.stdout).not.toContain('::warning::')
+        expect(await cluster.helm(['list', '-A', '-f', '^kpsrel$', '-q'])).toBe('')
+        await expect(cluster.kubectl(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])).rejects.toThrow(
+          /NotFound/,
+        )
+        // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount.
+        expect(await cluster.kubectl(['get', 'namespace', 'milvus-kps', '-o', 'name'])).toContain('milvus-kps')
+        expect(await cluster.kubectl(['get', 'prometheus,service,serviceaccount', '-n', 'kps', '-o', 'name'])).toMatch(
+          /prometheus\.monitoring\.coreos\.com\/kps[\s\S]*service\/kps-prometheus[\s\S]*serviceaccount\/kps-prometheus/,
+        )
+      } finally {
+        // The stack goes (a default install would refuse to run next to it); a namespace deletion
+        // on the local cluster may wait for an APIService nothing serves, so kps itself stays.
+        await cluster.kubectl(['delete', 'prometheus', 'kps', '-n', 'kps', '--ignore-not-found'])
+        await cluster.kubectl(['delete', 'deployment', 'kps-operator', '-n', 'kps', '--ignore-not-found', '--wait=true'])
+        await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
+      }
+    },
+    15 * MIN,
+  )
 })

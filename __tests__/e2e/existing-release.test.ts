@@ -27,7 +27,10 @@ let cluster: LocalCluster
 let runner: Runner
 
 function failed(r: StepResult): string {
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n')
+  const errors = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('::error::'))
+    .join('\n')
   return `exit ${r.code}\n--- errors\n${errors}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
 }
 
@@ -44,7 +47,14 @@ async function serviceMonitor(): Promise<{ metadata: { resourceVersion: string; 
 }
 
 async function actionObjects(kinds: string): Promise<string[]> {
-  const list = await cluster.kubectlJson<{ items: Array<{ kind: string; metadata: { name: string } }> }>(['get', kinds, '-n', NS, '-l', 'app.kubernetes.io/managed-by=milvus-monitoring-action'])
+  const list = await cluster.kubectlJson<{ items: Array<{ kind: string; metadata: { name: string } }> }>([
+    'get',
+    kinds,
+    '-n',
+    NS,
+    '-l',
+    'app.kubernetes.io/managed-by=milvus-monitoring-action',
+  ])
   return list.items.map((o) => `${o.kind}/${o.metadata.name}`)
 }
 
@@ -55,57 +65,95 @@ describe.runIf(E2E)("someone else's Milvus release", () => {
     if ((await cluster.helm(['list', '-n', NS, '-q', '-f', `^${RELEASE}$`]).catch(() => '')).trim() === '') {
       const file = join(tmpdir(), `${RELEASE}-values.json`)
       writeFileSync(file, JSON.stringify(TEAM_VALUES))
-      await cluster.helm(['install', RELEASE, 'milvus', '--repo', cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!, '--version', '5.0.19', '-n', NS, '--create-namespace', '-f', file, '--wait', '--timeout', '10m'])
+      await cluster.helm([
+        'install',
+        RELEASE,
+        'milvus',
+        '--repo',
+        cluster.env.LOCAL_CLUSTER_HELM_REPO_URL!,
+        '--version',
+        '5.0.19',
+        '-n',
+        NS,
+        '--create-namespace',
+        '-f',
+        file,
+        '--wait',
+        '--timeout',
+        '10m',
+      ])
     }
   }, 30 * MIN)
 
-  it('install-milvus: false verifies it as it is: target up, nothing of the release changed, nothing of it cleaned up', async () => {
-    const [historyBefore, valuesBefore, smBefore] = await Promise.all([revisions(), teamValues(), serviceMonitor()])
-    const r = await runner.main({ ...mirrorInputs(cluster.env), timeout: '6m', 'install-milvus': 'false', 'release-name': RELEASE, namespace: NS, expose: 'none', cleanup: 'true' })
-    expect(r.code, failed(r)).toBe(0)
-    console.log(`install-milvus: false, target up after ${Math.round(r.ms / 1000)} s`)
-    expect(r.outputs['service-monitor']).toBe(`${NS}/${RELEASE}-milvus-standalone`)
-    expect(r.outputs['scrape-pool']).toBe(`serviceMonitor/${NS}/${RELEASE}-milvus-standalone/0`)
-    expect(r.outputs['target-health']).toBe('up')
-    expect(r.stdout).toMatch(/install-milvus is false: nothing installed or upgraded/)
-    expect(r.stdout).not.toMatch(/helm upgrade --install/)
+  it(
+    'install-milvus: false verifies it as it is: target up, nothing of the release changed, nothing of it cleaned up',
+    async () => {
+      const [historyBefore, valuesBefore, smBefore] = await Promise.all([revisions(), teamValues(), serviceMonitor()])
+      const r = await runner.main({
+        ...mirrorInputs(cluster.env),
+        timeout: '6m',
+        'install-milvus': 'false',
+        'release-name': RELEASE,
+        namespace: NS,
+        expose: 'none',
+        cleanup: 'true',
+      })
+      expect(r.code, failed(r)).toBe(0)
+      console.log(`install-milvus: false, target up after ${Math.round(r.ms / 1000)} s`)
+      expect(r.outputs['service-monitor']).toBe(`${NS}/${RELEASE}-milvus-standalone`)
+      expect(r.outputs['scrape-pool']).toBe(`serviceMonitor/${NS}/${RELEASE}-milvus-standalone/0`)
+      expect(r.outputs['target-health']).toBe('up')
+      expect(r.stdout).toMatch(/install-milvus is false: nothing installed or upgraded/)
+      expect(r.stdout).not.toMatch(/helm upgrade --install/)
 
-    // The release as it was: the same revision, the team's values, its ServiceMonitor untouched.
-    expect(await revisions()).toEqual(historyBefore)
-    expect(await teamValues()).toEqual(valuesBefore)
-    const sm = await serviceMonitor()
-    expect(sm.metadata.resourceVersion).toBe(smBefore.metadata.resourceVersion)
-    expect(Object.keys(sm.metadata.labels)).not.toContain('milvus-monitoring-action/reconcile')
+      // The release as it was: the same revision, the team's values, its ServiceMonitor untouched.
+      expect(await revisions()).toEqual(historyBefore)
+      expect(await teamValues()).toEqual(valuesBefore)
+      const sm = await serviceMonitor()
+      expect(sm.metadata.resourceVersion).toBe(smBefore.metadata.resourceVersion)
+      expect(Object.keys(sm.metadata.labels)).not.toContain('milvus-monitoring-action/reconcile')
 
-    // What the run added (the discovery RBAC kube-prometheus lacks here) is all the post step removes.
-    const post = await runner.post(r.state)
-    expect(post.code, failed(post)).toBe(0)
-    expect(post.stdout).not.toContain('::warning::')
-    expect(await actionObjects('role,rolebinding')).toEqual([])
-    expect(await revisions()).toEqual(historyBefore)
-    expect(await cluster.kubectl(['get', 'namespace', NS, '-o', 'name'])).toContain(NS)
-    expect((await cluster.kubectl(['get', 'pvc,deployment', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).trim()).not.toBe('')
-  }, 10 * MIN)
+      // What the run added (the discovery RBAC kube-prometheus lacks here) is all the post step removes.
+      const post = await runner.post(r.state)
+      expect(post.code, failed(post)).toBe(0)
+      expect(post.stdout).not.toContain('::warning::')
+      expect(await actionObjects('role,rolebinding')).toEqual([])
+      expect(await revisions()).toEqual(historyBefore)
+      expect(await cluster.kubectl(['get', 'namespace', NS, '-o', 'name'])).toContain(NS)
+      expect(
+        (await cluster.kubectl(['get', 'pvc,deployment', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name'])).trim(),
+      ).not.toBe('')
+    },
+    10 * MIN,
+  )
 
-  it('install-milvus: true refuses it in seconds, before any change, naming it and the ways on', async () => {
-    const historyBefore = await revisions()
-    const started = Date.now()
-    let refusedAt: number | undefined
-    const r = await runner.main(
-      { ...mirrorInputs(cluster.env), timeout: '6m', 'release-name': RELEASE, namespace: NS, expose: 'none' },
-      { onStdout: (c) => void (c.includes('was not installed by this action') && (refusedAt ??= Date.now())) },
-    )
-    expect(r.code).not.toBe(0)
-    expect(refusedAt, failed(r)).toBeDefined()
-    const seconds = (refusedAt! - started) / 1000
-    console.log(`someone else's release refused ${seconds.toFixed(1)} s after the start`)
-    expect(seconds).toBeLessThan(30)
-    expect(r.stdout).toMatch(new RegExp(`::error::Helm release ${NS}/${RELEASE} \\(chart milvus-5\\.0\\.19, app version [^;]+; revision ${historyBefore.at(-1)!.revision}, deployed\\) was not installed by this action`))
-    expect(r.stdout).toMatch(/set install-milvus: false.*another release-name/)
-    expect(await revisions()).toEqual(historyBefore)
-    // Before any change: no hold taken, no Role added in the release's namespace.
-    expect(await actionObjects('role,rolebinding,lease')).toEqual([])
-    // The post step releases whatever the run holds elsewhere (the stack).
-    expect((await runner.post(r.state)).code).toBe(0)
-  }, 10 * MIN)
+  it(
+    'install-milvus: true refuses it in seconds, before any change, naming it and the ways on',
+    async () => {
+      const historyBefore = await revisions()
+      const started = Date.now()
+      let refusedAt: number | undefined
+      const r = await runner.main(
+        { ...mirrorInputs(cluster.env), timeout: '6m', 'release-name': RELEASE, namespace: NS, expose: 'none' },
+        { onStdout: (c) => void (c.includes('was not installed by this action') && (refusedAt ??= Date.now())) },
+      )
+      expect(r.code).not.toBe(0)
+      expect(refusedAt, failed(r)).toBeDefined()
+      const seconds = (refusedAt! - started) / 1000
+      console.log(`someone else's release refused ${seconds.toFixed(1)} s after the start`)
+      expect(seconds).toBeLessThan(30)
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `::error::Helm release ${NS}/${RELEASE} \\(chart milvus-5\\.0\\.19, app version [^;]+; revision ${historyBefore.at(-1)!.revision}, deployed\\) was not installed by this action`,
+        ),
+      )
+      expect(r.stdout).toMatch(/set install-milvus: false.*another release-name/)
+      expect(await revisions()).toEqual(historyBefore)
+      // Before any change: no hold taken, no Role added in the release's namespace.
+      expect(await actionObjects('role,rolebinding,lease')).toEqual([])
+      // The post step releases whatever the run holds elsewhere (the stack).
+      expect((await runner.post(r.state)).code).toBe(0)
+    },
+    10 * MIN,
+  )
 })

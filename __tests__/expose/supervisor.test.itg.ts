@@ -155,8 +155,15 @@ describe('port-forward supervisor', () => {
     // kubectl was asked for exactly what the spec says, on the port the URL names.
     const prometheus = started.forwards.find((f) => f.name === 'prometheus')!
     expect(kubectlStarts(log).map((s) => s.args)).toContainEqual([
-      '--kubeconfig', opts.kubeconfig, 'port-forward', '--namespace', 'monitoring',
-      '--address', '127.0.0.1', 'svc/prometheus-k8s', `${prometheus.localPort}:9090`,
+      '--kubeconfig',
+      opts.kubeconfig,
+      'port-forward',
+      '--namespace',
+      'monitoring',
+      '--address',
+      '127.0.0.1',
+      'svc/prometheus-k8s',
+      `${prometheus.localPort}:9090`,
     ])
 
     // The pod "goes away": kubectl exits, the supervisor starts a new one on the same local port.
@@ -204,7 +211,11 @@ describe('port-forward supervisor', () => {
 
     await stopForwards(started.supervisorPid)
     expect(isProcessRunning(started.supervisorPid)).toBe(false)
-    expect(kubectlStarts(log).map((s) => s.pid).filter(isProcessRunning)).toEqual([])
+    expect(
+      kubectlStarts(log)
+        .map((s) => s.pid)
+        .filter(isProcessRunning),
+    ).toEqual([])
   })
 
   it('keeps a requested local port', async () => {
@@ -242,7 +253,12 @@ describe('port-forward supervisor', () => {
     let spawned: number | undefined
     let readyBeforeSpawn = false
     await expect(
-      startForwards({ ...opts, kubectlPath: kubectl, readyTimeoutMs: 1_000, onSpawn: (pid) => ((spawned = pid), (readyBeforeSpawn = readForwardStatus(opts.stateDir) !== undefined)) }),
+      startForwards({
+        ...opts,
+        kubectlPath: kubectl,
+        readyTimeoutMs: 1_000,
+        onSpawn: (pid) => ((spawned = pid), (readyBeforeSpawn = readForwardStatus(opts.stateDir) !== undefined)),
+      }),
     ).rejects.toThrow(/not ready within/)
     expect(spawned).toBe(readForwardStatus(opts.stateDir)!.pid)
     expect(readyBeforeSpawn).toBe(false)
@@ -322,22 +338,52 @@ describe('forwards that heal', () => {
   it('tells forwarding errors from a local client that went away', () => {
     const pid = '   4242 portforward.go:424]'
     // kubectl <= 1.30 and >= 1.31 (runtime.HandleError through klog's "Unhandled Error").
-    expect(isForwardingError(`E0611 02:40:00.123456 ${pid} an error occurred forwarding 40123 -> 9090: error forwarding port 9090 to pod 0f3c, uid : exit status 1`)).toBe(true)
-    expect(isForwardingError(`E0611 02:40:00.123456 ${pid} "Unhandled Error" err="an error occurred forwarding 40123 -> 9090: error forwarding port 9090 to pod 0f3c, uid : lost connection to pod"`)).toBe(true)
-    expect(isForwardingError('E0611 02:40:00.123456   4242 portforward.go:404] error copying from local connection to remote stream: read tcp4 127.0.0.1:40123->127.0.0.1:51000: read: connection reset by peer')).toBe(false)
-    expect(isForwardingError('E0611 02:40:00.123456   4242 portforward.go:394] error copying from remote stream to local connection: readfrom tcp4 127.0.0.1:40123->127.0.0.1:51000: write tcp4 127.0.0.1:40123->127.0.0.1:51000: write: broken pipe')).toBe(false)
-    expect(isForwardingError('E0611 02:40:00.123456   4242 portforward.go:394] error copying from remote stream to local connection: stream reset')).toBe(true)
-    expect(isForwardingError('E0611 02:40:00.123456   4242 portforward.go:347] error creating error stream for port 40123 -> 9090: Timeout occurred')).toBe(true)
+    expect(
+      isForwardingError(
+        `E0611 02:40:00.123456 ${pid} an error occurred forwarding 40123 -> 9090: error forwarding port 9090 to pod 0f3c, uid : exit status 1`,
+      ),
+    ).toBe(true)
+    expect(
+      isForwardingError(
+        `E0611 02:40:00.123456 ${pid} "Unhandled Error" err="an error occurred forwarding 40123 -> 9090: error forwarding port 9090 to pod 0f3c, uid : lost connection to pod"`,
+      ),
+    ).toBe(true)
+    expect(
+      isForwardingError(
+        'E0611 02:40:00.123456   4242 portforward.go:404] error copying from local connection to remote stream: read tcp4 127.0.0.1:40123->127.0.0.1:51000: read: connection reset by peer',
+      ),
+    ).toBe(false)
+    expect(
+      isForwardingError(
+        'E0611 02:40:00.123456   4242 portforward.go:394] error copying from remote stream to local connection: readfrom tcp4 127.0.0.1:40123->127.0.0.1:51000: write tcp4 127.0.0.1:40123->127.0.0.1:51000: write: broken pipe',
+      ),
+    ).toBe(false)
+    expect(
+      isForwardingError(
+        'E0611 02:40:00.123456   4242 portforward.go:394] error copying from remote stream to local connection: stream reset',
+      ),
+    ).toBe(true)
+    expect(
+      isForwardingError(
+        'E0611 02:40:00.123456   4242 portforward.go:347] error creating error stream for port 40123 -> 9090: Timeout occurred',
+      ),
+    ).toBe(true)
     // kubectl's last words before it exits: the exit is the reason, not this line.
     expect(isForwardingError('error: lost connection to pod')).toBe(false)
     // kubectl logs discovery errors as "Unhandled Error" too, and forwards fine afterwards.
-    expect(isForwardingError('E0611 02:40:00.1   4242 memcache.go:265] "Unhandled Error" err="couldn\'t get resource list for metrics.k8s.io/v1beta1: the server is currently unable to handle the request"')).toBe(false)
+    expect(
+      isForwardingError(
+        'E0611 02:40:00.1   4242 memcache.go:265] "Unhandled Error" err="couldn\'t get resource list for metrics.k8s.io/v1beta1: the server is currently unable to handle the request"',
+      ),
+    ).toBe(false)
     expect(isForwardingError('Forwarding from 127.0.0.1:40123 -> 9090')).toBe(false)
   })
 
   it('bounds the backoff: doubling from initialMs, never above maxMs', () => {
     const b = { initialMs: 250, maxMs: 10_000, healthyMs: 30_000 }
-    expect([0, 1, 2, 3, 4, 5, 6, 7, 50, 5000].map((n) => backoffDelay(n, b))).toEqual([250, 250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000])
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 50, 5000].map((n) => backoffDelay(n, b))).toEqual([
+      250, 250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000,
+    ])
     expect(DEFAULT_BACKOFF).toEqual(b)
     expect(DEFAULT_PROBE).toEqual({ intervalMs: 2_000, timeoutMs: 2_000, failures: 2, listenTimeoutMs: 30_000 })
   })
@@ -354,7 +400,9 @@ describe('forwards that heal', () => {
       await Promise.all(started.forwards.map(async (f) => [f.name, await msUntilAnswering(f.url, `backend ${f.name}`, t0)] as const)),
     )
     const bound = recoveryBoundMs(FAST_PROBE, 50)
-    console.log(`frozen kubectl -> answering again (probe every ${FAST_PROBE.intervalMs} ms, ${FAST_PROBE.timeoutMs} ms timeout): ${JSON.stringify(ms)} ms; bound ${bound} ms`)
+    console.log(
+      `frozen kubectl -> answering again (probe every ${FAST_PROBE.intervalMs} ms, ${FAST_PROBE.timeoutMs} ms timeout): ${JSON.stringify(ms)} ms; bound ${bound} ms`,
+    )
     for (const f of started.forwards) {
       expect(ms[f.name]).toBeLessThan(bound)
       const now = statusOf(opts.stateDir, f.name)!
@@ -382,9 +430,13 @@ describe('forwards that heal', () => {
       await Promise.all(started.forwards.map(async (f) => [f.name, await msUntilAnswering(f.url, `backend ${f.name}`, t0)] as const)),
     )
     const bound = recoveryBoundMs(DEFAULT_PROBE, DEFAULT_BACKOFF.initialMs)
-    console.log(`defaults (probe every 2 s, 2 s timeout, restart after 2): prometheus and milvus frozen, grafana silently dead -> answering again: ${JSON.stringify(ms)} ms; bound ${bound} ms`)
+    console.log(
+      `defaults (probe every 2 s, 2 s timeout, restart after 2): prometheus and milvus frozen, grafana silently dead -> answering again: ${JSON.stringify(ms)} ms; bound ${bound} ms`,
+    )
     for (const f of started.forwards) expect(ms[f.name]).toBeLessThan(bound)
-    expect(statusOf(opts.stateDir, 'grafana')!.lastRestart?.reason).toBe('probe failed 2 times: GET /api/health: no response within 2000 ms')
+    expect(statusOf(opts.stateDir, 'grafana')!.lastRestart?.reason).toBe(
+      'probe failed 2 times: GET /api/health: no response within 2000 ms',
+    )
     expect(statusOf(opts.stateDir, 'milvus')!.lastRestart?.reason).toBe(`probe failed 2 times: kubectl (pid ${milvus}) is stopped`)
   }, 60_000)
 
@@ -437,7 +489,13 @@ describe('forwards that heal', () => {
     expect(healed.lastProbe).toMatchObject({ ok: true, detail: 'HTTP 200' })
     expect(await httpGet(started.forwards[0]!.url)).toBe('backend prometheus')
     const port = started.forwards[0]!.localPort
-    expect(new Set(kubectlStarts(log).filter((s) => s.args.includes(`${port}:9090`)).map((s) => s.args.at(-1)))).toEqual(new Set([`${port}:9090`]))
+    expect(
+      new Set(
+        kubectlStarts(log)
+          .filter((s) => s.args.includes(`${port}:9090`))
+          .map((s) => s.args.at(-1)),
+      ),
+    ).toEqual(new Set([`${port}:9090`]))
   })
 
   it('waits only for the forwards in waitFor; one whose pod never runs backs off, bounded, and is named in a notice', async () => {
@@ -454,16 +512,22 @@ describe('forwards that heal', () => {
       return s && s.restarts >= 7 ? s : undefined
     }, 'seven restarts of the grafana forward')
     expect(grafana.state).not.toBe('ready')
-    expect(grafana.lastRestart?.reason).toBe('exited with code 1: error: unable to forward port because pod is not running. Current status=Pending')
+    expect(grafana.lastRestart?.reason).toBe(
+      'exited with code 1: error: unable to forward port because pod is not running. Current status=Pending',
+    )
 
     // The supervisor's own account of each delay: doubling, then capped at maxMs.
-    const delays = [...readFileSync(started.logFile, 'utf8').matchAll(/\[grafana\] kubectl exited .*; restarting in (\d+) ms/g)].map((m) => Number(m[1]))
+    const delays = [...readFileSync(started.logFile, 'utf8').matchAll(/\[grafana\] kubectl exited .*; restarting in (\d+) ms/g)].map((m) =>
+      Number(m[1]),
+    )
     expect(delays.slice(0, 7)).toEqual([20, 40, 80, 160, 160, 160, 160])
 
     const url = started.forwards.find((f) => f.name === 'grafana')!.url
     expect(backgroundForwardNotices(started, readForwardStatus(opts.stateDir))).toEqual([
       expect.stringMatching(
-        new RegExp(`^Grafana is not answering yet at ${url} \\(svc/grafana in monitoring has no ready pod\\?\\); the supervisor keeps retrying\\. Last restart: exited with code 1: error: unable to forward port because pod is not running\\.`),
+        new RegExp(
+          `^Grafana is not answering yet at ${url} \\(svc/grafana in monitoring has no ready pod\\?\\); the supervisor keeps retrying\\. Last restart: exited with code 1: error: unable to forward port because pod is not running\\.`,
+        ),
       ),
     ])
   })

@@ -20,6 +20,14 @@ describe("the supervisor's environment", () => {
       RUNNER_TEMP: '/tmp',
       AWS_SECRET_ACCESS_KEY: 'secret',
     })
-    expect(Object.keys(env).sort()).toEqual(['HOME', 'HTTPS_PROXY', 'KUBECONFIG', 'KUBERNETES_SERVICE_HOST', 'NODE_EXTRA_CA_CERTS', 'PATH', 'no_proxy'])
+    expect(Object.keys(env).sort()).toEqual([
+      'HOME',
+      'HTTPS_PROXY',
+      'KUBECONFIG',
+      'KUBERNETES_SERVICE_HOST',
+      'NODE_EXTRA_CA_CERTS',
+      'PATH',
+      'no_proxy',
+    ])
   })
 })

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { IMAGE_SIZES, PULL_MB_PER_S, PULL_OVERHEAD_S, pullSeconds, UNKNOWN_IMAGE_MB } from '../../local-cluster/timeline/images.ts'
-import { CONTAINER_START_S, isDependency, isMilvus, MILVUS_STARTUP_S, milvusHealthy, NodePulls, readyAt, restartBackoffS, startedAt, type PodShape } from '../../local-cluster/timeline/plan.ts'
+import {
+  CONTAINER_START_S,
+  isDependency,
+  isMilvus,
+  MILVUS_STARTUP_S,
+  milvusHealthy,
+  NodePulls,
+  readyAt,
+  restartBackoffS,
+  startedAt,
+  type PodShape,
+} from '../../local-cluster/timeline/plan.ts'
 import { onTimeline } from '../../local-cluster/timeline/controller.ts'
 
 const S = 1000
@@ -61,8 +72,14 @@ describe('readiness', () => {
     expect(readyAt(p, 100 * S)).toEqual({ ready: (100 + seconds) * S, restarts: 0, startedAt: 100 * S })
   })
 
-  const milvus = (readiness: { initialDelaySeconds: number; periodSeconds: number }, liveness = { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 }): PodShape => ({
-    ...pod({ name: 'rel-milvus-standalone-x', labels: { 'app.kubernetes.io/name': 'milvus', 'app.kubernetes.io/instance': 'rel', component: 'standalone' } }),
+  const milvus = (
+    readiness: { initialDelaySeconds: number; periodSeconds: number },
+    liveness = { initialDelaySeconds: 30, periodSeconds: 30, failureThreshold: 7 },
+  ): PodShape => ({
+    ...pod({
+      name: 'rel-milvus-standalone-x',
+      labels: { 'app.kubernetes.io/name': 'milvus', 'app.kubernetes.io/instance': 'rel', component: 'standalone' },
+    }),
     containers: [{ image: 'milvusdb/milvus:v2.6.15', readinessProbe: readiness, livenessProbe: liveness }],
   })
 
@@ -88,7 +105,7 @@ describe('readiness', () => {
     expect(milvusHealthy(100 * S)(r.startedAt)).toBeLessThanOrEqual(r.startedAt + 30 * S)
   })
 
-  it('a Milvus component depends on its own release\'s etcd, MinIO and Pulsar only', () => {
+  it("a Milvus component depends on its own release's etcd, MinIO and Pulsar only", () => {
     const p = pod({ labels: { 'app.kubernetes.io/name': 'milvus', 'app.kubernetes.io/instance': 'rel', component: 'standalone' } })
     expect(isMilvus(p)).toBe(true)
     expect(isMilvus(pod({ labels: { 'app.kubernetes.io/name': 'etcd' } }))).toBe(false)
@@ -101,11 +118,19 @@ describe('readiness', () => {
 })
 
 describe('which pods the timeline plays', () => {
-  const k = (annotations: Record<string, string> = {}, image = 'a:1') => ({ metadata: { annotations }, spec: { containers: [{ name: 'c', image }] } })
+  const k = (annotations: Record<string, string> = {}, image = 'a:1') => ({
+    metadata: { annotations },
+    spec: { containers: [{ name: 'c', image }] },
+  })
   it.each([
     ['any pod with the runner profile', k(), 'runner', true],
     ['no pod with the instant profile', k(), 'instant', false],
-    ['a pod marked timeline: runner with the instant profile', k({ 'local-cluster.milvus-monitoring-action/timeline': 'runner' }), 'instant', true],
+    [
+      'a pod marked timeline: runner with the instant profile',
+      k({ 'local-cluster.milvus-monitoring-action/timeline': 'runner' }),
+      'instant',
+      true,
+    ],
     ['never a never-ready pod', k({ 'local-cluster.milvus-monitoring-action/never-ready': 'true' }), 'runner', false],
     ['never a crash-looping pod', k({ 'local-cluster.milvus-monitoring-action/crash-loop': 'true' }), 'runner', false],
     ['never an image that does not exist', k({}, 'milvusdb/milvus:does-not-exist'), 'runner', false],

@@ -8,9 +8,15 @@ const obj = (name: string) => ({ metadata: { name } })
 const release = { namespace: 'milvus', name: 'my-release' }
 
 describe("an existing release's monitor, found from its labels", () => {
-  it('its one ServiceMonitor', () => expect(releaseMonitor(release, [obj('my-release-milvus')], [])).toEqual({ kind: 'ServiceMonitor', namespace: 'milvus', name: 'my-release-milvus' }))
+  it('its one ServiceMonitor', () =>
+    expect(releaseMonitor(release, [obj('my-release-milvus')], [])).toEqual({
+      kind: 'ServiceMonitor',
+      namespace: 'milvus',
+      name: 'my-release-milvus',
+    }))
 
-  it('else its one PodMonitor (Milvus Operator)', () => expect(releaseMonitor(release, [], [obj('my-release')])).toEqual({ kind: 'PodMonitor', namespace: 'milvus', name: 'my-release' }))
+  it('else its one PodMonitor (Milvus Operator)', () =>
+    expect(releaseMonitor(release, [], [obj('my-release')])).toEqual({ kind: 'PodMonitor', namespace: 'milvus', name: 'my-release' }))
 
   it('several: the run stops, listing them and naming service-monitor', () => {
     expect(() => releaseMonitor(release, [obj('a'), obj('b')], [])).toThrow(
@@ -19,7 +25,9 @@ describe("an existing release's monitor, found from its labels", () => {
   })
 
   it('none: the run stops, naming service-monitor and the chart value', () => {
-    expect(() => releaseMonitor(release, [], [])).toThrow(/No ServiceMonitor or PodMonitor in namespace milvus is labelled app.kubernetes.io\/instance=my-release.*service-monitor: <namespace>\/<name>.*metrics.serviceMonitor/)
+    expect(() => releaseMonitor(release, [], [])).toThrow(
+      /No ServiceMonitor or PodMonitor in namespace milvus is labelled app.kubernetes.io\/instance=my-release.*service-monitor: <namespace>\/<name>.*metrics.serviceMonitor/,
+    )
   })
 })
 
@@ -54,11 +62,16 @@ describe('ExistingRelease: reads, never changes', () => {
 
   it('a missing namespace stops the run, naming the two ways on', async () => {
     const { run } = fakeRun({})
-    await expect(new ExistingRelease(run.inputs).check(run)).rejects.toThrow(/Namespace milvus does not exist\. With install-milvus: false .*creates nothing/)
+    await expect(new ExistingRelease(run.inputs).check(run)).rejects.toThrow(
+      /Namespace milvus does not exist\. With install-milvus: false .*creates nothing/,
+    )
   })
 
   it('service-monitor names a PodMonitor when no ServiceMonitor has the name', async () => {
-    const { run, asked } = fakeRun({ [NS]: { metadata: { name: 'milvus' } }, [`${MON}/podmonitors/my-milvus`]: { metadata: { name: 'my-milvus' } } }, { serviceMonitor: { namespace: 'milvus', name: 'my-milvus' } })
+    const { run, asked } = fakeRun(
+      { [NS]: { metadata: { name: 'milvus' } }, [`${MON}/podmonitors/my-milvus`]: { metadata: { name: 'my-milvus' } } },
+      { serviceMonitor: { namespace: 'milvus', name: 'my-milvus' } },
+    )
     const source = new ExistingRelease(run.inputs)
     await source.check(run)
     expect(source.monitor).toEqual({ kind: 'PodMonitor', namespace: 'milvus', name: 'my-milvus' })
@@ -67,13 +80,17 @@ describe('ExistingRelease: reads, never changes', () => {
 
   it('found by its labels: the ServiceMonitors first, then the PodMonitors', async () => {
     const q = `?labelSelector=${encodeURIComponent('app.kubernetes.io/instance=my-milvus')}`
-    const { run } = fakeRun({ [NS]: { metadata: { name: 'milvus' } }, [`${MON}/servicemonitors${q}`]: { items: [] }, [`${MON}/podmonitors${q}`]: { items: [{ metadata: { name: 'my-milvus' } }] } })
+    const { run } = fakeRun({
+      [NS]: { metadata: { name: 'milvus' } },
+      [`${MON}/servicemonitors${q}`]: { items: [] },
+      [`${MON}/podmonitors${q}`]: { items: [{ metadata: { name: 'my-milvus' } }] },
+    })
     const source = new ExistingRelease(run.inputs)
     await source.check(run)
     expect(source.monitor).toEqual({ kind: 'PodMonitor', namespace: 'milvus', name: 'my-milvus' })
   })
 
-  it('installs nothing, and records that the release is not the run\'s', async () => {
+  it("installs nothing, and records that the release is not the run's", async () => {
     const { run, recorded } = fakeRun({})
     await new ExistingRelease(run.inputs).install(run)
     expect(recorded).toEqual([{ releaseCreated: false }])

@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest'
 import { Budget } from '../../src/budget.ts'
 import type { StackRun } from '../../src/context.ts'
 import type { Inputs } from '../../src/types.ts'
-import { HelmRelease, foreignReleaseRefusal, helmTimeoutSeconds, stuckTermination, mergeValues, modeValues, recoveryFor, releaseValues, secretValues, type Recovery } from '../../src/milvus/helm-release.ts'
+import {
+  HelmRelease,
+  foreignReleaseRefusal,
+  helmTimeoutSeconds,
+  stuckTermination,
+  mergeValues,
+  modeValues,
+  recoveryFor,
+  releaseValues,
+  secretValues,
+  type Recovery,
+} from '../../src/milvus/helm-release.ts'
 import { ownedRelease } from '../../src/marks.ts'
 import { uninstallArgs, upgradeInstallArgs } from '../../src/cluster/helm.ts'
 
@@ -30,12 +41,21 @@ describe('Milvus values', () => {
   })
 
   it('cluster is runner-sized: one of each Pulsar component with small requests, one bookie quorum', () => {
-    const v = modeValues('cluster') as { cluster: unknown; etcd: unknown; minio: { mode: string }; pulsarv3: Record<string, { replicaCount?: number; configData?: Record<string, string> }> }
+    const v = modeValues('cluster') as {
+      cluster: unknown
+      etcd: unknown
+      minio: { mode: string }
+      pulsarv3: Record<string, { replicaCount?: number; configData?: Record<string, string> }>
+    }
     expect(v.cluster).toEqual({ enabled: true })
     expect(v.etcd).toEqual({ replicaCount: 1 })
     expect(v.minio.mode).toBe('standalone')
     for (const c of ['zookeeper', 'bookkeeper', 'broker', 'proxy']) expect(v.pulsarv3[c]!.replicaCount, c).toBe(1)
-    expect(v.pulsarv3.broker!.configData).toMatchObject({ managedLedgerDefaultEnsembleSize: '1', managedLedgerDefaultWriteQuorum: '1', managedLedgerDefaultAckQuorum: '1' })
+    expect(v.pulsarv3.broker!.configData).toMatchObject({
+      managedLedgerDefaultEnsembleSize: '1',
+      managedLedgerDefaultWriteQuorum: '1',
+      managedLedgerDefaultAckQuorum: '1',
+    })
   })
 
   it.each([
@@ -56,8 +76,16 @@ describe('Milvus values', () => {
 
   it.each([
     ['readinessProbe', { readinessProbe: { initialDelaySeconds: 90 } }, { initialDelaySeconds: 90, periodSeconds: 5 }],
-    ['livenessProbe', { livenessProbe: { initialDelaySeconds: 120, failureThreshold: 3 } }, { initialDelaySeconds: 120, periodSeconds: 30, failureThreshold: 3 }],
-    ['etcd', { etcd: { readinessProbe: { initialDelaySeconds: 60 } } }, { replicaCount: 1, readinessProbe: { initialDelaySeconds: 60, periodSeconds: 5 } }],
+    [
+      'livenessProbe',
+      { livenessProbe: { initialDelaySeconds: 120, failureThreshold: 3 } },
+      { initialDelaySeconds: 120, periodSeconds: 30, failureThreshold: 3 },
+    ],
+    [
+      'etcd',
+      { etcd: { readinessProbe: { initialDelaySeconds: 60 } } },
+      { replicaCount: 1, readinessProbe: { initialDelaySeconds: 60, periodSeconds: 5 } },
+    ],
   ])('each CI timing value is overridable through values: %s', (key, user, want) => {
     expect(releaseValues('standalone', user)[key]).toEqual(want)
   })
@@ -74,12 +102,40 @@ describe('helm upgrade --install arguments', () => {
     [
       'a repository chart',
       { chart: 'milvus', repo: 'https://zilliztech.github.io/milvus-helm/', version: '5.0.19' },
-      ['upgrade', '--install', 'r', 'milvus', '--repo', 'https://zilliztech.github.io/milvus-helm/', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+      [
+        'upgrade',
+        '--install',
+        'r',
+        'milvus',
+        '--repo',
+        'https://zilliztech.github.io/milvus-helm/',
+        '--version',
+        '5.0.19',
+        '--namespace',
+        'ns',
+        '--values',
+        'v.yaml',
+        '--wait',
+        '--timeout=120s',
+      ],
     ],
     [
       'an OCI chart',
       { chart: 'oci://registry.example/charts/milvus', repo: '', version: '5.0.19' },
-      ['upgrade', '--install', 'r', 'oci://registry.example/charts/milvus', '--version', '5.0.19', '--namespace', 'ns', '--values', 'v.yaml', '--wait', '--timeout=120s'],
+      [
+        'upgrade',
+        '--install',
+        'r',
+        'oci://registry.example/charts/milvus',
+        '--version',
+        '5.0.19',
+        '--namespace',
+        'ns',
+        '--values',
+        'v.yaml',
+        '--wait',
+        '--timeout=120s',
+      ],
     ],
     [
       'a local chart',
@@ -110,17 +166,39 @@ describe('releases the action owns and their recovery', () => {
     ['deployed', h('superseded', 'deployed'), true, { kind: 'none' }],
     ['failed', h('deployed', 'failed'), true, { kind: 'none' }],
     ['a first install left pending', h('pending-install'), true, { kind: 'uninstall', revision: 1, status: 'pending-install' }],
-    ['an upgrade left pending', h('superseded', 'deployed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 2 }],
-    ['an upgrade after a failed one left pending', h('deployed', 'failed', 'pending-upgrade'), true, { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 1 }],
-    ['a rollback left pending with nothing deployed', h('failed', 'pending-rollback'), true, { kind: 'rollback', revision: 2, status: 'pending-rollback', to: 1 }],
-    ["someone else's pending release", h('deployed', 'pending-upgrade'), false, { kind: 'foreign', revision: 2, status: 'pending-upgrade' }],
+    [
+      'an upgrade left pending',
+      h('superseded', 'deployed', 'pending-upgrade'),
+      true,
+      { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 2 },
+    ],
+    [
+      'an upgrade after a failed one left pending',
+      h('deployed', 'failed', 'pending-upgrade'),
+      true,
+      { kind: 'rollback', revision: 3, status: 'pending-upgrade', to: 1 },
+    ],
+    [
+      'a rollback left pending with nothing deployed',
+      h('failed', 'pending-rollback'),
+      true,
+      { kind: 'rollback', revision: 2, status: 'pending-rollback', to: 1 },
+    ],
+    [
+      "someone else's pending release",
+      h('deployed', 'pending-upgrade'),
+      false,
+      { kind: 'foreign', revision: 2, status: 'pending-upgrade' },
+    ],
   ])('%s', (_n, history, owned, want) => expect(recoveryFor(history, owned)).toEqual(want))
 
   const rel = { namespace: 'milvus', name: 'my-release' }
   const deployed = [{ revision: 1, status: 'deployed', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }]
   it("refuses someone else's deployed release, naming it, its chart and version, and the two ways on", () => {
     const message = foreignReleaseRefusal(rel, deployed, false)
-    expect(message).toContain('Helm release milvus/my-release (chart milvus-5.0.19, app version v2.6.15; revision 1, deployed) was not installed by this action')
+    expect(message).toContain(
+      'Helm release milvus/my-release (chart milvus-5.0.19, app version v2.6.15; revision 1, deployed) was not installed by this action',
+    )
     expect(message).toContain('install-milvus: false')
     expect(message).toContain('another release-name')
     expect(message).toContain('Nothing was changed')
@@ -128,15 +206,28 @@ describe('releases the action owns and their recovery', () => {
   it.each<[string, typeof deployed, boolean]>([
     ['no release', [], false],
     ['its own release', deployed, true],
-    ["someone else's pending release (recoveryFor names it)", [{ revision: 1, status: 'pending-install', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }], false],
+    [
+      "someone else's pending release (recoveryFor names it)",
+      [{ revision: 1, status: 'pending-install', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }],
+      false,
+    ],
   ])('lets through: %s', (_n, history, owned) => expect(foreignReleaseRefusal(rel, history, owned)).toBeUndefined())
-  it("refuses someone else's failed release too", () => expect(foreignReleaseRefusal(rel, [{ revision: 2, status: 'failed' }], false)).toContain('(chart unknown; revision 2, failed)'))
+  it("refuses someone else's failed release too", () =>
+    expect(foreignReleaseRefusal(rel, [{ revision: 2, status: 'failed' }], false)).toContain('(chart unknown; revision 2, failed)'))
 
-  it('marks its releases in the values, and adds the labels the Prometheus selects by under the user\'s', () => {
-    const values = releaseValues('standalone', { metrics: { serviceMonitor: { additionalLabels: { team: 'ml' } } } }, { release: 'kps', team: 'x' })
+  it("marks its releases in the values, and adds the labels the Prometheus selects by under the user's", () => {
+    const values = releaseValues(
+      'standalone',
+      { metrics: { serviceMonitor: { additionalLabels: { team: 'ml' } } } },
+      { release: 'kps', team: 'x' },
+    )
     expect(ownedRelease(values)).toBe(true)
     expect(ownedRelease({})).toBe(false)
-    expect((values.metrics as { serviceMonitor: Record<string, unknown> }).serviceMonitor).toEqual({ enabled: true, interval: '10s', additionalLabels: { release: 'kps', team: 'ml' } })
+    expect((values.metrics as { serviceMonitor: Record<string, unknown> }).serviceMonitor).toEqual({
+      enabled: true,
+      interval: '10s',
+      additionalLabels: { release: 'kps', team: 'ml' },
+    })
     expect(releaseValues('cluster', {}).metrics).toEqual({ enabled: true, serviceMonitor: { enabled: true } })
   })
 })
@@ -165,10 +256,25 @@ describe('helm arguments per Helm line', () => {
 describe('secret values', () => {
   it.each([
     ['a secret-looking key', { minio: { secretKey: 'abc123' } }, ['abc123']],
-    ['the env-list shape', { standalone: { extraEnv: [{ name: 'DB_PASSWORD', value: 'hunter2' }, { name: 'LOG_LEVEL', value: 'debug' }] } }, ['hunter2']],
+    [
+      'the env-list shape',
+      {
+        standalone: {
+          extraEnv: [
+            { name: 'DB_PASSWORD', value: 'hunter2' },
+            { name: 'LOG_LEVEL', value: 'debug' },
+          ],
+        },
+      },
+      ['hunter2'],
+    ],
     ['a short number under a secret-looking key is not a secret', { tokenTtl: 300 }, []],
     ['a long number is', { apiKey: 12345678 }, ['12345678']],
-    ['inside extraConfigFiles, a YAML text', { extraConfigFiles: { 'user.yaml': 'minio:\n  secretAccessKey: s3cr3t\n  address: minio\n' } }, ['s3cr3t']],
+    [
+      'inside extraConfigFiles, a YAML text',
+      { extraConfigFiles: { 'user.yaml': 'minio:\n  secretAccessKey: s3cr3t\n  address: minio\n' } },
+      ['s3cr3t'],
+    ],
     ['not in a configuration file of comments only', { extraConfigFiles: { 'user.yaml': '# token: none\n' } }, []],
   ])('%s', (_n, values, want) => {
     expect(secretValues(values)).toEqual(want)
@@ -181,21 +287,55 @@ describe('a namespace whose deletion cannot finish', () => {
     apiVersion: 'v1',
     kind: 'Namespace',
     metadata: { name: 'milvus', deletionTimestamp: '2026-12-04T11:00:00Z' },
-    status: { phase: 'Terminating', conditions: [{ type, status: 'True', message, lastTransitionTime: new Date(now - ageS * 1000).toISOString() }, { type: 'NamespaceDeletionContentFailure', status: 'False' }] },
+    status: {
+      phase: 'Terminating',
+      conditions: [
+        { type, status: 'True', message, lastTransitionTime: new Date(now - ageS * 1000).toISOString() },
+        { type: 'NamespaceDeletionContentFailure', status: 'False' },
+      ],
+    },
   })
   it('a stale APIService blocking discovery for 30 s is stuck, with the fix', () => {
-    const r = stuckTermination(ns('NamespaceDeletionDiscoveryFailure', 31, 'Discovery failed for some groups, 1 failing: metrics.k8s.io/v1beta1: stale GroupVersion discovery'), now)
-    expect(r.stuck).toMatch(/metrics.k8s.io\/v1beta1: stale GroupVersion discovery \(NamespaceDeletionDiscoveryFailure for 31 s\); an APIService that does not answer[\s\S]*kubectl get apiservices/)
+    const r = stuckTermination(
+      ns(
+        'NamespaceDeletionDiscoveryFailure',
+        31,
+        'Discovery failed for some groups, 1 failing: metrics.k8s.io/v1beta1: stale GroupVersion discovery',
+      ),
+      now,
+    )
+    expect(r.stuck).toMatch(
+      /metrics.k8s.io\/v1beta1: stale GroupVersion discovery \(NamespaceDeletionDiscoveryFailure for 31 s\); an APIService that does not answer[\s\S]*kubectl get apiservices/,
+    )
   })
   it('a discovery failure younger than its grace: look again when the grace ends', () => {
     expect(stuckTermination(ns('NamespaceDeletionDiscoveryFailure', 10), now)).toEqual({ recheckInMs: 20_100 })
   })
   it('content remaining while pods end: waited on for three minutes, then stuck naming the finalizers', () => {
     expect(stuckTermination(ns('NamespaceFinalizersRemaining', 60), now).stuck).toBeUndefined()
-    expect(stuckTermination(ns('NamespaceFinalizersRemaining', 181, 'Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances'), now).stuck).toMatch(/example.com\/keep[\s\S]*remove it from the objects named/)
+    expect(
+      stuckTermination(
+        ns(
+          'NamespaceFinalizersRemaining',
+          181,
+          'Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances',
+        ),
+        now,
+      ).stuck,
+    ).toMatch(/example.com\/keep[\s\S]*remove it from the objects named/)
   })
   it('a deletion going well: nothing to say', () => {
-    expect(stuckTermination({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'milvus' }, status: { phase: 'Terminating', conditions: [{ type: 'NamespaceDeletionDiscoveryFailure', status: 'False' }] } }, now)).toEqual({})
+    expect(
+      stuckTermination(
+        {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: 'milvus' },
+          status: { phase: 'Terminating', conditions: [{ type: 'NamespaceDeletionDiscoveryFailure', status: 'False' }] },
+        },
+        now,
+      ),
+    ).toEqual({})
   })
 })
 
@@ -210,7 +350,9 @@ describe("HelmRelease.check with someone else's release", () => {
     const inputs = { namespace: 'milvus', releaseName: 'theirs', milvusMode: 'standalone', values: {} } as unknown as Inputs
     const run = { inputs, helm, kube: {}, budget: new Budget(60_000), stack: { serviceMonitorLabels: {} } } as unknown as StackRun
     const release = new HelmRelease(inputs)
-    await expect(release.check(run)).rejects.toThrow('Helm release milvus/theirs (chart milvus-5.0.19, app version v2.6.15; revision 3, deployed) was not installed by this action')
+    await expect(release.check(run)).rejects.toThrow(
+      'Helm release milvus/theirs (chart milvus-5.0.19, app version v2.6.15; revision 3, deployed) was not installed by this action',
+    )
     expect(calls).toEqual(['history', 'values'])
     expect(() => release.install(run)).toThrow(/install before check/) // no values file was written
   })

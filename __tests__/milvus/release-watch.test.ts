@@ -26,12 +26,55 @@ const event = (reason: string, message: string, extra: Partial<KubeEvent> = {}):
 
 describe('refusals in Events', () => {
   it.each([
-    ['PodSecurity', event('FailedCreate', 'create Pod r-etcd-0 in StatefulSet r-etcd failed error: pods "r-etcd-0" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false'), /PodSecurity.*kubectl label namespace milvus pod-security/s],
-    ['a label over 63 characters', event('FailedCreate', 'create Pod x-0 in StatefulSet x failed error: Pod "x-0" is invalid: metadata.labels: Invalid value: "x-7c9d8b": must be no more than 63 characters'), /shorter release-name/],
-    ['quota', event('FailedCreate', 'Error creating: pods "r-1" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1'), /ResourceQuota/],
-    ['a ServiceAccount missing for long', event('FailedCreate', 'Error creating: pods "r-" is forbidden: error looking up service account milvus/r: serviceaccount "r" not found', { count: 6 }), /ServiceAccount/],
-    ['resources on every node', event('FailedScheduling', '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.', { involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' } }), /No node has room/],
-    ['a claim no StorageClass binds', event('FailedBinding', 'no persistent volumes available for this claim and no storage class is set', { involvedObject: { kind: 'PersistentVolumeClaim', name: 'data', namespace: 'milvus' } }), /default StorageClass/],
+    [
+      'PodSecurity',
+      event(
+        'FailedCreate',
+        'create Pod r-etcd-0 in StatefulSet r-etcd failed error: pods "r-etcd-0" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false',
+      ),
+      /PodSecurity.*kubectl label namespace milvus pod-security/s,
+    ],
+    [
+      'a label over 63 characters',
+      event(
+        'FailedCreate',
+        'create Pod x-0 in StatefulSet x failed error: Pod "x-0" is invalid: metadata.labels: Invalid value: "x-7c9d8b": must be no more than 63 characters',
+      ),
+      /shorter release-name/,
+    ],
+    [
+      'quota',
+      event(
+        'FailedCreate',
+        'Error creating: pods "r-1" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1',
+      ),
+      /ResourceQuota/,
+    ],
+    [
+      'a ServiceAccount missing for long',
+      event(
+        'FailedCreate',
+        'Error creating: pods "r-" is forbidden: error looking up service account milvus/r: serviceaccount "r" not found',
+        { count: 6 },
+      ),
+      /ServiceAccount/,
+    ],
+    [
+      'resources on every node',
+      event(
+        'FailedScheduling',
+        '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.',
+        { involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' } },
+      ),
+      /No node has room/,
+    ],
+    [
+      'a claim no StorageClass binds',
+      event('FailedBinding', 'no persistent volumes available for this claim and no storage class is set', {
+        involvedObject: { kind: 'PersistentVolumeClaim', name: 'data', namespace: 'milvus' },
+      }),
+      /default StorageClass/,
+    ],
   ])('%s is fatal, naming the object and the fix', (_, e, fix) => {
     const r = refusalInEvent(e)
     expect(r).toBeDefined()
@@ -42,14 +85,38 @@ describe('refusals in Events', () => {
 
   it.each([
     ['a Normal event', event('FailedCreate', 'violates PodSecurity', { type: 'Normal' })],
-    ['a ServiceAccount the chart creates a moment later', event('FailedCreate', 'error looking up service account milvus/r: serviceaccount "r" not found', { count: 1 })],
-    ['a conflict the controller retries', event('FailedCreate', 'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again')],
-    ['a claim the controller created a moment ago (its cache is behind)', event('FailedCreate', 'create Pod r-etcd-0 in StatefulSet r-etcd failed error: failed to create PVC data-r-etcd-0: persistentvolumeclaims "data-r-etcd-0" already exists')],
-    ['an API server briefly unavailable', event('FailedCreate', 'Error creating: the server is currently unable to handle the request (post pods)')],
-    ['an API server that timed out', event('FailedCreate', 'Error creating: Timeout: request did not complete within requested timeout - context deadline exceeded')],
+    [
+      'a ServiceAccount the chart creates a moment later',
+      event('FailedCreate', 'error looking up service account milvus/r: serviceaccount "r" not found', { count: 1 }),
+    ],
+    [
+      'a conflict the controller retries',
+      event(
+        'FailedCreate',
+        'Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again',
+      ),
+    ],
+    [
+      'a claim the controller created a moment ago (its cache is behind)',
+      event(
+        'FailedCreate',
+        'create Pod r-etcd-0 in StatefulSet r-etcd failed error: failed to create PVC data-r-etcd-0: persistentvolumeclaims "data-r-etcd-0" already exists',
+      ),
+    ],
+    [
+      'an API server briefly unavailable',
+      event('FailedCreate', 'Error creating: the server is currently unable to handle the request (post pods)'),
+    ],
+    [
+      'an API server that timed out',
+      event('FailedCreate', 'Error creating: Timeout: request did not complete within requested timeout - context deadline exceeded'),
+    ],
     ['an internal error', event('FailedCreate', 'Error creating: Internal error occurred: resource quota evaluation timed out')],
     ['throttling', event('FailedCreate', 'Error creating: the server has received too many requests and has asked us to try again later')],
-    ['an unbound claim the binder is still working on', event('FailedScheduling', '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found')],
+    [
+      'an unbound claim the binder is still working on',
+      event('FailedScheduling', '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found'),
+    ],
     ['an event of another kind', event('BackOff', 'Back-off restarting failed container')],
   ])('%s is not', (_, e) => {
     expect(refusalInEvent(e)).toBeUndefined()
@@ -59,23 +126,38 @@ describe('refusals in Events', () => {
 const pod = (waiting: string, restartCount = 0, message = 'details'): PodObject => ({
   metadata: { name: 'r-milvus-standalone-1', namespace: 'milvus' },
   spec: { containers: [{ name: 'standalone' }] },
-  status: { phase: 'Pending', containerStatuses: [{ name: 'standalone', restartCount, ready: false, state: { waiting: { reason: waiting, message } } }] },
+  status: {
+    phase: 'Pending',
+    containerStatuses: [{ name: 'standalone', restartCount, ready: false, state: { waiting: { reason: waiting, message } } }],
+  },
 })
 
 describe('refusals in Pods', () => {
   it('an image that cannot be pulled for a reason that may pass: waited on for the grace, then fatal', () => {
     expect(refusalInPod(pod('ImagePullBackOff'), () => IMAGE_PULL_GRACE_MS - 1)).toBeUndefined()
-    const timeout = 'rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/milvusdb/milvus:v2.6.15": dial tcp 104.16.0.1:443: i/o timeout'
+    const timeout =
+      'rpc error: code = Unknown desc = failed to pull and unpack image "docker.io/milvusdb/milvus:v2.6.15": dial tcp 104.16.0.1:443: i/o timeout'
     expect(refusalInPod(pod('ErrImagePull', 0, timeout), () => IMAGE_PULL_GRACE_MS - 1)).toBeUndefined()
     expect(refusalInPod(pod('ErrImagePull', 0, 'toomanyrequests: You have reached your pull rate limit'), () => 0)).toBeUndefined()
     const r = refusalInPod(pod('ImagePullBackOff', 0, 'Back-off pulling image "milvusdb/milvus:nope"'), () => IMAGE_PULL_GRACE_MS)
-    expect(r?.message).toMatch(/Pod milvus\/r-milvus-standalone-1: ImagePullBackOff: container standalone: Back-off pulling image "milvusdb\/milvus:nope"/)
+    expect(r?.message).toMatch(
+      /Pod milvus\/r-milvus-standalone-1: ImagePullBackOff: container standalone: Back-off pulling image "milvusdb\/milvus:nope"/,
+    )
   })
 
   it.each([
-    ['containerd: the tag does not exist', 'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/milvusdb/milvus:nope": failed to resolve reference "docker.io/milvusdb/milvus:nope": docker.io/milvusdb/milvus:nope: not found'],
-    ['a registry: manifest unknown', 'failed to resolve reference "quay.io/x/y:z": unexpected status from HEAD request: 404 Not Found: manifest unknown'],
-    ['Docker Hub: no such repository', 'pull access denied, repository does not exist or may require authorization: server message: insufficient_scope'],
+    [
+      'containerd: the tag does not exist',
+      'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/milvusdb/milvus:nope": failed to resolve reference "docker.io/milvusdb/milvus:nope": docker.io/milvusdb/milvus:nope: not found',
+    ],
+    [
+      'a registry: manifest unknown',
+      'failed to resolve reference "quay.io/x/y:z": unexpected status from HEAD request: 404 Not Found: manifest unknown',
+    ],
+    [
+      'Docker Hub: no such repository',
+      'pull access denied, repository does not exist or may require authorization: server message: insufficient_scope',
+    ],
     ['a private registry without credentials', 'failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized'],
   ])('an image the registry refuses (%s) is fatal at once, in both pull states', (_, message) => {
     for (const state of ['ErrImagePull', 'ImagePullBackOff']) {
@@ -109,8 +191,20 @@ describe('refusals in Pods', () => {
 
   it('progress lines say phase, readiness and what a container waits on', () => {
     expect(podProgress(pod('ContainerCreating'))).toBe('Pending, 0/1 ready (ContainerCreating)')
-    expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Running', containerStatuses: [{ name: 'a', ready: true, state: { running: {} } }] } })).toBe('Running, 1/1 ready')
-    expect(podProgress({ metadata: { name: 'p' }, spec: { containers: [{ name: 'a' }] }, status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] } })).toBe('Pending, 0/1 ready (unschedulable)')
+    expect(
+      podProgress({
+        metadata: { name: 'p' },
+        spec: { containers: [{ name: 'a' }] },
+        status: { phase: 'Running', containerStatuses: [{ name: 'a', ready: true, state: { running: {} } }] },
+      }),
+    ).toBe('Running, 1/1 ready')
+    expect(
+      podProgress({
+        metadata: { name: 'p' },
+        spec: { containers: [{ name: 'a' }] },
+        status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False' }] },
+      }),
+    ).toBe('Pending, 0/1 ready (unschedulable)')
   })
 })
 
@@ -118,20 +212,27 @@ describe('whose Events end the run', () => {
   const objects: Record<string, { metadata: Record<string, unknown> }> = {
     '/apis/apps/v1/namespaces/milvus/statefulsets/r-etcd': { metadata: { annotations: { 'meta.helm.sh/release-name': 'r' } } },
     '/apis/apps/v1/namespaces/milvus/statefulsets/r-minio': { metadata: { labels: { release: 'r' } } },
-    '/apis/apps/v1/namespaces/milvus/replicasets/r-milvus-standalone-5d8': { metadata: { ownerReferences: [{ kind: 'Deployment', name: 'r-milvus-standalone', controller: true }] } },
+    '/apis/apps/v1/namespaces/milvus/replicasets/r-milvus-standalone-5d8': {
+      metadata: { ownerReferences: [{ kind: 'Deployment', name: 'r-milvus-standalone', controller: true }] },
+    },
     '/apis/apps/v1/namespaces/milvus/deployments/r-milvus-standalone': { metadata: { annotations: { 'meta.helm.sh/release-name': 'r' } } },
-    '/apis/apps/v1/namespaces/milvus/replicasets/web-7f9': { metadata: { labels: { 'app.kubernetes.io/instance': 'web' }, ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }] } },
+    '/apis/apps/v1/namespaces/milvus/replicasets/web-7f9': {
+      metadata: {
+        labels: { 'app.kubernetes.io/instance': 'web' },
+        ownerReferences: [{ kind: 'Deployment', name: 'web', controller: true }],
+      },
+    },
     '/apis/apps/v1/namespaces/milvus/deployments/web': { metadata: { annotations: { 'meta.helm.sh/release-name': 'web' } } },
     '/api/v1/namespaces/milvus/persistentvolumeclaims/data-r-etcd-0': { metadata: { labels: { 'app.kubernetes.io/instance': 'r' } } },
   }
   const kube = { find: async (path: string) => objects[path] } as unknown as Pick<Kube, 'find'>
 
   it.each([
-    ['the release\'s StatefulSet (Helm\'s annotation)', 'StatefulSet', 'r-etcd', true],
-    ['a subchart\'s StatefulSet labelled release=', 'StatefulSet', 'r-minio', true],
-    ['a ReplicaSet of the release\'s Deployment (owner chain)', 'ReplicaSet', 'r-milvus-standalone-5d8', true],
-    ['a claim from the release\'s claim template', 'PersistentVolumeClaim', 'data-r-etcd-0', true],
-    ['another release\'s ReplicaSet in the same namespace', 'ReplicaSet', 'web-7f9', false],
+    ["the release's StatefulSet (Helm's annotation)", 'StatefulSet', 'r-etcd', true],
+    ["a subchart's StatefulSet labelled release=", 'StatefulSet', 'r-minio', true],
+    ["a ReplicaSet of the release's Deployment (owner chain)", 'ReplicaSet', 'r-milvus-standalone-5d8', true],
+    ["a claim from the release's claim template", 'PersistentVolumeClaim', 'data-r-etcd-0', true],
+    ["another release's ReplicaSet in the same namespace", 'ReplicaSet', 'web-7f9', false],
     ['an object already gone', 'Pod', 'r-milvus-standalone-5d8-x', false],
     ['a kind no release makes', 'ConfigMap', 'r-config', false],
   ])('%s: %s/%s -> %s', async (_, kind, name, want) => {
@@ -149,12 +250,17 @@ describe('whose Events end the run', () => {
       get: () => Promise.reject(new Error('no detail in this test')),
       find: kube.find,
     } as unknown as Kube
-    const quota = (name: string, kind: string, object: string): KubeObject => ({
-      ...event('FailedCreate', 'Error creating: pods "x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1', { involvedObject: { kind, name: object, namespace: 'milvus' } }),
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name, namespace: 'milvus', resourceVersion: name },
-    } as unknown as KubeObject)
+    const quota = (name: string, kind: string, object: string): KubeObject =>
+      ({
+        ...event(
+          'FailedCreate',
+          'Error creating: pods "x" is forbidden: exceeded quota: compute, requested: cpu=2, used: cpu=0, limited: cpu=1',
+          { involvedObject: { kind, name: object, namespace: 'milvus' } },
+        ),
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name, namespace: 'milvus', resourceVersion: name },
+      }) as unknown as KubeObject
     const w = watchRelease(fake, 'milvus', 'r', () => undefined)
     let refused: ClusterRefusal | undefined
     void w.refusal.then((r) => (refused = r))
@@ -164,7 +270,12 @@ describe('whose Events end the run', () => {
     await new Promise((r) => setTimeout(r, 20))
     expect(refused).toBeUndefined()
     const mine = quota('e2', 'ReplicaSet', 'r-milvus-standalone-5d8')
-    emit(new Map([['milvus/e1', theirs], ['milvus/e2', mine]]))
+    emit(
+      new Map([
+        ['milvus/e1', theirs],
+        ['milvus/e2', mine],
+      ]),
+    )
     await new Promise((r) => setTimeout(r, 20))
     expect(refused?.object).toBe('ReplicaSet milvus/r-milvus-standalone-5d8')
     w.stop()
@@ -192,7 +303,12 @@ describe('watchRelease: unschedulable pods', () => {
   })
 
   /** A Kube whose events collection goes through `steps` (the first is the baseline list); `objects` by path for find(). */
-  function fakeKube(steps: KubeObject[][], objects: Record<string, unknown> = { '/api/v1/namespaces/milvus/pods/r-0': { metadata: { labels: { 'app.kubernetes.io/instance': 'r' } } } }) {
+  function fakeKube(
+    steps: KubeObject[][],
+    objects: Record<string, unknown> = {
+      '/api/v1/namespaces/milvus/pods/r-0': { metadata: { labels: { 'app.kubernetes.io/instance': 'r' } } },
+    },
+  ) {
     let emit: (items: Map<string, KubeObject>) => boolean = () => false
     const kube = {
       waitFor: (path: string, _q: unknown, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal) =>

@@ -173,10 +173,7 @@ describe('selectorInvalid and describeSelector', () => {
 describe('checkWiring', () => {
   it.each<[string, WiringInput]>([
     ['kube-prometheus defaults and the standalone chart', wiring()],
-    [
-      'kube-prometheus defaults and the cluster chart',
-      wiring({ serviceMonitor: clusterServiceMonitor, services: clusterServices }),
-    ],
+    ['kube-prometheus defaults and the cluster chart', wiring({ serviceMonitor: clusterServiceMonitor, services: clusterServices })],
     [
       'a release label selector met by additionalLabels',
       wiring({
@@ -357,7 +354,7 @@ describe('checkWiring', () => {
       wiring({ serviceMonitor: withSpec(standaloneServiceMonitor, { namespaceSelector: { matchNames: ['default'] } }) }),
       [
         'ServiceMonitor milvus/my-release-milvus-standalone looks for Services only in namespace(s) default, but ' +
-          'Service milvus/my-release-milvus is in namespace milvus; add milvus to the ServiceMonitor\'s ' +
+          "Service milvus/my-release-milvus is in namespace milvus; add milvus to the ServiceMonitor's " +
           'spec.namespaceSelector.matchNames',
       ],
     ],
@@ -392,7 +389,7 @@ describe('checkWiring', () => {
       [
         'ServiceMonitor milvus/my-release-milvus-standalone spec.endpoints[0] scrapes port metrics, but no selected ' +
           'Service has a port named metrics: milvus/my-release-milvus (ports: milvus); set spec.endpoints[0].port to ' +
-          'one of those names (it is the Service port\'s name, not its number)',
+          "one of those names (it is the Service port's name, not its number)",
       ],
     ],
     [
@@ -458,8 +455,22 @@ const operatorPodMonitor: PodMonitorObject = {
   },
 }
 const operatorPod = {
-  metadata: { name: 'my-milvus-milvus-standalone-0', namespace: 'milvus', labels: { 'app.kubernetes.io/instance': 'my-milvus', 'app.kubernetes.io/name': 'milvus' } },
-  spec: { containers: [{ name: 'standalone', ports: [{ name: 'milvus', containerPort: 19530 }, { name: 'metrics', containerPort: 9091 }] }] },
+  metadata: {
+    name: 'my-milvus-milvus-standalone-0',
+    namespace: 'milvus',
+    labels: { 'app.kubernetes.io/instance': 'my-milvus', 'app.kubernetes.io/name': 'milvus' },
+  },
+  spec: {
+    containers: [
+      {
+        name: 'standalone',
+        ports: [
+          { name: 'milvus', containerPort: 19530 },
+          { name: 'metrics', containerPort: 9091 },
+        ],
+      },
+    ],
+  },
 }
 
 describe('the wiring of a PodMonitor', () => {
@@ -471,19 +482,32 @@ describe('the wiring of a PodMonitor', () => {
     ...o,
   })
 
-  it('is right when Prometheus selects it and it selects a pod with the port it scrapes', () => expect(checkPodMonitorWiring(input())).toEqual([]))
+  it('is right when Prometheus selects it and it selects a pod with the port it scrapes', () =>
+    expect(checkPodMonitorWiring(input())).toEqual([]))
 
   it("reads the Prometheus' pod monitor selectors, not its ServiceMonitor ones", () => {
-    const prometheus = { metadata: { name: 'kps', namespace: 'kps' }, spec: { serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, podMonitorSelector: { matchLabels: { release: 'kps' } }, podMonitorNamespaceSelector: {} } }
+    const prometheus = {
+      metadata: { name: 'kps', namespace: 'kps' },
+      spec: {
+        serviceMonitorSelector: {},
+        serviceMonitorNamespaceSelector: {},
+        podMonitorSelector: { matchLabels: { release: 'kps' } },
+        podMonitorNamespaceSelector: {},
+      },
+    }
     expect(checkPodMonitorWiring(input({ prometheus }))).toEqual([
       'Prometheus kps/kps selects PodMonitors with release=kps, but milvus/my-milvus has no label release; add the labels to the PodMonitor or widen the Prometheus spec.podMonitorSelector',
     ])
-    expect(checkPodMonitorWiring(input({ prometheus: { metadata: { name: 'kps', namespace: 'kps' }, spec: { serviceMonitorSelector: {} } } }))[0]).toMatch(/has no spec.podMonitorSelector, so it selects no PodMonitors/)
+    expect(
+      checkPodMonitorWiring(
+        input({ prometheus: { metadata: { name: 'kps', namespace: 'kps' }, spec: { serviceMonitorSelector: {} } } }),
+      )[0],
+    ).toMatch(/has no spec.podMonitorSelector, so it selects no PodMonitors/)
   })
 
   it('names a selector that selects no pod', () => {
     expect(checkPodMonitorWiring(input({ pods: [] }))).toEqual([
-      'PodMonitor milvus/my-milvus selects pods with app.kubernetes.io/instance=my-milvus,app.kubernetes.io/name=milvus in namespace(s) milvus, but there is none; fix the PodMonitor\'s spec.selector or its spec.namespaceSelector',
+      "PodMonitor milvus/my-milvus selects pods with app.kubernetes.io/instance=my-milvus,app.kubernetes.io/name=milvus in namespace(s) milvus, but there is none; fix the PodMonitor's spec.selector or its spec.namespaceSelector",
     ])
   })
 

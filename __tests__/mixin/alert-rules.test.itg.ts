@@ -34,9 +34,15 @@ describe('the Milvus rules, with promtool', () => {
   })
 
   it.runIf(existsSync(PROMTOOL))('pass every promtool unit test, one or more per rule', () => {
-    const tests = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'rules', 'milvus-alerts.promtool.yaml'), 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string }> }> }
+    const tests = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'rules', 'milvus-alerts.promtool.yaml'), 'utf8')) as {
+      tests: Array<{ alert_rule_test: Array<{ alertname: string }> }>
+    }
     const tested = new Set(tests.tests.flatMap((t) => t.alert_rule_test.map((a) => a.alertname)))
-    expect([...tested].sort()).toEqual(milvusRuleGroups('milvus', 'my-release')[0]!.rules.map((r) => r.alert).sort())
+    expect([...tested].sort()).toEqual(
+      milvusRuleGroups('milvus', 'my-release')[0]!
+        .rules.map((r) => r.alert)
+        .sort(),
+    )
     const testFile = join(dir, 'milvus-alerts.test.yaml')
     writeFileSync(testFile, YAML.stringify({ rule_files: [rules], ...tests }))
     expect(execFileSync(PROMTOOL, ['test', 'rules', testFile], { encoding: 'utf8' })).toMatch(/SUCCESS/)
@@ -45,10 +51,25 @@ describe('the Milvus rules, with promtool', () => {
 
 describe('milvusRuleGroups', () => {
   it("tests MilvusRequestFailures on each of Milvus' status schemes", () => {
-    const tests = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'rules', 'milvus-alerts.promtool.yaml'), 'utf8')) as { tests: Array<{ input_series: Array<{ series: string }>; alert_rule_test: Array<{ alertname: string }> }> }
-    const series = tests.tests.filter((t) => t.alert_rule_test.some((a) => a.alertname === 'MilvusRequestFailures')).flatMap((t) => t.input_series.map((s) => s.series))
-    for (const label of ['status="fail"}', 'status="fail_input"', 'status="fail_system"', 'status="cancel"', 'cause="user"', 'cause="system"', 'cause="cancel"']) {
-      expect(series.some((s) => s.includes(label)), label).toBe(true)
+    const tests = YAML.parse(readFileSync(join(import.meta.dirname, '..', 'rules', 'milvus-alerts.promtool.yaml'), 'utf8')) as {
+      tests: Array<{ input_series: Array<{ series: string }>; alert_rule_test: Array<{ alertname: string }> }>
+    }
+    const series = tests.tests
+      .filter((t) => t.alert_rule_test.some((a) => a.alertname === 'MilvusRequestFailures'))
+      .flatMap((t) => t.input_series.map((s) => s.series))
+    for (const label of [
+      'status="fail"}',
+      'status="fail_input"',
+      'status="fail_system"',
+      'status="cancel"',
+      'cause="user"',
+      'cause="system"',
+      'cause="cancel"',
+    ]) {
+      expect(
+        series.some((s) => s.includes(label)),
+        label,
+      ).toBe(true)
     }
   })
 
@@ -71,14 +92,21 @@ describe('labels and durations', () => {
     [{}, {}],
     [undefined, {}],
     [{ matchLabels: { role: 'alert-rules', team: 'db' } }, { role: 'alert-rules', team: 'db' }],
-    [{ matchLabels: { release: 'kps' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['db', 'web'] }] }, { release: 'kps', tier: 'db' }],
+    [
+      { matchLabels: { release: 'kps' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['db', 'web'] }] },
+      { release: 'kps', tier: 'db' },
+    ],
   ])('a ruleSelector %j: the rule labels of the stack', (selector, want) => {
     expect(labelsForSelector(selector)).toEqual(want)
   })
 
   it('labels the PrometheusRule for the ruleSelector', () => {
     const obj = milvusPrometheusRule('milvus', 'my-release', { team: 'db' })
-    expect(obj.metadata).toMatchObject({ name: 'my-release-milvus-alerts', namespace: 'milvus', labels: { team: 'db', 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' } })
+    expect(obj.metadata).toMatchObject({
+      name: 'my-release-milvus-alerts',
+      namespace: 'milvus',
+      labels: { team: 'db', 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' },
+    })
   })
 
   it.each([
@@ -93,7 +121,11 @@ describe('labels and durations', () => {
 describe('groupsState', () => {
   const obj = milvusPrometheusRule('milvus', 'rel', {})
   const file = '/etc/prometheus/rules/prometheus-k8s-rulefiles-0/milvus-rel-milvus-alerts-1234.yaml'
-  const group = (health: string[], name = 'milvus-milvus-rel', f = file) => ({ name, file: f, rules: health.map((h, i) => ({ name: `r${i}`, health: h, lastError: h === 'err' ? 'boom' : '' })) })
+  const group = (health: string[], name = 'milvus-milvus-rel', f = file) => ({
+    name,
+    file: f,
+    rules: health.map((h, i) => ({ name: `r${i}`, health: h, lastError: h === 'err' ? 'boom' : '' })),
+  })
   it.each<[string, unknown[], string]>([
     ['no groups', [], 'missing'],
     ['the same group name from another file', [group(['ok'], 'milvus-milvus-rel', '/x/other-rel-milvus-alerts-1.yaml')], 'missing'],
@@ -106,7 +138,14 @@ describe('groupsState', () => {
 })
 
 describe('rejectionEvents', () => {
-  const ev = (type: string, kind: string, name: string, at: string) => ({ metadata: { name: 'e' }, type, reason: 'InvalidConfiguration', message: `PrometheusRule ${name} was rejected`, involvedObject: { kind, name }, eventTime: at })
+  const ev = (type: string, kind: string, name: string, at: string) => ({
+    metadata: { name: 'e' },
+    type,
+    reason: 'InvalidConfiguration',
+    message: `PrometheusRule ${name} was rejected`,
+    involvedObject: { kind, name },
+    eventTime: at,
+  })
   it.each<[string, unknown, number]>([
     ['a recent warning on the rule', ev('Warning', 'PrometheusRule', 'r', '2026-01-01T00:01:00Z'), 1],
     ['an older one', ev('Warning', 'PrometheusRule', 'r', '2025-12-31T23:00:00Z'), 0],
@@ -126,7 +165,10 @@ describe('readRuleFiles', () => {
     return p
   }
   it('reads every document, defaulting the namespace', () => {
-    const p = write('ok.yaml', 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: a}\nspec: {groups: []}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: b, namespace: other}\nspec: {groups: []}\n')
+    const p = write(
+      'ok.yaml',
+      'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: a}\nspec: {groups: []}\n---\napiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: b, namespace: other}\nspec: {groups: []}\n',
+    )
     expect(readRuleFiles([p], 'milvus').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['milvus/a', 'other/b'])
   })
   it.each([
@@ -138,16 +180,27 @@ describe('readRuleFiles', () => {
 })
 
 describe('where the rules go', () => {
-  const stack = (ruleNamespaceSelector: LabelSelector | null): PrometheusStack => ({ ...KUBE_PROMETHEUS_STACK, namespace: 'kps', name: 'kps', ruleNamespaceSelector })
+  const stack = (ruleNamespaceSelector: LabelSelector | null): PrometheusStack => ({
+    ...KUBE_PROMETHEUS_STACK,
+    namespace: 'kps',
+    name: 'kps',
+    ruleNamespaceSelector,
+  })
   it("every namespace ({}): the release's", () => {
     expect(ruleNamespace(stack({}), 'milvus', {})).toBe('milvus')
   })
-  it('an unset selector: the operator reads only the Prometheus\' own namespace, so the rules go there', () => {
+  it("an unset selector: the operator reads only the Prometheus' own namespace, so the rules go there", () => {
     expect(ruleNamespace(stack(null), 'milvus', {})).toBe('kps')
   })
   it('a selector the namespace meets (by label, or by its name label)', () => {
     expect(ruleNamespace(stack({ matchLabels: { team: 'db' } }), 'milvus', { team: 'db' })).toBe('milvus')
-    expect(ruleNamespace(stack({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['milvus'] }] }), 'milvus', undefined)).toBe('milvus')
+    expect(
+      ruleNamespace(
+        stack({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['milvus'] }] }),
+        'milvus',
+        undefined,
+      ),
+    ).toBe('milvus')
   })
   it('a selector the namespace does not meet: refused, naming the selector and the fix', () => {
     expect(() => ruleNamespace(stack({ matchLabels: { monitoring: 'on' } }), 'milvus', { team: 'db' })).toThrow(

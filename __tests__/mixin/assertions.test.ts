@@ -26,9 +26,12 @@ describe('parseCondition', () => {
     expect(parseCondition(raw)).toEqual(want)
   })
 
-  it.each(['result > 1', 'len(result)', 'result[0] = 1', 'all(result, # == "v2")', 'result[-1] == 1', ''])('refuses %j, naming the accepted forms', (raw) => {
-    expect(() => parseCondition(raw)).toThrow(/len\(result\) > 0.*result\[0\] >= 1.*all\(result, # == 1\)/)
-  })
+  it.each(['result > 1', 'len(result)', 'result[0] = 1', 'all(result, # == "v2")', 'result[-1] == 1', ''])(
+    'refuses %j, naming the accepted forms',
+    (raw) => {
+      expect(() => parseCondition(raw)).toThrow(/len\(result\) > 0.*result\[0\] >= 1.*all\(result, # == 1\)/)
+    },
+  )
 })
 
 describe('holds', () => {
@@ -51,7 +54,20 @@ describe('holds', () => {
 
 describe('resultValues', () => {
   it.each<[string, unknown, number[]]>([
-    ['a vector', { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, '1'] }, { metric: {}, value: [1, '0.25'] }] } }, [1, 0.25]],
+    [
+      'a vector',
+      {
+        status: 'success',
+        data: {
+          resultType: 'vector',
+          result: [
+            { metric: {}, value: [1, '1'] },
+            { metric: {}, value: [1, '0.25'] },
+          ],
+        },
+      },
+      [1, 0.25],
+    ],
     ['an empty vector', { status: 'success', data: { resultType: 'vector', result: [] } }, []],
     ['a scalar', { status: 'success', data: { resultType: 'scalar', result: [1, '3'] } }, [3]],
     ['NaN', { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, 'NaN'] }] } }, [NaN]],
@@ -71,7 +87,10 @@ describe('resultValues', () => {
 describe('fillPlaceholders', () => {
   it.each([
     ['up{namespace="${namespace}"}', 'up{namespace="milvus"}'],
-    ['x{app_kubernetes_io_instance="${release}", job=~"${pool}"}', 'x{app_kubernetes_io_instance="rel", job=~"serviceMonitor/milvus/sm/0"}'],
+    [
+      'x{app_kubernetes_io_instance="${release}", job=~"${pool}"}',
+      'x{app_kubernetes_io_instance="rel", job=~"serviceMonitor/milvus/sm/0"}',
+    ],
     ['${other} stays', '${other} stays'],
   ])('%s', (q, want) => {
     expect(fillPlaceholders(q, { namespace: 'milvus', release: 'rel', pool: 'serviceMonitor/milvus/sm/0' })).toBe(want)
@@ -101,7 +120,10 @@ describe('parseAssertions', () => {
     ['- query: up\n  successCondition: len(result) > 0\n  count: 2\n  within: 1m', /either count .* or within/],
     ['- query: up\n  successCondition: len(result) > 0\n  failureLimit: 1\n  within: 1m', /either count .* or within/],
     ['- query: up\n  successCondition: len(result) > 0\n  count: 3\n  failureLimit: -1', /failureLimit must be a whole number/],
-    ['- query: up\n  successCondition: len(result) > 0\n  count: 3\n  failureLimit: 3', /failureLimit 3 lets all 3 measurements fail, so the assertion could never fail; set count/],
+    [
+      '- query: up\n  successCondition: len(result) > 0\n  count: 3\n  failureLimit: 3',
+      /failureLimit 3 lets all 3 measurements fail, so the assertion could never fail; set count/,
+    ],
     ['- query: up\n  successCondition: len(result) > 0\n  interval: 5m\n  failureLimit: 3', /failureLimit 3 lets all 1 measurement fail/],
     ['- query: up\n  successCondition: len(result) > 0\n  interval: 30s', /interval needs count .* or within/],
     ['- query: up\n  successCondition: len(result) > 0\n  timeout: 1m', /unknown key\(s\) timeout/],
@@ -111,13 +133,17 @@ describe('parseAssertions', () => {
   })
 
   it("takes Argo Rollouts' count and failureLimit, numbers or digit strings", () => {
-    const { assertions, problems } = parseAssertions('- query: up\n  successCondition: result[0] == 1\n  interval: 30s\n  count: "5"\n  failureLimit: 2\n')
+    const { assertions, problems } = parseAssertions(
+      '- query: up\n  successCondition: result[0] == 1\n  interval: 30s\n  count: "5"\n  failureLimit: 2\n',
+    )
     expect(problems).toEqual([])
     expect(assertions[0]).toMatchObject({ intervalMs: 30_000, count: 5, failureLimit: 2 })
   })
 
   it('names a condition cut by a YAML comment, with the quoted form to use', () => {
-    const { problems } = parseAssertions('- name: all up\n  query: up\n  successCondition: all(result, # == 1)\n  within: 2m\n- query: up\n  successCondition: any(result, # > 0)')
+    const { problems } = parseAssertions(
+      '- name: all up\n  query: up\n  successCondition: all(result, # == 1)\n  within: 2m\n- query: up\n  successCondition: any(result, # > 0)',
+    )
     expect(problems).toEqual([
       `assertions[0]: successCondition "all(result," was cut by a YAML comment: an unquoted ' #' starts one, so "# == 1)" never arrived. ` +
         `Quote the condition: successCondition: 'all(result, # == 1)'`,
@@ -128,7 +154,7 @@ describe('parseAssertions', () => {
 
   it('accepts the quoted forms, braces, and a comment after a whole condition', () => {
     const { assertions, problems } = parseAssertions(
-      "- query: up\n  successCondition: 'all(result, # == 1)'\n- query: up\n  successCondition: \"any(result, # > 0)\"\n" +
+      '- query: up\n  successCondition: \'all(result, # == 1)\'\n- query: up\n  successCondition: "any(result, # > 0)"\n' +
         '- query: up\n  successCondition: all(result, {# > 0})\n- query: up\n  successCondition: result[0] == 1 # the first series\n',
     )
     expect(problems).toEqual([])
@@ -151,7 +177,10 @@ describe('parseAssertions', () => {
 })
 
 describe('evaluateAssertion', () => {
-  const vector = (...v: number[]) => ({ status: 'success', data: { resultType: 'vector', result: v.map((x) => ({ metric: {}, value: [0, String(x)] })) } })
+  const vector = (...v: number[]) => ({
+    status: 'success',
+    data: { resultType: 'vector', result: v.map((x) => ({ metric: {}, value: [0, String(x)] })) },
+  })
   const opts = (answers: unknown[]) => {
     const sent: string[] = []
     return {
@@ -206,20 +235,29 @@ describe('evaluateAssertion', () => {
 
   it('failureLimit: that many measurements may fail', async () => {
     const { o } = opts([vector(0), vector(1), vector(0), vector(1)])
-    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 4\n  failureLimit: 2\n  interval: 1ms'), o)
+    const v = await evaluateAssertion(
+      one('- query: up\n  successCondition: result[0] == 1\n  count: 4\n  failureLimit: 2\n  interval: 1ms'),
+      o,
+    )
     expect(v).toMatchObject({ held: true, measurements: 4, failures: 2 })
   })
 
   it('failureLimit: one failure more fails it, without the remaining measurements', async () => {
     const { sent, o } = opts([vector(0), vector(0), vector(1)])
-    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 5\n  failureLimit: 1\n  interval: 1ms'), o)
+    const v = await evaluateAssertion(
+      one('- query: up\n  successCondition: result[0] == 1\n  count: 5\n  failureLimit: 1\n  interval: 1ms'),
+      o,
+    )
     expect(v).toMatchObject({ held: false, measurements: 2, failures: 2 })
     expect(sent).toHaveLength(2)
   })
 
   it('failureLimit count-1: the first measurement that holds decides', async () => {
     const { sent, o } = opts([vector(0), vector(1), vector(0)])
-    const v = await evaluateAssertion(one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  failureLimit: 2\n  interval: 1ms'), o)
+    const v = await evaluateAssertion(
+      one('- query: up\n  successCondition: result[0] == 1\n  count: 3\n  failureLimit: 2\n  interval: 1ms'),
+      o,
+    )
     expect(v).toMatchObject({ held: true, measurements: 2, failures: 1 })
     expect(sent).toHaveLength(2)
   })
@@ -233,9 +271,19 @@ describe('evaluateAssertion', () => {
 
 describe('requireAssertions', () => {
   it('lists every assertion that did not hold', () => {
-    const v = (name: string, held: boolean) => ({ name, query: name, expected: 'result[0] == 1', lastValue: '[0]', held, measurements: 1, failures: held ? 0 : 1 })
+    const v = (name: string, held: boolean) => ({
+      name,
+      query: name,
+      expected: 'result[0] == 1',
+      lastValue: '[0]',
+      held,
+      measurements: 1,
+      failures: held ? 0 : 1,
+    })
     expect(() => requireAssertions([v('a', true)])).not.toThrow()
     expect(() => requireAssertions([v('a', false), v('b', true), v('c', false)])).toThrow(AssertionsFailed)
-    expect(() => requireAssertions([v('a', false), v('c', false)])).toThrow(/2 PromQL assertions did not hold:\n {2}- a: expected result\[0\] == 1, 1 of 1 measurement failed, last value \[0\]\n {2}- c:/)
+    expect(() => requireAssertions([v('a', false), v('c', false)])).toThrow(
+      /2 PromQL assertions did not hold:\n {2}- a: expected result\[0\] == 1, 1 of 1 measurement failed, last value \[0\]\n {2}- c:/,
+    )
   })
 })

@@ -31,8 +31,17 @@ describe('the official Milvus dashboard', () => {
     expect(panels).toHaveLength(154)
     expect(panels.reduce((n, p) => n + p.queries.length, 0)).toBe(230) // 235 targets: 2 without expr, 3 hidden
     expect([...new Set(panels.map((p) => p.row))]).toEqual([
-      'Service Quality', 'Dependencies', 'Proxy', 'Root Coordinator', 'Query Coordinator', 'Query Node',
-      'Knowhere', 'Data Coordinator', 'Data Node', 'Index Node', 'Runtime',
+      'Service Quality',
+      'Dependencies',
+      'Proxy',
+      'Root Coordinator',
+      'Query Coordinator',
+      'Query Node',
+      'Knowhere',
+      'Data Coordinator',
+      'Data Node',
+      'Index Node',
+      'Runtime',
     ])
     expect(panels.find((p) => p.title === 'Go Heap in Use')?.row).toBe('Runtime')
   })
@@ -40,7 +49,12 @@ describe('the official Milvus dashboard', () => {
   it('reads its variables, the new query editor form included', () => {
     const vars = templateVariables(d)
     expect(vars.map((v) => [v.name, v.type])).toEqual([
-      ['datasource', 'datasource'], ['namespace', 'query'], ['instance', 'query'], ['db', 'query'], ['collection', 'query'], ['app_name', 'textbox'],
+      ['datasource', 'datasource'],
+      ['namespace', 'query'],
+      ['instance', 'query'],
+      ['db', 'query'],
+      ['collection', 'query'],
+      ['app_name', 'textbox'],
     ])
     expect(vars[1]?.query).toBe('label_values(go_info,namespace)')
     expect(vars[3]).toMatchObject({ includeAll: true, allValue: '.*', current: ['$__all'] })
@@ -65,11 +79,18 @@ describe('the official Milvus dashboard', () => {
 })
 
 describe('dashboard shapes', () => {
-  const panel = (title: string, expr: string, extra: Record<string, unknown> = {}) => ({ type: 'timeseries', title, targets: [{ refId: 'A', expr, ...extra }] })
+  const panel = (title: string, expr: string, extra: Record<string, unknown> = {}) => ({
+    type: 'timeseries',
+    title,
+    targets: [{ refId: 'A', expr, ...extra }],
+  })
 
   it('reads the export for sharing, the API answer and the old rows schema alike', () => {
     const shared = {
-      __inputs: [{ name: 'DS_PROM', type: 'datasource', pluginId: 'prometheus' }, { name: 'DS_LOKI', type: 'datasource', pluginId: 'loki' }],
+      __inputs: [
+        { name: 'DS_PROM', type: 'datasource', pluginId: 'prometheus' },
+        { name: 'DS_LOKI', type: 'datasource', pluginId: 'loki' },
+      ],
       panels: [
         { ...panel('prom', 'up'), datasource: '${DS_PROM}' },
         { ...panel('logs', 'rate({app="x"}[1m])'), datasource: '${DS_LOKI}' },
@@ -84,7 +105,18 @@ describe('dashboard shapes', () => {
   })
 
   it('keeps hidden targets only when every target is hidden', () => {
-    const d = { panels: [{ title: 'p', targets: [{ refId: 'A', expr: 'a', hide: true }, { refId: 'B', expr: 'b' }] }, { title: 'q', targets: [{ refId: 'A', expr: 'c', hide: true }] }] }
+    const d = {
+      panels: [
+        {
+          title: 'p',
+          targets: [
+            { refId: 'A', expr: 'a', hide: true },
+            { refId: 'B', expr: 'b' },
+          ],
+        },
+        { title: 'q', targets: [{ refId: 'A', expr: 'c', hide: true }] },
+      ],
+    }
     expect(dashboardPanels(d).map((p) => p.queries.map((q) => q.expr))).toEqual([['b'], ['c']])
   })
 })
@@ -127,7 +159,8 @@ describe('substitute', () => {
 
 describe('metricSelectors', () => {
   it('finds the selectors, not functions, labels, strings or durations', () => {
-    const expr = 'sum by (pod) (rate(milvus_proxy_req_count{namespace="milvus", status=~"fail|x"}[2m])) / on(pod) group_left(node) kube_pod_info offset 5m > 0 or {__name__="go_info", job="a"}'
+    const expr =
+      'sum by (pod) (rate(milvus_proxy_req_count{namespace="milvus", status=~"fail|x"}[2m])) / on(pod) group_left(node) kube_pod_info offset 5m > 0 or {__name__="go_info", job="a"}'
     expect(metricSelectors(expr)).toEqual([
       { metric: 'milvus_proxy_req_count', selector: 'milvus_proxy_req_count{namespace="milvus", status=~"fail|x"}' },
       { metric: 'kube_pod_info', selector: 'kube_pod_info' },
@@ -148,10 +181,23 @@ describe('filterValues', () => {
 })
 
 describe('classification', () => {
-  const panel = { row: 'Proxy', title: 'Search', queries: [{ refId: 'A', expr: 'a' }, { refId: 'B', expr: 'b' }] }
+  const panel = {
+    row: 'Proxy',
+    title: 'Search',
+    queries: [
+      { refId: 'A', expr: 'a' },
+      { refId: 'B', expr: 'b' },
+    ],
+  }
   it('is data when a query has a series, no data when none has, an error when one fails', () => {
     expect(classifyPanel(panel, [{ series: 0 }, { series: 2 }], ['a'])).toMatchObject({ state: 'data', missing: ['a'] })
-    expect(classifyPanel(panel, [{ series: 0 }, { series: 0 }], ['b', 'a', 'b'])).toEqual({ row: 'Proxy', title: 'Search', state: 'no data', queries: 2, missing: ['a', 'b'] })
+    expect(classifyPanel(panel, [{ series: 0 }, { series: 0 }], ['b', 'a', 'b'])).toEqual({
+      row: 'Proxy',
+      title: 'Search',
+      state: 'no data',
+      queries: 2,
+      missing: ['a', 'b'],
+    })
     expect(classifyPanel(panel, [{ series: 3 }, { error: 'parse error' }], [])).toMatchObject({ state: 'error', error: 'B: parse error' })
   })
 
@@ -167,13 +213,20 @@ describe('classification', () => {
     ])
     const check = { title: 't', panels, variables: [], rows: coverageByRow(panels), coverage: 66.7 }
     expect(gateProblem(check, 50)).toBeUndefined()
-    expect(gateProblem(check, 80)).toMatch(/66\.7% of the panels show data, under dashboard-min-coverage 80% \(no data: R1 \/ Search \(m\)\)/)
-    expect(gateProblem({ ...check, variables: [{ name: 'ns', query: 'q', values: 0, error: 'bad' }] }, 0)).toMatch(/1 query of the dashboard failed \(variable ns: bad\)/)
+    expect(gateProblem(check, 80)).toMatch(
+      /66\.7% of the panels show data, under dashboard-min-coverage 80% \(no data: R1 \/ Search \(m\)\)/,
+    )
+    expect(gateProblem({ ...check, variables: [{ name: 'ns', query: 'q', values: 0, error: 'bad' }] }, 0)).toMatch(
+      /1 query of the dashboard failed \(variable ns: bad\)/,
+    )
   })
 })
 
 /** A Prometheus API over crafted series: instant queries by exact expression, label values by label. */
-function crafted(answers: Record<string, unknown[] | string>, labels: Record<string, string[]>): { request: PrometheusRequest; asked: string[] } {
+function crafted(
+  answers: Record<string, unknown[] | string>,
+  labels: Record<string, string[]>,
+): { request: PrometheusRequest; asked: string[] } {
   const asked: string[] = []
   const request: PrometheusRequest = async (path) => {
     asked.push(decodeURIComponent(path))
@@ -182,7 +235,8 @@ function crafted(answers: Record<string, unknown[] | string>, labels: Record<str
     if (label) return { status: 'success', data: labels[`${label} ${url.searchParams.get('match[]') ?? ''}`] ?? [] }
     const q = url.searchParams.get('query') ?? ''
     const a = answers[q]
-    if (typeof a === 'string') throw Object.assign(new Error('HTTP 400 Bad Request'), { body: JSON.stringify({ status: 'error', errorType: 'bad_data', error: a }) })
+    if (typeof a === 'string')
+      throw Object.assign(new Error('HTTP 400 Bad Request'), { body: JSON.stringify({ status: 'error', errorType: 'bad_data', error: a }) })
     return { status: 'success', data: { resultType: 'vector', result: (a ?? []).map(() => ({ metric: {}, value: [0, '1'] })) } }
   }
   return { request, asked }
@@ -217,7 +271,13 @@ describe('checkDashboard on crafted series', () => {
       },
       { 'namespace go_info': ['other', 'milvus'], 'app go_info{namespace="milvus"}': ['a1', 'a2'] },
     )
-    const check = await checkDashboard(dashboard, { request, overrides: { namespace: 'milvus' }, scrapeIntervalMs: 30_000, signal: new AbortController().signal, now: () => 1_700_000_000_000 })
+    const check = await checkDashboard(dashboard, {
+      request,
+      overrides: { namespace: 'milvus' },
+      scrapeIntervalMs: 30_000,
+      signal: new AbortController().signal,
+      now: () => 1_700_000_000_000,
+    })
     expect(check.variables).toEqual([
       { name: 'namespace', query: 'label_values(go_info, namespace)', values: 2 },
       { name: 'app', query: 'label_values(go_info{namespace="milvus"}, app)', values: 2 },
@@ -233,7 +293,10 @@ describe('checkDashboard on crafted series', () => {
     ])
     expect(check.coverage).toBe(33.3)
     // Only a query with no series has its selectors asked again.
-    expect(asked.filter((a) => a.startsWith('/api/v1/query?query=group('))).toEqual(['/api/v1/query?query=group(y{namespace="milvus"})', '/api/v1/query?query=group(x_total{namespace="milvus"})'])
+    expect(asked.filter((a) => a.startsWith('/api/v1/query?query=group('))).toEqual([
+      '/api/v1/query?query=group(y{namespace="milvus"})',
+      '/api/v1/query?query=group(x_total{namespace="milvus"})',
+    ])
   })
 
   it('rejects when the run is aborted', async () => {
@@ -243,6 +306,8 @@ describe('checkDashboard on crafted series', () => {
       signal.throwIfAborted()
       return {}
     }
-    await expect(checkDashboard(dashboard, { request, overrides: {}, scrapeIntervalMs: 30_000, signal: stop.signal })).rejects.toThrow('the run failed')
+    await expect(checkDashboard(dashboard, { request, overrides: {}, scrapeIntervalMs: 30_000, signal: stop.signal })).rejects.toThrow(
+      'the run failed',
+    )
   })
 })

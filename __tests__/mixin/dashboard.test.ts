@@ -1,14 +1,33 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_DASHBOARD_URL, dashboardLink, dashboardSource, grafanaLogin, milvusTag, pickDatasource, prepareDashboard, type GrafanaDatasource } from '../../src/mixin/dashboard.ts'
+import {
+  DEFAULT_DASHBOARD_URL,
+  dashboardLink,
+  dashboardSource,
+  grafanaLogin,
+  milvusTag,
+  pickDatasource,
+  prepareDashboard,
+  type GrafanaDatasource,
+} from '../../src/mixin/dashboard.ts'
 import type { Kube } from '../../src/cluster/kube.ts'
 import type { Inputs } from '../../src/types.ts'
 
 describe('dashboardLink', () => {
   it.each([
-    ['http://127.0.0.1:40124', '/d/uLf5cJ3Gaa/milvus2-5', { namespace: 'milvus', instance: 'my-release' }, 'http://127.0.0.1:40124/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release'],
-    ['http://grafana.monitoring.svc:3000/', 'd/abc/x', { namespace: 'a b' }, 'http://grafana.monitoring.svc:3000/d/abc/x?var-namespace=a+b'],
+    [
+      'http://127.0.0.1:40124',
+      '/d/uLf5cJ3Gaa/milvus2-5',
+      { namespace: 'milvus', instance: 'my-release' },
+      'http://127.0.0.1:40124/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
+    ],
+    [
+      'http://grafana.monitoring.svc:3000/',
+      'd/abc/x',
+      { namespace: 'a b' },
+      'http://grafana.monitoring.svc:3000/d/abc/x?var-namespace=a+b',
+    ],
     ['http://g:3000', '/d/abc/x', {}, 'http://g:3000/d/abc/x'],
     ['http://g:3000/grafana', '/d/abc/x', { instance: 'r&d' }, 'http://g:3000/grafana/d/abc/x?var-instance=r%26d'],
   ])('%s + %s', (base, path, vars, want) => {
@@ -24,7 +43,11 @@ describe('dashboard source', () => {
 
   it.each([
     ['', 'v2.6.15', 'https://raw.githubusercontent.com/milvus-io/milvus/v2.6.15/deployments/monitor/grafana/milvus-dashboard.json'],
-    ['http://mirror:8099/raw/milvus-io/milvus/${tag}/milvus-dashboard.json', 'v2.6.15', 'http://mirror:8099/raw/milvus-io/milvus/v2.6.15/milvus-dashboard.json'],
+    [
+      'http://mirror:8099/raw/milvus-io/milvus/${tag}/milvus-dashboard.json',
+      'v2.6.15',
+      'http://mirror:8099/raw/milvus-io/milvus/v2.6.15/milvus-dashboard.json',
+    ],
     ['https://pinned.example/milvus-dashboard.json', undefined, 'https://pinned.example/milvus-dashboard.json'],
   ])('%j at %s', (input, tag, want) => {
     expect(dashboardSource(input, tag)).toBe(want)
@@ -52,7 +75,17 @@ describe('prepareDashboard', () => {
   const fixture = process.env.MILVUS_ACTION_FIXTURES ? join(process.env.MILVUS_ACTION_FIXTURES, 'grafana', 'milvus-dashboard.json') : ''
 
   it('clears the id and points the datasource variable at the chosen datasource, leaving the input alone', () => {
-    const input = { id: 250, uid: 'u', title: 't', templating: { list: [{ name: 'datasource', type: 'datasource', query: 'prometheus', current: { text: 'default', value: 'default' } }, { name: 'namespace', type: 'query' }] } }
+    const input = {
+      id: 250,
+      uid: 'u',
+      title: 't',
+      templating: {
+        list: [
+          { name: 'datasource', type: 'datasource', query: 'prometheus', current: { text: 'default', value: 'default' } },
+          { name: 'namespace', type: 'query' },
+        ],
+      },
+    }
     const out = prepareDashboard(input, { uid: 'P1', name: 'prometheus', type: 'prometheus' })
     expect(out.id).toBeNull()
     expect(out.templating?.list?.[0]?.current).toEqual({ selected: true, text: 'prometheus', value: 'P1' })
@@ -62,13 +95,22 @@ describe('prepareDashboard', () => {
 
   it("gives an export for sharing the run's datasource for its Prometheus inputs, and reads the API's {dashboard, meta} shape", () => {
     const shared = {
-      __inputs: [{ name: 'DS_PROM', type: 'datasource', pluginId: 'prometheus' }, { name: 'DS_LOKI', type: 'datasource', pluginId: 'loki' }],
+      __inputs: [
+        { name: 'DS_PROM', type: 'datasource', pluginId: 'prometheus' },
+        { name: 'DS_LOKI', type: 'datasource', pluginId: 'loki' },
+      ],
       uid: 'u',
       title: 't',
-      panels: [{ datasource: '${DS_PROM}', targets: [{ datasource: { type: 'prometheus', uid: '${DS_PROM}' }, expr: 'up' }] }, { datasource: '${DS_LOKI}' }],
+      panels: [
+        { datasource: '${DS_PROM}', targets: [{ datasource: { type: 'prometheus', uid: '${DS_PROM}' }, expr: 'up' }] },
+        { datasource: '${DS_LOKI}' },
+      ],
     }
     const out = prepareDashboard({ dashboard: shared, meta: {} }, { uid: 'P1', name: 'prometheus', type: 'prometheus' })
-    expect(out['panels']).toEqual([{ datasource: 'P1', targets: [{ datasource: { type: 'prometheus', uid: 'P1' }, expr: 'up' }] }, { datasource: '${DS_LOKI}' }])
+    expect(out['panels']).toEqual([
+      { datasource: 'P1', targets: [{ datasource: { type: 'prometheus', uid: 'P1' }, expr: 'up' }] },
+      { datasource: '${DS_LOKI}' },
+    ])
     expect(out['__inputs']).toBeUndefined()
     expect(shared.panels[0]?.datasource).toBe('${DS_PROM}')
   })
@@ -90,7 +132,9 @@ describe("the stack's Grafana login", () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64')
   const decode = (auth: string) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8')
   const kube = (secrets: Record<string, unknown>) => ({ find: async (path: string) => secrets[path] }) as unknown as Pick<Kube, 'find'>
-  const kpsSecret = { '/api/v1/namespaces/kps/secrets/kps-grafana': { data: { 'admin-user': b64('admin'), 'admin-password': b64('prom-operator') } } }
+  const kpsSecret = {
+    '/api/v1/namespaces/kps/secrets/kps-grafana': { data: { 'admin-user': b64('admin'), 'admin-password': b64('prom-operator') } },
+  }
 
   it('the input wins over everything', async () => {
     const login = await grafanaLogin({ grafanaCredentials: { user: 'ci', password: 'a:b' } } as Inputs, kube(kpsSecret), grafana)

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import type { KubeObject } from '../../src/cluster/kube.ts'
-import { alertmanagerEndpoint, choosePrometheus, labelsForSelector, pathPrefixOf, pickGrafanaService, pickPrometheusService, prometheusPodLabels } from '../../src/prometheus/existing.ts'
+import {
+  alertmanagerEndpoint,
+  choosePrometheus,
+  labelsForSelector,
+  pathPrefixOf,
+  pickGrafanaService,
+  pickPrometheusService,
+  prometheusPodLabels,
+} from '../../src/prometheus/existing.ts'
 import { absentNotices, DEFAULT_PORTS, forwardsFor, inClusterEndpoints } from '../../src/expose/endpoints.ts'
 import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import { inClusterUrl } from '../../src/prometheus/stack.ts'
@@ -41,20 +49,45 @@ describe('labelsForSelector', () => {
     [{ matchLabels: { release: 'kps' } }, { release: 'kps' }],
     [{ matchExpressions: [{ key: 'team', operator: 'In', values: ['ml', 'db'] }] }, { team: 'ml' }],
     [{ matchLabels: { team: 'x' }, matchExpressions: [{ key: 'team', operator: 'In', values: ['y'] }] }, { team: 'x' }],
-    [{ matchExpressions: [{ key: 'scrape', operator: 'Exists' }, { key: 'legacy', operator: 'DoesNotExist' }] }, {}],
+    [
+      {
+        matchExpressions: [
+          { key: 'scrape', operator: 'Exists' },
+          { key: 'legacy', operator: 'DoesNotExist' },
+        ],
+      },
+      {},
+    ],
   ])('%j -> %j', (selector, want) => expect(labelsForSelector(selector)).toEqual(want))
 })
 
 describe('pickPrometheusService', () => {
-  const svc = (name: string, selector: Record<string, string>, ports: Array<{ name?: string; port: number; targetPort?: string | number }>, clusterIP = '10.0.0.1'): KubeObject => ({
+  const svc = (
+    name: string,
+    selector: Record<string, string>,
+    ports: Array<{ name?: string; port: number; targetPort?: string | number }>,
+    clusterIP = '10.0.0.1',
+  ): KubeObject => ({
     metadata: { name, namespace: 'kps' },
     spec: { selector, ports, clusterIP },
   })
   const pod = prometheusPodLabels('kps')
-  const operated = svc('prometheus-operated', { 'app.kubernetes.io/name': 'prometheus' }, [{ name: 'web', port: 9090, targetPort: 'web' }], 'None')
-  const chart = svc('kps-prometheus', { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': 'kps' }, [{ name: 'http-web', port: 9090, targetPort: 9090 }])
-  const other = svc('other-prometheus', { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': 'other' }, [{ name: 'web', port: 9090 }])
-  const grafana = { ...svc('kps-grafana', { 'app.kubernetes.io/name': 'grafana' }, [{ name: 'http-web', port: 80, targetPort: 3000 }]), metadata: { name: 'kps-grafana', namespace: 'kps', labels: { 'app.kubernetes.io/name': 'grafana' } } }
+  const operated = svc(
+    'prometheus-operated',
+    { 'app.kubernetes.io/name': 'prometheus' },
+    [{ name: 'web', port: 9090, targetPort: 'web' }],
+    'None',
+  )
+  const chart = svc('kps-prometheus', { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': 'kps' }, [
+    { name: 'http-web', port: 9090, targetPort: 9090 },
+  ])
+  const other = svc('other-prometheus', { 'app.kubernetes.io/name': 'prometheus', 'operator.prometheus.io/name': 'other' }, [
+    { name: 'web', port: 9090 },
+  ])
+  const grafana = {
+    ...svc('kps-grafana', { 'app.kubernetes.io/name': 'grafana' }, [{ name: 'http-web', port: 80, targetPort: 3000 }]),
+    metadata: { name: 'kps-grafana', namespace: 'kps', labels: { 'app.kubernetes.io/name': 'grafana' } },
+  }
 
   it.each<[string, KubeObject[], string | undefined]>([
     ['the governing Service alone', [operated], 'prometheus-operated:web:9090'],
@@ -69,13 +102,22 @@ describe('pickPrometheusService', () => {
   })
 
   it('Grafana by its label, on its http port; none without', () => {
-    expect(pickGrafanaService([chart, grafana])).toEqual({ namespace: 'kps', name: 'kps-grafana', port: 'http-web', portNumber: 80, pathPrefix: '' })
+    expect(pickGrafanaService([chart, grafana])).toEqual({
+      namespace: 'kps',
+      name: 'kps-grafana',
+      port: 'http-web',
+      portNumber: 80,
+      pathPrefix: '',
+    })
     expect(pickGrafanaService([chart, operated])).toBeUndefined()
   })
 
   it.each([
     [undefined, undefined],
-    [{ alerting: { alertmanagers: [{ name: 'kps-alertmanager', namespace: 'kps', port: 'http-web', pathPrefix: '/am/' }] } }, { namespace: 'kps', name: 'kps-alertmanager', port: 'http-web', pathPrefix: '/am' }],
+    [
+      { alerting: { alertmanagers: [{ name: 'kps-alertmanager', namespace: 'kps', port: 'http-web', pathPrefix: '/am/' }] } },
+      { namespace: 'kps', name: 'kps-alertmanager', port: 'http-web', pathPrefix: '/am' },
+    ],
     [{ alerting: { alertmanagers: [{ name: 'am', port: 9093 }] } }, { namespace: 'mon', name: 'am', port: 9093, pathPrefix: '' }],
   ])('alertmanagerEndpoint(%j)', (spec, want) => expect(alertmanagerEndpoint('mon', spec)).toEqual(want))
 })
@@ -94,12 +136,20 @@ describe('what follows the chosen Prometheus', () => {
   const inputs = { namespace: 'milvus', expose: 'port-forward' } as Inputs
 
   it('in-cluster URLs: the route prefix on Prometheus, empty Grafana and Alertmanager', () => {
-    expect(inClusterEndpoints('milvus', 'my-release', {}, stack)).toMatchObject({ prometheusUrl: 'http://kps-prometheus.kps.svc:9090/prom', grafanaUrl: '', alertmanagerUrl: '' })
+    expect(inClusterEndpoints('milvus', 'my-release', {}, stack)).toMatchObject({
+      prometheusUrl: 'http://kps-prometheus.kps.svc:9090/prom',
+      grafanaUrl: '',
+      alertmanagerUrl: '',
+    })
     expect(inClusterUrl(KUBE_PROMETHEUS_STACK.grafana)).toBe('http://grafana.monitoring.svc:3000')
   })
 
   it('forwards: its Service with the prefixed probe, no Grafana or Alertmanager forward', () => {
-    expect(forwardsFor(inputs, 'my-release-milvus', DEFAULT_PORTS, stack).map((f) => `${f.name} ${f.namespace}/${f.resource}:${f.remotePort}${f.httpPath ?? ''}`)).toEqual([
+    expect(
+      forwardsFor(inputs, 'my-release-milvus', DEFAULT_PORTS, stack).map(
+        (f) => `${f.name} ${f.namespace}/${f.resource}:${f.remotePort}${f.httpPath ?? ''}`,
+      ),
+    ).toEqual([
       'prometheus kps/svc/kps-prometheus:9090/prom/-/ready',
       'milvus milvus/svc/my-release-milvus:19530',
       'milvus-metrics milvus/svc/my-release-milvus:9091/healthz',

@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { compatibilityWarning, crdNamesIn, fetchManifests, findManifestsDir, statefulSetPodsCreated } from '../../src/prometheus/kube-prometheus.ts'
+import {
+  compatibilityWarning,
+  crdNamesIn,
+  fetchManifests,
+  findManifestsDir,
+  statefulSetPodsCreated,
+} from '../../src/prometheus/kube-prometheus.ts'
 import { prometheusServing } from '../../src/prometheus/stack.ts'
 import { discoveryRbac, needsRbac } from '../../src/prometheus/discovery-rbac.ts'
 import { isTransient } from '../../src/cluster/retry.ts'
@@ -119,16 +125,30 @@ describe('not-ready pods', () => {
     status: { phase, conditions: ready === undefined ? [] : [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   })
   it('lists pods neither Ready nor finished', () => {
-    expect(notReadyPods({ items: [pod('a', 'Running', true), pod('b', 'Running', false), pod('c', 'Pending'), pod('d', 'Succeeded')] })).toEqual(['b', 'c'])
+    expect(
+      notReadyPods({ items: [pod('a', 'Running', true), pod('b', 'Running', false), pod('c', 'Pending'), pod('d', 'Succeeded')] }),
+    ).toEqual(['b', 'c'])
   })
 })
 
 describe('CRD names by line scan', () => {
   it.each([
-    ['plain', 'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    a: b\n  name: foos.example.com\nspec:\n  names:\n    kind: Foo\n', ['foos.example.com']],
-    ['quoted, two documents', 'kind: CustomResourceDefinition\nmetadata:\n  name: "a.x.io"\n---\nkind: CustomResourceDefinition\nmetadata:\n  labels:\n    l: v\n  name: b.x.io\n', ['a.x.io', 'b.x.io']],
+    [
+      'plain',
+      'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  annotations:\n    a: b\n  name: foos.example.com\nspec:\n  names:\n    kind: Foo\n',
+      ['foos.example.com'],
+    ],
+    [
+      'quoted, two documents',
+      'kind: CustomResourceDefinition\nmetadata:\n  name: "a.x.io"\n---\nkind: CustomResourceDefinition\nmetadata:\n  labels:\n    l: v\n  name: b.x.io\n',
+      ['a.x.io', 'b.x.io'],
+    ],
     ['not a CRD', 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n', []],
-    ['a nested name is not the object name', 'kind: CustomResourceDefinition\nspec:\n  names:\n    name: wrong\nmetadata:\n  name: right.x.io\n', ['right.x.io']],
+    [
+      'a nested name is not the object name',
+      'kind: CustomResourceDefinition\nspec:\n  names:\n    name: wrong\nmetadata:\n  name: right.x.io\n',
+      ['right.x.io'],
+    ],
   ])('%s', (_, text, want) => {
     const dir = mkdtempSync(join(tmpdir(), 'crd-'))
     writeFileSync(join(dir, 'a.yaml'), text)

@@ -20,13 +20,22 @@ beforeEach(() => {
 
 const crashing = podObject('milvus', 'r-milvus-standalone-0', {
   ready: false,
-  containers: [{ name: 'standalone', restarts: 1, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 }, ready: false }],
+  containers: [
+    {
+      name: 'standalone',
+      restarts: 1,
+      state: { waiting: 'CrashLoopBackOff' },
+      lastTerminated: { reason: 'Error', exitCode: 1 },
+      ready: false,
+    },
+  ],
 })
 const prometheus = podObject('monitoring', 'prometheus-k8s-0', { containers: [{ name: 'prometheus' }] })
 
 const kubectl = scriptedKubectl((args): Answer | undefined => {
   const ns = flag(args, '-n')
-  if (args[0] === 'get' && args[1] === 'pods' && args.includes('json')) return { stdout: podList(...(ns === 'milvus' ? [crashing] : [prometheus])) }
+  if (args[0] === 'get' && args[1] === 'pods' && args.includes('json'))
+    return { stdout: podList(...(ns === 'milvus' ? [crashing] : [prometheus])) }
   if (args[0] === 'get' && args[1] === 'pods') return { stdout: `pods of ${ns}\n` }
   if (args[0] === 'describe') return { stdout: `Name: ${args.at(-1)}\n    Environment:\n      DB_PASSWORD:  pa55\n    Mounts:  <none>\n` }
   if (args[0] === 'get' && args[1] === 'events') return { stdout: `events of ${ns}\n` }
@@ -34,7 +43,11 @@ const kubectl = scriptedKubectl((args): Answer | undefined => {
 })
 
 function run(): ClusterRun {
-  return { inputs: { namespace: 'milvus', releaseName: 'r', values: { minio: { secretKey: 's3cr3t' } } }, kubectl, stack: KUBE_PROMETHEUS_STACK } as unknown as ClusterRun
+  return {
+    inputs: { namespace: 'milvus', releaseName: 'r', values: { minio: { secretKey: 's3cr3t' } } },
+    kubectl,
+    stack: KUBE_PROMETHEUS_STACK,
+  } as unknown as ClusterRun
 }
 
 const pods: PodReport = (() => {
@@ -53,7 +66,7 @@ const pods: PodReport = (() => {
 })()
 
 describe('collectDiagnostics', () => {
-  it('prints each pod not ready described (secret env values masked), then every pod\'s logs, cut to their ends', async () => {
+  it("prints each pod not ready described (secret env values masked), then every pod's logs, cut to their ends", async () => {
     await collectDiagnostics(run(), pods)
     const titles = groups.map((g) => g.title)
     expect(titles).toEqual([
@@ -71,7 +84,9 @@ describe('collectDiagnostics', () => {
     expect(text('Pod milvus/r-milvus')).not.toContain('pa55')
     const milvusLogs = text('Logs of Milvus')
     expect(milvusLogs).toContain('--- standalone: kubectl logs -n milvus r-milvus-standalone-0 -c standalone\nstarting')
-    expect(milvusLogs).toContain('--- standalone (previous container): kubectl logs -n milvus r-milvus-standalone-0 -c standalone --previous\npanic: minio secret *** refused')
+    expect(milvusLogs).toContain(
+      '--- standalone (previous container): kubectl logs -n milvus r-milvus-standalone-0 -c standalone --previous\npanic: minio secret *** refused',
+    )
     const promLogs = text('Logs of Prometheus').split('\n')
     expect(promLogs[1]).toBe('line 40')
     expect(promLogs.at(-1)).toBe('line 99')

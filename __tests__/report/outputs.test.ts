@@ -4,13 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { parse } from 'yaml'
 import { TimeoutError } from '../../src/budget.ts'
-import {
-  OUTPUT_NAMES,
-  outputValues,
-  setOutputs,
-  targetHealth,
-  type OutputName,
-} from '../../src/report/outputs.ts'
+import { OUTPUT_NAMES, outputValues, setOutputs, targetHealth, type OutputName } from '../../src/report/outputs.ts'
 import { inClusterEndpoints, milvusServiceName } from '../../src/expose/endpoints.ts'
 import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import { redact, renderFailureSummary, renderSummary, writeFailureSummary, writeSummary } from '../../src/report/summary.ts'
@@ -45,7 +39,12 @@ const result: RunResult = {
     { name: 'wait for the scrape', startMs: 99_200, ms: 31_500, outcome: 'done' },
   ],
   startedAt: Date.UTC(2025, 10, 24, 15, 28, 0),
-  dashboard: { uid: 'uLf5cJ3Gaa', title: 'Milvus2.5', source: 'milvus-dashboard.json', url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release' },
+  dashboard: {
+    uid: 'uLf5cJ3Gaa',
+    title: 'Milvus2.5',
+    source: 'milvus-dashboard.json',
+    url: 'http://127.0.0.1:33000/d/uLf5cJ3Gaa/milvus2-5?var-namespace=milvus&var-instance=my-release',
+  },
   dashboardCheck: {
     title: 'Milvus2.5',
     panels: [
@@ -85,7 +84,8 @@ const expectedOutputs: Record<OutputName, string> = {
   'dashboard-panels':
     '[{"row":"Proxy","title":"Search Latency","state":"data","queries":2,"missing":[]},{"row":"Proxy","title":"Cache Hit rate","state":"no data","queries":1,"missing":["milvus_proxy_cache_hit_count"]}]',
   'alert-rule-groups': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
-  'assertion-results': '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
+  'assertion-results':
+    '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
   'diagnostics-dir': '/tmp/diag',
 }
 
@@ -150,7 +150,13 @@ describe('setOutputs', () => {
   })
 
   it('lists every target with its scrape URL, health, last error and labels', () => {
-    const down = { ...target, scrapeUrl: 'http://10.244.0.18:9091/metrics', health: 'down' as const, lastError: 'connection refused', labels: { ...target.labels, pod: 'p2' } }
+    const down = {
+      ...target,
+      scrapeUrl: 'http://10.244.0.18:9091/metrics',
+      health: 'down' as const,
+      lastError: 'connection refused',
+      labels: { ...target.labels, pod: 'p2' },
+    }
     const listed = JSON.parse(outputValues({ ...result, targets: [target, down] }).targets) as TargetState[]
     expect(listed).toEqual([target, down])
     expect(listed.map((t) => [t.scrapeUrl, t.health, t.lastError, t.labels.pod])).toEqual([

@@ -11,7 +11,13 @@ const crashing = podObject('milvus', 'r-milvus-standalone-0', {
   ready: false,
   containers: [
     { name: 'config', init: true, state: { terminated: 'Completed', exitCode: 0 } },
-    { name: 'standalone', restarts: 3, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 }, ready: false },
+    {
+      name: 'standalone',
+      restarts: 3,
+      state: { waiting: 'CrashLoopBackOff' },
+      lastTerminated: { reason: 'Error', exitCode: 1 },
+      ready: false,
+    },
   ],
 })
 const unscheduled = podObject('milvus', 'r-etcd-0', {
@@ -19,7 +25,10 @@ const unscheduled = podObject('milvus', 'r-etcd-0', {
   conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient cpu.' }],
   containers: [],
 })
-const creating = podObject('milvus', 'r-minio-0', { ready: false, containers: [{ name: 'minio', state: { waiting: 'ContainerCreating' }, ready: false }] })
+const creating = podObject('milvus', 'r-minio-0', {
+  ready: false,
+  containers: [{ name: 'minio', state: { waiting: 'ContainerCreating' }, ready: false }],
+})
 const running = podObject('observability', 'prometheus-main-0', { containers: [{ name: 'prometheus' }, { name: 'config-reloader' }] })
 
 describe('podInfos', () => {
@@ -45,7 +54,10 @@ function clusterWith(lists: Record<string, object[]>, refuse: string[] = []) {
     if (args[0] !== 'get' || args[1] !== 'pods') return undefined
     const ns = args.includes('--all-namespaces') ? '*' : flag(args, '-n')!
     if (refuse.includes(ns)) {
-      return { stderr: `Error from server (Forbidden): pods is forbidden: User "ci" cannot list resource "pods" in API group "" at the cluster scope\n`, exitCode: 1 }
+      return {
+        stderr: `Error from server (Forbidden): pods is forbidden: User "ci" cannot list resource "pods" in API group "" at the cluster scope\n`,
+        exitCode: 1,
+      }
     }
     const selector = flag(args, '-l')!
     return { stdout: podList(...(lists[`${ns} ${selector}`] ?? [])) }
@@ -54,7 +66,9 @@ function clusterWith(lists: Record<string, object[]>, refuse: string[] = []) {
 
 describe('findPods', () => {
   it("finds the release's pods, Prometheus' and, for kube-prometheus, the operator beside it", async () => {
-    const operator = podObject('monitoring', 'prometheus-operator-6d9f', { containers: [{ name: 'prometheus-operator' }, { name: 'kube-rbac-proxy' }] })
+    const operator = podObject('monitoring', 'prometheus-operator-6d9f', {
+      containers: [{ name: 'prometheus-operator' }, { name: 'kube-rbac-proxy' }],
+    })
     const minio = podObject('milvus', 'r-minio-7c9d', { containers: [{ name: 'minio' }] })
     const kubectl = clusterWith({
       'milvus app.kubernetes.io/instance=r': [crashing],
@@ -64,7 +78,12 @@ describe('findPods', () => {
       'monitoring app.kubernetes.io/name=prometheus-operator': [operator],
     })
     const { pods, notes } = await findPods(kubectl, inputs, KUBE_PROMETHEUS_STACK)
-    expect(pods.map((p) => `${p.role} ${p.namespace}/${p.name}`)).toEqual(['Milvus milvus/r-milvus-standalone-0', 'Milvus milvus/r-minio-7c9d', 'Prometheus monitoring/prometheus-k8s-0', 'prometheus-operator monitoring/prometheus-operator-6d9f'])
+    expect(pods.map((p) => `${p.role} ${p.namespace}/${p.name}`)).toEqual([
+      'Milvus milvus/r-milvus-standalone-0',
+      'Milvus milvus/r-minio-7c9d',
+      'Prometheus monitoring/prometheus-k8s-0',
+      'prometheus-operator monitoring/prometheus-operator-6d9f',
+    ])
     expect(notes).toEqual([])
     expect(kubectl.calls.some((c) => c.includes('--all-namespaces'))).toBe(false)
   })
@@ -82,11 +101,16 @@ describe('findPods', () => {
   })
 
   it('looks beside Prometheus when the identity may not list pods cluster-wide, and says why it skipped the operator', async () => {
-    const kubectl = clusterWith({ 'milvus app.kubernetes.io/instance=r': [crashing], 'observability operator.prometheus.io/name=main': [running] }, ['*'])
+    const kubectl = clusterWith(
+      { 'milvus app.kubernetes.io/instance=r': [crashing], 'observability operator.prometheus.io/name=main': [running] },
+      ['*'],
+    )
     const { pods, notes } = await findPods(kubectl, inputs, otherStack)
     expect(pods.map((p) => p.role)).toEqual(['Milvus', 'Prometheus'])
     expect(notes).toHaveLength(1)
-    expect(notes[0]).toMatch(/^prometheus-operator pods: skipped: the identity may not list pods in every namespace \(Error from server \(Forbidden\).*\), and none labelled app.kubernetes.io\/name=prometheus-operator or app.kubernetes.io\/component=prometheus-operator is in observability\.$/)
+    expect(notes[0]).toMatch(
+      /^prometheus-operator pods: skipped: the identity may not list pods in every namespace \(Error from server \(Forbidden\).*\), and none labelled app.kubernetes.io\/name=prometheus-operator or app.kubernetes.io\/component=prometheus-operator is in observability\.$/,
+    )
   })
 
   it('says which pods it found none of, and that the stack was never resolved', async () => {
@@ -116,7 +140,17 @@ describe('collectLogs', () => {
       ['logs/milvus/r-milvus-standalone-0/standalone.previous.log', 'standalone previous line\n'],
       ['logs/milvus/r-minio-0/minio.log', '(no log: the container has not started: ContainerCreating)\n'],
     ])
-    expect(kubectl.calls).toContainEqual(['logs', '-n', 'milvus', 'r-milvus-standalone-0', '-c', 'standalone', '--previous', '--tail=100', '--request-timeout=20s'])
+    expect(kubectl.calls).toContainEqual([
+      'logs',
+      '-n',
+      'milvus',
+      'r-milvus-standalone-0',
+      '-c',
+      'standalone',
+      '--previous',
+      '--tail=100',
+      '--request-timeout=20s',
+    ])
     expect(kubectl.calls.filter((c) => c.includes('r-minio-0'))).toEqual([])
   })
 
@@ -125,16 +159,23 @@ describe('collectLogs', () => {
     const kubectl = scriptedKubectl((args) => (args[0] === 'logs' ? { stdout: long } : undefined))
     const [config] = await collectLogs(kubectl, [{ ...pod, containers: [pod.containers[0]!] }], { tailLines: 50, maxBytes: 500 })
     const [head, ...rest] = config!.text.split('\n')
-    expect(head).toMatch(/^\[cut: only its last 50 lines were read; the first \d+ bytes of those are left out to keep 500 bytes; the whole log: kubectl logs -n milvus r-milvus-standalone-0 -c config\]$/)
+    expect(head).toMatch(
+      /^\[cut: only its last 50 lines were read; the first \d+ bytes of those are left out to keep 500 bytes; the whole log: kubectl logs -n milvus r-milvus-standalone-0 -c config\]$/,
+    )
     expect(rest[0]).toMatch(/^line \d\d x+$/)
     expect(rest.at(-2)).toMatch(/^line 49 /)
     expect(Buffer.byteLength(rest.join('\n'))).toBeLessThanOrEqual(500)
   })
 
   it('says why a log could not be read', async () => {
-    const kubectl = scriptedKubectl(() => ({ stderr: 'Error from server (BadRequest): previous terminated container "standalone" in pod "x" not found\n', exitCode: 1 }))
+    const kubectl = scriptedKubectl(() => ({
+      stderr: 'Error from server (BadRequest): previous terminated container "standalone" in pod "x" not found\n',
+      exitCode: 1,
+    }))
     const logs = await collectLogs(kubectl, [pod], { tailLines: 10, maxBytes: 100 })
-    expect(logs.find((l) => l.previous)?.text).toBe('(no log: Error from server (BadRequest): previous terminated container "standalone" in pod "x" not found)\n')
+    expect(logs.find((l) => l.previous)?.text).toBe(
+      '(no log: Error from server (BadRequest): previous terminated container "standalone" in pod "x" not found)\n',
+    )
   })
 
   it('stops at its signal, saying so in the logs it did not read', async () => {

@@ -12,7 +12,8 @@ const STATEMENTS: Array<[string, RegExp]> = [
   ['axisFormat', /^axisFormat\s[^#\n;]+$/i],
   ['todayMarker', /^todayMarker\s[^\n;]+$/i],
 ]
-const KEYWORD_START = /^(%%|[^}]%|#|gantt|dateFormat\s|inclusiveEndDates|topAxis|axisFormat\s|tickInterval\s|includes\s|excludes\s|todayMarker\s|weekday\s|title\s|accDescription\s|accTitle\s*:|accDescr|section\s|click\s|call\s|href\s|\d\d\d\d-\d\d-\d\d)/i
+const KEYWORD_START =
+  /^(%%|[^}]%|#|gantt|dateFormat\s|inclusiveEndDates|topAxis|axisFormat\s|tickInterval\s|includes\s|excludes\s|todayMarker\s|weekday\s|title\s|accDescription\s|accTitle\s*:|accDescr|section\s|click\s|call\s|href\s|\d\d\d\d-\d\d-\d\d)/i
 const TAGS = new Set(['active', 'done', 'crit', 'milestone'])
 const DURATION = /^(\d+(?:\.\d+)?)(ms|[Mdhmswy])$/
 
@@ -46,7 +47,10 @@ function readGantt(markdown: string): { statements: Record<string, string>; task
     if (KEYWORD_START.test(line)) throw new Error(`a keyword or comment where a task was meant: ${line}`)
     const m = /^([^#:\n;]+)(:[^#\n;]+)$/.exec(line)
     if (!m) throw new Error(`not a task line: ${line}`)
-    const data = m[2]!.slice(1).split(',').map((d) => d.trim())
+    const data = m[2]!
+      .slice(1)
+      .split(',')
+      .map((d) => d.trim())
     const tags: string[] = []
     while (data.length > 0 && TAGS.has(data[0]!)) tags.push(data.shift()!)
     if (data.length !== 3) throw new Error(`want id, start, duration: ${line}`)
@@ -118,7 +122,12 @@ describe('the failure summary', () => {
   const [crashing, ready] = podInfos(
     JSON.parse(
       podList(
-        podObject('milvus', 'r-milvus-standalone-0', { ready: false, containers: [{ name: 'standalone', restarts: 4, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 } }] }),
+        podObject('milvus', 'r-milvus-standalone-0', {
+          ready: false,
+          containers: [
+            { name: 'standalone', restarts: 4, state: { waiting: 'CrashLoopBackOff' }, lastTerminated: { reason: 'Error', exitCode: 1 } },
+          ],
+        }),
         podObject('milvus', 'r-etcd-0', { containers: [{ name: 'etcd' }] }),
       ),
     ) as never,
@@ -135,15 +144,34 @@ describe('the failure summary', () => {
   }
 
   it.each<[string, PhaseTiming[], string]>([
-    ['the first failed phase', [{ name: 'Check the cluster', startMs: 0, ms: 900, outcome: 'done' }, { name: 'Milvus installed', startMs: 5_000, ms: 61_000, outcome: 'failed' }, { name: 'kube-prometheus ready', startMs: 4_000, ms: 63_000, outcome: 'failed' }], 'The phase <code>Milvus installed</code> failed 1m 01s after it started, 1m 06s into the run; <code>kube-prometheus ready</code> ended with it.'],
-    ['the phases under way', [{ name: 'Check the wiring', startMs: 0, ms: 10, outcome: 'running' }], 'The run ended while <code>Check the wiring</code> was under way.'],
+    [
+      'the first failed phase',
+      [
+        { name: 'Check the cluster', startMs: 0, ms: 900, outcome: 'done' },
+        { name: 'Milvus installed', startMs: 5_000, ms: 61_000, outcome: 'failed' },
+        { name: 'kube-prometheus ready', startMs: 4_000, ms: 63_000, outcome: 'failed' },
+      ],
+      'The phase <code>Milvus installed</code> failed 1m 01s after it started, 1m 06s into the run; <code>kube-prometheus ready</code> ended with it.',
+    ],
+    [
+      'the phases under way',
+      [{ name: 'Check the wiring', startMs: 0, ms: 10, outcome: 'running' }],
+      'The run ended while <code>Check the wiring</code> was under way.',
+    ],
     ['before any phase', [], 'The run failed before its first phase: reading the inputs.'],
   ])('says what failed: %s', (_, phases, want) => {
     expect(whatFailed(phases)).toBe(want)
   })
 
   it('says why, what to do next with the pods not ready and their logs, and how to upload the folder', () => {
-    const html = renderFailureSummary({ error: new TimeoutError('the Milvus target to be reported up by Prometheus', 600_000, 900_000), phases, startedAt, diagnosticsDir: '/runner/_temp/milvus-diagnostics-x', pods, stepId: 'milvus' })
+    const html = renderFailureSummary({
+      error: new TimeoutError('the Milvus target to be reported up by Prometheus', 600_000, 900_000),
+      phases,
+      startedAt,
+      diagnosticsDir: '/runner/_temp/milvus-diagnostics-x',
+      pods,
+      stepId: 'milvus',
+    })
     expect(html).toContain('<p><b>What failed.</b> The phase <code>Milvus installed</code> failed')
     expect(html).toContain('<pre>Timed out waiting for the Milvus target to be reported up by Prometheus after 10m 00s')
     expect(html).toContain('raise <code>timeout</code>')
@@ -153,17 +181,27 @@ describe('the failure summary', () => {
     )
     expect(html).not.toContain('r-etcd-0')
     expect(html).toContain('Upload the diagnostics folder <code>/runner/_temp/milvus-diagnostics-x</code>')
-    expect(html).toContain("steps.milvus.outputs.diagnostics-dir != &#39;&#39;\n  uses: actions/upload-artifact@")
+    expect(html).toContain('steps.milvus.outputs.diagnostics-dir != &#39;&#39;\n  uses: actions/upload-artifact@')
     expect(html).toContain('path: ${{ steps.milvus.outputs.diagnostics-dir }}</pre>')
     expect(html).not.toContain('give this step')
   })
 
   it('names a step id to give a step without one, and says when nothing was collected', () => {
-    const unnamed = renderFailureSummary({ error: new Error('x'), phases, startedAt, diagnosticsDir: '/tmp/d', stepId: '__org_milvus-monitoring-action' })
+    const unnamed = renderFailureSummary({
+      error: new Error('x'),
+      phases,
+      startedAt,
+      diagnosticsDir: '/tmp/d',
+      stepId: '__org_milvus-monitoring-action',
+    })
     expect(unnamed).toContain('(give this step <code>id: monitoring</code>)')
     expect(unnamed).toContain('steps.monitoring.outputs.diagnostics-dir')
     expect(unnamed).toContain('The message above names the cause')
-    const explained = renderFailureSummary({ error: new Error('Timed out waiting for the Milvus target ...\nLast state of the Milvus target: down'), phases, startedAt })
+    const explained = renderFailureSummary({
+      error: new Error('Timed out waiting for the Milvus target ...\nLast state of the Milvus target: down'),
+      phases,
+      startedAt,
+    })
     expect(explained).toContain('raise <code>timeout</code>')
     const early = renderFailureSummary({ error: new Error('timeout: not a duration'), phases: [], startedAt })
     expect(early).toContain('Nothing was collected from the cluster')

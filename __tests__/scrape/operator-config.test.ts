@@ -23,7 +23,12 @@ describe("the operator's generated configuration", () => {
   })
 
   it('reads the gzip+base64 key of the Secret; absent or corrupt reads as undefined', () => {
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'prometheus-k8s' }, data: { 'prometheus.yaml.gz': gzipSync(config).toString('base64') } }
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'prometheus-k8s' },
+      data: { 'prometheus.yaml.gz': gzipSync(config).toString('base64') },
+    }
     expect(generatedConfig(secret)).toBe(config)
     expect(generatedConfig({ ...secret, data: { 'prometheus.yaml.gz': 'bm90IGd6aXA=' } })).toBeUndefined()
     expect(generatedConfig(undefined)).toBeUndefined()
@@ -31,11 +36,25 @@ describe("the operator's generated configuration", () => {
 
   it("the ServiceMonitor's Warning Events, in the operator's words", () => {
     const events = [
-      { metadata: { name: 'a' }, type: 'Warning', reason: 'InvalidConfiguration', message: 'ServiceMonitor milvus/sm was rejected due to invalid configuration: scrapeTimeout "10s" greater than scrapeInterval "5s"', involvedObject: { kind: 'ServiceMonitor', name: 'sm' } },
+      {
+        metadata: { name: 'a' },
+        type: 'Warning',
+        reason: 'InvalidConfiguration',
+        message: 'ServiceMonitor milvus/sm was rejected due to invalid configuration: scrapeTimeout "10s" greater than scrapeInterval "5s"',
+        involvedObject: { kind: 'ServiceMonitor', name: 'sm' },
+      },
       { metadata: { name: 'b' }, type: 'Normal', reason: 'Created', message: 'x', involvedObject: { kind: 'ServiceMonitor', name: 'sm' } },
-      { metadata: { name: 'c' }, type: 'Warning', reason: 'X', message: 'other', involvedObject: { kind: 'ServiceMonitor', name: 'other' } },
+      {
+        metadata: { name: 'c' },
+        type: 'Warning',
+        reason: 'X',
+        message: 'other',
+        involvedObject: { kind: 'ServiceMonitor', name: 'other' },
+      },
     ]
-    expect(serviceMonitorWarnings(events, 'sm')).toEqual(['InvalidConfiguration: ServiceMonitor milvus/sm was rejected due to invalid configuration: scrapeTimeout "10s" greater than scrapeInterval "5s"'])
+    expect(serviceMonitorWarnings(events, 'sm')).toEqual([
+      'InvalidConfiguration: ServiceMonitor milvus/sm was rejected due to invalid configuration: scrapeTimeout "10s" greater than scrapeInterval "5s"',
+    ])
   })
 })
 
@@ -44,7 +63,8 @@ describe('a monitor the run did not create', () => {
     const requests: string[] = []
     // The operator never writes the job: each wait runs out its window.
     const kube = {
-      waitFor: (_p: string, _q: unknown, _d: unknown, signal: AbortSignal) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      waitFor: (_p: string, _q: unknown, _d: unknown, signal: AbortSignal) =>
+        new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
       request: async (method: string, path: string) => void requests.push(`${method} ${path}`),
       get: async () => ({ items: [] }),
       find: async () => undefined,
@@ -59,11 +79,21 @@ describe('a monitor the run did not create', () => {
       touch: false,
     }).catch((e: unknown) => e)
     expect(requests).toEqual([])
-    expect((err as Error).message).toMatch(/has not put PodMonitor milvus\/my-milvus into the configuration of Prometheus kps\/kps \(Secret prometheus-kps has no job podMonitor\/milvus\/my-milvus\/0\), after 0.05 s \(the action does not change a PodMonitor it did not create\)/)
+    expect((err as Error).message).toMatch(
+      /has not put PodMonitor milvus\/my-milvus into the configuration of Prometheus kps\/kps \(Secret prometheus-kps has no job podMonitor\/milvus\/my-milvus\/0\), after 0.05 s \(the action does not change a PodMonitor it did not create\)/,
+    )
   })
 
   it("reads a PodMonitor's Warning Events by its kind", () => {
-    const events = [{ metadata: { name: 'a' }, type: 'Warning', reason: 'InvalidConfiguration', message: 'bad', involvedObject: { kind: 'PodMonitor', name: 'pm' } }]
+    const events = [
+      {
+        metadata: { name: 'a' },
+        type: 'Warning',
+        reason: 'InvalidConfiguration',
+        message: 'bad',
+        involvedObject: { kind: 'PodMonitor', name: 'pm' },
+      },
+    ]
     expect(serviceMonitorWarnings(events, 'pm')).toEqual([])
     expect(serviceMonitorWarnings(events, 'pm', 'PodMonitor')).toEqual(['InvalidConfiguration: bad'])
   })

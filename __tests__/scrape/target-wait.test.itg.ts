@@ -27,13 +27,7 @@ import {
 } from '../../src/scrape/target-wait.ts'
 import type { TargetState } from '../../src/types.ts'
 import { renderMetrics, startMilvusStandin, type MilvusStandin } from '../../local-cluster/milvus-standin.ts'
-import {
-  ensurePrometheus,
-  freePort,
-  prometheusApi,
-  startPrometheus,
-  stopAllPrometheus,
-} from '../support/prometheus-process.ts'
+import { ensurePrometheus, freePort, prometheusApi, startPrometheus, stopAllPrometheus } from '../support/prometheus-process.ts'
 import { FAKE_TOKEN, startFakeApiServer } from '../support/fake-apiserver.ts'
 
 const POOL = 'serviceMonitor/milvus/my-release-milvus-standalone/0'
@@ -96,11 +90,7 @@ function active(ip: string, over: Record<string, unknown> = {}): Record<string, 
 const NEVER = { health: 'unknown', lastScrape: '0001-01-01T00:00:00Z', lastScrapeDuration: 0 }
 const REFUSED = 'Get "http://10.244.0.12:9091/metrics": dial tcp 10.244.0.12:9091: connect: connection refused'
 
-function answer(
-  activeTargets: unknown[],
-  dropped: unknown[] = [],
-  counts: Record<string, number> | null = { [POOL]: 0 },
-) {
+function answer(activeTargets: unknown[], dropped: unknown[] = [], counts: Record<string, number> | null = { [POOL]: 0 }) {
   const data: Record<string, unknown> = { activeTargets, droppedTargets: dropped }
   if (counts) data.droppedTargetCounts = { 'serviceMonitor/monitoring/node-exporter/0': 0, ...counts }
   return { status: 'success', data }
@@ -129,20 +119,19 @@ describe('scrapePoolFor', () => {
   ])('%s/%s endpoint %s -> %s', (ns, name, index, want) => {
     expect(scrapePoolFor(ns, name, index)).toBe(want)
   })
-  it("a PodMonitor's pool (Milvus Operator creates one)", () => expect(scrapePoolFor('milvus', 'my-milvus', 0, 'PodMonitor')).toBe('podMonitor/milvus/my-milvus/0'))
+  it("a PodMonitor's pool (Milvus Operator creates one)", () =>
+    expect(scrapePoolFor('milvus', 'my-milvus', 0, 'PodMonitor')).toBe('podMonitor/milvus/my-milvus/0'))
 })
 
 describe('paths', () => {
   it('asks for active and dropped targets of the pool, encoded', () => {
-    expect(targetsPath(POOL)).toBe(
-      '/api/v1/targets?state=any&scrapePool=serviceMonitor%2Fmilvus%2Fmy-release-milvus-standalone%2F0',
-    )
+    expect(targetsPath(POOL)).toBe('/api/v1/targets?state=any&scrapePool=serviceMonitor%2Fmilvus%2Fmy-release-milvus-standalone%2F0')
     expect(queryPath('up{job="a b"}')).toBe('/api/v1/query?query=up%7Bjob%3D%22a%20b%22%7D')
   })
 })
 
 describe('serviceProxyRequest', () => {
-  it('asks the Service it is given, passing path, signal and timeout; prometheusRequest asks the stack\'s Service under its route prefix', async () => {
+  it("asks the Service it is given, passing path, signal and timeout; prometheusRequest asks the stack's Service under its route prefix", async () => {
     const calls: unknown[] = []
     const kube = {
       serviceProxyGet: async (ref: ServiceRef, path: string, opts: unknown) => {
@@ -159,7 +148,10 @@ describe('serviceProxyRequest', () => {
       [other, '/api/v1/scrape_pools', { signal, timeoutMs: 1234 }],
     ])
     calls.length = 0
-    const kps = { ...KUBE_PROMETHEUS_STACK, service: { namespace: 'kps', name: 'kps-prometheus', port: 'http-web', portNumber: 9090, pathPrefix: '/prom' } }
+    const kps = {
+      ...KUBE_PROMETHEUS_STACK,
+      service: { namespace: 'kps', name: 'kps-prometheus', port: 'http-web', portNumber: 9090, pathPrefix: '/prom' },
+    }
     await prometheusRequest(kube, kps)('/api/v1/rules', signal)
     expect(calls).toEqual([[{ namespace: 'kps', name: 'kps-prometheus', port: 'http-web' }, '/prom/api/v1/rules', { signal }]])
   })
@@ -359,22 +351,27 @@ describe('confirmUp', () => {
   it.each<[string, unknown[], VerdictState, RegExp]>([
     [
       'both read 1',
-      [upAnswer([{ instance: '10.244.0.12:9091', value: '1' }, { instance: '10.244.0.13:9091', value: '1' }])],
+      [
+        upAnswer([
+          { instance: '10.244.0.12:9091', value: '1' },
+          { instance: '10.244.0.13:9091', value: '1' },
+        ]),
+      ],
       'up',
       /^2 targets up — up\{job="my-release-milvus",namespace="milvus"\} == 1$/,
     ],
     [
       'one reads 0',
-      [upAnswer([{ instance: '10.244.0.12:9091', value: '1' }, { instance: '10.244.0.13:9091', value: '0' }])],
+      [
+        upAnswer([
+          { instance: '10.244.0.12:9091', value: '1' },
+          { instance: '10.244.0.13:9091', value: '0' },
+        ]),
+      ],
       'pending',
       /^waiting for up\{.*\} to read 1 — .*: 10\.244\.0\.13:9091 \(0\)$/,
     ],
-    [
-      'no samples yet',
-      [upAnswer([])],
-      'pending',
-      /10\.244\.0\.12:9091 \(no sample\), 10\.244\.0\.13:9091 \(no sample\)/,
-    ],
+    ['no samples yet', [upAnswer([])], 'pending', /10\.244\.0\.12:9091 \(no sample\), 10\.244\.0\.13:9091 \(no sample\)/],
     [
       'a sample of another job does not count',
       [
@@ -386,12 +383,7 @@ describe('confirmUp', () => {
       'pending',
       /10\.244\.0\.12:9091 \(no sample\)$/,
     ],
-    [
-      'an error answer',
-      [{ status: 'error', errorType: 'timeout', error: 'query timed out' }],
-      'unreachable',
-      /timeout: query timed out/,
-    ],
+    ['an error answer', [{ status: 'error', errorType: 'timeout', error: 'query timed out' }], 'unreachable', /timeout: query timed out/],
   ])('%s -> %s', (_, bodies, state, message) => {
     const v = confirmUp(up, bodies)
     expect(v.state).toBe(state)
@@ -426,12 +418,7 @@ describe('nextPollDelay', () => {
       3,
       12_000 + DEFAULT_PACING.marginMs,
     ],
-    [
-      'pending: the same',
-      v('pending', { nextScrapeAt: NOW + 100, scrapeIntervalMs: 1000 }),
-      0,
-      100 + DEFAULT_PACING.marginMs,
-    ],
+    ['pending: the same', v('pending', { nextScrapeAt: NOW + 100, scrapeIntervalMs: 1000 }), 0, 100 + DEFAULT_PACING.marginMs],
     [
       'due far ahead (skewed clock): one interval at most',
       v('down', { nextScrapeAt: NOW + 600_000, scrapeIntervalMs: 30_000 }),
@@ -508,9 +495,7 @@ describe('waitForTargets (scripted)', () => {
     // Backoff restarts at each change; down waits for the next scrape (20 s ahead + duration + margin).
     const dueIn = Math.ceil(20_000 + 4.227 + DEFAULT_PACING.marginMs)
     expect(sleeps).toEqual([250, 500, 250, 500, 250, dueIn, dueIn])
-    expect(result.targets).toEqual([
-      expect.objectContaining({ health: 'up', scrapeUrl: 'http://10.244.0.12:9091/metrics' }),
-    ])
+    expect(result.targets).toEqual([expect.objectContaining({ health: 'up', scrapeUrl: 'http://10.244.0.12:9091/metrics' })])
     expect(requests.at(-1)).toBe(queryPath('up{job="my-release-milvus",namespace="milvus"}'))
   })
 
@@ -835,7 +820,9 @@ describe('waitForTargets against Prometheus', () => {
 
     // No such Service yet: the API server's 404 reads as a transient verdict that keeps its status.
     const before = await request(targetsPath(POOL), AbortSignal.timeout(5000)).catch((e: unknown) => e)
-    expect(unreachableVerdict(before).message).toMatch(/^Prometheus not reachable — GET \/api\/v1\/namespaces\/monitoring\/services\/prometheus-k8s:web\/proxy\/api\/v1\/targets\?.*: HTTP 404: services "prometheus-k8s" not found/)
+    expect(unreachableVerdict(before).message).toMatch(
+      /^Prometheus not reachable — GET \/api\/v1\/namespaces\/monitoring\/services\/prometheus-k8s:web\/proxy\/api\/v1\/targets\?.*: HTTP 404: services "prometheus-k8s" not found/,
+    )
     api.services.set('monitoring/prometheus-k8s:web', prom.url)
 
     const progress: TargetVerdict[] = []
@@ -851,7 +838,9 @@ describe('waitForTargets against Prometheus', () => {
     // Prometheus gone: the API server answers 503 and the verdict says so, status included.
     await prom.kill()
     const after = await request(targetsPath(POOL), AbortSignal.timeout(5000)).catch((e: unknown) => e)
-    expect(unreachableVerdict(after).message).toMatch(/HTTP 503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect ECONNREFUSED/)
+    expect(unreachableVerdict(after).message).toMatch(
+      /HTTP 503: error trying to reach service: dial tcp 127\.0\.0\.1:\d+: connect ECONNREFUSED/,
+    )
   })
 
   it.each<[string, Record<string, unknown>, RegExp]>([
@@ -863,12 +852,8 @@ describe('waitForTargets against Prometheus', () => {
     [
       'relabelling drops every target',
       {
-        static_configs: [
-          { targets: ['127.0.0.1:19530'], labels: { __meta_kubernetes_endpointslice_port_name: 'milvus' } },
-        ],
-        relabel_configs: [
-          { source_labels: ['__meta_kubernetes_endpointslice_port_name'], regex: 'metrics', action: 'keep' },
-        ],
+        static_configs: [{ targets: ['127.0.0.1:19530'], labels: { __meta_kubernetes_endpointslice_port_name: 'milvus' } }],
+        relabel_configs: [{ source_labels: ['__meta_kubernetes_endpointslice_port_name'], regex: 'metrics', action: 'keep' }],
       },
       /^no targets discovered — Prometheus found 1 endpoint .*dropped them all \(127\.0\.0\.1:19530 port "milvus"\)/,
     ],
@@ -896,14 +881,21 @@ describe('waitForTargetsOnReplicas', () => {
       { metadata: { name: 'prometheus-k8s-2' }, status: { conditions: [{ type: 'Ready', status: 'False' }] } },
     ],
   }
-  const prometheus = { namespace: 'monitoring', name: 'k8s', port: 9090, service: { namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' } }
+  const prometheus = {
+    namespace: 'monitoring',
+    name: 'k8s',
+    port: 9090,
+    service: { namespace: 'monitoring', name: 'prometheus-k8s', port: 'web' },
+  }
 
   it('waits until every Ready replica, each through its pod proxy, reports the target up', async () => {
     const asked: string[] = []
     let polls1 = 0
     const kube = {
-      get: async <T,>(path: string) => {
-        expect(path).toBe(`/api/v1/namespaces/monitoring/pods?labelSelector=${encodeURIComponent('app.kubernetes.io/name=prometheus,prometheus=k8s')}`)
+      get: async <T>(path: string) => {
+        expect(path).toBe(
+          `/api/v1/namespaces/monitoring/pods?labelSelector=${encodeURIComponent('app.kubernetes.io/name=prometheus,prometheus=k8s')}`,
+        )
         return pods as T
       },
       serviceProxyGet: async (ref: ServiceRef, path: string) => {
@@ -914,7 +906,12 @@ describe('waitForTargetsOnReplicas', () => {
       },
     }
     const progress: string[] = []
-    const result = await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: (v) => progress.push(v.message), sleep: async () => {} })
+    const result = await waitForTargetsOnReplicas(kube, prometheus, {
+      ...CTX,
+      signal: new AbortController().signal,
+      onProgress: (v) => progress.push(v.message),
+      sleep: async () => {},
+    })
     expect(result.targets[0]?.health).toBe('up')
     expect(new Set(asked)).toEqual(new Set(['pods/prometheus-k8s-0:9090', 'pods/prometheus-k8s-1:9090']))
     expect(progress.some((m) => m.startsWith('prometheus-k8s-1: '))).toBe(true)
@@ -931,7 +928,7 @@ describe('waitForTargetsOnReplicas', () => {
     const empty = answer([])
     const asked = new Set<string>()
     const kube = {
-      get: async <T,>() => sharded as T,
+      get: async <T>() => sharded as T,
       serviceProxyGet: async (ref: ServiceRef, path: string) => {
         asked.add(ref.name)
         if (path.startsWith('/api/v1/query')) return upQuery
@@ -940,9 +937,19 @@ describe('waitForTargetsOnReplicas', () => {
       },
     }
     const controller = new AbortController()
-    const result = await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: controller.signal, onProgress: () => {}, sleep: async () => new Promise((r) => setTimeout(r, 5)) })
+    const result = await waitForTargetsOnReplicas(kube, prometheus, {
+      ...CTX,
+      signal: controller.signal,
+      onProgress: () => {},
+      sleep: async () => new Promise((r) => setTimeout(r, 5)),
+    })
     expect(result.targets[0]?.health).toBe('up')
-    expect([...asked].sort()).toEqual(['prometheus-k8s-shard-0-0', 'prometheus-k8s-shard-0-1', 'prometheus-k8s-shard-1-0', 'prometheus-k8s-shard-1-1'])
+    expect([...asked].sort()).toEqual([
+      'prometheus-k8s-shard-0-0',
+      'prometheus-k8s-shard-0-1',
+      'prometheus-k8s-shard-1-0',
+      'prometheus-k8s-shard-1-1',
+    ])
     // Shard 0's polls stopped with the answer: nothing asks after it.
     asked.clear()
     await new Promise((r) => setTimeout(r, 50))
@@ -960,7 +967,14 @@ describe('waitForTargetsOnReplicas', () => {
       get: async () => Promise.reject(new Error('forbidden')),
       serviceProxyGet: async () => (polls++, limited),
     }
-    await expect(waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })).rejects.toThrow(message)
+    await expect(
+      waitForTargetsOnReplicas(kube, prometheus, {
+        ...CTX,
+        signal: new AbortController().signal,
+        onProgress: () => {},
+        sleep: async () => {},
+      }),
+    ).rejects.toThrow(message)
     expect(polls).toBe(1)
   })
 
@@ -973,16 +987,26 @@ describe('waitForTargetsOnReplicas', () => {
         return path.startsWith('/api/v1/query') ? upQuery : up
       },
     }
-    await waitForTargetsOnReplicas(kube, prometheus, { ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })
+    await waitForTargetsOnReplicas(kube, prometheus, {
+      ...CTX,
+      signal: new AbortController().signal,
+      onProgress: () => {},
+      sleep: async () => {},
+    })
     expect(new Set(asked)).toEqual(new Set(['services/prometheus-k8s:web']))
   })
 })
 
 describe('a proxy the API server refuses', () => {
   it('ends the wait at once, naming the rights the kubeconfig lacks', async () => {
-    const request = () => Promise.reject(new ApiError('GET', '/api/v1/namespaces/monitoring/pods/prometheus-k8s-0:9090/proxy/api/v1/targets', 403, { message: 'pods "prometheus-k8s-0" is forbidden' }))
-    await expect(waitForTargets({ request, ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} })).rejects.toThrow(
-      /refused to proxy to Prometheus \(HTTP 403\).*needs get on pods\/proxy and services\/proxy/,
-    )
+    const request = () =>
+      Promise.reject(
+        new ApiError('GET', '/api/v1/namespaces/monitoring/pods/prometheus-k8s-0:9090/proxy/api/v1/targets', 403, {
+          message: 'pods "prometheus-k8s-0" is forbidden',
+        }),
+      )
+    await expect(
+      waitForTargets({ request, ...CTX, signal: new AbortController().signal, onProgress: () => {}, sleep: async () => {} }),
+    ).rejects.toThrow(/refused to proxy to Prometheus \(HTTP 403\).*needs get on pods\/proxy and services\/proxy/)
   })
 })

@@ -54,7 +54,23 @@ async function selfSigned(host: string): Promise<{ key: string; cert: string }> 
   const dir = await mkdtemp(join(tmpdir(), 'fake-apiserver-tls-'))
   try {
     const san = isIP(host) ? `IP:${host}` : `DNS:${host}`
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${host}`, '-addext', `subjectAltName=${san}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')])
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=${san}`,
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ])
     return { key: await readFile(join(dir, 'key.pem'), 'utf8'), cert: await readFile(join(dir, 'cert.pem'), 'utf8') }
   } finally {
     await rm(dir, { recursive: true, force: true })

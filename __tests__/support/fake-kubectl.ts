@@ -70,8 +70,12 @@ process.on('SIGUSR2', () => {
 })
 process.on('SIGHUP', () => {
   dead = true
-  klog(`"Unhandled Error" err="an error occurred forwarding ${local} -> ${remote}: error forwarding port ${remote} to pod 0f3c, uid : failed to find sandbox \\"0f3c\\" in store: not found"`)
+  klog(
+    `"Unhandled Error" err="an error occurred forwarding ${local} -> ${remote}: error forwarding port ${remote} to pod 0f3c, uid : failed to find sandbox \\"0f3c\\" in store: not found"`,
+  )
 })
 process.on('SIGWINCH', () => {
-  klog(`"Unhandled Error" err="error copying from remote stream to local connection: readfrom tcp4 127.0.0.1:${local}->127.0.0.1:50000: write tcp4 127.0.0.1:${local}->127.0.0.1:50000: write: broken pipe"`)
+  klog(
+    `"Unhandled Error" err="error copying from remote stream to local connection: readfrom tcp4 127.0.0.1:${local}->127.0.0.1:50000: write tcp4 127.0.0.1:${local}->127.0.0.1:50000: write: broken pipe"`,
+  )
 })

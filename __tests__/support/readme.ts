@@ -42,7 +42,9 @@ export function docsPage(name: string): string {
 
 /** The repository's Markdown pages: README.md, CONTRIBUTING.md and docs/*.md, as paths from the root. */
 export function markdownPages(): string[] {
-  const docs = readdirSync(`${REPO_ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
+  const docs = readdirSync(`${REPO_ROOT}docs`)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`)
   return ['README.md', 'CONTRIBUTING.md', ...docs.sort()]
 }
 

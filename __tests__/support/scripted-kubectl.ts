@@ -23,7 +23,8 @@ export function scriptedKubectl(answer: (args: string[]) => Answer | undefined):
       calls.push(args)
       const a = answer(args) ?? { stderr: `fake kubectl: no answer for ${args.join(' ')}\n`, exitCode: 1 }
       const result = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', exitCode: a.exitCode ?? 0 }
-      if (result.exitCode !== 0 && !opts.allowFailure) return Promise.reject(new CommandError(`kubectl ${args.slice(0, 3).join(' ')}`, result))
+      if (result.exitCode !== 0 && !opts.allowFailure)
+        return Promise.reject(new CommandError(`kubectl ${args.slice(0, 3).join(' ')}`, result))
       return Promise.resolve(result)
     },
   }
@@ -46,14 +47,28 @@ interface ContainerSpec {
 }
 
 /** A Pod as `kubectl get pods -o json` lists it. */
-export function podObject(namespace: string, name: string, o: { phase?: string; ready?: boolean; containers: ContainerSpec[]; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }): object {
+export function podObject(
+  namespace: string,
+  name: string,
+  o: {
+    phase?: string
+    ready?: boolean
+    containers: ContainerSpec[]
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>
+  },
+): object {
   const status = (c: ContainerSpec) => {
     const s = c.state ?? { running: true }
     return {
       name: c.name,
       restartCount: c.restarts ?? 0,
       ready: c.ready ?? true,
-      state: 'running' in s ? { running: { startedAt: '2025-11-24T15:28:00Z' } } : 'waiting' in s ? { waiting: { reason: s.waiting } } : { terminated: { reason: s.terminated, exitCode: s.exitCode } },
+      state:
+        'running' in s
+          ? { running: { startedAt: '2025-11-24T15:28:00Z' } }
+          : 'waiting' in s
+            ? { waiting: { reason: s.waiting } }
+            : { terminated: { reason: s.terminated, exitCode: s.exitCode } },
       ...(c.lastTerminated ? { lastState: { terminated: c.lastTerminated } } : {}),
     }
   }
@@ -61,7 +76,10 @@ export function podObject(namespace: string, name: string, o: { phase?: string; 
   const main = o.containers.filter((c) => !c.init)
   return {
     metadata: { name, namespace },
-    spec: { ...(init.length ? { initContainers: init.map((c) => ({ name: c.name })) } : {}), containers: main.map((c) => ({ name: c.name })) },
+    spec: {
+      ...(init.length ? { initContainers: init.map((c) => ({ name: c.name })) } : {}),
+      containers: main.map((c) => ({ name: c.name })),
+    },
     status: {
       phase: o.phase ?? 'Running',
       conditions: o.conditions ?? [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],

@@ -36,7 +36,8 @@ function sequence(...steps: Array<HttpResponse | Error | 'stall'>) {
   return { http, calls }
 }
 
-const reset = () => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })
+const reset = () =>
+  Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })
 
 describe('retries', () => {
   it('a 503, a reset and a stall are retried, then the file arrives whole', async () => {
@@ -55,7 +56,9 @@ describe('retries', () => {
   })
 
   it('a refused connection or an unknown host is final', async () => {
-    const refused = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })
+    const refused = Object.assign(new TypeError('fetch failed'), {
+      cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+    })
     const { http, calls } = sequence(refused)
     await expect(fetchText(http, URL_, FAST)).rejects.toThrow(`Could not reach ${URL_}: connect ECONNREFUSED`)
     expect(calls).toHaveLength(1)
@@ -93,7 +96,10 @@ describe('the budget', () => {
     const started = performance.now()
     const seen: string[] = []
     const timer = setInterval(() => seen.push(transfers.describe()), 50)
-    const err = await downloadFile(http, URL_, join(dir, 'f'), { ...FAST, signal, transfers }).then(() => undefined, (e: Error) => e)
+    const err = await downloadFile(http, URL_, join(dir, 'f'), { ...FAST, signal, transfers }).then(
+      () => undefined,
+      (e: Error) => e,
+    )
     clearInterval(timer)
     expect(performance.now() - started).toBeLessThan(1500)
     expect(err?.message).toContain(URL_)
@@ -112,7 +118,9 @@ describe('the budget', () => {
 describe('redirects', () => {
   it('an https URL answered from http is refused unless allowed', async () => {
     const redirected = answer(200, 'x', { url: 'http://mirror.example/file' })
-    await expect(fetchText(sequence(redirected).http, URL_, FAST)).rejects.toThrow(`${URL_} redirected to http://mirror.example/file, which is plain http; set allow-insecure-downloads: true`)
+    await expect(fetchText(sequence(redirected).http, URL_, FAST)).rejects.toThrow(
+      `${URL_} redirected to http://mirror.example/file, which is plain http; set allow-insecure-downloads: true`,
+    )
     expect(await fetchText(sequence(redirected).http, URL_, { ...FAST, allowInsecure: true })).toBe('x')
   })
 })

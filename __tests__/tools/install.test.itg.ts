@@ -48,8 +48,10 @@ beforeEach(async () => {
 
 const exact = (version: string): VersionSpec => ({ kind: 'exact', version })
 // The mirror stands in for upstream too (its checksum files are read as the official ones).
-const kubectl = (spec: VersionSpec, opts: InstallOptions = {}) => installKubectl(spec, mirror.kubectlBaseUrl, { ...PLATFORM, upstream: mirror.kubectlBaseUrl, ...opts })
-const helm = (spec: VersionSpec, opts: InstallOptions = {}) => installHelm(spec, mirror.helmBaseUrl, { ...PLATFORM, upstream: mirror.helmBaseUrl, ...opts })
+const kubectl = (spec: VersionSpec, opts: InstallOptions = {}) =>
+  installKubectl(spec, mirror.kubectlBaseUrl, { ...PLATFORM, upstream: mirror.kubectlBaseUrl, ...opts })
+const helm = (spec: VersionSpec, opts: InstallOptions = {}) =>
+  installHelm(spec, mirror.helmBaseUrl, { ...PLATFORM, upstream: mirror.helmBaseUrl, ...opts })
 /** Versions with a digest pinned in the action (pinned.ts) for linux/amd64. */
 const PINNED = new Set(['kubectl v1.35.2', 'helm v4.1.4'])
 const requestsSince = (n: number) => mirror.requests.slice(n).map((r) => `${r.method} ${r.path}`)
@@ -163,9 +165,15 @@ describe('tampering', () => {
   ] as const)('a tampered %s download is refused with both digests, and nothing is cached', async (tool, version, path) => {
     mirror.tamper[tool] = true
     const install = (tool === 'kubectl' ? kubectl : helm)(exact(version))
-    const err: Error = await install.then(() => new Error('installed'), (e: Error) => e)
+    const err: Error = await install.then(
+      () => new Error('installed'),
+      (e: Error) => e,
+    )
 
-    const official = tool === 'kubectl' ? digests.get(`kubectl ${version}`) : (await fetch(`${mirror.helmBaseUrl}/helm-${version}-linux-amd64.tar.gz.sha256`).then((r) => r.text())).trim()
+    const official =
+      tool === 'kubectl'
+        ? digests.get(`kubectl ${version}`)
+        : (await fetch(`${mirror.helmBaseUrl}/helm-${version}-linux-amd64.tar.gz.sha256`).then((r) => r.text())).trim()
     expect(err.message).toContain(`Checksum mismatch for ${mirror.url}${path}`)
     expect(err.message).toContain(`says ${official}`)
     const actual = /its SHA-256 is ([0-9a-f]{64})/.exec(err.message)?.[1]
@@ -180,7 +188,6 @@ describe('tampering', () => {
     expect(await sha256File(got.path)).toBe(digests.get(`${tool} ${version}`))
     expect(await reportedVersion(tool, got.path)).toContain(version)
   }
-
 
   it.each([
     ['kubectl', 'v1.32.3'],
@@ -220,8 +227,16 @@ describe('tampering', () => {
 
 describe('errors', () => {
   it.each<['kubectl' | 'helm', VersionSpec, RegExp]>([
-    ['kubectl', exact('v1.99.0'), /kubectl v1\.99\.0 for linux\/amd64 was not found: .*\/kubectl\/release\/v1\.99\.0\/bin\/linux\/amd64\/kubectl\.sha256 answered HTTP 404/],
-    ['helm', exact('v3.99.0'), /helm v3\.99\.0 for linux\/amd64 was not found: .*\/helm\/helm-v3\.99\.0-linux-amd64\.tar\.gz\.sha256sum answered HTTP 404/],
+    [
+      'kubectl',
+      exact('v1.99.0'),
+      /kubectl v1\.99\.0 for linux\/amd64 was not found: .*\/kubectl\/release\/v1\.99\.0\/bin\/linux\/amd64\/kubectl\.sha256 answered HTTP 404/,
+    ],
+    [
+      'helm',
+      exact('v3.99.0'),
+      /helm v3\.99\.0 for linux\/amd64 was not found: .*\/helm\/helm-v3\.99\.0-linux-amd64\.tar\.gz\.sha256sum answered HTTP 404/,
+    ],
     ['kubectl', { kind: 'line', major: 1, minor: 99 }, /\/kubectl\/release\/stable-1\.99\.txt answered HTTP 404/],
     ['helm', { kind: 'line', major: 3, minor: 99 }, /No Helm 3\.99 release for linux\/amd64 found/],
   ])('%s %j fails clearly', async (tool, spec, why) => {
@@ -267,7 +282,9 @@ describe('the mirror', () => {
   })
 
   it('serves checksums in the upstream formats', async () => {
-    expect(await get(`${fixtures.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`)).toBe(`200 ${digests.get('kubectl v1.32.3')}`)
+    expect(await get(`${fixtures.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`)).toBe(
+      `200 ${digests.get('kubectl v1.32.3')}`,
+    )
     const name = 'helm-v3.17.2-linux-amd64.tar.gz'
     const sum = await get(`${fixtures.helmBaseUrl}/${name}.sha256sum`)
     expect(sum).toMatch(new RegExp(`^200 [0-9a-f]{64}  ${name.replace(/\./g, '\\.')}\n$`))
@@ -287,7 +304,10 @@ describe('the mirror', () => {
 
 // A server in front of the mirror that misbehaves as `fault` says, per request path and count.
 type Fault = 'stall' | 'pass' | number | { hold(release: () => void): void }
-async function front(target: string, fault: (path: string, n: number) => Fault): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+async function front(
+  target: string,
+  fault: (path: string, n: number) => Fault,
+): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
   const seen: string[] = []
   const counts = new Map<string, number>()
   const server = createServer((req, res) => {
@@ -327,10 +347,15 @@ describe('verified independently of the mirror', () => {
     ['helm', 'v4.1.4', 'binary'],
   ] as const)('a wrong pinned digest for %s %s fails naming both digests, and nothing is cached', async (tool, version, subject) => {
     const pinned = () => ({ sha256: WRONG, subject })
-    const err: Error = await (tool === 'kubectl' ? kubectl : helm)(exact(version), { pinned }).then(() => new Error('installed'), (e: Error) => e)
+    const err: Error = await (tool === 'kubectl' ? kubectl : helm)(exact(version), { pinned }).then(
+      () => new Error('installed'),
+      (e: Error) => e,
+    )
     expect(err.message).toMatch(/^Checksum mismatch for /)
     expect(err.message).toContain(`its SHA-256 is ${digests.get(`${tool} ${version}`)}`)
-    expect(err.message).toContain(`the digest the action pins for ${subject === 'binary' ? `the ${tool} ${version} linux/amd64 binary` : `${tool} ${version} linux/amd64`} says ${WRONG}`)
+    expect(err.message).toContain(
+      `the digest the action pins for ${subject === 'binary' ? `the ${tool} ${version} linux/amd64 binary` : `${tool} ${version} linux/amd64`} says ${WRONG}`,
+    )
     expect(tc.find(tool, version, 'amd64')).toBe('')
   })
 
@@ -350,8 +375,13 @@ describe('verified independently of the mirror', () => {
     await new Promise<void>((ok) => upstream.listen(0, '127.0.0.1', ok))
     const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
     try {
-      const err = await kubectl(exact('v1.32.3'), { upstream: base }).then(() => new Error('installed'), (e: Error) => e)
-      expect(err.message).toContain(`its SHA-256 is ${digests.get('kubectl v1.32.3')} but ${base}/release/v1.32.3/bin/linux/amd64/kubectl.sha256 says ${WRONG}`)
+      const err = await kubectl(exact('v1.32.3'), { upstream: base }).then(
+        () => new Error('installed'),
+        (e: Error) => e,
+      )
+      expect(err.message).toContain(
+        `its SHA-256 is ${digests.get('kubectl v1.32.3')} but ${base}/release/v1.32.3/bin/linux/amd64/kubectl.sha256 says ${WRONG}`,
+      )
     } finally {
       upstream.close()
     }
@@ -363,9 +393,14 @@ describe('verified independently of the mirror', () => {
     try {
       const got = await helm(exact('v3.17.2'), { upstream: base })
       expect(await sha256File(got.path)).toBe(digests.get('helm v3.17.2'))
-      const warning = out.text().split('\n').find((l) => l.startsWith('::warning::'))
+      const warning = out
+        .text()
+        .split('\n')
+        .find((l) => l.startsWith('::warning::'))
       expect(warning).toContain(`the official checksum ${base}/helm-v3.17.2-linux-amd64.tar.gz.sha256sum could not be read`)
-      expect(warning).toContain(`verifying against ${mirror.helmBaseUrl}/helm-v3.17.2-linux-amd64.tar.gz.sha256sum, which the mirror serves beside the binary`)
+      expect(warning).toContain(
+        `verifying against ${mirror.helmBaseUrl}/helm-v3.17.2-linux-amd64.tar.gz.sha256sum, which the mirror serves beside the binary`,
+      )
       expect(warning).toContain('Set helm-sha256')
     } finally {
       out.restore()
@@ -406,7 +441,9 @@ describe('several jobs on one runner host (one tool cache)', () => {
         },
       }
     })
-    const runs = await Promise.all(Array.from({ length: JOBS }, (_, i) => job(gate.url, toolCache, join(process.env['RUNNER_TEMP']!, `job-${i}`)))).finally(() => gate.close())
+    const runs = await Promise.all(
+      Array.from({ length: JOBS }, (_, i) => job(gate.url, toolCache, join(process.env['RUNNER_TEMP']!, `job-${i}`))),
+    ).finally(() => gate.close())
     for (const r of runs) expect(r.code, r.stderr).toBe(0)
     const paths = runs.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as { kubectl: string; helm: string })
     expect(new Set(paths.map((p) => p.kubectl)).size).toBe(1) // one entry, shared
@@ -438,10 +475,15 @@ describe('within the budget', () => {
       const started = performance.now()
       const out = captureStdout()
       const err = await budget
-        .wait(() => `kubectl and helm to download${transfers.describe()}`, (signal) =>
-          installKubectl(exact('v1.35.2'), `${stalled.url}/kubectl`, { ...PLATFORM, signal, transfers, stallMs: 600, backoffMs: 100 }),
+        .wait(
+          () => `kubectl and helm to download${transfers.describe()}`,
+          (signal) =>
+            installKubectl(exact('v1.35.2'), `${stalled.url}/kubectl`, { ...PLATFORM, signal, transfers, stallMs: 600, backoffMs: 100 }),
         )
-        .then(() => new Error('installed'), (e: Error) => e)
+        .then(
+          () => new Error('installed'),
+          (e: Error) => e,
+        )
         .finally(() => out.restore())
       expect(performance.now() - started).toBeLessThan(4000)
       expect(err).toBeInstanceOf(TimeoutError)
@@ -459,7 +501,9 @@ describe('within the budget', () => {
     try {
       const got = await installHelm(exact('v3.17.2'), `${flaky.url}/helm`, { ...PLATFORM, upstream: `${flaky.url}/helm`, backoffMs: 50 })
       expect(await sha256File(got.path)).toBe(digests.get('helm v3.17.2'))
-      expect(out.text()).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/helm\/helm-v3\.17\.2-linux-amd64\.tar\.gz: GET .* answered HTTP 503; retry 1 in/)
+      expect(out.text()).toMatch(
+        /GET http:\/\/127\.0\.0\.1:\d+\/helm\/helm-v3\.17\.2-linux-amd64\.tar\.gz: GET .* answered HTTP 503; retry 1 in/,
+      )
       expect(flaky.seen.filter((p) => p === '/helm/helm-v3.17.2-linux-amd64.tar.gz')).toHaveLength(2)
     } finally {
       out.restore()

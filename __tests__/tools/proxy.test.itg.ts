@@ -54,10 +54,17 @@ describe.skipIf(!ip)('downloads through the environment proxy', () => {
   it('a tool download: the checksum and the binary through undici, both via the proxy', { timeout: 120_000 }, async () => {
     const before = mirror.requests.length
     // v1.32.3 has no pinned digest: its checksum file is read (the mirror stands in for upstream).
-    const got = await installKubectl({ kind: 'exact', version: 'v1.32.3' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64', upstream: mirror.kubectlBaseUrl })
+    const got = await installKubectl({ kind: 'exact', version: 'v1.32.3' }, mirror.kubectlBaseUrl, {
+      os: 'linux',
+      arch: 'amd64',
+      upstream: mirror.kubectlBaseUrl,
+    })
     expect(got.version).toBe('v1.32.3')
     // undici sends http URLs to the proxy as absolute URIs, as Go does.
-    expect(proxy.log).toEqual([`GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`, `GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl`])
+    expect(proxy.log).toEqual([
+      `GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl.sha256`,
+      `GET ${mirror.kubectlBaseUrl}/release/v1.32.3/bin/linux/amd64/kubectl`,
+    ])
     expect(mirror.requests.slice(before).map((r) => r.path)).toEqual([
       '/kubectl/release/v1.32.3/bin/linux/amd64/kubectl.sha256',
       '/kubectl/release/v1.32.3/bin/linux/amd64/kubectl',
@@ -67,7 +74,11 @@ describe.skipIf(!ip)('downloads through the environment proxy', () => {
   it('NO_PROXY exempts the mirror: look-up and download go direct', { timeout: 120_000 }, async () => {
     process.env.NO_PROXY = ip
     expect(await resolveKubectlVersion({ kind: 'line', major: 1, minor: 32 }, mirror.kubectlBaseUrl)).toBe('v1.32.3')
-    await installKubectl({ kind: 'exact', version: 'v1.35.2' }, mirror.kubectlBaseUrl, { os: 'linux', arch: 'amd64', upstream: mirror.kubectlBaseUrl })
+    await installKubectl({ kind: 'exact', version: 'v1.35.2' }, mirror.kubectlBaseUrl, {
+      os: 'linux',
+      arch: 'amd64',
+      upstream: mirror.kubectlBaseUrl,
+    })
     expect(proxy.log).toEqual([])
   })
 

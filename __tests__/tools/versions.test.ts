@@ -190,11 +190,23 @@ describe('resolveHelmVersion', () => {
   })
 
   it.each<[string, VersionSpec, Record<string, string>, Record<string, number>, RegExp]>([
-    ['an unknown minor', { kind: 'line', major: 3, minor: 40 }, upstream, {}, /No Helm 3\.40 release for linux\/amd64 found at http:\/\/mirror\/helm .*helm-v3\.40\.0-linux-amd64/],
+    [
+      'an unknown minor',
+      { kind: 'line', major: 3, minor: 40 },
+      upstream,
+      {},
+      /No Helm 3\.40 release for linux\/amd64 found at http:\/\/mirror\/helm .*helm-v3\.40\.0-linux-amd64/,
+    ],
     ['an empty mirror', { kind: 'line', major: 4 }, {}, {}, /No Helm 4 release for linux\/amd64/],
     ['latest on an empty mirror', { kind: 'latest' }, {}, {}, /No Helm 4 release for linux\/amd64/],
     ['a malformed hint', { kind: 'line', major: 4 }, { '/helm4-latest-version': '<html>' }, {}, /helm4-latest-version answered "<html>"/],
-    ['a forbidden probe', { kind: 'line', major: 4, minor: 1 }, upstream, { '/helm-v4.1.2-linux-amd64.tar.gz.sha256sum': 403 }, /HEAD .*helm-v4\.1\.2-linux-amd64\.tar\.gz\.sha256sum answered HTTP 403/],
+    [
+      'a forbidden probe',
+      { kind: 'line', major: 4, minor: 1 },
+      upstream,
+      { '/helm-v4.1.2-linux-amd64.tar.gz.sha256sum': 403 },
+      /HEAD .*helm-v4\.1\.2-linux-amd64\.tar\.gz\.sha256sum answered HTTP 403/,
+    ],
     ['a forbidden hint', { kind: 'line', major: 4 }, upstream, { '/helm4-latest-version': 403 }, /helm4-latest-version answered HTTP 403/],
   ])('%s is an error', async (_name, spec, files, statusOf, why) => {
     const { http } = fakeHttp(H, files, statusOf)

@@ -36,7 +36,12 @@ export function nodeTemplate(): string {
 /** One Node manifest (YAML) for node `index`, named `${prefix}-${index}`. */
 export function renderNode(index: number, prefix = 'kwok-node', template = nodeTemplate()): string {
   const size = nodeSize()
-  const values: Record<string, string> = { NODE_NAME: `${prefix}-${index}`, POD_CIDR: podCidr(index), NODE_CPU: size.cpu, NODE_MEMORY: size.memory }
+  const values: Record<string, string> = {
+    NODE_NAME: `${prefix}-${index}`,
+    POD_CIDR: podCidr(index),
+    NODE_CPU: size.cpu,
+    NODE_MEMORY: size.memory,
+  }
   return template.replace(/\$\{(NODE_NAME|POD_CIDR|NODE_CPU|NODE_MEMORY)\}/g, (_, key: string) => values[key] ?? '')
 }
 

@@ -27,7 +27,12 @@ export function shapeOf(pod: k8s.V1Pod): PodShape {
     name: pod.metadata?.name ?? '',
     labels: pod.metadata?.labels ?? {},
     initContainers: (pod.spec?.initContainers ?? []).map((c) => ({ image: c.image ?? '', restartPolicy: c.restartPolicy })),
-    containers: (pod.spec?.containers ?? []).map((c) => ({ image: c.image ?? '', readinessProbe: c.readinessProbe, livenessProbe: c.livenessProbe, startupProbe: c.startupProbe })),
+    containers: (pod.spec?.containers ?? []).map((c) => ({
+      image: c.image ?? '',
+      readinessProbe: c.readinessProbe,
+      livenessProbe: c.livenessProbe,
+      startupProbe: c.startupProbe,
+    })),
   }
 }
 
@@ -65,12 +70,17 @@ export class TimelineController {
   async start(): Promise<void> {
     const w = new k8s.Watch(this.kc)
     const again = async (): Promise<void> => {
-      this.abort = await w.watch('/api/v1/pods', {}, (type: string, pod: k8s.V1Pod) => {
-        // One event at a time, in order: a pod is planned once, its node's pulls queue in arrival order.
-        this.queue = this.queue.then(() => this.onPod(type, pod)).catch((e: unknown) => log(`error: ${String(e)}`))
-      }, () => {
-        if (!this.stopped) setTimeout(() => void again().catch(() => undefined), 500)
-      })
+      this.abort = await w.watch(
+        '/api/v1/pods',
+        {},
+        (type: string, pod: k8s.V1Pod) => {
+          // One event at a time, in order: a pod is planned once, its node's pulls queue in arrival order.
+          this.queue = this.queue.then(() => this.onPod(type, pod)).catch((e: unknown) => log(`error: ${String(e)}`))
+        },
+        () => {
+          if (!this.stopped) setTimeout(() => void again().catch(() => undefined), 500)
+        },
+      )
     }
     await again()
     log(`profile ${this.profile}${this.mbPerS ? `, ${this.mbPerS} MB/s` : ''}`)
@@ -95,7 +105,8 @@ export class TimelineController {
     }
     this.pods.set(key, pod)
     const node = pod.spec?.nodeName
-    if (node && !pod.metadata?.deletionTimestamp && onTimeline(pod, this.profile) && !pod.metadata?.annotations?.[STARTED_AT]) await this.plan(pod, node)
+    if (node && !pod.metadata?.deletionTimestamp && onTimeline(pod, this.profile) && !pod.metadata?.annotations?.[STARTED_AT])
+      await this.plan(pod, node)
     // A dependency's readiness may complete a Milvus pod's plan: only those pods are looked at,
     // not every pod of the cluster on every event (1000 node-exporters at 1000 nodes).
     const a = pod.metadata?.annotations ?? {}
@@ -121,7 +132,9 @@ export class TimelineController {
 
   private async planMilvusReady(pod: k8s.V1Pod): Promise<void> {
     const shape = shapeOf(pod)
-    const deps = [...this.pods.values()].filter((p) => isDependency(shape, { namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' }))
+    const deps = [...this.pods.values()].filter((p) =>
+      isDependency(shape, { namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' }),
+    )
     if (!deps.length || !deps.every(isReady)) return
     const depsReady = Math.max(...deps.map((p) => Date.parse(String(isReady(p)!.lastTransitionTime ?? new Date()))))
     const started = Date.parse(pod.metadata!.annotations![STARTED_AT]!)

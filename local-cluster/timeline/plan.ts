@@ -81,7 +81,11 @@ const period = (p: Probe | undefined) => (p?.periodSeconds ?? 10) * 1000
  * tick at or after it, unless the liveness probe restarts the container first: then the same
  * on the restarted container, `restarts` counting how often.
  */
-export function readyAt(pod: PodShape, started: number, healthy?: (started: number) => number): { ready: number; restarts: number; startedAt: number } {
+export function readyAt(
+  pod: PodShape,
+  started: number,
+  healthy?: (started: number) => number,
+): { ready: number; restarts: number; startedAt: number } {
   let start = started
   let restarts = 0
   for (;;) {

@@ -51,17 +51,23 @@ export class Helm {
    * `helm upgrade --install`, so a re-run on the same cluster upgrades in place. On abort helm
    * gets SIGTERM and this settles once it has exited.
    */
-  upgradeInstall(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number }, signal?: AbortSignal): Promise<ExecResult> {
+  upgradeInstall(
+    o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number },
+    signal?: AbortSignal,
+  ): Promise<ExecResult> {
     return this.run(upgradeInstallArgs(o, this.version), signal ? { signal } : {})
   }
 
   /** `helm template` of the release as upgradeInstall would install it: the rendered manifests (YAML stream). */
   async template(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; kubeVersion?: string }): Promise<string> {
     const args = [
-      'template', o.release, o.chart.chart,
+      'template',
+      o.release,
+      o.chart.chart,
       ...(o.chart.repo ? ['--repo', o.chart.repo] : []),
       ...(o.chart.version ? ['--version', o.chart.version] : []),
-      '--namespace', o.namespace,
+      '--namespace',
+      o.namespace,
       ...o.valuesFiles.flatMap((f) => ['--values', f]),
       ...(o.kubeVersion ? ['--kube-version', o.kubeVersion] : []),
     ]
@@ -89,7 +95,15 @@ export class Helm {
   }
 
   rollback(release: string, namespace: string, revision: number, timeoutSeconds: number): Promise<ExecResult> {
-    return this.run(['rollback', release, String(revision), '-n', namespace, '--wait', `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`])
+    return this.run([
+      'rollback',
+      release,
+      String(revision),
+      '-n',
+      namespace,
+      '--wait',
+      `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`,
+    ])
   }
 
   /** Uninstalls a release that exists (check with history first): flags per Helm line, see uninstallArgs. */
@@ -103,7 +117,14 @@ export class Helm {
  * Helm 3 reject it; the caller waits itself), never `--ignore-not-found` (Helm 3.13 on only).
  */
 export function uninstallArgs(release: string, namespace: string, timeoutSeconds: number, version: string | undefined): string[] {
-  return ['uninstall', release, '-n', namespace, ...(atLeast(version, 3, 7) ? ['--wait'] : []), `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`]
+  return [
+    'uninstall',
+    release,
+    '-n',
+    namespace,
+    ...(atLeast(version, 3, 7) ? ['--wait'] : []),
+    `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`,
+  ]
 }
 
 /**
@@ -112,14 +133,22 @@ export function uninstallArgs(release: string, namespace: string, timeoutSeconds
  * conflict that would fail the upgrade instead of restoring the chart's value; Helm 3's
  * three-way merge restores it without a flag.
  */
-export function upgradeInstallArgs(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number }, version?: string): string[] {
+export function upgradeInstallArgs(
+  o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; timeoutSeconds: number },
+  version?: string,
+): string[] {
   return [
-    'upgrade', '--install', o.release, o.chart.chart,
+    'upgrade',
+    '--install',
+    o.release,
+    o.chart.chart,
     ...(o.chart.repo ? ['--repo', o.chart.repo] : []),
     ...(o.chart.version ? ['--version', o.chart.version] : []),
-    '--namespace', o.namespace,
+    '--namespace',
+    o.namespace,
     ...o.valuesFiles.flatMap((f) => ['--values', f]),
-    '--wait', `--timeout=${Math.max(1, Math.floor(o.timeoutSeconds))}s`,
+    '--wait',
+    `--timeout=${Math.max(1, Math.floor(o.timeoutSeconds))}s`,
     // '--server-side=true' too: for a release last deployed by Helm 3 (or client-side), Helm 4's
     // 'auto' keeps the client-side method and refuses --force-conflicts with it.
     ...(helmVersionParts(version)[0] >= 4 ? ['--server-side=true', '--force-conflicts'] : []),

@@ -44,7 +44,12 @@ export function inClusterKubeconfig(c: InClusterCredentials): string {
     kind: 'Config',
     clusters: [{ name: IN_CLUSTER.cluster, cluster: { server: c.server, 'certificate-authority': c.caFile } }],
     users: [{ name: IN_CLUSTER.user, user: { tokenFile: c.tokenFile } }],
-    contexts: [{ name: IN_CLUSTER.context, context: { cluster: IN_CLUSTER.cluster, user: IN_CLUSTER.user, ...(c.namespace ? { namespace: c.namespace } : {}) } }],
+    contexts: [
+      {
+        name: IN_CLUSTER.context,
+        context: { cluster: IN_CLUSTER.cluster, user: IN_CLUSTER.user, ...(c.namespace ? { namespace: c.namespace } : {}) },
+      },
+    ],
     'current-context': IN_CLUSTER.context,
   })
 }

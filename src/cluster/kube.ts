@@ -48,11 +48,17 @@ export class ApiError extends Error {
   }
 }
 
-
 export interface KubeObject {
   apiVersion?: string
   kind?: string
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string; deletionTimestamp?: string; uid?: string }
+  metadata: {
+    name: string
+    namespace?: string
+    labels?: Record<string, string>
+    resourceVersion?: string
+    deletionTimestamp?: string
+    uid?: string
+  }
   spec?: Record<string, unknown>
   status?: Record<string, unknown>
   [key: string]: unknown
@@ -107,7 +113,12 @@ export class Kube {
   readonly inClusterKubeconfig: string | undefined
   private readonly watchCtor: typeof import('./client-node.ts').Watch
 
-  private constructor(kc: KubeConfig, watchCtor: typeof import('./client-node.ts').Watch, proxy: ProxyDecision, inClusterKubeconfig: string | undefined) {
+  private constructor(
+    kc: KubeConfig,
+    watchCtor: typeof import('./client-node.ts').Watch,
+    proxy: ProxyDecision,
+    inClusterKubeconfig: string | undefined,
+  ) {
     this.kc = kc
     this.watchCtor = watchCtor
     this.server = kc.getCurrentCluster()?.server ?? ''
@@ -130,7 +141,11 @@ export class Kube {
     try {
       kc.loadFromDefault()
       // The library's last resort (no kubeconfig, no ServiceAccount at the pod's path): a fake pod's.
-      if (opts.serviceAccountRoot && kc.getCurrentContext() === 'loaded-context' && existsSync(join(opts.serviceAccountRoot, SERVICE_ACCOUNT_TOKEN))) {
+      if (
+        opts.serviceAccountRoot &&
+        kc.getCurrentContext() === 'loaded-context' &&
+        existsSync(join(opts.serviceAccountRoot, SERVICE_ACCOUNT_TOKEN))
+      ) {
         kc.loadFromCluster(opts.serviceAccountRoot)
       }
     } catch (e) {
@@ -138,7 +153,9 @@ export class Kube {
     }
     const inCluster = inClusterCredentials(kc)
     if (inCluster && !process.env.KUBERNETES_SERVICE_HOST) {
-      throw new NoClusterError(`no kubeconfig was found, and the ServiceAccount token at ${inCluster.tokenFile} comes without KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (the pod's environment names the API server)`)
+      throw new NoClusterError(
+        `no kubeconfig was found, and the ServiceAccount token at ${inCluster.tokenFile} comes without KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (the pod's environment names the API server)`,
+      )
     }
     const cluster = kc.getCurrentCluster()
     if (!cluster || !cluster.server || cluster.server === 'http://localhost') {
@@ -165,7 +182,12 @@ export class Kube {
    * ApiError for any other status. `accept` replaces the Accept header (e.g. metadata only),
    * `timeoutMs` (default 30 000) bounds socket inactivity.
    */
-  async request<T = KubeObject>(method: string, path: string, body?: unknown, opts: { timeoutMs?: number; contentType?: string; accept?: string; signal?: AbortSignal } = {}): Promise<T> {
+  async request<T = KubeObject>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { timeoutMs?: number; contentType?: string; accept?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const url = new URL(this.server.replace(/\/$/, '') + path)
     const options: https.RequestOptions = { method, headers: { accept: opts.accept ?? 'application/json' } }
     await this.kc.applyToHTTPSOptions(options)
@@ -206,7 +228,15 @@ export class Kube {
    * agent is kept.
    */
   private keepAliveAgent(o: https.RequestOptions): https.Agent {
-    const tls = { ca: o.ca, cert: o.cert, key: o.key, pfx: o.pfx, passphrase: o.passphrase, rejectUnauthorized: o.rejectUnauthorized, servername: o.servername }
+    const tls = {
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+      pfx: o.pfx,
+      passphrase: o.passphrase,
+      rejectUnauthorized: o.rejectUnauthorized,
+      servername: o.servername,
+    }
     const key = JSON.stringify(tls)
     if (this.agent?.key !== key) {
       this.agent?.agent.destroy()
@@ -280,7 +310,9 @@ export class Kube {
 
   /** Server-side apply of one object with the action's field manager. */
   apply(path: string, obj: KubeObject, fieldManager: string): Promise<KubeObject> {
-    return this.request('PATCH', `${path}/${obj.metadata.name}?fieldManager=${fieldManager}&force=true`, obj, { contentType: 'application/apply-patch+yaml' })
+    return this.request('PATCH', `${path}/${obj.metadata.name}?fieldManager=${fieldManager}&force=true`, obj, {
+      contentType: 'application/apply-patch+yaml',
+    })
   }
 
   /**
@@ -288,7 +320,12 @@ export class Kube {
    * `done` returns true: one list, then a watch from its resourceVersion, started over when the
    * watch ends (API server restarts, expired versions). Rejects when `signal` aborts.
    */
-  async waitFor(path: string, query: Record<string, string>, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal): Promise<Map<string, KubeObject>> {
+  async waitFor(
+    path: string,
+    query: Record<string, string>,
+    done: (items: Map<string, KubeObject>) => boolean,
+    signal: AbortSignal,
+  ): Promise<Map<string, KubeObject>> {
     const items = new Map<string, KubeObject>()
     const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
     let backoff = 250

@@ -84,13 +84,16 @@ function runAbortable(path: string, name: string, args: string[], opts: RunOptio
     child.on('close', (code, sig) => {
       running.delete(child)
       opts.signal.removeEventListener('abort', onAbort)
-      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? (sig ? 128 : 1) }
+      const result = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        exitCode: code ?? (sig ? 128 : 1),
+      }
       if (result.exitCode !== 0 && !opts.allowFailure) reject(new CommandError(`${name} ${args.slice(0, 3).join(' ')}`, result))
       else resolve(result)
     })
   })
 }
-
 
 /** Where a tool is pointed: a kubeconfig context by name and the KUBECONFIG it lives in. */
 export interface ToolConnection {

@@ -40,7 +40,12 @@ export function milvusServiceName(releaseName: string, values?: Record<string, u
  * `monitoring`; '' for a Grafana or Alertmanager the stack does not have, and with the
  * Prometheus route prefix), Milvus' in its namespace.
  */
-export function inClusterEndpoints(namespace: string, releaseName: string, values: Record<string, unknown> | undefined, stack: PrometheusStack): Endpoints {
+export function inClusterEndpoints(
+  namespace: string,
+  releaseName: string,
+  values: Record<string, unknown> | undefined,
+  stack: PrometheusStack,
+): Endpoints {
   const milvusHost = `${milvusServiceName(releaseName, values)}.${namespace}.svc`
   return {
     prometheusUrl: inClusterUrl(stack.service),
@@ -68,10 +73,34 @@ export function forwardsFor(inputs: Inputs, milvusService: string, ports: Milvus
   const milvus = `svc/${milvusService}`
   const p = stack.service
   return [
-    { name: 'prometheus', namespace: p.namespace, resource: `svc/${p.name}`, remotePort: p.portNumber, httpPath: `${p.pathPrefix}/-/ready` },
-    ...(stack.grafana ? [{ name: 'grafana', namespace: stack.grafana.namespace, resource: `svc/${stack.grafana.name}`, remotePort: stack.grafana.portNumber, httpPath: '/api/health' }] : []),
+    {
+      name: 'prometheus',
+      namespace: p.namespace,
+      resource: `svc/${p.name}`,
+      remotePort: p.portNumber,
+      httpPath: `${p.pathPrefix}/-/ready`,
+    },
+    ...(stack.grafana
+      ? [
+          {
+            name: 'grafana',
+            namespace: stack.grafana.namespace,
+            resource: `svc/${stack.grafana.name}`,
+            remotePort: stack.grafana.portNumber,
+            httpPath: '/api/health',
+          },
+        ]
+      : []),
     ...(stack.alertmanager
-      ? [{ name: 'alertmanager', namespace: stack.alertmanager.namespace, resource: `svc/${stack.alertmanager.name}`, remotePort: stack.alertmanager.portNumber, httpPath: `${stack.alertmanager.pathPrefix}/-/ready` }]
+      ? [
+          {
+            name: 'alertmanager',
+            namespace: stack.alertmanager.namespace,
+            resource: `svc/${stack.alertmanager.name}`,
+            remotePort: stack.alertmanager.portNumber,
+            httpPath: `${stack.alertmanager.pathPrefix}/-/ready`,
+          },
+        ]
       : []),
     { name: 'milvus', namespace: inputs.namespace, resource: milvus, remotePort: ports.grpc },
     { name: 'milvus-metrics', namespace: inputs.namespace, resource: milvus, remotePort: ports.metrics, httpPath: '/healthz' },
@@ -95,7 +124,12 @@ const TITLES: Record<string, string> = {
  * five, waiting for GATING_FORWARDS; with `none`, none (the target wait goes through the API
  * server, not a forward).
  */
-export function forwardPlan(inputs: Inputs, milvusService: string, ports: MilvusPorts, stack: PrometheusStack): { forwards: ForwardSpec[]; waitFor: string[] } {
+export function forwardPlan(
+  inputs: Inputs,
+  milvusService: string,
+  ports: MilvusPorts,
+  stack: PrometheusStack,
+): { forwards: ForwardSpec[]; waitFor: string[] } {
   const forwards = inputs.expose === 'port-forward' ? forwardsFor(inputs, milvusService, ports, stack) : []
   return { forwards, waitFor: forwards.map((f) => f.name).filter((n) => GATING_FORWARDS.includes(n)) }
 }
@@ -105,7 +139,10 @@ export function forwardPlan(inputs: Inputs, milvusService: string, ports: Milvus
  * step. Resolves once the waited-for forwards answer a probe (at most 60 s, within the budget);
  * Grafana's and Alertmanager's may still be coming up (see backgroundForwardNotices).
  */
-export async function startRunForwards(run: StackRun, milvus: { service: string; ports: MilvusPorts }): Promise<StartedForwards | undefined> {
+export async function startRunForwards(
+  run: StackRun,
+  milvus: { service: string; ports: MilvusPorts },
+): Promise<StartedForwards | undefined> {
   const { budget, state, inputs, kubectl } = run
   const { forwards, waitFor } = forwardPlan(inputs, milvus.service, milvus.ports, run.stack)
   if (forwards.length === 0) return undefined
@@ -138,7 +175,11 @@ export function backgroundForwardNotices(forwards: StartedForwards, status: Supe
     const s = status?.forwards.find((x) => x.name === f.name)
     if (s?.state === 'ready') return []
     const where = s ? ` (${s.resource} in ${s.namespace} has no ready pod?)` : ''
-    const last = s?.lastRestart ? ` Last restart: ${s.lastRestart.reason}.` : s?.lastProbe && !s.lastProbe.ok ? ` Last probe: ${s.lastProbe.detail}.` : ''
+    const last = s?.lastRestart
+      ? ` Last restart: ${s.lastRestart.reason}.`
+      : s?.lastProbe && !s.lastProbe.ok
+        ? ` Last probe: ${s.lastProbe.detail}.`
+        : ''
     return [
       `${TITLES[f.name] ?? f.name} is not answering yet at ${f.url}${where}; the supervisor keeps retrying.${last} Its log: ${forwards.logFile}`,
     ]
@@ -157,8 +198,14 @@ export function forwardUrl(forwards: StartedForwards, name: string): string {
  */
 export function absentNotices(stack: PrometheusStack): string[] {
   const out: string[] = []
-  if (!stack.grafana) out.push(`The stack of Prometheus ${refOf(stack)} has no Grafana the action could find (a Service labelled app.kubernetes.io/name=grafana in ${stack.namespace}): grafana-url is empty.`)
-  if (!stack.alertmanager) out.push(`The stack of Prometheus ${refOf(stack)} has no Alertmanager the action could find (spec.alerting.alertmanagers names none that exists): alertmanager-url is empty.`)
+  if (!stack.grafana)
+    out.push(
+      `The stack of Prometheus ${refOf(stack)} has no Grafana the action could find (a Service labelled app.kubernetes.io/name=grafana in ${stack.namespace}): grafana-url is empty.`,
+    )
+  if (!stack.alertmanager)
+    out.push(
+      `The stack of Prometheus ${refOf(stack)} has no Alertmanager the action could find (spec.alerting.alertmanagers names none that exists): alertmanager-url is empty.`,
+    )
   return out
 }
 

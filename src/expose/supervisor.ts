@@ -149,7 +149,8 @@ export const DEFAULT_PROBE: ProbeSettings = { intervalMs: 2_000, timeoutMs: 2_00
  * alone: kubectl 1.31+ logs discovery errors that way too (an aggregated API that is down, such
  * as metrics.k8s.io while prometheus-adapter starts) and then forwards fine.
  */
-const FORWARDING_ERROR = /an error occurred forwarding|error copying from (remote stream|local connection)|error creating (error|forwarding) stream/
+const FORWARDING_ERROR =
+  /an error occurred forwarding|error copying from (remote stream|local connection)|error creating (error|forwarding) stream/
 /**
  * ... unless it only says that the local client went away first (a probe, or a user's curl,
  * closing early): a TCP error on the local connection. kubectl's standalone `error: lost
@@ -255,7 +256,8 @@ export async function startForwards(opts: StartOptions): Promise<StartedForwards
  * address), never the inputs (INPUT_*), the runner's tokens or anything else the step holds.
  */
 export function supervisorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const keep = /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|WINDIR|USERPROFILE|APPDATA|LOCALAPPDATA|KUBECONFIG|KUBERNETES_SERVICE_HOST|KUBERNETES_SERVICE_PORT|(HTTPS?|NO|ALL)_PROXY|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/i
+  const keep =
+    /^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|WINDIR|USERPROFILE|APPDATA|LOCALAPPDATA|KUBECONFIG|KUBERNETES_SERVICE_HOST|KUBERNETES_SERVICE_PORT|(HTTPS?|NO|ALL)_PROXY|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/i
   return Object.fromEntries(Object.entries(env).filter(([k]) => keep.test(k)))
 }
 
@@ -337,8 +339,7 @@ function waitReady(child: ChildProcess, waitFor: string[], timeoutMs: number, ab
       last = m.status
       if (waitFor.every((name) => last?.forwards.find((f) => f.name === name)?.state === 'ready')) done()
     }
-    const onExit = (code: number | null, sig: string | null) =>
-      done(new Error(`the supervisor exited (${sig ?? `code ${code}`})`))
+    const onExit = (code: number | null, sig: string | null) => done(new Error(`the supervisor exited (${sig ?? `code ${code}`})`))
     const onAbort = () => done(abort?.reason instanceof Error ? abort.reason : new Error('aborted'))
     const timer = setTimeout(() => done(new Error(`not ready within ${timeoutMs} ms: ${describeWaited(last, waitFor)}`)), timeoutMs)
     child.on('message', onMessage)
@@ -354,7 +355,11 @@ function describeWaited(status: SupervisorStatus | undefined, names: string[]): 
     .map((name) => {
       const f = status?.forwards.find((s) => s.name === name)
       if (!f) return `${name} not started`
-      const last = f.lastRestart ? `, last: ${f.lastRestart.reason}` : f.lastProbe && !f.lastProbe.ok ? `, probe: ${f.lastProbe.detail}` : ''
+      const last = f.lastRestart
+        ? `, last: ${f.lastRestart.reason}`
+        : f.lastProbe && !f.lastProbe.ok
+          ? `, probe: ${f.lastProbe.detail}`
+          : ''
       return `${name} ${f.state} (${f.restarts} restarts${last})`
     })
     .join('; ')
@@ -435,14 +440,19 @@ export function probeLocalPort(port: number, httpPath: string | undefined, timeo
       else resolve(detail)
     }
     const what = () => (connected ? `GET ${httpPath}` : 'connect')
-    const timer = setTimeout(() => finish(new Error(`${what()}: no ${connected ? 'response' : 'connection'} within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(
+      () => finish(new Error(`${what()}: no ${connected ? 'response' : 'connection'} within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
     socket.on('error', (e: NodeJS.ErrnoException) => finish(new Error(`${what()}: ${e.code ?? e.message}`)))
     socket.on('close', () => finish(new Error(`${what()}: connection closed before ${connected ? 'a response' : 'it was established'}`)))
     socket.on('connect', () => {
       connected = true
       if (!httpPath) return finish(undefined, 'connected')
       socket.setEncoding('latin1')
-      socket.write(`GET ${httpPath} HTTP/1.1\r\nHost: ${LOCAL_ADDRESS}:${port}\r\nUser-Agent: milvus-monitoring-action-probe\r\nConnection: close\r\n\r\n`)
+      socket.write(
+        `GET ${httpPath} HTTP/1.1\r\nHost: ${LOCAL_ADDRESS}:${port}\r\nUser-Agent: milvus-monitoring-action-probe\r\nConnection: close\r\n\r\n`,
+      )
     })
     socket.on('data', (chunk: string) => {
       head += chunk
@@ -618,7 +628,15 @@ export async function runSupervisor(configPath: string): Promise<never> {
     const env = config.kubeconfig ? { ...process.env, KUBECONFIG: config.kubeconfig } : process.env
     const child = spawn(config.kubectlPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
     const gen = ++f.generation
-    Object.assign(f, { child, state: 'starting', startedAt: Date.now(), answered: false, probeFailures: 0, killReason: undefined, lastStderr: undefined })
+    Object.assign(f, {
+      child,
+      state: 'starting',
+      startedAt: Date.now(),
+      answered: false,
+      probeFailures: 0,
+      killReason: undefined,
+      lastStderr: undefined,
+    })
     log(`[${spec.name}] started kubectl (pid ${child.pid}) ${args.join(' ')}`)
     writeStatus()
     f.listenTimer = setTimeout(() => replace(f, gen, `no "Forwarding from" within ${probing.listenTimeoutMs} ms`), probing.listenTimeoutMs)

@@ -12,7 +12,11 @@ import type { MilvusSource } from './source.ts'
 import { monitorPath } from './wiring.ts'
 
 /** The ServiceMonitors, else PodMonitors, of the release (labelled app.kubernetes.io/instance=<release>). */
-export function releaseMonitor(release: { namespace: string; name: string }, serviceMonitors: KubeObject[], podMonitors: KubeObject[]): MonitorRef {
+export function releaseMonitor(
+  release: { namespace: string; name: string },
+  serviceMonitors: KubeObject[],
+  podMonitors: KubeObject[],
+): MonitorRef {
   const label = `app.kubernetes.io/instance=${release.name}`
   const [kind, found] = serviceMonitors.length ? (['ServiceMonitor', serviceMonitors] as const) : (['PodMonitor', podMonitors] as const)
   if (found.length === 1) return { kind, namespace: release.namespace, name: found[0]!.metadata.name }
@@ -34,7 +38,9 @@ async function namedMonitor(run: StackRun, ref: { namespace: string; name: strin
     const m = { kind, ...ref }
     if (await run.kube.find(monitorPath(m))) return m
   }
-  throw new Error(`service-monitor ${ref.namespace}/${ref.name}: there is no ServiceMonitor or PodMonitor of that name; name the one Prometheus scrapes the release through, or leave it empty to find the release's by its labels.`)
+  throw new Error(
+    `service-monitor ${ref.namespace}/${ref.name}: there is no ServiceMonitor or PodMonitor of that name; name the one Prometheus scrapes the release through, or leave it empty to find the release's by its labels.`,
+  )
 }
 
 export class ExistingRelease implements MilvusSource {
@@ -62,20 +68,31 @@ export class ExistingRelease implements MilvusSource {
       }
       const last = (await helm.history(inputs.releaseName, inputs.namespace)).at(-1)
       if (last) {
-        core.info(`Helm release ${inputs.namespace}/${inputs.releaseName}: chart ${last.chart ?? 'unknown'}${last.app_version ? ` (app version ${last.app_version})` : ''}, revision ${last.revision} ${last.status}; verified as it is (install-milvus: false)`)
+        core.info(
+          `Helm release ${inputs.namespace}/${inputs.releaseName}: chart ${last.chart ?? 'unknown'}${last.app_version ? ` (app version ${last.app_version})` : ''}, revision ${last.revision} ${last.status}; verified as it is (install-milvus: false)`,
+        )
       } else {
-        core.info(`No Helm release ${inputs.releaseName} in ${inputs.namespace} (a Milvus Operator instance has none): verifying what is labelled app.kubernetes.io/instance=${inputs.releaseName} as it is`)
+        core.info(
+          `No Helm release ${inputs.releaseName} in ${inputs.namespace} (a Milvus Operator instance has none): verifying what is labelled app.kubernetes.io/instance=${inputs.releaseName} as it is`,
+        )
       }
       if (inputs.serviceMonitor) {
         this.#monitor = await namedMonitor(run, inputs.serviceMonitor)
       } else {
         const instance = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
-        const list = (plural: string) => kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/${plural}?labelSelector=${instance}`).then((l) => l.items)
+        const list = (plural: string) =>
+          kube
+            .get<{ items: KubeObject[] }>(
+              `/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/${plural}?labelSelector=${instance}`,
+            )
+            .then((l) => l.items)
         const serviceMonitors = await list('servicemonitors')
         const podMonitors = serviceMonitors.length ? [] : await list('podmonitors')
         this.#monitor = releaseMonitor({ namespace: inputs.namespace, name: inputs.releaseName }, serviceMonitors, podMonitors)
       }
-      core.info(`Verifying ${inputs.namespace}/${inputs.releaseName} through ${this.#monitor.kind} ${this.#monitor.namespace}/${this.#monitor.name}`)
+      core.info(
+        `Verifying ${inputs.namespace}/${inputs.releaseName} through ${this.#monitor.kind} ${this.#monitor.namespace}/${this.#monitor.name}`,
+      )
     })
   }
 

@@ -106,7 +106,10 @@ export function mergeValues(base: Values, over: Values): Values {
  */
 export function releaseValues(mode: MilvusMode, user: Values, serviceMonitorLabels: Record<string, string> = {}): Values {
   const labels = Object.keys(serviceMonitorLabels).length ? { metrics: { serviceMonitor: { additionalLabels: serviceMonitorLabels } } } : {}
-  return mergeValues(mergeValues(mergeValues(modeValues(mode), labels), user), { metrics: { enabled: true, serviceMonitor: { enabled: true } }, ...OWNER_VALUES })
+  return mergeValues(mergeValues(mergeValues(modeValues(mode), labels), user), {
+    metrics: { enabled: true, serviceMonitor: { enabled: true } },
+    ...OWNER_VALUES,
+  })
 }
 
 /** Keys whose values are secrets, in values and in the objects written to the diagnostics folder. */
@@ -160,7 +163,9 @@ export function writeValuesFile(inputs: Inputs, stack: PrometheusStack): string 
   const valuesFile = join(dir, 'values.yaml')
   const labels = Object.entries(stack.serviceMonitorLabels)
   if (labels.length) {
-    core.info(`Prometheus ${refOf(stack)} selects ServiceMonitors labelled ${labels.map(([k, v]) => `${k}=${v}`).join(',')}: adding these labels to the Milvus ServiceMonitor (metrics.serviceMonitor.additionalLabels)`)
+    core.info(
+      `Prometheus ${refOf(stack)} selects ServiceMonitors labelled ${labels.map(([k, v]) => `${k}=${v}`).join(',')}: adding these labels to the Milvus ServiceMonitor (metrics.serviceMonitor.additionalLabels)`,
+    )
   }
   writeFileSync(valuesFile, YAML.stringify(releaseValues(inputs.milvusMode, inputs.values, stack.serviceMonitorLabels)), { mode: 0o600 })
   return valuesFile
@@ -180,7 +185,12 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
     // A re-run right after a cleanup: nothing can be created there until the deletion is done.
     core.info(`Namespace ${inputs.namespace} is being deleted; waiting until it is gone`)
     await budget.wait(`namespace ${inputs.namespace} to finish terminating`, async (signal) => {
-      const gone = kube.waitFor('/api/v1/namespaces', { fieldSelector: `metadata.name=${inputs.namespace}` }, (items) => items.size === 0, signal)
+      const gone = kube.waitFor(
+        '/api/v1/namespaces',
+        { fieldSelector: `metadata.name=${inputs.namespace}` },
+        (items) => items.size === 0,
+        signal,
+      )
       // The namespace controller says when a deletion cannot finish; look again when its grace ends.
       for (let current: KubeObject | undefined = ns; current; current = await kube.find(nsPath)) {
         const check = stuckTermination(current, Date.now())
@@ -194,7 +204,11 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
   if (!ns) {
     // Created here, or (409) by someone else at the same moment: then it is not ours to delete.
     const created = await kube
-      .request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } })
+      .request('POST', '/api/v1/namespaces', {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } },
+      })
       .then(() => true)
       .catch((e: unknown) => {
         if (e instanceof ApiError && e.status === 409) return false
@@ -224,7 +238,9 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
   const sa = { namespace: stack.namespace, name: stack.serviceAccount }
   const needed = needsRbac(inputs.namespace, inputs.prometheusRbac, stack.kubePrometheus)
   if (needed && opts.unlessGranted && (await mayDiscover(kube, inputs.namespace, sa))) {
-    core.info(`ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) may already discover services, endpoints, endpointslices and pods in namespace ${inputs.namespace}: no Role added`)
+    core.info(
+      `ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) may already discover services, endpoints, endpointslices and pods in namespace ${inputs.namespace}: no Role added`,
+    )
   } else if (needed) {
     const objects = discoveryRbac(inputs.namespace, sa)
     const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
@@ -236,7 +252,9 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
       const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
       await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, FIELD_MANAGER)
     }
-    core.info(`Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`)
+    core.info(
+      `Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`,
+    )
   } else if (!inputs.prometheusRbac) {
     core.info('prometheus-rbac is false: no Role or RoleBinding added')
   }
@@ -262,11 +280,15 @@ export const TERMINATION_GRACE_MS: Record<string, number> = {
  * failing condition is younger than the grace (undefined when none is failing).
  */
 export function stuckTermination(ns: KubeObject, now: number): { stuck?: string; recheckInMs?: number } {
-  const conditions = ((ns.status ?? {}) as { conditions?: Array<{ type: string; status: string; message?: string; lastTransitionTime?: string }> }).conditions ?? []
+  const conditions =
+    ((ns.status ?? {}) as { conditions?: Array<{ type: string; status: string; message?: string; lastTransitionTime?: string }> })
+      .conditions ?? []
   const fixes: Record<string, string> = {
-    NamespaceDeletionDiscoveryFailure: 'an APIService that does not answer blocks every namespace deletion: find it with kubectl get apiservices (AVAILABLE False), then repair or delete it',
+    NamespaceDeletionDiscoveryFailure:
+      'an APIService that does not answer blocks every namespace deletion: find it with kubectl get apiservices (AVAILABLE False), then repair or delete it',
     NamespaceDeletionContentFailure: 'some content cannot be deleted: read the message, or use another namespace',
-    NamespaceFinalizersRemaining: 'a finalizer is not being removed (its controller is gone?): remove it from the objects named, or use another namespace',
+    NamespaceFinalizersRemaining:
+      'a finalizer is not being removed (its controller is gone?): remove it from the objects named, or use another namespace',
     NamespaceContentRemaining: 'objects with finalizers remain: remove the finalizers from the objects named, or use another namespace',
   }
   let recheck: number | undefined
@@ -275,7 +297,8 @@ export function stuckTermination(ns: KubeObject, now: number): { stuck?: string;
     const grace = TERMINATION_GRACE_MS[c.type] ?? 0
     if (!fix || c.status !== 'True') continue
     const age = now - Date.parse(c.lastTransitionTime ?? '')
-    if (!(age < grace)) return { stuck: `${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}` }
+    if (!(age < grace))
+      return { stuck: `${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}` }
     recheck = Math.min(recheck ?? Infinity, grace - age + 100)
   }
   return recheck === undefined ? {} : { recheckInMs: recheck }
@@ -301,12 +324,20 @@ export async function installRelease(run: StackRun, valuesFile: string): Promise
   const { inputs, budget, helm } = run
   const chart = chartRef(inputs)
   await recordAndRecover(run)
-  core.info(`helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`)
+  core.info(
+    `helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`,
+  )
   let running: Promise<unknown> | undefined
   try {
     const out = await budget.wait(`Milvus release ${inputs.releaseName} to become ready (helm --wait)`, (signal, remainingMs) => {
       const p = helm.upgradeInstall(
-        { release: inputs.releaseName, namespace: inputs.namespace, chart, valuesFiles: [valuesFile], timeoutSeconds: helmTimeoutSeconds(remainingMs) },
+        {
+          release: inputs.releaseName,
+          namespace: inputs.namespace,
+          chart,
+          valuesFiles: [valuesFile],
+          timeoutSeconds: helmTimeoutSeconds(remainingMs),
+        },
         signal,
       )
       running = p
@@ -318,7 +349,8 @@ export async function installRelease(run: StackRun, valuesFile: string): Promise
   } catch (e) {
     if (running) await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, HELM_STOP_MS).unref())])
     // helm's own words (its --timeout ran out, a template error, a conflict) with the release named.
-    if (e instanceof CommandError) throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
+    if (e instanceof CommandError)
+      throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
     throw e
   }
 }
@@ -342,7 +374,9 @@ export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
   if (!owned) return { kind: 'foreign', revision: last.revision, status: last.status }
   const earlier = history.filter((r) => r.revision < last.revision)
   const to = [...earlier].reverse().find((r) => r.status === 'deployed') ?? earlier.at(-1)
-  return to ? { kind: 'rollback', revision: last.revision, status: last.status, to: to.revision } : { kind: 'uninstall', revision: last.revision, status: last.status }
+  return to
+    ? { kind: 'rollback', revision: last.revision, status: last.status, to: to.revision }
+    : { kind: 'uninstall', revision: last.revision, status: last.status }
 }
 
 /**
@@ -352,7 +386,11 @@ export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
  * the message names the release, its chart and version, and the two ways on. Undefined when the
  * release is absent or the action's own.
  */
-export function foreignReleaseRefusal(release: { namespace: string; name: string }, history: HelmRevision[], owned: boolean): string | undefined {
+export function foreignReleaseRefusal(
+  release: { namespace: string; name: string },
+  history: HelmRevision[],
+  owned: boolean,
+): string | undefined {
   const last = history.at(-1)
   if (!last || owned || last.status.startsWith('pending-')) return undefined
   const chart = last.chart ? `chart ${last.chart}${last.app_version ? `, app version ${last.app_version}` : ''}` : 'chart unknown'
@@ -388,7 +426,9 @@ export async function recordAndRecover(run: StackRun): Promise<void> {
   const release = `${inputs.namespace}/${inputs.releaseName}`
   const history = await helm.history(inputs.releaseName, inputs.namespace)
   const last = history.at(-1)
-  const owned = last?.status.startsWith('pending-') ? ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({}))) : false
+  const owned = last?.status.startsWith('pending-')
+    ? ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({})))
+    : false
   const recovery = recoveryFor(history, owned)
   if (recovery.kind === 'foreign') {
     throw new Error(
@@ -397,15 +437,23 @@ export async function recordAndRecover(run: StackRun): Promise<void> {
     )
   }
   if (recovery.kind === 'uninstall') {
-    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`)
+    core.info(
+      `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`,
+    )
     await budget.wait(`the pending release ${release} to be uninstalled`, () => helm.uninstall(inputs.releaseName, inputs.namespace, 120))
   } else if (recovery.kind === 'rollback') {
-    core.info(`Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`)
-    await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) => helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)))
+    core.info(
+      `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`,
+    )
+    await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) =>
+      helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)),
+    )
   }
   const releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
   if (releaseCreated) {
-    const pvcs = await kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`)
+    const pvcs = await kube.get<{ items: KubeObject[] }>(
+      `/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`,
+    )
     state.record({ releaseCreated, pvcsBefore: pvcs.items.map((p) => p.metadata.name) })
   } else {
     state.record({ releaseCreated })

@@ -46,17 +46,19 @@ export function checkRendered(objects: KubeObject[], ctx: RenderContext): string
     }
     if (o.kind === 'Service') {
       if (!DNS_1035.test(name) || name.length > 63) {
-        problems.push(`${id}: not a valid Service name (a DNS-1035 label: at most 63 characters, lower-case letters, digits and '-', starting with a letter). Change release-name or fullnameOverride.`)
+        problems.push(
+          `${id}: not a valid Service name (a DNS-1035 label: at most 63 characters, lower-case letters, digits and '-', starting with a letter). Change release-name or fullnameOverride.`,
+        )
       }
       if ((o.spec as { type?: string } | undefined)?.type === 'LoadBalancer' && !ctx.loadBalancers) {
         problems.push(
           `${id}: type LoadBalancer, but nothing on this cluster gives LoadBalancer Services an address (none has one), so the release would never be ready. ` +
-            'Set the chart\'s service.type to ClusterIP (the action reaches Milvus through port-forwards), or install a load-balancer provider first.',
+            "Set the chart's service.type to ClusterIP (the action reaches Milvus through port-forwards), or install a load-balancer provider first.",
         )
       }
     }
     if (o.kind === 'ServiceMonitor') {
-      const endpoints = ((o.spec as { endpoints?: Array<{ interval?: string; scrapeTimeout?: string }> } | undefined)?.endpoints ?? [])
+      const endpoints = (o.spec as { endpoints?: Array<{ interval?: string; scrapeTimeout?: string }> } | undefined)?.endpoints ?? []
       endpoints.forEach((e, i) => {
         const interval = e.interval ? parseDuration(e.interval) : undefined
         const timeout = e.scrapeTimeout ? parseDuration(e.scrapeTimeout) : undefined
@@ -76,7 +78,7 @@ export function checkRendered(objects: KubeObject[], ctx: RenderContext): string
 export function mainService(objects: KubeObject[]): { name: string; grpcPort: number; metricsPort: number } | undefined {
   for (const o of objects) {
     if (o.kind !== 'Service') continue
-    const ports = ((o.spec as { ports?: Array<{ name?: string; port?: number }> } | undefined)?.ports ?? [])
+    const ports = (o.spec as { ports?: Array<{ name?: string; port?: number }> } | undefined)?.ports ?? []
     const grpc = ports.find((p) => p.name === 'milvus')
     const metrics = ports.find((p) => p.name === 'metrics')
     if (grpc?.port && metrics?.port) return { name: o.metadata.name, grpcPort: grpc.port, metricsPort: metrics.port }
@@ -87,7 +89,9 @@ export function mainService(objects: KubeObject[]): { name: string; grpcPort: nu
 /** Whether any Service on the cluster has a LoadBalancer address: the sign that something gives them one. Reads at most 500 Services. */
 async function loadBalancersServed(kube: Kube): Promise<boolean> {
   const list = await kube.get<{ items: KubeObject[] }>('/api/v1/services?limit=500')
-  return list.items.some((s) => ((s.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? []).length > 0)
+  return list.items.some(
+    (s) => ((s.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? []).length > 0,
+  )
 }
 
 /**
@@ -108,7 +112,9 @@ export async function checkRelease(inputs: Inputs, c: { helm: Helm; kube: Kube; 
   const wantsLoadBalancer = objects.some((o) => o.kind === 'Service' && (o.spec as { type?: string } | undefined)?.type === 'LoadBalancer')
   const problems = checkRendered(objects, { loadBalancers: wantsLoadBalancer ? await loadBalancersServed(c.kube) : true })
   if (problems.length) {
-    throw new Error(`The Milvus release ${inputs.releaseName} would never become ready or be scraped; nothing was changed:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    throw new Error(
+      `The Milvus release ${inputs.releaseName} would never become ready or be scraped; nothing was changed:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    )
   }
   core.info(`Rendered release ${inputs.releaseName}: ${objects.length} objects, no problem found`)
   return objects

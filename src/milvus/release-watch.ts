@@ -13,7 +13,8 @@ export const IMAGE_PULL_GRACE_MS = 3 * 60_000
  * NotFound, a registry's `manifest unknown`, Docker Hub's `pull access denied`): no retry will
  * change it, so it is fatal at once. Other pull errors (timeouts, TLS, rate limits) get the grace.
  */
-export const IMAGE_REFUSED = /code = NotFound|: not found|manifest unknown|name unknown|repository does not exist|pull access denied|unauthorized|insufficient_scope/i
+export const IMAGE_REFUSED =
+  /code = NotFound|: not found|manifest unknown|name unknown|repository does not exist|pull access denied|unauthorized|insufficient_scope/i
 /** Restarts of one container in CrashLoopBackOff that are still waited on: Milvus restarts a few times while etcd and MinIO start. */
 export const CRASH_LOOP_RESTARTS = 5
 /**
@@ -23,7 +24,8 @@ export const CRASH_LOOP_RESTARTS = 5
  */
 export const CRASH_LOOP_RESTARTS_PEERS_READY = 2
 /** FailedCreate messages of a controller that retries and will succeed: never a refusal. */
-export const TRANSIENT_FAILED_CREATE = /object has been modified|try again|etcdserver|timeout|timed out|already exists|unable to handle the request|connection refused|deadline exceeded|internal error occurred|too many requests/i
+export const TRANSIENT_FAILED_CREATE =
+  /object has been modified|try again|etcdserver|timeout|timed out|already exists|unable to handle the request|connection refused|deadline exceeded|internal error occurred|too many requests/i
 /** How long a container may wait on a missing ConfigMap or Secret (CreateContainerConfigError), in ms. */
 export const CONFIG_ERROR_GRACE_MS = 60_000
 /** How long a missing ServiceAccount may keep a controller from creating pods (the chart may create it a moment later), in ms. */
@@ -83,7 +85,8 @@ export interface PodObject {
   }
 }
 
-const ref = (e: KubeEvent) => `${e.involvedObject?.kind ?? 'Object'} ${e.involvedObject?.namespace ?? e.metadata.namespace ?? ''}/${e.involvedObject?.name ?? '?'}`
+const ref = (e: KubeEvent) =>
+  `${e.involvedObject?.kind ?? 'Object'} ${e.involvedObject?.namespace ?? e.metadata.namespace ?? ''}/${e.involvedObject?.name ?? '?'}`
 
 function spanMs(e: KubeEvent): number {
   const first = Date.parse(e.firstTimestamp ?? e.eventTime ?? '')
@@ -105,16 +108,22 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
     case 'FailedCreate': {
       if (/serviceaccount .* not found/i.test(message)) {
         if (spanMs(e) < MISSING_ACCOUNT_GRACE_MS && (e.count ?? 1) < 5) return undefined
-        return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix: 'The ServiceAccount the pods use does not exist and nothing creates it: create it, or set the chart\'s serviceAccount values so the release creates it.' })
+        return new ClusterRefusal({
+          object,
+          reason: 'FailedCreate',
+          message,
+          fix: "The ServiceAccount the pods use does not exist and nothing creates it: create it, or set the chart's serviceAccount values so the release creates it.",
+        })
       }
       // What the controller retries on its own: conflicts, its own stale cache (a claim or pod it
       // created a moment ago "already exists"), an API server that is briefly unavailable.
       if (TRANSIENT_FAILED_CREATE.test(message)) return undefined
-      let fix = 'The controller cannot create the release\'s pods; fix what the message names.'
+      let fix = "The controller cannot create the release's pods; fix what the message names."
       if (/PodSecurity/.test(message)) {
         fix = `The namespace's Pod Security admission refuses the pods. Label the namespace to admit them (e.g. kubectl label namespace ${e.involvedObject?.namespace ?? e.metadata.namespace} pod-security.kubernetes.io/enforce=privileged --overwrite), or install into a namespace without that label.`
       } else if (/must be no more than 63 characters|must be 63 characters or less/.test(message)) {
-        fix = 'A name or label the chart derives from the release name is too long: use a shorter release-name (or set fullnameOverride in values).'
+        fix =
+          'A name or label the chart derives from the release name is too long: use a shorter release-name (or set fullnameOverride in values).'
       } else if (/exceeded quota/i.test(message)) {
         fix = 'A ResourceQuota in the namespace forbids the pods: raise the quota, lower the requests in values, or use another namespace.'
       }
@@ -127,7 +136,7 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
         object,
         reason: 'FailedScheduling',
         message,
-        fix: 'No node has room for the pod\'s requests. Lower the requests in values, use fewer replicas (milvus-mode: standalone), or give the cluster a bigger node.',
+        fix: "No node has room for the pod's requests. Lower the requests in values, use fewer replicas (milvus-mode: standalone), or give the cluster a bigger node.",
       })
     }
     case 'ProvisioningFailed':
@@ -137,7 +146,7 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
         object,
         reason: e.reason,
         message,
-        fix: 'Nothing will bind this PersistentVolumeClaim: set a default StorageClass on the cluster, or set the chart\'s persistence storageClass values to one that exists (or persistence.enabled: false).',
+        fix: "Nothing will bind this PersistentVolumeClaim: set a default StorageClass on the cluster, or set the chart's persistence storageClass values to one that exists (or persistence.enabled: false).",
       })
     }
     default:
@@ -165,7 +174,12 @@ export function refusalInPod(
     const key = `${pod.metadata.name}/${c.name}/${waiting.reason}`
     switch (waiting.reason) {
       case 'InvalidImageName':
-        return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'The image reference is malformed: fix the image values.' })
+        return new ClusterRefusal({
+          object,
+          reason: waiting.reason,
+          message,
+          fix: 'The image reference is malformed: fix the image values.',
+        })
       case 'ErrImagePull':
       case 'ImagePullBackOff': {
         if (IMAGE_REFUSED.test(waiting.message ?? '')) {
@@ -173,7 +187,7 @@ export function refusalInPod(
             object,
             reason: waiting.reason,
             message,
-            fix: 'The registry says this image does not exist or may not be pulled: fix the image repository and tag in values (the chart\'s image.all.repository and image.all.tag for Milvus), or add imagePullSecrets for a private registry.',
+            fix: "The registry says this image does not exist or may not be pulled: fix the image repository and tag in values (the chart's image.all.repository and image.all.tag for Milvus), or add imagePullSecrets for a private registry.",
           })
         }
         if (since(`${pod.metadata.name}/${c.name}/pull`) < IMAGE_PULL_GRACE_MS) break
@@ -188,7 +202,10 @@ export function refusalInPod(
         const restarts = c.restartCount ?? 0
         const afterPeers = restartsWhilePeersReady(c.name, restarts)
         if (restarts <= CRASH_LOOP_RESTARTS && afterPeers < CRASH_LOOP_RESTARTS_PEERS_READY) break
-        const why = restarts > CRASH_LOOP_RESTARTS ? `${restarts} restarts` : `${restarts} restarts, ${afterPeers} of them with every other pod of the release Ready`
+        const why =
+          restarts > CRASH_LOOP_RESTARTS
+            ? `${restarts} restarts`
+            : `${restarts} restarts, ${afterPeers} of them with every other pod of the release Ready`
         return new ClusterRefusal({
           object,
           reason: waiting.reason,
@@ -198,7 +215,12 @@ export function refusalInPod(
       }
       case 'CreateContainerConfigError':
         if (since(key) < CONFIG_ERROR_GRACE_MS) break
-        return new ClusterRefusal({ object, reason: waiting.reason, message, fix: 'A ConfigMap or Secret the container needs does not exist: create it, or fix the values that name it.' })
+        return new ClusterRefusal({
+          object,
+          reason: waiting.reason,
+          message,
+          fix: 'A ConfigMap or Secret the container needs does not exist: create it, or fix the values that name it.',
+        })
     }
   }
   return undefined
@@ -250,12 +272,19 @@ export function markedForRelease(metadata: OwnedMetadata | undefined, release: s
  * owner chain (at most 4 objects read: Pod, ReplicaSet, Deployment), is marked for it. An
  * object that is gone, or of a kind a release does not make, does not.
  */
-export async function belongsToRelease(kube: Pick<Kube, 'find'>, namespace: string, release: string, object: { kind?: string; name?: string }): Promise<boolean> {
+export async function belongsToRelease(
+  kube: Pick<Kube, 'find'>,
+  namespace: string,
+  release: string,
+  object: { kind?: string; name?: string },
+): Promise<boolean> {
   let next: { kind?: string; name?: string } | undefined = object
   for (let depth = 0; next?.kind && next.name && depth < 4; depth++) {
     const path: string | undefined = KIND_PATHS[next.kind]
     if (!path) return false
-    const found: { metadata: OwnedMetadata } | undefined = await kube.find<{ metadata: OwnedMetadata }>(`${path.replace('{ns}', namespace)}/${next.name}`).catch(() => undefined)
+    const found: { metadata: OwnedMetadata } | undefined = await kube
+      .find<{ metadata: OwnedMetadata }>(`${path.replace('{ns}', namespace)}/${next.name}`)
+      .catch(() => undefined)
     if (!found) return false
     if (markedForRelease(found.metadata, release)) return true
     next = found.metadata.ownerReferences?.find((o: { controller?: boolean }) => o.controller)
@@ -313,26 +342,32 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
     return false
   }
   void kube
-    .waitFor(`/api/v1/namespaces/${namespace}/events`, {}, (items) => {
-      events = items
-      if (!baseline) {
-        baseline = new Map([...items].map(([k, e]) => [k, (e.metadata as { resourceVersion?: string }).resourceVersion ?? '']))
-        return false
-      }
-      for (const [k, e] of items) {
-        if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
-        const ev = e as unknown as KubeEvent
-        const refusal = refusalInEvent(ev)
-        if (!refusal) continue
-        if (ev.reason === 'FailedScheduling') {
-          const pod = ev.involvedObject?.name ?? ''
-          if (!unschedulable.has(pod)) void ours(ev).then((owned) => owned && !unschedulable.has(pod) && unschedulable.set(pod, { refusal, since: Date.now() }))
-          continue
+    .waitFor(
+      `/api/v1/namespaces/${namespace}/events`,
+      {},
+      (items) => {
+        events = items
+        if (!baseline) {
+          baseline = new Map([...items].map(([k, e]) => [k, (e.metadata as { resourceVersion?: string }).resourceVersion ?? '']))
+          return false
         }
-        void ours(ev).then((owned) => owned && report(refusal))
-      }
-      return checkScheduling()
-    }, controller.signal)
+        for (const [k, e] of items) {
+          if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
+          const ev = e as unknown as KubeEvent
+          const refusal = refusalInEvent(ev)
+          if (!refusal) continue
+          if (ev.reason === 'FailedScheduling') {
+            const pod = ev.involvedObject?.name ?? ''
+            if (!unschedulable.has(pod))
+              void ours(ev).then((owned) => owned && !unschedulable.has(pod) && unschedulable.set(pod, { refusal, since: Date.now() }))
+            continue
+          }
+          void ours(ev).then((owned) => owned && report(refusal))
+        }
+        return checkScheduling()
+      },
+      controller.signal,
+    )
     .catch(() => undefined)
 
   const firstSeen = new Map<string, number>()
@@ -348,7 +383,8 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
   let pods = new Map<string, KubeObject>()
   // A container's restart count when every other pod of the release was first seen Ready.
   const peersReadyAt = new Map<string, number>()
-  const isReady = (p: PodObject) => p.status?.phase === 'Succeeded' || (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
+  const isReady = (p: PodObject) =>
+    p.status?.phase === 'Succeeded' || (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
   const check = () => {
     const live = new Set<string>()
     const all = [...pods.values()] as unknown as PodObject[]
@@ -364,7 +400,10 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
       for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
         const w = c.state?.waiting?.reason
         if (!w) continue
-        const keys = [`${pod.metadata.name}/${c.name}/${w}`, ...(/ErrImagePull|ImagePullBackOff/.test(w) ? [`${pod.metadata.name}/${c.name}/pull`] : [])]
+        const keys = [
+          `${pod.metadata.name}/${c.name}/${w}`,
+          ...(/ErrImagePull|ImagePullBackOff/.test(w) ? [`${pod.metadata.name}/${c.name}/pull`] : []),
+        ]
         for (const key of keys) {
           live.add(key)
           since(key)
@@ -377,18 +416,23 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
     return false
   }
   void kube
-    .waitFor(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app.kubernetes.io/instance=${release}` }, (items) => {
-      pods = items
-      for (const p of items.values()) if ((p.spec as { nodeName?: string } | undefined)?.nodeName) unschedulable.delete(p.metadata.name)
-      for (const p of items.values()) {
-        const line = podProgress(p as unknown as PodObject)
-        if (progress.get(p.metadata.name) !== line) {
-          progress.set(p.metadata.name, line)
-          log(`Pod ${namespace}/${p.metadata.name}: ${line}`)
+    .waitFor(
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: `app.kubernetes.io/instance=${release}` },
+      (items) => {
+        pods = items
+        for (const p of items.values()) if ((p.spec as { nodeName?: string } | undefined)?.nodeName) unschedulable.delete(p.metadata.name)
+        for (const p of items.values()) {
+          const line = podProgress(p as unknown as PodObject)
+          if (progress.get(p.metadata.name) !== line) {
+            progress.set(p.metadata.name, line)
+            log(`Pod ${namespace}/${p.metadata.name}: ${line}`)
+          }
         }
-      }
-      return check()
-    }, controller.signal)
+        return check()
+      },
+      controller.signal,
+    )
     .catch(() => undefined)
   // Graces run out without any change to watch: look again on a timer.
   const timer = setInterval(() => check() || checkScheduling(), 5000)
@@ -409,10 +453,19 @@ export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promi
   try {
     const [pod, nodes] = await Promise.all([
       kube.get<PodObject>(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`),
-      kube.get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>('/api/v1/nodes?limit=100'),
+      kube.get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>(
+        '/api/v1/nodes?limit=100',
+      ),
     ])
-    const requests = (pod.spec?.containers ?? []).map((c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`)
-    const allocatable = nodes.items.slice(0, 5).map((n) => `${n.metadata.name}: cpu ${quantity(n.status?.allocatable, 'cpu')}, memory ${quantity(n.status?.allocatable, 'memory')}, pods ${quantity(n.status?.allocatable, 'pods')}`)
+    const requests = (pod.spec?.containers ?? []).map(
+      (c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`,
+    )
+    const allocatable = nodes.items
+      .slice(0, 5)
+      .map(
+        (n) =>
+          `${n.metadata.name}: cpu ${quantity(n.status?.allocatable, 'cpu')}, memory ${quantity(n.status?.allocatable, 'memory')}, pods ${quantity(n.status?.allocatable, 'pods')}`,
+      )
     const more = nodes.items.length > 5 ? ` (and ${nodes.items.length - 5} more)` : ''
     return new ClusterRefusal({
       object: r.object,

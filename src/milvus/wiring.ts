@@ -9,8 +9,6 @@ import { inClusterEndpoints } from '../expose/endpoints.ts'
 import { refOf } from '../prometheus/stack.ts'
 export type { LabelSelectorRequirement, LabelSelector }
 
-
-
 type Labels = Record<string, string>
 
 interface Metadata {
@@ -171,7 +169,11 @@ function list(items: string[]): string {
 }
 
 /** Does Prometheus select the ServiceMonitor (or PodMonitor, by its pod monitor selectors), and its namespace? */
-function checkPrometheus(input: Pick<WiringInput, 'prometheus' | 'namespaceLabels'>, sm: { metadata?: Metadata }, kind: MonitorKind = 'ServiceMonitor'): string[] {
+function checkPrometheus(
+  input: Pick<WiringInput, 'prometheus' | 'namespaceLabels'>,
+  sm: { metadata?: Metadata },
+  kind: MonitorKind = 'ServiceMonitor',
+): string[] {
   const problems: string[] = []
   const prom = input.prometheus
   const promRef = `Prometheus ${ref(prom)}`
@@ -181,7 +183,8 @@ function checkPrometheus(input: Pick<WiringInput, 'prometheus' | 'namespaceLabel
   const smLabels = sm.metadata?.labels ?? {}
   const field = kind === 'PodMonitor' ? 'podMonitor' : 'serviceMonitor'
   const kinds = `${kind}s`
-  const addLabels = kind === 'PodMonitor' ? 'the PodMonitor' : "the ServiceMonitor (the Milvus chart's metrics.serviceMonitor.additionalLabels value)"
+  const addLabels =
+    kind === 'PodMonitor' ? 'the PodMonitor' : "the ServiceMonitor (the Milvus chart's metrics.serviceMonitor.additionalLabels value)"
 
   const selector = kind === 'PodMonitor' ? prom.spec?.podMonitorSelector : prom.spec?.serviceMonitorSelector
   if (selector === null || selector === undefined) {
@@ -383,20 +386,33 @@ export function checkPodMonitorWiring(input: PodMonitorWiringInput): string[] {
   const invalid = selectorInvalid(selector)
   if (invalid !== undefined) return [...problems, `${pmRef} has an invalid spec.selector: ${invalid}`]
   const endpoints = pm.spec?.podMetricsEndpoints ?? []
-  if (endpoints.length === 0) problems.push(`${pmRef} has no spec.podMetricsEndpoints, so it scrapes nothing; add one with the metrics port's name`)
+  if (endpoints.length === 0)
+    problems.push(`${pmRef} has no spec.podMetricsEndpoints, so it scrapes nothing; add one with the metrics port's name`)
   if (input.pods === undefined) return problems
   const pods = input.pods.filter((p) => unmet(selector, p.metadata?.labels ?? {}).length === 0)
   if (pods.length === 0) {
     const namespaces = podMonitorNamespaces(pm, input.prometheus)
-    problems.push(`${pmRef} selects pods with ${describeSelector(selector)} in namespace(s) ${namespaces === 'any' ? 'any' : list(namespaces)}, but there is none; fix the PodMonitor's spec.selector or its spec.namespaceSelector`)
+    problems.push(
+      `${pmRef} selects pods with ${describeSelector(selector)} in namespace(s) ${namespaces === 'any' ? 'any' : list(namespaces)}, but there is none; fix the PodMonitor's spec.selector or its spec.namespaceSelector`,
+    )
     return problems
   }
   const containerPorts = (p: PodObject) => (p.spec?.containers ?? []).flatMap((c) => c.ports ?? [])
   endpoints.forEach((e, i) => {
     if (!e.port) return // a port number, or every port: nothing to match by name
     if (pods.some((p) => containerPorts(p).some((cp) => cp.name === e.port))) return
-    const names = [...new Set(pods.flatMap((p) => containerPorts(p).map((cp) => cp.name ?? '').filter((n) => n)))]
-    problems.push(`${pmRef} spec.podMetricsEndpoints[${i}] scrapes port ${e.port}, but no selected pod has a container port named ${e.port} (ports: ${list(names)}); set it to one of those names`)
+    const names = [
+      ...new Set(
+        pods.flatMap((p) =>
+          containerPorts(p)
+            .map((cp) => cp.name ?? '')
+            .filter((n) => n),
+        ),
+      ),
+    ]
+    problems.push(
+      `${pmRef} spec.podMetricsEndpoints[${i}] scrapes port ${e.port}, but no selected pod has a container port named ${e.port} (ports: ${list(names)}); set it to one of those names`,
+    )
   })
   return problems
 }
@@ -431,7 +447,11 @@ export async function discoverWiring(inputs: Inputs, kube: Kube, stack: Promethe
   const [found, prometheus, services] = await Promise.all([
     known
       ? kube.get(monitorPath(known))
-      : kube.get<{ items: KubeObject[] }>(`/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`).then((l) => l.items[0]),
+      : kube
+          .get<{ items: KubeObject[] }>(
+            `/apis/monitoring.coreos.com/v1/namespaces/${inputs.namespace}/servicemonitors?labelSelector=${instance}`,
+          )
+          .then((l) => l.items[0]),
     kube.get(`/apis/monitoring.coreos.com/v1/namespaces/${stack.namespace}/prometheuses/${stack.name}`),
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/services?labelSelector=${instance}`),
   ])
@@ -441,10 +461,19 @@ export async function discoverWiring(inputs: Inputs, kube: Kube, stack: Promethe
         'check that the values do not disable metrics, and that the chart is the Milvus chart (it renders one when metrics.serviceMonitor.enabled is true).',
     )
   }
-  const monitor: MonitorRef = known ?? { kind: 'ServiceMonitor', namespace: found.metadata.namespace ?? inputs.namespace, name: found.metadata.name }
+  const monitor: MonitorRef = known ?? {
+    kind: 'ServiceMonitor',
+    namespace: found.metadata.namespace ?? inputs.namespace,
+    name: found.metadata.name,
+  }
   const subject = `${monitor.kind} ${monitor.namespace}/${monitor.name}`
   const labelsOf = async (names: string[]) =>
-    Object.fromEntries((await Promise.all([...new Set(names)].map((n) => kube.get(`/api/v1/namespaces/${n}`)))).map((n) => [n.metadata.name, n.metadata.labels]))
+    Object.fromEntries(
+      (await Promise.all([...new Set(names)].map((n) => kube.get(`/api/v1/namespaces/${n}`)))).map((n) => [
+        n.metadata.name,
+        n.metadata.labels,
+      ]),
+    )
   let problems: string[]
   if (monitor.kind === 'PodMonitor') {
     const pm = found as PodMonitorObject
@@ -455,9 +484,20 @@ export async function discoverWiring(inputs: Inputs, kube: Kube, stack: Promethe
       core.info(`${subject} selects pods in any namespace: its pods and ports are not checked, only whether Prometheus selects it`)
     } else {
       const q = selectorQuery(selector)
-      pods = (await Promise.all(scope.map((n) => kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${n}/pods${q ? `?labelSelector=${encodeURIComponent(q)}` : ''}`)))).flatMap((l) => l.items as PodObject[])
+      pods = (
+        await Promise.all(
+          scope.map((n) =>
+            kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${n}/pods${q ? `?labelSelector=${encodeURIComponent(q)}` : ''}`),
+          ),
+        )
+      ).flatMap((l) => l.items as PodObject[])
     }
-    problems = checkPodMonitorWiring({ prometheus: prometheus as PrometheusObject, podMonitor: pm, namespaceLabels: await labelsOf([monitor.namespace, stack.namespace]), pods })
+    problems = checkPodMonitorWiring({
+      prometheus: prometheus as PrometheusObject,
+      podMonitor: pm,
+      namespaceLabels: await labelsOf([monitor.namespace, stack.namespace]),
+      pods,
+    })
   } else {
     problems = checkWiring({
       prometheus: prometheus as PrometheusObject,

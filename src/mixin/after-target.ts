@@ -19,7 +19,10 @@ import { checkDashboard, gateProblem } from './dashboard-check.ts'
 export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
   const { budget, kube, stack, inputs } = run
   const rules = budget.phase('Alert rules', async () => {
-    const labels = stack.ruleNamespaceSelector === null ? undefined : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
+    const labels =
+      stack.ruleNamespaceSelector === null
+        ? undefined
+        : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
     const where = ruleNamespace(stack, inputs.namespace, labels)
     if (where !== inputs.namespace) run.state.record({ rulesNamespace: where })
     return budget.wait('Prometheus to load the alert rules', (signal) =>
@@ -57,7 +60,9 @@ async function dashboardData(run: StackRun, c: AfterTarget, dashboard: () => Pro
       }),
     )
     const withData = check.panels.filter((p) => p.state === 'data').length
-    core.info(`Dashboard data: ${withData} of ${check.panels.length} panels show data (${check.coverage}%), ${check.panels.filter((p) => p.state === 'error').length} with a query error`)
+    core.info(
+      `Dashboard data: ${withData} of ${check.panels.length} panels show data (${check.coverage}%), ${check.panels.filter((p) => p.state === 'error').length} with a query error`,
+    )
     const problem = gate ? gateProblem(check, inputs.dashboardMinCoverage) : undefined
     if (problem) throw new Error(problem)
     return check
@@ -77,7 +82,8 @@ export async function afterTarget(
   const check = inputs.dashboardCheck !== 'off' && (inputs.grafanaDashboard || inputs.dashboardCheck === 'gate')
   // Read once, when Grafana or the check first asks for it.
   let read: Promise<DashboardJson> | undefined
-  const json = (): Promise<DashboardJson> => (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, signal })))
+  const json = (): Promise<DashboardJson> =>
+    (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, signal })))
   const [dashboard, dashboardCheck, alertRules, assertions] = await Promise.all([
     budget.phase('Grafana dashboard', () =>
       budget.wait('Grafana to take the Milvus dashboard', (signal) =>

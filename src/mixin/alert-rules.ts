@@ -31,7 +31,6 @@ export interface RuleGroup {
   rules: RuleSpec[]
 }
 
-
 /** `for` as Prometheus writes durations: '0s', '90s', '1500ms'. */
 export function promDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
@@ -70,7 +69,8 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
           labels: { severity: 'critical' },
           annotations: {
             summary: runbook('Prometheus cannot scrape a Milvus metrics endpoint'),
-            description: 'The scrape of {{ $labels.instance }} (pod {{ $labels.pod }}) has failed for 1m: Milvus is down, restarting or not answering on its metrics port.',
+            description:
+              'The scrape of {{ $labels.instance }} (pod {{ $labels.pod }}) has failed for 1m: Milvus is down, restarting or not answering on its metrics port.',
           },
         }),
         rule({
@@ -99,7 +99,7 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
           for: '5m',
           annotations: {
             summary: runbook('A Milvus process uses more than 12 GiB of memory'),
-            description: 'Pod {{ $labels.pod }} has {{ $value | humanize1024 }}B resident: close to a 16 GiB runner\'s memory.',
+            description: "Pod {{ $labels.pod }} has {{ $value | humanize1024 }}B resident: close to a 16 GiB runner's memory.",
           },
         }),
         rule({
@@ -133,7 +133,11 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
  * namespace when the selector is unset (the operator then reads that one only). Throws, naming
  * the selector and the label to add, when neither is selected.
  */
-export function ruleNamespace(stack: PrometheusStack, milvusNamespace: string, namespaceLabels: Record<string, string> | undefined): string {
+export function ruleNamespace(
+  stack: PrometheusStack,
+  milvusNamespace: string,
+  namespaceLabels: Record<string, string> | undefined,
+): string {
   const selector = stack.ruleNamespaceSelector
   if (selector === null) return stack.namespace
   if (matchesSelector(selector, { 'kubernetes.io/metadata.name': milvusNamespace, ...namespaceLabels })) return milvusNamespace
@@ -144,7 +148,12 @@ export function ruleNamespace(stack: PrometheusStack, milvusNamespace: string, n
 }
 
 /** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector (`ruleLabels`). */
-export function milvusPrometheusRule(namespace: string, release: string, ruleLabels: Record<string, string>, forOverride?: string): KubeObject {
+export function milvusPrometheusRule(
+  namespace: string,
+  release: string,
+  ruleLabels: Record<string, string>,
+  forOverride?: string,
+): KubeObject {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
@@ -171,7 +180,9 @@ export function readRuleFiles(paths: string[], namespace: string): KubeObject[] 
       const obj = doc.toJS() as KubeObject | null
       if (obj === null) continue
       if (obj.kind !== 'PrometheusRule' || !String(obj.apiVersion ?? '').startsWith('monitoring.coreos.com/') || !obj.metadata?.name) {
-        throw new Error(`alert-rules: document ${i + 1} of ${path} is not a PrometheusRule (apiVersion monitoring.coreos.com/v1, kind PrometheusRule, metadata.name)`)
+        throw new Error(
+          `alert-rules: document ${i + 1} of ${path} is not a PrometheusRule (apiVersion monitoring.coreos.com/v1, kind PrometheusRule, metadata.name)`,
+        )
       }
       out.push({ ...obj, metadata: { ...obj.metadata, namespace: obj.metadata.namespace ?? namespace } })
     }
@@ -211,7 +222,8 @@ export function groupsState(groups: PromGroup[], obj: KubeObject): { state: 'mis
   if (missing.length) return { state: 'missing', detail: `group${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not loaded yet` }
   const rules = mine.flatMap((g) => (g.rules ?? []).map((r) => ({ group: g.name, ...r })))
   const bad = rules.filter((r) => r.health === 'err')
-  if (bad.length) return { state: 'error', detail: bad.map((r) => `rule ${r.name} in group ${r.group}: ${r.lastError ?? 'error'}`).join('; ') }
+  if (bad.length)
+    return { state: 'error', detail: bad.map((r) => `rule ${r.name} in group ${r.group}: ${r.lastError ?? 'error'}`).join('; ') }
   const waiting = rules.filter((r) => r.health !== 'ok')
   if (waiting.length) return { state: 'pending', detail: `${waiting.length} of ${rules.length} rules not evaluated yet` }
   return { state: 'ok', detail: `${rules.length} rules healthy` }
@@ -220,9 +232,16 @@ export function groupsState(groups: PromGroup[], obj: KubeObject): { state: 'mis
 /** Warning Events about the object at or after `sinceMs` (ms since the epoch), as 'Reason: message'. */
 export function rejectionEvents(events: KubeEvent[], name: string, sinceMs: number): string[] {
   const when = (e: KubeEvent & { series?: { lastObservedTime?: string }; metadata: { creationTimestamp?: string } }) =>
-    Math.max(...[e.lastTimestamp, e.eventTime, e.firstTimestamp, e.series?.lastObservedTime, e.metadata.creationTimestamp].map((t) => Date.parse(t ?? '')).filter(Number.isFinite), 0)
+    Math.max(
+      ...[e.lastTimestamp, e.eventTime, e.firstTimestamp, e.series?.lastObservedTime, e.metadata.creationTimestamp]
+        .map((t) => Date.parse(t ?? ''))
+        .filter(Number.isFinite),
+      0,
+    )
   return events
-    .filter((e) => e.type === 'Warning' && e.involvedObject?.kind === 'PrometheusRule' && e.involvedObject.name === name && when(e) >= sinceMs)
+    .filter(
+      (e) => e.type === 'Warning' && e.involvedObject?.kind === 'PrometheusRule' && e.involvedObject.name === name && when(e) >= sinceMs,
+    )
     .map((e) => `${e.reason ?? 'Warning'}: ${(e.message ?? '').trim()}`)
 }
 
@@ -274,7 +293,10 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
   const namespace = c.ruleNamespace
   const objects = [
     ...(inputs.alertRules.builtin ? [milvusPrometheusRule(namespace, inputs.releaseName, labels, inputs.alertRulesFor)] : []),
-    ...readRuleFiles(inputs.alertRules.files, namespace).map((o) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } } })),
+    ...readRuleFiles(inputs.alertRules.files, namespace).map((o) => ({
+      ...o,
+      metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } },
+    })),
   ]
   const since = Date.now() - 2000
   for (const obj of objects) {
@@ -291,13 +313,16 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
       const ref = `${obj.metadata.namespace}/${obj.metadata.name}`
       const s = groupsState(groups, obj)
       if (s.state === 'ok') {
-        for (const g of (obj.spec as { groups: RuleGroup[] }).groups) loaded.push({ prometheusRule: ref, group: g.name, rules: g.rules.length })
+        for (const g of (obj.spec as { groups: RuleGroup[] }).groups)
+          loaded.push({ prometheusRule: ref, group: g.name, rules: g.rules.length })
         core.info(`PrometheusRule ${ref}: loaded in Prometheus, ${s.detail}`)
         continue
       }
       if (s.state === 'error') throw new Error(`Prometheus cannot evaluate PrometheusRule ${ref}: ${s.detail}`)
       const events = await c.kube
-        .get<{ items: KubeEvent[] }>(`/api/v1/namespaces/${obj.metadata.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${obj.metadata.name}`)}`)
+        .get<{ items: KubeEvent[] }>(
+          `/api/v1/namespaces/${obj.metadata.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${obj.metadata.name}`)}`,
+        )
         .then((l) => l.items)
         .catch(() => [] as KubeEvent[])
       const rejected = rejectionEvents(events, obj.metadata.name, since)

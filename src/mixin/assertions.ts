@@ -10,10 +10,6 @@ import { queryPath, type PrometheusRequest } from '../prometheus/api.ts'
 import type { Comparison, Condition, Assertion, AssertionVerdict } from '../types.ts'
 export type { Comparison, Condition, Assertion, AssertionVerdict }
 
-
-
-
-
 const OP = '(==|!=|>=|<=|>|<)'
 const NUM = '([-+]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][-+]?\\d+)?|NaN|[-+]?Inf)'
 const LEN = new RegExp(`^len\\(\\s*result\\s*\\)\\s*${OP}\\s*${NUM}$`)
@@ -134,12 +130,19 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
   const doc = parseDocument(raw)
   if (doc.errors[0]) return { assertions: [], problems: [`assertions: the YAML does not parse: ${doc.errors[0].message.split('\n')[0]}`] }
   const list = doc.toJS() as unknown
-  if (!Array.isArray(list)) return { assertions: [], problems: ["assertions: expected a YAML list of {query, successCondition} items (e.g. '- query: up\\n  successCondition: result[0] == 1')"] }
+  if (!Array.isArray(list))
+    return {
+      assertions: [],
+      problems: [
+        "assertions: expected a YAML list of {query, successCondition} items (e.g. '- query: up\\n  successCondition: result[0] == 1')",
+      ],
+    }
   const assertions: Assertion[] = []
   const problems: string[] = []
   list.forEach((item: unknown, i) => {
     const at = `assertions[${i}]`
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) return void problems.push(`${at}: expected a mapping with query and successCondition`)
+    if (item === null || typeof item !== 'object' || Array.isArray(item))
+      return void problems.push(`${at}: expected a mapping with query and successCondition`)
     const o = item as Record<string, unknown>
     const unknown = Object.keys(o).filter((k) => !KEYS.has(k))
     if (unknown.length) problems.push(`${at}: unknown key(s) ${unknown.join(', ')}; accepted: ${[...KEYS].join(', ')}`)
@@ -151,7 +154,12 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
     } catch (e) {
       return void problems.push(cutByComment(doc, raw, i, at) ?? `${at}: ${(e as Error).message}`)
     }
-    const a: Assertion = { name: typeof o.name === 'string' && o.name !== '' ? o.name : o.query.trim(), query: o.query.trim(), successCondition: o.successCondition.trim(), condition }
+    const a: Assertion = {
+      name: typeof o.name === 'string' && o.name !== '' ? o.name : o.query.trim(),
+      query: o.query.trim(),
+      successCondition: o.successCondition.trim(),
+      condition,
+    }
     const duration = (key: 'interval' | 'within'): number | undefined => {
       if (o[key] === undefined) return undefined
       try {
@@ -174,7 +182,9 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
       if (a.failureLimit === undefined) problems.push(`${at}: failureLimit must be a whole number of measurements that may fail, 0 or more`)
     }
     if (o.within !== undefined && (o.count !== undefined || o.failureLimit !== undefined)) {
-      problems.push(`${at}: give either count (with interval and failureLimit: that many measurements, at most failureLimit failing) or within (keep trying until it holds), not both`)
+      problems.push(
+        `${at}: give either count (with interval and failureLimit: that many measurements, at most failureLimit failing) or within (keep trying until it holds), not both`,
+      )
     } else if (a.withinMs === undefined && a.failureLimit !== undefined && a.failureLimit >= (a.count ?? 1)) {
       problems.push(
         `${at}: failureLimit ${a.failureLimit} lets all ${a.count ?? 1} measurement${(a.count ?? 1) === 1 ? '' : 's'} fail, so the assertion could never fail; ` +
@@ -182,7 +192,9 @@ export function parseAssertions(raw: string): { assertions: Assertion[]; problem
       )
     }
     if (o.interval !== undefined && o.count === undefined && o.within === undefined) {
-      problems.push(`${at}: interval needs count (that many measurements, interval apart) or within (keep trying for that long); without either there is one measurement`)
+      problems.push(
+        `${at}: interval needs count (that many measurements, interval apart) or within (keep trying for that long); without either there is one measurement`,
+      )
     }
     assertions.push(a)
   })
@@ -195,7 +207,9 @@ export function expectedText(a: Assertion): string {
   const count = a.count ?? 1
   const limit = a.failureLimit ?? 0
   if (count === 1) return a.successCondition
-  return limit === 0 ? `${a.successCondition} in each of ${count} measurements` : `${a.successCondition} in ${count} measurements, at most ${limit} failing`
+  return limit === 0
+    ? `${a.successCondition} in each of ${count} measurements`
+    : `${a.successCondition} in ${count} measurements, at most ${limit} failing`
 }
 
 function showValues(values: number[]): string {
@@ -226,12 +240,23 @@ export async function evaluateAssertion(a: Assertion, o: EvaluateOptions): Promi
   const deadline = a.withinMs !== undefined ? Date.now() + a.withinMs : undefined
   const count = deadline === undefined ? (a.count ?? 1) : Infinity
   const limit = deadline === undefined ? (a.failureLimit ?? 0) : Infinity
-  const verdict: AssertionVerdict = { name: a.name, query, expected: expectedText(a), lastValue: '', held: false, measurements: 0, failures: 0 }
+  const verdict: AssertionVerdict = {
+    name: a.name,
+    query,
+    expected: expectedText(a),
+    lastValue: '',
+    held: false,
+    measurements: 0,
+    failures: 0,
+  }
   for (;;) {
     verdict.measurements++
     let held = false
     try {
-      const answer = await requestRetried(() => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])), o.signal).catch(errorAnswer)
+      const answer = await requestRetried(
+        () => o.request(queryPath(query), AbortSignal.any([o.signal, AbortSignal.timeout(o.requestTimeoutMs ?? 10_000)])),
+        o.signal,
+      ).catch(errorAnswer)
       const values = resultValues(answer)
       verdict.lastValue = showValues(values)
       held = holds(a.condition, values)

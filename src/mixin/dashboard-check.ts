@@ -28,7 +28,8 @@ export function unwrapDashboard(json: unknown): unknown {
 /** unwrapDashboard's model; throws when it has neither panels nor (the old schema's) rows. */
 export function dashboardModel(json: unknown): Json {
   const d = unwrapDashboard(json)
-  if (!isObject(d) || (!Array.isArray(d['panels']) && !Array.isArray(d['rows']))) throw new Error('the dashboard JSON has neither panels nor rows: is it a Grafana dashboard?')
+  if (!isObject(d) || (!Array.isArray(d['panels']) && !Array.isArray(d['rows'])))
+    throw new Error('the dashboard JSON has neither panels nor rows: is it a Grafana dashboard?')
   return d
 }
 
@@ -76,7 +77,12 @@ export function dashboardPanels(d: Json): DashboardPanel[] {
   const plugins = inputPlugins(d)
   const out: DashboardPanel[] = []
   const add = (p: Json, row: string): void => {
-    const targets = list(p['targets']).filter((t) => typeof t['expr'] === 'string' && t['expr'].trim() !== '' && (isPrometheus(t['datasource'], plugins) ?? isPrometheus(p['datasource'], plugins) ?? true))
+    const targets = list(p['targets']).filter(
+      (t) =>
+        typeof t['expr'] === 'string' &&
+        t['expr'].trim() !== '' &&
+        (isPrometheus(t['datasource'], plugins) ?? isPrometheus(p['datasource'], plugins) ?? true),
+    )
     const shown = targets.filter((t) => t['hide'] !== true)
     const queries = (shown.length > 0 ? shown : targets).map((t) => ({ refId: String(t['refId'] ?? ''), expr: String(t['expr']) }))
     if (queries.length > 0) out.push({ row, title: String(p['title'] ?? ''), queries })
@@ -157,7 +163,13 @@ export function builtinValues(scrapeIntervalMs: number, rangeMs: number, nowMs: 
 
 /** A duration in its largest whole unit, as Grafana writes them ('2m', '6h', '15s', '500ms'). */
 function promDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`
   return `${ms}ms`
 }
 
@@ -165,7 +177,15 @@ function promDuration(ms: number): string {
 export function dashboardRangeMs(d: Json): number {
   const from = isObject(d['time']) ? String(d['time']['from'] ?? '') : ''
   const m = /^now-(\d+)([smhdwMy])$/.exec(from)
-  const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, M: 2_592_000_000, y: 31_536_000_000 }
+  const unit: Record<string, number> = {
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+    w: 604_800_000,
+    M: 2_592_000_000,
+    y: 31_536_000_000,
+  }
   return m ? Number(m[1]) * (unit[m[2] ?? ''] ?? 0) : 3_600_000
 }
 
@@ -207,7 +227,8 @@ export function formatValue(v: VariableValue, format: string | undefined): strin
 }
 
 // $var, ${var}, ${var:format}, ${var.field} (field ignored), [[var]], [[var:format]]
-const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.[^}:]*)?(?::([A-Za-z]+))?\}|\[\[([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\]\]|\$([A-Za-z_][A-Za-z0-9_]*)/g
+const VARIABLE =
+  /\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.[^}:]*)?(?::([A-Za-z]+))?\}|\[\[([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\]\]|\$([A-Za-z_][A-Za-z0-9_]*)/g
 
 /**
  * The query with every known variable and built-in filled in; unknown names are left as they are
@@ -228,7 +249,22 @@ export function unresolvedVariables(expr: string): string[] {
   return [...new Set([...expr.matchAll(VARIABLE)].map((m) => m[0]))]
 }
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'inf', 'nan', 'atan2'])
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'offset',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'inf',
+  'nan',
+  'atan2',
+])
 
 /**
  * The vector selectors of a query (`metric{…}`, `metric`, `{__name__="metric",…}`), as written,
@@ -297,7 +333,14 @@ export function classifyPanel(panel: DashboardPanel, answers: QueryAnswer[], mis
   const errors = answers.flatMap((a, i) => ('error' in a ? [`${panel.queries[i]?.refId || `#${i + 1}`}: ${a.error}`] : []))
   const data = answers.some((a) => 'series' in a && a.series > 0)
   const state: PanelCheck['state'] = errors.length > 0 ? 'error' : data ? 'data' : 'no data'
-  return { row: panel.row, title: panel.title, state, queries: panel.queries.length, missing: [...new Set(missing)].sort(), ...(errors.length > 0 ? { error: errors.join('; ') } : {}) }
+  return {
+    row: panel.row,
+    title: panel.title,
+    state,
+    queries: panel.queries.length,
+    missing: [...new Set(missing)].sort(),
+    ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
+  }
 }
 
 /** Coverage per row, in the dashboard's order: panels with data of the panels checked. */
@@ -322,14 +365,27 @@ export function coveragePercent(panels: PanelCheck[]): number {
 
 /** Why the gate fails, or undefined when it holds: query errors, or coverage under `minCoverage` percent. */
 export function gateProblem(check: DashboardCheck, minCoverage: number): string | undefined {
-  const errors = [...check.variables.filter((v) => v.error).map((v) => `variable ${v.name}: ${v.error}`), ...check.panels.filter((p) => p.state === 'error').map((p) => `${p.row} / ${p.title}: ${p.error}`)]
+  const errors = [
+    ...check.variables.filter((v) => v.error).map((v) => `variable ${v.name}: ${v.error}`),
+    ...check.panels.filter((p) => p.state === 'error').map((p) => `${p.row} / ${p.title}: ${p.error}`),
+  ]
   const problems: string[] = []
-  if (errors.length > 0) problems.push(`${errors.length} quer${errors.length === 1 ? 'y' : 'ies'} of the dashboard failed (${errors.slice(0, 5).join('; ')}${errors.length > 5 ? '; …' : ''})`)
+  if (errors.length > 0)
+    problems.push(
+      `${errors.length} quer${errors.length === 1 ? 'y' : 'ies'} of the dashboard failed (${errors.slice(0, 5).join('; ')}${errors.length > 5 ? '; …' : ''})`,
+    )
   if (check.coverage < minCoverage) {
-    const empty = check.panels.filter((p) => p.state === 'no data').slice(0, 5).map((p) => `${p.row} / ${p.title}${p.missing.length > 0 ? ` (${p.missing.join(', ')})` : ''}`)
-    problems.push(`${check.coverage}% of the panels show data, under dashboard-min-coverage ${minCoverage}% (no data: ${empty.join('; ')}${check.panels.length - empty.length > 5 ? '; …' : ''})`)
+    const empty = check.panels
+      .filter((p) => p.state === 'no data')
+      .slice(0, 5)
+      .map((p) => `${p.row} / ${p.title}${p.missing.length > 0 ? ` (${p.missing.join(', ')})` : ''}`)
+    problems.push(
+      `${check.coverage}% of the panels show data, under dashboard-min-coverage ${minCoverage}% (no data: ${empty.join('; ')}${check.panels.length - empty.length > 5 ? '; …' : ''})`,
+    )
   }
-  return problems.length > 0 ? `Dashboard data check: ${problems.join('; and ')}. The dashboard-panels output lists every panel; a dashboard for another Milvus version names metrics this one does not export.` : undefined
+  return problems.length > 0
+    ? `Dashboard data check: ${problems.join('; and ')}. The dashboard-panels output lists every panel; a dashboard for another Milvus version names metrics this one does not export.`
+    : undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,7 +425,9 @@ export async function variableValues(query: string, ask: (path: string) => Promi
   if (data.resultType !== 'vector' && data.resultType !== 'matrix') return [String((data.result as unknown[])?.[1] ?? '')]
   return ((data.result as Array<{ metric: Record<string, string>; value?: [number, string] }>) ?? []).map((s) => {
     const { __name__: name = '', ...labels } = s.metric
-    return `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(', ')}} ${s.value?.[1] ?? ''} ${s.value ? Math.round(s.value[0] * 1000) : ''}`
+    return `${name}{${Object.entries(labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(', ')}} ${s.value?.[1] ?? ''} ${s.value ? Math.round(s.value[0] * 1000) : ''}`
   })
 }
 
@@ -465,7 +523,10 @@ export async function checkDashboard(json: unknown, c: CheckContext): Promise<Da
       }
       variables.push({ name: v.name, query, values: values.length, ...(error ? { error } : {}) })
     } else if (v.type === 'custom') {
-      values = v.query.split(/(?<!\\),/).map((s) => s.split(' : ').at(-1)!.trim().replace(/\\,/g, ',')).filter((s) => s !== '')
+      values = v.query
+        .split(/(?<!\\),/)
+        .map((s) => s.split(' : ').at(-1)!.trim().replace(/\\,/g, ','))
+        .filter((s) => s !== '')
     } else if (v.type === 'constant' || v.type === 'textbox') {
       values = [v.current[0] ?? v.query]
     } else if (v.type === 'interval') {

@@ -19,7 +19,8 @@ import { unwrapDashboard } from './dashboard-check.ts'
 export type { LoadedDashboard }
 
 /** raw.githubusercontent.com's copy of the dashboard; `${tag}` becomes the Milvus release tag. */
-export const DEFAULT_DASHBOARD_URL = 'https://raw.githubusercontent.com/milvus-io/milvus/${tag}/deployments/monitor/grafana/milvus-dashboard.json'
+export const DEFAULT_DASHBOARD_URL =
+  'https://raw.githubusercontent.com/milvus-io/milvus/${tag}/deployments/monitor/grafana/milvus-dashboard.json'
 
 /** kube-prometheus' Grafana login (its Deployment sets no GF_SECURITY_* and grafana.ini no [security]). */
 /** Basic auth, and where it came from (for the notice when Grafana refuses it). */
@@ -37,14 +38,23 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
  * kube-prometheus' Grafana keeps.
  */
 export async function grafanaLogin(inputs: Inputs, kube: Pick<Kube, 'find'>, grafana: StackService): Promise<GrafanaLogin> {
-  if (inputs.grafanaCredentials) return { authorization: basic(inputs.grafanaCredentials.user, inputs.grafanaCredentials.password), from: 'the grafana-credentials input' }
-  const secret = await kube.find<{ data?: Record<string, string> }>(`/api/v1/namespaces/${grafana.namespace}/secrets/${grafana.name}`).catch(() => undefined)
+  if (inputs.grafanaCredentials)
+    return {
+      authorization: basic(inputs.grafanaCredentials.user, inputs.grafanaCredentials.password),
+      from: 'the grafana-credentials input',
+    }
+  const secret = await kube
+    .find<{ data?: Record<string, string> }>(`/api/v1/namespaces/${grafana.namespace}/secrets/${grafana.name}`)
+    .catch(() => undefined)
   const user = secret?.data?.['admin-user']
   const password = secret?.data?.['admin-password']
   if (user && password) {
     const plain = Buffer.from(password, 'base64').toString('utf8')
     core.setSecret(plain)
-    return { authorization: basic(Buffer.from(user, 'base64').toString('utf8'), plain), from: `Secret ${grafana.namespace}/${grafana.name}` }
+    return {
+      authorization: basic(Buffer.from(user, 'base64').toString('utf8'), plain),
+      from: `Secret ${grafana.namespace}/${grafana.name}`,
+    }
   }
   return { authorization: basic('admin', 'admin'), from: "Grafana's default admin/admin" }
 }
@@ -57,7 +67,8 @@ export function milvusTag(appVersion: string): string {
 /** Where to read the dashboard: `grafana-dashboard-url` (or the default) with `${tag}` filled in. */
 export function dashboardSource(urlInput: string, tag: string | undefined): string {
   const url = urlInput === '' ? DEFAULT_DASHBOARD_URL : urlInput
-  if (url.includes('${tag}') && tag === undefined) throw new Error(`grafana-dashboard-url ${url} needs the Milvus version, which the release does not say (no appVersion)`)
+  if (url.includes('${tag}') && tag === undefined)
+    throw new Error(`grafana-dashboard-url ${url} needs the Milvus version, which the release does not say (no appVersion)`)
   return url.replaceAll('${tag}', tag ?? '')
 }
 
@@ -96,11 +107,16 @@ type Dashboard = Record<string, unknown> & { uid?: string; title?: string; templ
  */
 export function prepareDashboard(json: unknown, ds: GrafanaDatasource | undefined): Dashboard {
   let d = structuredClone(unwrapDashboard(json)) as Dashboard
-  if (typeof d?.uid !== 'string' || typeof d.title !== 'string') throw new Error('the dashboard JSON has no uid or title: is it a Grafana dashboard?')
+  if (typeof d?.uid !== 'string' || typeof d.title !== 'string')
+    throw new Error('the dashboard JSON has no uid or title: is it a Grafana dashboard?')
   const inputs = Array.isArray(d['__inputs']) ? (d['__inputs'] as Array<{ name?: unknown; pluginId?: unknown }>) : []
   const promInputs = inputs.filter((i) => i.pluginId === 'prometheus' && typeof i.name === 'string').map((i) => String(i.name))
   if (ds && promInputs.length > 0) {
-    d = JSON.parse(JSON.stringify(d).replace(/\$\{(DS_[A-Za-z0-9_-]+)\}/g, (whole, name: string) => (promInputs.includes(name) ? JSON.stringify(ds.uid).slice(1, -1) : whole))) as Dashboard
+    d = JSON.parse(
+      JSON.stringify(d).replace(/\$\{(DS_[A-Za-z0-9_-]+)\}/g, (whole, name: string) =>
+        promInputs.includes(name) ? JSON.stringify(ds.uid).slice(1, -1) : whole,
+      ),
+    ) as Dashboard
     delete d['__inputs']
   }
   d.id = null
@@ -113,7 +129,10 @@ export function prepareDashboard(json: unknown, ds: GrafanaDatasource | undefine
 /** Starts `kubectl port-forward svc/<grafana> :<port>` and resolves with its local port and process. */
 function forwardGrafana(kubectl: Kubectl, grafana: StackService, signal: AbortSignal): Promise<{ port: number; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
-    const child = kubectl.spawn(['port-forward', '-n', grafana.namespace, `svc/${grafana.name}`, `:${grafana.portNumber}`, '--address', '127.0.0.1'], signal)
+    const child = kubectl.spawn(
+      ['port-forward', '-n', grafana.namespace, `svc/${grafana.name}`, `:${grafana.portNumber}`, '--address', '127.0.0.1'],
+      signal,
+    )
     let err = ''
     child.on('error', reject)
     child.stderr.on('data', (c: Buffer) => (err += c.toString()))
@@ -128,7 +147,11 @@ function forwardGrafana(kubectl: Kubectl, grafana: StackService, signal: AbortSi
 async function grafana<T>(base: string, login: GrafanaLogin, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { authorization: login.authorization, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: login.authorization,
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   })
@@ -166,7 +189,11 @@ export async function readDashboard(inputs: Inputs, c: { helm: Helm; signal: Abo
   const version = needsTag ? await appVersion(c.helm, inputs) : undefined
   const source = local ? raw : dashboardSource(raw, version === undefined ? undefined : milvusTag(version))
   core.info(`Milvus dashboard from ${source}`)
-  const json = JSON.parse(local ? await readFile(source, 'utf8') : await fetchText(defaultFetch, source, { signal: c.signal, allowInsecure: inputs.allowInsecureDownloads })) as unknown
+  const json = JSON.parse(
+    local
+      ? await readFile(source, 'utf8')
+      : await fetchText(defaultFetch, source, { signal: c.signal, allowInsecure: inputs.allowInsecureDownloads }),
+  ) as unknown
   prepareDashboard(json, undefined) // fail early on a file that is not a dashboard
   return { json, source }
 }
@@ -194,7 +221,9 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   if (!inputs.grafanaDashboard) return undefined
   const service = c.grafana
   if (!service) {
-    core.notice('grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.')
+    core.notice(
+      'grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.',
+    )
     return undefined
   }
   const { json, source } = await c.dashboard()
@@ -208,20 +237,33 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
       const base = `http://127.0.0.1:${forward.port}`
       const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, login, 'GET', '/api/datasources'))
       const dashboard = prepareDashboard(json, ds)
-      const posted = await grafana<{ uid: string; url: string; version: number }>(base, login, 'POST', '/api/dashboards/db', { dashboard, overwrite: true, message: 'milvus-monitoring-action' })
+      const posted = await grafana<{ uid: string; url: string; version: number }>(base, login, 'POST', '/api/dashboards/db', {
+        dashboard,
+        overwrite: true,
+        message: 'milvus-monitoring-action',
+      })
       const found = await grafana<Array<{ uid: string }>>(base, login, 'GET', `/api/search?dashboardUIDs=${encodeURIComponent(posted.uid)}`)
-      const back = await grafana<{ dashboard: { uid: string; version: number } }>(base, login, 'GET', `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`)
+      const back = await grafana<{ dashboard: { uid: string; version: number } }>(
+        base,
+        login,
+        'GET',
+        `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`,
+      )
       if (!found.some((f) => f.uid === posted.uid) || back.dashboard.version !== posted.version) {
         throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
       }
       const url = dashboardLink(c.grafanaUrl, posted.url, { namespace: inputs.namespace, instance: inputs.releaseName })
-      core.info(`Milvus dashboard "${String(dashboard.title)}" loaded into Grafana (uid ${posted.uid}, datasource ${ds?.name ?? 'default'}): ${url}`)
+      core.info(
+        `Milvus dashboard "${String(dashboard.title)}" loaded into Grafana (uid ${posted.uid}, datasource ${ds?.name ?? 'default'}): ${url}`,
+      )
       return { uid: posted.uid, title: String(dashboard.title), source, url }
     } catch (e) {
       const msg = (e as Error).message
       // Grafana that refuses the login is not this run's to fail: the dashboard is a convenience.
       if (/HTTP 401|HTTP 403/.test(msg) && !c.signal.aborted) {
-        core.notice(`Grafana ${service.namespace}/${service.name} refused the login from ${login.from} (${msg.split(':').slice(0, 2).join(':')}): the Milvus dashboard was not loaded. Set grafana-credentials (user:password, from a secret).`)
+        core.notice(
+          `Grafana ${service.namespace}/${service.name} refused the login from ${login.from} (${msg.split(':').slice(0, 2).join(':')}): the Milvus dashboard was not loaded. Set grafana-credentials (user:password, from a secret).`,
+        )
         return undefined
       }
       if (c.signal.aborted || /accepted dashboard|HTTP 4\d\d/.test(msg)) throw e

@@ -55,7 +55,12 @@ export function fetchRequest(baseUrl: string): PrometheusRequest {
  * waitForTargets reads as 'unreachable'. `timeoutMs` bounds socket inactivity of one request;
  * `pathPrefix` ('/prometheus', default '') is Prometheus' route prefix, put before every path.
  */
-export function serviceProxyRequest(kube: Pick<Kube, 'serviceProxyGet'>, ref: ServiceRef, opts: { timeoutMs?: number; pathPrefix?: string } = {}): PrometheusRequest {
+export function serviceProxyRequest(
+  kube: Pick<Kube, 'serviceProxyGet'>,
+  ref: ServiceRef,
+  opts: { timeoutMs?: number; pathPrefix?: string } = {},
+): PrometheusRequest {
   const prefix = opts.pathPrefix ?? ''
-  return (pathAndQuery, signal) => kube.serviceProxyGet(ref, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+  return (pathAndQuery, signal) =>
+    kube.serviceProxyGet(ref, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }

@@ -37,26 +37,39 @@ export function discoveryRbac(namespace: string, sa: { namespace: string; name: 
 }
 
 /** What the discovery Role grants, as (group, resource) pairs; each needs list and watch. */
-const DISCOVERED = [['', 'services'], ['', 'endpoints'], ['', 'pods'], ['discovery.k8s.io', 'endpointslices']] as const
+const DISCOVERED = [
+  ['', 'services'],
+  ['', 'endpoints'],
+  ['', 'pods'],
+  ['discovery.k8s.io', 'endpointslices'],
+] as const
 
 /**
  * Whether ServiceAccount `sa` may already list and watch what the discovery Role grants in
  * `namespace`, asked of the API server (LocalSubjectAccessReview, no change). False when any is
  * denied, and when the run may not ask (403): then the Role is added as without the question.
  */
-export async function mayDiscover(kube: Pick<Kube, 'request'>, namespace: string, sa: { namespace: string; name: string }): Promise<boolean> {
+export async function mayDiscover(
+  kube: Pick<Kube, 'request'>,
+  namespace: string,
+  sa: { namespace: string; name: string },
+): Promise<boolean> {
   const user = `system:serviceaccount:${sa.namespace}:${sa.name}`
   const groups = ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated']
   try {
     const answers = await Promise.all(
       DISCOVERED.flatMap(([group, resource]) =>
         ['list', 'watch'].map((verb) =>
-          kube.request<{ status?: { allowed?: boolean } }>('POST', `/apis/authorization.k8s.io/v1/namespaces/${namespace}/localsubjectaccessreviews`, {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'LocalSubjectAccessReview',
-            metadata: { namespace },
-            spec: { user, groups, resourceAttributes: { namespace, verb, group, resource } },
-          }),
+          kube.request<{ status?: { allowed?: boolean } }>(
+            'POST',
+            `/apis/authorization.k8s.io/v1/namespaces/${namespace}/localsubjectaccessreviews`,
+            {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'LocalSubjectAccessReview',
+              metadata: { namespace },
+              spec: { user, groups, resourceAttributes: { namespace, verb, group, resource } },
+            },
+          ),
         ),
       ),
     )

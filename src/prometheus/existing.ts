@@ -9,8 +9,6 @@ import type { Inputs, LabelSelector, Permission, PrometheusStack, StackService }
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
 
-
-
 /**
  * The Prometheus to use among the cluster's (`found`, as `ns/name`) when install-kube-prometheus
  * is false: `wanted` (the `prometheus` input, '' when unset) if the cluster has it, else the only
@@ -32,7 +30,9 @@ export function choosePrometheus(found: string[], wanted: string): string {
         'install a Prometheus stack first, or set install-kube-prometheus: true',
     )
   }
-  throw new Error(`install-kube-prometheus is false and the cluster has ${found.length} Prometheus resources (${found.join(', ')}): set the prometheus input to the one to use, as namespace/name`)
+  throw new Error(
+    `install-kube-prometheus is false and the cluster has ${found.length} Prometheus resources (${found.join(', ')}): set the prometheus input to the one to use, as namespace/name`,
+  )
 }
 
 /**
@@ -67,7 +67,13 @@ export function labelsForSelector(selector: LabelSelector | null | undefined): R
 
 /** The labels prometheus-operator puts on a Prometheus' pods (v0.60 on), plus spec.podMetadata.labels. */
 export function prometheusPodLabels(name: string, spec?: { podMetadata?: { labels?: Record<string, string> } }): Record<string, string> {
-  return { ...(spec?.podMetadata?.labels ?? {}), 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': name, 'operator.prometheus.io/name': name, prometheus: name }
+  return {
+    ...(spec?.podMetadata?.labels ?? {}),
+    'app.kubernetes.io/name': 'prometheus',
+    'app.kubernetes.io/instance': name,
+    'operator.prometheus.io/name': name,
+    prometheus: name,
+  }
 }
 
 interface ServicePort {
@@ -93,7 +99,11 @@ function portTo(s: KubeObject, names: string[], numbers: number[]): ServicePort 
  * (which selects every Prometheus of the namespace); a ClusterIP one wins over a headless one;
  * then by name. Undefined when none fits.
  */
-export function pickPrometheusService(services: KubeObject[], podLabels: Record<string, string>, pathPrefix: string): StackService | undefined {
+export function pickPrometheusService(
+  services: KubeObject[],
+  podLabels: Record<string, string>,
+  pathPrefix: string,
+): StackService | undefined {
   const scored = services.flatMap((s) => {
     const selector = (s.spec?.selector ?? {}) as Record<string, string>
     const keys = Object.keys(selector)
@@ -107,7 +117,13 @@ export function pickPrometheusService(services: KubeObject[], podLabels: Record<
   scored.sort((a, b) => b.score - a.score || a.s.metadata.name.localeCompare(b.s.metadata.name))
   const best = scored[0]
   if (!best) return undefined
-  return { namespace: best.s.metadata.namespace ?? '', name: best.s.metadata.name, port: best.port.name ?? best.port.port, portNumber: best.port.port, pathPrefix }
+  return {
+    namespace: best.s.metadata.namespace ?? '',
+    name: best.s.metadata.name,
+    port: best.port.name ?? best.port.port,
+    portNumber: best.port.port,
+    pathPrefix,
+  }
 }
 
 /** Grafana of the stack: a Service labelled app.kubernetes.io/name=grafana among `services`, on its http port. */
@@ -119,11 +135,20 @@ export function pickGrafanaService(services: KubeObject[]): StackService | undef
   const ports = (s.spec?.ports ?? []) as ServicePort[]
   const port = portTo(s, ['http', 'http-web', 'service', 'grafana'], [3000]) ?? ports[0]
   if (!port) return undefined
-  return { namespace: s.metadata.namespace ?? '', name: s.metadata.name, port: port.name ?? port.port, portNumber: port.port, pathPrefix: '' }
+  return {
+    namespace: s.metadata.namespace ?? '',
+    name: s.metadata.name,
+    port: port.name ?? port.port,
+    portNumber: port.port,
+    pathPrefix: '',
+  }
 }
 
 /** The first Alertmanager of spec.alerting.alertmanagers, as {namespace, name, port, pathPrefix}; undefined when none. */
-export function alertmanagerEndpoint(namespace: string, spec: Record<string, unknown> | undefined): { namespace: string; name: string; port: string | number; pathPrefix: string } | undefined {
+export function alertmanagerEndpoint(
+  namespace: string,
+  spec: Record<string, unknown> | undefined,
+): { namespace: string; name: string; port: string | number; pathPrefix: string } | undefined {
   const first = ((spec?.alerting as { alertmanagers?: Array<Record<string, unknown>> } | undefined)?.alertmanagers ?? [])[0]
   if (!first || typeof first.name !== 'string') return undefined
   return {
@@ -192,16 +217,26 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
   const chosen = choosePrometheus(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(), inputs.prometheus)
   const [namespace, name] = chosen.split('/') as [string, string]
   const prometheus = list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name)!
-  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & { serviceAccountName?: string; serviceMonitorSelector?: LabelSelector; ruleSelector?: LabelSelector; ruleNamespaceSelector?: LabelSelector | null }
+  const spec = (prometheus.spec ?? {}) as Record<string, unknown> & {
+    serviceAccountName?: string
+    serviceMonitorSelector?: LabelSelector
+    ruleSelector?: LabelSelector
+    ruleNamespaceSelector?: LabelSelector | null
+  }
   const pathPrefix = pathPrefixOf(spec as { routePrefix?: string; externalUrl?: string })
   const [services, pods] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/services`),
-    kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`operator.prometheus.io/name=${name}`)}`),
+    kube.get<{ items: KubeObject[] }>(
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`operator.prometheus.io/name=${name}`)}`,
+    ),
   ])
-  const podLabels = pods.items[0]?.metadata.labels ?? prometheusPodLabels(name, spec as { podMetadata?: { labels?: Record<string, string> } })
+  const podLabels =
+    pods.items[0]?.metadata.labels ?? prometheusPodLabels(name, spec as { podMetadata?: { labels?: Record<string, string> } })
   const service = pickPrometheusService(services.items, podLabels, pathPrefix)
   if (!service) {
-    throw new Error(`Prometheus ${chosen}: no Service in namespace ${namespace} selects its pods and exposes its web port (9090); prometheus-operator creates prometheus-operated when the Prometheus has pods`)
+    throw new Error(
+      `Prometheus ${chosen}: no Service in namespace ${namespace} selects its pods and exposes its web port (9090); prometheus-operator creates prometheus-operated when the Prometheus has pods`,
+    )
   }
   const stack: PrometheusStack = {
     namespace,
@@ -217,9 +252,19 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
   if (grafana) stack.grafana = grafana
   const am = alertmanagerEndpoint(namespace, spec)
   if (am) {
-    const svc = am.namespace === namespace ? services.items.find((s) => s.metadata.name === am.name) : await kube.find(`/api/v1/namespaces/${am.namespace}/services/${am.name}`)
+    const svc =
+      am.namespace === namespace
+        ? services.items.find((s) => s.metadata.name === am.name)
+        : await kube.find(`/api/v1/namespaces/${am.namespace}/services/${am.name}`)
     const port = svc ? ((svc.spec?.ports ?? []) as ServicePort[]).find((p) => p.name === am.port || p.port === am.port) : undefined
-    if (port) stack.alertmanager = { namespace: am.namespace, name: am.name, port: port.name ?? port.port, portNumber: port.port, pathPrefix: am.pathPrefix }
+    if (port)
+      stack.alertmanager = {
+        namespace: am.namespace,
+        name: am.name,
+        port: port.name ?? port.port,
+        portNumber: port.port,
+        pathPrefix: am.pathPrefix,
+      }
   }
   core.info(
     `Using Prometheus ${chosen} (ServiceAccount ${stack.serviceAccount}, Service ${service.name}:${service.port}${pathPrefix ? `, route prefix ${pathPrefix}` : ''}); ` +

@@ -15,7 +15,18 @@ import type { ClusterRun, Run, StackRun } from '../context.ts'
 import { placeEntry, stageCopy } from '../tools/cache.ts'
 import { defaultFetch, downloadFile, type RequestOptions } from '../tools/download.ts'
 import type { Inputs, Permission, PrometheusStack } from '../types.ts'
-import { describeRef, filteredManifests, manifestObjects, otherStackError, otherStacks, planApply, readExisting, refKey, tooOldError, type OtherStack } from './ownership.ts'
+import {
+  describeRef,
+  filteredManifests,
+  manifestObjects,
+  otherStackError,
+  otherStacks,
+  planApply,
+  readExisting,
+  refKey,
+  tooOldError,
+  type OtherStack,
+} from './ownership.ts'
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
 import { holderIdentity, holdStack } from '../holds.ts'
@@ -59,7 +70,9 @@ export function compatibilityWarning(kubePrometheusVersion: string, serverMinor:
  */
 export function crdNamesIn(setupDir: string): string[] {
   const names: string[] = []
-  for (const file of readdirSync(setupDir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(setupDir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     for (const doc of readFileSync(join(setupDir, file), 'utf8').split(/^---\s*$/m)) {
       if (!/^kind:\s*CustomResourceDefinition\s*$/m.test(doc)) continue
       const name = /^metadata:\s*\n(?:[ \t]+.*\n)*?[ \t]+name:\s*["']?([^\s"']+)/m.exec(doc)?.[1]
@@ -105,7 +118,8 @@ export async function fetchManifests(version: string, url: string, request: Requ
   }
   const setupDir = join(dir, 'setup')
   const crdNames = crdNamesIn(setupDir)
-  if (crdNames.length === 0) throw new Error(`kube-prometheus ${version}: manifests/setup holds no CustomResourceDefinitions; check kube-prometheus-url`)
+  if (crdNames.length === 0)
+    throw new Error(`kube-prometheus ${version}: manifests/setup holds no CustomResourceDefinitions; check kube-prometheus-url`)
   return { version, dir, setupDir, crdNames }
 }
 
@@ -149,7 +163,14 @@ export function applyFirstWave(kubectl: Kubectl, m: Manifests): Promise<ExecResu
  * Kube.waitFor), or false after `maxMs` ms, whichever comes first: a wait for order, never a
  * reason to fail (a later wait says what is wrong). Rejects only when `signal` aborts.
  */
-async function orderedAfter(kube: Kube, path: string, query: Record<string, string>, done: (items: Map<string, KubeObject>) => boolean, maxMs: number, signal: AbortSignal): Promise<boolean> {
+async function orderedAfter(
+  kube: Kube,
+  path: string,
+  query: Record<string, string>,
+  done: (items: Map<string, KubeObject>) => boolean,
+  maxMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
   try {
     await kube.waitFor(path, query, done, AbortSignal.any([signal, AbortSignal.timeout(maxMs)]))
     return true
@@ -236,12 +257,16 @@ export class KubePrometheus implements PrometheusSource {
   async fetch(run: Run): Promise<void> {
     const { kubePrometheusVersion: version, kubePrometheusUrl: url } = this.#inputs
     this.#downloaded = await run.budget.phase('Download kube-prometheus', () =>
-      run.budget.wait(`kube-prometheus ${version} to download from ${url}`, (signal) =>
-        fetchManifests(version, url, { signal, allowInsecure: this.#inputs.allowInsecureDownloads }),
-      ).catch((e: unknown) => {
-        if (e instanceof TimeoutError) throw e
-        throw new Error(`Could not download kube-prometheus ${version} from ${url}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`)
-      }),
+      run.budget
+        .wait(`kube-prometheus ${version} to download from ${url}`, (signal) =>
+          fetchManifests(version, url, { signal, allowInsecure: this.#inputs.allowInsecureDownloads }),
+        )
+        .catch((e: unknown) => {
+          if (e instanceof TimeoutError) throw e
+          throw new Error(
+            `Could not download kube-prometheus ${version} from ${url}: ${(e as Error).message}. Check kube-prometheus-version and kube-prometheus-url.`,
+          )
+        }),
     )
   }
 
@@ -271,7 +296,9 @@ export class KubePrometheus implements PrometheusSource {
       } finally {
         core.endGroup()
       }
-      await run.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) => waitCrdsEstablished(run.kube, m.crdNames, signal))
+      await run.budget.wait(`the ${m.crdNames.length} kube-prometheus CRDs to be Established`, (signal) =>
+        waitCrdsEstablished(run.kube, m.crdNames, signal),
+      )
       core.info(`CRDs Established: ${m.crdNames.join(', ')}`)
       // From here this run uses the stack: another run's cleanup leaves it while this one holds it.
       const hold = await holdStack(run.kube, MONITORING_NAMESPACE, run.state.state.holder ?? holderIdentity())
@@ -289,11 +316,21 @@ export class KubePrometheus implements PrometheusSource {
     this.#started = true
     await run.budget.phase('Apply prometheus-operator and Prometheus', async () => {
       await run.budget.wait('the prometheus-operator and Prometheus manifests to apply', (signal) =>
-        retryTransient(() => run.budget.critical(applyFirstWave(run.kubectl, m)), { signal, onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests') }),
+        retryTransient(() => run.budget.critical(applyFirstWave(run.kubectl, m)), {
+          signal,
+          onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests'),
+        }),
       )
       core.info(`Applied kube-prometheus ${m.version}: prometheus-operator and Prometheus first`)
       await run.budget.wait("the prometheus-operator's pod to be created", (signal) =>
-        orderedAfter(run.kube, `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`, { labelSelector: 'app.kubernetes.io/name=prometheus-operator' }, (items) => items.size > 0, OPERATOR_POD_WAIT_MS, signal),
+        orderedAfter(
+          run.kube,
+          `/api/v1/namespaces/${MONITORING_NAMESPACE}/pods`,
+          { labelSelector: 'app.kubernetes.io/name=prometheus-operator' },
+          (items) => items.size > 0,
+          OPERATOR_POD_WAIT_MS,
+          signal,
+        ),
       )
     })
   }
@@ -338,7 +375,9 @@ export class KubePrometheus implements PrometheusSource {
   abandon(run: StackRun): void {
     if (!this.#toApply || !this.#started || this.#rest) return
     core.info(`Applying the rest of kube-prometheus ${this.#toApply.version} manifests/, so the stack is left whole`)
-    this.#applyRest(run).catch((e: unknown) => core.warning(`Could not apply the rest of kube-prometheus: ${(e as Error).message.split('\n')[0]}; a re-run applies it.`))
+    this.#applyRest(run).catch((e: unknown) =>
+      core.warning(`Could not apply the rest of kube-prometheus: ${(e as Error).message.split('\n')[0]}; a re-run applies it.`),
+    )
   }
 
   #manifests(): Manifests {
@@ -369,9 +408,11 @@ async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
   const read = async () => {
     const others: OtherStack[] = [] // this attempt's own: a failed attempt's scans may still be running
     const scan = (path: string, pick: (items: KubeObject[]) => OtherStack[]) =>
-      kube.eachPage(path, {}, (items) => others.push(...pick(items))).catch((e: unknown) => {
-        if (!(e instanceof ApiError && e.status === 404)) throw e
-      })
+      kube
+        .eachPage(path, {}, (items) => others.push(...pick(items)))
+        .catch((e: unknown) => {
+          if (!(e instanceof ApiError && e.status === 404)) throw e
+        })
     const [existing] = await Promise.all([
       readExisting(kube, objects),
       scan('/apis/apps/v1/deployments', (items) => otherStacks(items, [])),
@@ -379,7 +420,10 @@ async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
     ])
     return { existing, others }
   }
-  const { existing, others } = await retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
+  const { existing, others } = await retryTransient(read, {
+    signal: AbortSignal.timeout(60_000),
+    onRetry: onRetry('Reading what the cluster has'),
+  })
   if (others.length) throw otherStackError(others)
   const plan = planApply(objects, existing)
   if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)
@@ -388,7 +432,9 @@ async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
       `Left as they are (they exist and belong to someone else; not applied over, never deleted):\n${plan.foreign.map((f) => `  - ${describeRef(f)} (managed by ${f.managers.join(', ') || 'no field manager'})`).join('\n')}`,
     )
   }
-  core.info(`kube-prometheus ${m.version}: ${plan.create.length} objects to create, ${objects.length - plan.create.length - plan.foreign.length} of this action's own to update, ${plan.foreign.length} left alone`)
+  core.info(
+    `kube-prometheus ${m.version}: ${plan.create.length} objects to create, ${objects.length - plan.create.length - plan.foreign.length} of this action's own to update, ${plan.foreign.length} left alone`,
+  )
   run.state.record({ created: plan.create })
   const filtered = filteredManifests(objects, new Set(plan.foreign.map(refKey)), m)
   return { ...m, ...filtered }

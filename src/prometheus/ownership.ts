@@ -4,7 +4,18 @@
 // is neither applied over nor ever deleted; what does not exist is what this run creates, and the
 // post step deletes exactly that. A prometheus-operator the cluster already runs (other than the
 // one an earlier run of this action installed) stops the default install before any change.
-import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import YAML from 'yaml'
@@ -12,7 +23,6 @@ import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { FIELD_MANAGER } from '../marks.ts'
 import type { ObjectRef } from '../types.ts'
 export type { ObjectRef }
-
 
 /** An object of a manifest file; `doc` is its document's index in a file of several, `item` its index in a `kind: *List`. */
 export interface ManifestObject extends ObjectRef {
@@ -78,7 +88,12 @@ function scanTopLevel(text: string, file: string): ManifestObject | undefined {
 }
 
 function fromDoc(doc: Record<string, unknown>, file: string, at: { doc?: number; item?: number } = {}): ManifestObject | undefined {
-  const meta = (doc.metadata ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string>; labels?: Record<string, string> }
+  const meta = (doc.metadata ?? {}) as {
+    name?: string
+    namespace?: string
+    annotations?: Record<string, string>
+    labels?: Record<string, string>
+  }
   if (typeof doc.kind !== 'string' || typeof doc.apiVersion !== 'string' || !meta.name) return undefined
   const version = meta.annotations?.[VERSION_ANNOTATION]
   const app = meta.labels?.[APP_LABEL]
@@ -172,7 +187,9 @@ export function listIdentities(text: string): Array<Record<string, unknown>> | u
 export function manifestObjects(dir: string): ManifestObject[] {
   const out: ManifestObject[] = []
   const push = (o: ManifestObject | undefined) => o && out.push(o)
-  for (const f of readdirSync(dir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((x) => /\.ya?ml$/.test(x))
+    .sort()) {
     const file = join(dir, f)
     if (statSync(file).size > SCAN_BYTES) {
       // The CRDs by a line scan of their head (their identity is at the top, then megabytes of schema).
@@ -217,8 +234,14 @@ export function fieldManagers(obj: { metadata?: { managedFields?: Array<{ manage
 
 /** Compares dotted versions ('0.92.0', 'v0.85.1') numerically: negative, 0 or positive. */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0)
-  const pb = b.replace(/^v/, '').split(/[.-]/).map((x) => parseInt(x, 10) || 0)
+  const pa = a
+    .replace(/^v/, '')
+    .split(/[.-]/)
+    .map((x) => parseInt(x, 10) || 0)
+  const pb = b
+    .replace(/^v/, '')
+    .split(/[.-]/)
+    .map((x) => parseInt(x, 10) || 0)
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0)
     if (d !== 0) return d
@@ -253,7 +276,11 @@ export function planApply(objects: ManifestObject[], existing: Map<string, Exist
     }
     if (e.managers.includes(FIELD_MANAGER)) continue
     plan.foreign.push({ ...ref, managers: e.managers })
-    if (o.kind === 'CustomResourceDefinition' && o.operatorVersion && (!e.operatorVersion || compareVersions(e.operatorVersion, o.operatorVersion) < 0)) {
+    if (
+      o.kind === 'CustomResourceDefinition' &&
+      o.operatorVersion &&
+      (!e.operatorVersion || compareVersions(e.operatorVersion, o.operatorVersion) < 0)
+    ) {
       plan.tooOld.push({ ref, have: e.operatorVersion ?? 'unknown', want: o.operatorVersion, managers: e.managers })
     }
   }
@@ -281,12 +308,13 @@ export function otherStacks(deployments: KubeObject[], prometheuses: KubeObject[
   const ours = (o: KubeObject) => fieldManagers(o as never).includes(FIELD_MANAGER)
   const out: OtherStack[] = []
   for (const d of deployments) {
-    const containers = ((d.spec?.template as { spec?: { containers?: Array<{ image?: string }> } } | undefined)?.spec?.containers ?? [])
+    const containers = (d.spec?.template as { spec?: { containers?: Array<{ image?: string }> } } | undefined)?.spec?.containers ?? []
     const image = containers.map((c) => c.image ?? '').find(isOperatorImage)
     if (image && !ours(d)) out.push({ what: `Deployment ${d.metadata.namespace}/${d.metadata.name} (image ${image})` })
   }
   for (const p of prometheuses) {
-    if (!ours(p)) out.push({ what: `Prometheus ${p.metadata.namespace}/${p.metadata.name}`, prometheus: `${p.metadata.namespace}/${p.metadata.name}` })
+    if (!ours(p))
+      out.push({ what: `Prometheus ${p.metadata.namespace}/${p.metadata.name}`, prometheus: `${p.metadata.namespace}/${p.metadata.name}` })
   }
   return out
 }
@@ -294,7 +322,10 @@ export function otherStacks(deployments: KubeObject[], prometheuses: KubeObject[
 /** The error that stops a default install on a cluster with another stack (nothing changed yet). */
 export function otherStackError(found: OtherStack[]): Error {
   const prometheuses = found.flatMap((f) => (f.prometheus ? [f.prometheus] : []))
-  const use = prometheuses.length === 1 ? `install-kube-prometheus: false (prometheus: ${prometheuses[0]})` : 'install-kube-prometheus: false with prometheus: <namespace>/<name>'
+  const use =
+    prometheuses.length === 1
+      ? `install-kube-prometheus: false (prometheus: ${prometheuses[0]})`
+      : 'install-kube-prometheus: false with prometheus: <namespace>/<name>'
   return new Error(
     `The cluster already runs a Prometheus stack this action did not install:\n${found.map((f) => `  - ${f.what}`).join('\n')}\n` +
       `Installing kube-prometheus would run a second prometheus-operator over it; nothing was changed. Use that stack instead with ${use}.`,
@@ -305,7 +336,12 @@ export function otherStackError(found: OtherStack[]): Error {
 export function tooOldError(release: string, tooOld: ApplyPlan['tooOld']): Error {
   return new Error(
     `kube-prometheus ${release} needs newer monitoring CRDs than the cluster has, and they belong to someone else, so the action does not replace them:\n` +
-      tooOld.map((t) => `  - ${describeRef(t.ref)}: operator.prometheus.io/version ${t.have}, the release needs ${t.want} (managed by ${t.managers.join(', ') || 'unknown'})`).join('\n') +
+      tooOld
+        .map(
+          (t) =>
+            `  - ${describeRef(t.ref)}: operator.prometheus.io/version ${t.have}, the release needs ${t.want} (managed by ${t.managers.join(', ') || 'unknown'})`,
+        )
+        .join('\n') +
       `\nNothing was changed. Upgrade the CRDs with the stack that owns them, or use that stack with install-kube-prometheus: false.`,
   )
 }
@@ -325,7 +361,10 @@ export class ResourcePaths {
       const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`
       kinds = this.kube
         .get<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>(base)
-        .then((r) => new Map(r.resources.filter((x) => !x.name.includes('/')).map((x) => [x.kind, { plural: x.name, namespaced: x.namespaced }])))
+        .then(
+          (r) =>
+            new Map(r.resources.filter((x) => !x.name.includes('/')).map((x) => [x.kind, { plural: x.name, namespaced: x.namespaced }])),
+        )
         .catch((e: unknown) => {
           if (e instanceof ApiError && e.status === 404) return new Map()
           throw e
@@ -369,7 +408,9 @@ export async function readExisting(kube: Kube, objects: ObjectRef[]): Promise<Ma
     const path = await paths.pathOf(o)
     if (!path) return
     try {
-      const m = await kube.request<KubeObject & { metadata: { annotations?: Record<string, string> } }>('GET', path, undefined, { accept: METADATA_ONLY })
+      const m = await kube.request<KubeObject & { metadata: { annotations?: Record<string, string> } }>('GET', path, undefined, {
+        accept: METADATA_ONLY,
+      })
       const version = m.metadata.annotations?.[VERSION_ANNOTATION]
       found.set(refKey(o), { managers: fieldManagers(m as never), ...(version ? { operatorVersion: version } : {}) })
     } catch (e) {

@@ -15,10 +15,18 @@ export function inClusterUrl(s: StackService | undefined): string {
  * Requests to the stack's Prometheus through the API server's service proxy, under its route
  * prefix: the one way every phase asks it (the target wait asks each replica instead).
  */
-export function prometheusRequest(kube: Pick<Kube, 'serviceProxyGet'>, stack: PrometheusStack, opts: { timeoutMs?: number } = {}): PrometheusRequest {
+export function prometheusRequest(
+  kube: Pick<Kube, 'serviceProxyGet'>,
+  stack: PrometheusStack,
+  opts: { timeoutMs?: number } = {},
+): PrometheusRequest {
   const { namespace, name, port } = stack.service
   const prefix = stack.service.pathPrefix
-  return (pathAndQuery, signal) => kube.serviceProxyGet({ namespace, name, port }, prefix + pathAndQuery, { signal, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+  return (pathAndQuery, signal) =>
+    kube.serviceProxyGet({ namespace, name, port }, prefix + pathAndQuery, {
+      signal,
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    })
 }
 
 /**

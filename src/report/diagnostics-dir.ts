@@ -151,7 +151,11 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
       // A pod not ready elsewhere (an operator in a namespace of its own) is described on its own.
       const elsewhere = pods.pods.filter((p) => !p.ready && !namespaces.includes(p.namespace))
       await Promise.all([
-        ...elsewhere.map((p) => write(`describe-pod-${p.namespace}-${p.name}.txt`, async () => maskDescribe(await kc(['describe', 'pod', '-n', p.namespace, p.name]), secrets))),
+        ...elsewhere.map((p) =>
+          write(`describe-pod-${p.namespace}-${p.name}.txt`, async () =>
+            maskDescribe(await kc(['describe', 'pod', '-n', p.namespace, p.name]), secrets),
+          ),
+        ),
         write('logs/index.txt', async () => podIndex(pods)),
         ...pods.logs.map((log) => write(logFile(log), async () => log.text)),
       ])
@@ -162,7 +166,9 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
     jobs.push(write('helm-status.txt', async () => (await helm.status(inputs.releaseName, inputs.namespace)).stdout))
     jobs.push(
       write('helm-values.yaml', async () => {
-        const r = await helm.run(['get', 'values', inputs.releaseName, '-n', inputs.namespace, '--all', '-o', 'json'], { allowFailure: true })
+        const r = await helm.run(['get', 'values', inputs.releaseName, '-n', inputs.namespace, '--all', '-o', 'json'], {
+          allowFailure: true,
+        })
         if (r.exitCode !== 0) return r.stderr
         return YAML.stringify(maskSecrets(JSON.parse(r.stdout), secrets))
       }),
@@ -177,7 +183,10 @@ export async function writeDiagnostics(d: DiagnosticsInput, dir = diagnosticsFol
     const { namespace, name } = d.stack
     jobs.push(
       write('operator-prometheus-config.yaml', async () => {
-        const r = await kubectl.run(['get', 'secret', '-n', namespace, `prometheus-${name}`, '-o', 'jsonpath={.data.prometheus\\.yaml\\.gz}'], { allowFailure: true })
+        const r = await kubectl.run(
+          ['get', 'secret', '-n', namespace, `prometheus-${name}`, '-o', 'jsonpath={.data.prometheus\\.yaml\\.gz}'],
+          { allowFailure: true },
+        )
         if (r.exitCode !== 0) return r.stderr
         const config = YAML.parse(gunzipSync(Buffer.from(r.stdout, 'base64')).toString('utf8')) as unknown
         return YAML.stringify(maskSecrets(config, secrets))
@@ -198,7 +207,11 @@ export function podIndex(report: PodReport): string {
     lines.push(`${pod.role} pod ${pod.namespace}/${pod.name}: ${pod.ready ? 'ready' : `NOT READY (${pod.phase}): ${pod.reason}`}`)
     for (const c of pod.containers) {
       const files = report.logs.filter((l) => l.pod === pod && l.container === c.name).map(logFile)
-      const state = [c.init ? 'init container' : 'container', ...(c.restarts > 0 ? [`${c.restarts} restarts, last ${c.lastEnd}`] : []), ...(c.waiting ? [`waiting: ${c.waiting}`] : [])]
+      const state = [
+        c.init ? 'init container' : 'container',
+        ...(c.restarts > 0 ? [`${c.restarts} restarts, last ${c.lastEnd}`] : []),
+        ...(c.waiting ? [`waiting: ${c.waiting}`] : []),
+      ]
       lines.push(`  ${c.name} (${state.join(', ')}): ${files.join(', ') || 'no log file'}`)
     }
   }
@@ -221,7 +234,12 @@ export async function saveDiagnostics(run: Run, pods?: PodReport): Promise<strin
       inputs: run.inputs,
       secrets: secretValues(run.inputs.values),
       ...(pods ? { pods } : {}),
-      ...(stack ? { stack, prometheusGet: (path: string) => prometheusRequest(run.kube, stack, { timeoutMs: 10_000 })(path, AbortSignal.timeout(15_000)) } : {}),
+      ...(stack
+        ? {
+            stack,
+            prometheusGet: (path: string) => prometheusRequest(run.kube, stack, { timeoutMs: 10_000 })(path, AbortSignal.timeout(15_000)),
+          }
+        : {}),
     })
   } catch (e) {
     core.warning(`Could not write the diagnostics folder: ${(e as Error).message}`)

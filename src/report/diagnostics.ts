@@ -53,12 +53,18 @@ export async function collectDiagnostics(o: ClusterRun, pods: PodReport): Promis
     }
     await group(`Pods in ${ns} (${notReady.length} not ready)`, () => run(['get', 'pods', '-n', ns, '-o', 'wide']))
     for (const pod of notReady) {
-      await group(`Pod ${ns}/${pod} is not ready: describe and events`, async () => maskDescribe(await run(['describe', 'pod', '-n', ns, pod]), secrets))
+      await group(`Pod ${ns}/${pod} is not ready: describe and events`, async () =>
+        maskDescribe(await run(['describe', 'pod', '-n', ns, pod]), secrets),
+      )
     }
-    await group(`Recent events in ${ns}`, async () => (await run(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp'])).split('\n').slice(-30).join('\n'))
+    await group(`Recent events in ${ns}`, async () =>
+      (await run(['get', 'events', '-n', ns, '--sort-by=.lastTimestamp'])).split('\n').slice(-30).join('\n'),
+    )
   }
   for (const pod of pods.pods.filter((p) => !p.ready && !namespaces.includes(p.namespace))) {
-    await group(`Pod ${pod.namespace}/${pod.name} is not ready: describe and events`, async () => maskDescribe(await run(['describe', 'pod', '-n', pod.namespace, pod.name]), secrets))
+    await group(`Pod ${pod.namespace}/${pod.name} is not ready: describe and events`, async () =>
+      maskDescribe(await run(['describe', 'pod', '-n', pod.namespace, pod.name]), secrets),
+    )
   }
   if (o.helm) {
     const helm = o.helm
@@ -78,7 +84,10 @@ export async function collectDiagnostics(o: ClusterRun, pods: PodReport): Promis
     const state = pod.ready ? 'ready' : `not ready: ${pod.reason}`
     await group(`Logs of ${pod.role} pod ${pod.namespace}/${pod.name} (${state}; last ${GROUP_LOG_LINES} lines each)`, async () =>
       logs
-        .map((l) => `--- ${l.container}${l.previous ? ' (previous container)' : ''}: ${logCommand(pod, l.container, l.previous)}\n${maskText(lastLines(l.text, GROUP_LOG_LINES), secrets)}`)
+        .map(
+          (l) =>
+            `--- ${l.container}${l.previous ? ' (previous container)' : ''}: ${logCommand(pod, l.container, l.previous)}\n${maskText(lastLines(l.text, GROUP_LOG_LINES), secrets)}`,
+        )
         .join('\n'),
     )
   }

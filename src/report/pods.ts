@@ -85,7 +85,15 @@ export function podInfos(list: { items?: PodObject[] }, role: PodRole): PodInfo[
     const containers = [...(p.spec?.initContainers ?? []).map(containerOf(true)), ...(p.spec?.containers ?? []).map(containerOf(false))]
     const phase = status.phase ?? 'Unknown'
     const ready = phase === 'Succeeded' || (status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
-    return { namespace: p.metadata.namespace, name: p.metadata.name, role, ready, phase, reason: ready ? '' : notReadyReason(status, containers, phase), containers }
+    return {
+      namespace: p.metadata.namespace,
+      name: p.metadata.name,
+      role,
+      ready,
+      phase,
+      reason: ready ? '' : notReadyReason(status, containers, phase),
+      containers,
+    }
   })
 }
 
@@ -93,7 +101,8 @@ function notReadyReason(status: NonNullable<PodObject['status']>, containers: Co
   // A container that waits (a crash loop, a pull error) says more than "containers with unready status".
   const waiting = containers.find((c) => c.waiting !== '' && c.waiting !== 'PodInitializing')
   if (waiting) {
-    const restarts = waiting.restarts > 0 ? `, ${waiting.restarts} restart${waiting.restarts === 1 ? '' : 's'}, last ${waiting.lastEnd}` : ''
+    const restarts =
+      waiting.restarts > 0 ? `, ${waiting.restarts} restart${waiting.restarts === 1 ? '' : 's'}, last ${waiting.lastEnd}` : ''
     return `${waiting.waiting}: container ${waiting.name}${restarts}`
   }
   const unscheduled = status.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
@@ -134,7 +143,11 @@ export const releaseSelectors = (release: string): string[] => [`app.kubernetes.
  * in the stack's namespace for the kube-prometheus the action installs, else wherever the identity
  * may list them (cluster-wide, else the stack's namespace), or a note saying why not.
  */
-export async function findPods(kubectl: Pick<Kubectl, 'run'>, inputs: Pick<Inputs, 'namespace' | 'releaseName'>, stack?: PrometheusStack): Promise<{ pods: PodInfo[]; notes: string[] }> {
+export async function findPods(
+  kubectl: Pick<Kubectl, 'run'>,
+  inputs: Pick<Inputs, 'namespace' | 'releaseName'>,
+  stack?: PrometheusStack,
+): Promise<{ pods: PodInfo[]; notes: string[] }> {
   const run = runner(kubectl)
   const notes: string[] = []
   const lookups: Array<Promise<PodInfo[]>> = []
@@ -144,10 +157,16 @@ export async function findPods(kubectl: Pick<Kubectl, 'run'>, inputs: Pick<Input
     return r.pods
   }
   const release = releaseSelectors(inputs.releaseName)
-  lookups.push(getPodsBy(run, ['-n', inputs.namespace], release, 'Milvus').then(noted(`Milvus pods (${release.join(' or ')} in ${inputs.namespace})`)))
+  lookups.push(
+    getPodsBy(run, ['-n', inputs.namespace], release, 'Milvus').then(noted(`Milvus pods (${release.join(' or ')} in ${inputs.namespace})`)),
+  )
   if (stack) {
     const prometheusSelector = `operator.prometheus.io/name=${stack.name}`
-    lookups.push(getPods(run, ['-n', stack.namespace], prometheusSelector, 'Prometheus').then(noted(`Prometheus pods (${prometheusSelector} in ${stack.namespace})`)))
+    lookups.push(
+      getPods(run, ['-n', stack.namespace], prometheusSelector, 'Prometheus').then(
+        noted(`Prometheus pods (${prometheusSelector} in ${stack.namespace})`),
+      ),
+    )
     lookups.push(findOperator(run, stack, notes))
   } else {
     notes.push('Prometheus and prometheus-operator pods: not looked for, the run ended before it resolved its Prometheus.')
@@ -169,12 +188,14 @@ async function findOperator(run: Run, stack: PrometheusStack, notes: string[]): 
   if (stack.kubePrometheus) {
     const r = await each(inStack)
     if (r.error) notes.push(`prometheus-operator pods (in ${stack.namespace}): not listed: ${r.error}`)
-    else if (r.pods.length === 0) notes.push(`prometheus-operator pods: none labelled ${OPERATOR_SELECTORS.join(' or ')} in ${stack.namespace}.`)
+    else if (r.pods.length === 0)
+      notes.push(`prometheus-operator pods: none labelled ${OPERATOR_SELECTORS.join(' or ')} in ${stack.namespace}.`)
     return r.pods
   }
   const all = await each(['--all-namespaces'])
   if (!all.error) {
-    if (all.pods.length === 0) notes.push(`prometheus-operator pods: none labelled ${OPERATOR_SELECTORS.join(' or ')} in any namespace; its logs are skipped.`)
+    if (all.pods.length === 0)
+      notes.push(`prometheus-operator pods: none labelled ${OPERATOR_SELECTORS.join(' or ')} in any namespace; its logs are skipped.`)
     return all.pods
   }
   const near = await each(inStack)
@@ -229,7 +250,14 @@ export function logCommand(pod: PodInfo, container: string, previous: boolean): 
   return `kubectl ${logArgs(pod, container, previous).join(' ')}`
 }
 
-async function containerLog(run: Run, pod: PodInfo, c: ContainerInfo, previous: boolean, limits: LogLimits, signal: AbortSignal): Promise<PodLog> {
+async function containerLog(
+  run: Run,
+  pod: PodInfo,
+  c: ContainerInfo,
+  previous: boolean,
+  limits: LogLimits,
+  signal: AbortSignal,
+): Promise<PodLog> {
   const log = (text: string): PodLog => ({ pod, container: c.name, previous, text })
   if (!previous && !c.started) return log(`(no log: the container has not started${c.waiting ? `: ${c.waiting}` : ''})\n`)
   if (signal.aborted) return log('(not collected: the time for collecting logs ran out)\n')
@@ -249,9 +277,19 @@ async function containerLog(run: Run, pod: PodInfo, c: ContainerInfo, previous: 
  * restarted, a few at a time; a log that cannot be read says why in its text. Collection stops at
  * `signal` (the logs not read yet say so).
  */
-export async function collectLogs(kubectl: Pick<Kubectl, 'run'>, pods: PodInfo[], limits: LogLimits = FOLDER_LOG_LIMITS, signal: AbortSignal = AbortSignal.timeout(90_000)): Promise<PodLog[]> {
+export async function collectLogs(
+  kubectl: Pick<Kubectl, 'run'>,
+  pods: PodInfo[],
+  limits: LogLimits = FOLDER_LOG_LIMITS,
+  signal: AbortSignal = AbortSignal.timeout(90_000),
+): Promise<PodLog[]> {
   const run = runner(kubectl)
-  const work = pods.flatMap((pod) => pod.containers.flatMap((c) => [() => containerLog(run, pod, c, false, limits, signal), ...(c.restarts > 0 ? [() => containerLog(run, pod, c, true, limits, signal)] : [])]))
+  const work = pods.flatMap((pod) =>
+    pod.containers.flatMap((c) => [
+      () => containerLog(run, pod, c, false, limits, signal),
+      ...(c.restarts > 0 ? [() => containerLog(run, pod, c, true, limits, signal)] : []),
+    ]),
+  )
   const out: PodLog[] = new Array<PodLog>(work.length)
   let next = 0
   const worker = async () => {
@@ -265,7 +303,11 @@ export async function collectLogs(kubectl: Pick<Kubectl, 'run'>, pods: PodInfo[]
 }
 
 /** The pods and their logs; never rejects (what could not be collected is in `notes`). */
-export async function collectPods(kubectl: Pick<Kubectl, 'run'>, inputs: Pick<Inputs, 'namespace' | 'releaseName'>, stack?: PrometheusStack): Promise<PodReport> {
+export async function collectPods(
+  kubectl: Pick<Kubectl, 'run'>,
+  inputs: Pick<Inputs, 'namespace' | 'releaseName'>,
+  stack?: PrometheusStack,
+): Promise<PodReport> {
   try {
     const { pods, notes } = await findPods(kubectl, inputs, stack)
     return { pods, notes, logs: await collectLogs(kubectl, pods) }

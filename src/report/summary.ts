@@ -8,12 +8,7 @@ import { measured, type AssertionVerdict } from '../mixin/assertions.ts'
 import { logFile, type PodReport } from './pods.ts'
 
 function escapeHtml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;')
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;')
 }
 
 /**
@@ -22,15 +17,17 @@ function escapeHtml(text: string): string {
  * can quote URLs or headers, and a job summary is readable by anyone who can read the run.
  */
 export function redact(text: string): string {
-  return text
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@')
-    .replace(
-      /([?&](?:access_token|token|password|passwd|pwd|secret|key|api[_-]?key|auth|sig|signature|X-Amz-Signature|X-Amz-Credential)=)[^&\s#]+/gi,
-      '$1***',
-    )
-    .replace(/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/g, '$1 ***')
-    // Query parameters were handled above; this is for `password=...` in prose and headers.
-    .replace(/(?<![?&])\b(password|passwd|secret|token|api[_-]?key)(\s*[:=]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2***')
+  return (
+    text
+      .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@')
+      .replace(
+        /([?&](?:access_token|token|password|passwd|pwd|secret|key|api[_-]?key|auth|sig|signature|X-Amz-Signature|X-Amz-Credential)=)[^&\s#]+/gi,
+        '$1***',
+      )
+      .replace(/\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+/g, '$1 ***')
+      // Query parameters were handled above; this is for `password=...` in prose and headers.
+      .replace(/(?<![?&])\b(password|passwd|secret|token|api[_-]?key)(\s*[:=]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2***')
+  )
 }
 
 // Everything shown goes through here: escaped for HTML, and redacted.
@@ -61,7 +58,10 @@ function phaseTable(phases: PhaseTiming[]): string {
  * shown by its full-width form; a name that starts with one of the grammar's keywords is kept from
  * being read as it by a zero-width space. */
 export function ganttName(name: string): string {
-  const flat = name.replace(/[:#;%`]/g, (c) => FULL_WIDTH[c] ?? c).replace(/\s+/g, ' ').trim()
+  const flat = name
+    .replace(/[:#;%`]/g, (c) => FULL_WIDTH[c] ?? c)
+    .replace(/\s+/g, ' ')
+    .trim()
   if (flat === '') return '(unnamed)'
   return GANTT_KEYWORD.test(flat) ? `\u200b${flat}` : flat
 }
@@ -159,7 +159,12 @@ export function renderSummary(result: RunResult): string {
   if (result.dashboardCheck) parts.push(dashboardCoverageTable(result.dashboardCheck))
   if (result.alertRules.length > 0) {
     parts.push('<h3>Alert rules loaded in Prometheus</h3>\n')
-    parts.push(table(['PrometheusRule', 'Group', 'Rules'], result.alertRules.map((g) => [code(g.prometheusRule), code(g.group), String(g.rules)])))
+    parts.push(
+      table(
+        ['PrometheusRule', 'Group', 'Rules'],
+        result.alertRules.map((g) => [code(g.prometheusRule), code(g.group), String(g.rules)]),
+      ),
+    )
   }
   if (result.assertions.length > 0) parts.push(assertionsTable(result.assertions))
 
@@ -187,7 +192,10 @@ export function dashboardCoverageTable(check: DashboardCheck): string {
         ) +
         '</details>\n'
   const varErrors = check.variables.filter((v) => v.error)
-  const vars = varErrors.length === 0 ? '' : `<p>Template variables whose query failed: ${varErrors.map((v) => `${code(v.name)} (${cell(v.error ?? '')})`).join(', ')}</p>\n`
+  const vars =
+    varErrors.length === 0
+      ? ''
+      : `<p>Template variables whose query failed: ${varErrors.map((v) => `${code(v.name)} (${cell(v.error ?? '')})`).join(', ')}</p>\n`
   return `<h3>Dashboard data: ${withData} of ${check.panels.length} panels show data (${check.coverage}%)</h3>\n` + rows + details + vars
 }
 
@@ -198,7 +206,13 @@ export function assertionsTable(verdicts: AssertionVerdict[]): string {
     `<h3>PromQL assertions: ${held} of ${verdicts.length} held</h3>\n` +
     table(
       ['Assertion', 'Expression', 'Expected', 'Last value', 'Verdict'],
-      verdicts.map((v) => [cell(v.name), code(v.query), code(v.expected), code(v.lastValue), v.held ? '✅ held' : `❌ did not hold (${measured(v)})`]),
+      verdicts.map((v) => [
+        cell(v.name),
+        code(v.query),
+        code(v.expected),
+        code(v.lastValue),
+        v.held ? '✅ held' : `❌ did not hold (${measured(v)})`,
+      ]),
     )
   )
 }
@@ -224,11 +238,15 @@ export function whatFailed(phases: PhaseTiming[]): string {
   const first = failed[0]
   if (first) {
     const others = failed.slice(1).map((p) => p.name)
-    return `The phase ${code(first.name)} failed ${escapeHtml(formatDuration(first.ms))} after it started, ${escapeHtml(formatDuration(first.startMs + first.ms))} into the run` +
-      (others.length > 0 ? `; ${others.map(code).join(', ')} ended with it` : '') + '.'
+    return (
+      `The phase ${code(first.name)} failed ${escapeHtml(formatDuration(first.ms))} after it started, ${escapeHtml(formatDuration(first.startMs + first.ms))} into the run` +
+      (others.length > 0 ? `; ${others.map(code).join(', ')} ended with it` : '') +
+      '.'
+    )
   }
   const running = phases.filter((p) => p.outcome === 'running')
-  if (running.length > 0) return `The run ended while ${running.map((p) => code(p.name)).join(', ')} ${running.length === 1 ? 'was' : 'were'} under way.`
+  if (running.length > 0)
+    return `The run ended while ${running.map((p) => code(p.name)).join(', ')} ${running.length === 1 ? 'was' : 'were'} under way.`
   if (phases.length === 0) return 'The run failed before its first phase: reading the inputs.'
   return `The run failed after the phase ${code(phases.at(-1)!.name)}.`
 }
@@ -242,9 +260,14 @@ function nextSteps(f: FailureReport): string[] {
         'if one is not ready for another reason, its log and events in the diagnostics folder say why.',
     )
   } else {
-    steps.push('The message above names the cause and, where the action knows it, the fix; docs/troubleshooting.md lists the causes the action recognises.')
+    steps.push(
+      'The message above names the cause and, where the action knows it, the fix; docs/troubleshooting.md lists the causes the action recognises.',
+    )
   }
-  if (f.pods && f.pods.pods.some((p) => !p.ready)) steps.push('Look first at the pods that are not ready, below: the reason is the cluster&#39;s, their logs are in the diagnostics folder.')
+  if (f.pods && f.pods.pods.some((p) => !p.ready))
+    steps.push(
+      'Look first at the pods that are not ready, below: the reason is the cluster&#39;s, their logs are in the diagnostics folder.',
+    )
   if (f.diagnosticsDir) {
     const id = f.stepId && !f.stepId.startsWith('__') ? f.stepId : 'monitoring'
     const named = id === f.stepId ? '' : ` (give this step <code>id: ${id}</code>)`
@@ -271,7 +294,10 @@ function notReadyTable(pods: PodReport): string {
         code(`${p.namespace}/${p.name}`),
         cell(p.role),
         cell(p.reason),
-        pods.logs.filter((l) => l.pod === p).map((l) => code(logFile(l))).join('<br>'),
+        pods.logs
+          .filter((l) => l.pod === p)
+          .map((l) => code(logFile(l)))
+          .join('<br>'),
       ]),
     )
   )
@@ -286,7 +312,9 @@ export function renderFailureSummary(f: FailureReport): string {
     '<h2>Milvus monitoring failed</h2>\n',
     `<p><b>What failed.</b> ${whatFailed(f.phases)}</p>\n`,
     `<p><b>Why.</b></p>\n<pre>${cell(f.error.message)}</pre>\n`,
-    `<p><b>What to do next.</b></p>\n<ul>${nextSteps(f).map((s) => `<li>${s}</li>`).join('')}</ul>\n`,
+    `<p><b>What to do next.</b></p>\n<ul>${nextSteps(f)
+      .map((s) => `<li>${s}</li>`)
+      .join('')}</ul>\n`,
     f.pods ? notReadyTable(f.pods) : '',
     ...(f.phases.length > 0 ? ['<h3>Timeline up to the failure</h3>\n', timeline(f.phases, f.startedAt)] : []),
     '<h3>Phase timings</h3>\n',

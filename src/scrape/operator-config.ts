@@ -71,10 +71,15 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
   const waitForJob = async (ms: number) => {
     const window = AbortSignal.any([o.signal, AbortSignal.timeout(ms)])
     try {
-      await o.kube.waitFor(secretsPath, { fieldSelector: `metadata.name=${secret}` }, (items) => {
-        const config = generatedConfig(items.get(`${o.prometheus.namespace}/${secret}`))
-        return config !== undefined && hasScrapeJob(config, o.scrapePool)
-      }, window)
+      await o.kube.waitFor(
+        secretsPath,
+        { fieldSelector: `metadata.name=${secret}` },
+        (items) => {
+          const config = generatedConfig(items.get(`${o.prometheus.namespace}/${secret}`))
+          return config !== undefined && hasScrapeJob(config, o.scrapePool)
+        },
+        window,
+      )
       return true
     } catch (e) {
       if (o.signal.aborted) throw e
@@ -93,7 +98,12 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
       `prometheus-operator has not put ${subject} into Prometheus' configuration after ${grace / 1000} s ` +
         `(it drops a ServiceMonitor created right after its namespace: upstream prometheus-operator PR #8313). Touching the ${m.kind} once (label ${TOUCH_LABEL}) so the operator takes it again.`,
     )
-    await o.kube.request('PATCH', smPath, { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } }, { contentType: 'application/merge-patch+json' })
+    await o.kube.request(
+      'PATCH',
+      smPath,
+      { metadata: { labels: { [TOUCH_LABEL]: String(Date.now()) } } },
+      { contentType: 'application/merge-patch+json' },
+    )
     if (await waitForJob(grace)) {
       core.info(`prometheus-operator took ${subject} after the touch`)
       return 'recovered'
@@ -102,15 +112,22 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
 
   const [events, sm] = await Promise.all([
     o.kube
-      .get<{ items: KubeEvent[] }>(`/api/v1/namespaces/${m.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${m.name}`)}`)
+      .get<{ items: KubeEvent[] }>(
+        `/api/v1/namespaces/${m.namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${m.name}`)}`,
+      )
       .then((l) => l.items)
       .catch(() => [] as KubeEvent[]),
     o.kube.find(smPath).catch(() => undefined),
   ])
   const why = [...serviceMonitorWarnings(events, m.name, m.kind), ...statusProblems(sm)]
   if (why.length) {
-    const fix = touch && m.kind === 'ServiceMonitor' ? 'Fix the ServiceMonitor values (metrics.serviceMonitor.*) it names.' : `Fix the ${m.kind} where it names.`
-    throw new Error(`prometheus-operator rejected ${subject}, so Prometheus will never scrape Milvus:\n${why.map((w) => `  - ${w}`).join('\n')}\n${fix}`)
+    const fix =
+      touch && m.kind === 'ServiceMonitor'
+        ? 'Fix the ServiceMonitor values (metrics.serviceMonitor.*) it names.'
+        : `Fix the ${m.kind} where it names.`
+    throw new Error(
+      `prometheus-operator rejected ${subject}, so Prometheus will never scrape Milvus:\n${why.map((w) => `  - ${w}`).join('\n')}\n${fix}`,
+    )
   }
   throw new Error(
     `prometheus-operator has not put ${subject} into the configuration of Prometheus ${o.prometheus.namespace}/${o.prometheus.name} (Secret ${secret} has no job ${o.scrapePool}), ` +
@@ -120,8 +137,17 @@ export async function ensureScrapeJob(o: ScrapeConfigOptions): Promise<'present'
 
 /** Conditions of the ServiceMonitor's `status.bindings` (written by operators with the status subresource) that are not True. */
 function statusProblems(sm: KubeObject | undefined): string[] {
-  const bindings = ((sm?.status ?? {}) as { bindings?: Array<{ name?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }> }).bindings ?? []
+  const bindings =
+    (
+      (sm?.status ?? {}) as {
+        bindings?: Array<{ name?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }>
+      }
+    ).bindings ?? []
   return bindings.flatMap((b) =>
-    (b.conditions ?? []).filter((c) => c.status !== 'True').map((c) => `${b.name ?? 'Prometheus'}: ${c.type} ${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`),
+    (b.conditions ?? [])
+      .filter((c) => c.status !== 'True')
+      .map(
+        (c) => `${b.name ?? 'Prometheus'}: ${c.type} ${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`,
+      ),
   )
 }

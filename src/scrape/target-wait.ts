@@ -5,12 +5,17 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
 import { fetchRequest, parseDuration, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
-export { fetchRequest, parseDuration, PrometheusHttpError, queryPath, serviceProxyRequest, type PrometheusRequest } from '../prometheus/api.ts'
+export {
+  fetchRequest,
+  parseDuration,
+  PrometheusHttpError,
+  queryPath,
+  serviceProxyRequest,
+  type PrometheusRequest,
+} from '../prometheus/api.ts'
 import type { MonitorKind, TargetState } from '../types.ts'
 import type { VerdictState, TargetVerdict } from '../types.ts'
 export type { VerdictState, TargetVerdict }
-
-
 
 export interface InterpretContext {
   scrapePool: string
@@ -355,18 +360,40 @@ export interface WaitForTargetsOptions {
  * that set them: a target down for one of these stays down until the configuration changes.
  */
 const SCRAPE_LIMITS: Array<{ error: RegExp; limit: string; fields: string }> = [
-  { error: /sample limit exceeded/i, limit: 'sample limit', fields: 'the ServiceMonitor\'s spec.sampleLimit or the Prometheus\' spec.enforcedSampleLimit' },
-  { error: /label_limit exceeded/i, limit: 'label limit', fields: 'spec.labelLimit (ServiceMonitor) or spec.enforcedLabelLimit (Prometheus)' },
-  { error: /label_name_length_limit exceeded/i, limit: 'label name length limit', fields: 'spec.labelNameLengthLimit (ServiceMonitor) or spec.enforcedLabelNameLengthLimit (Prometheus)' },
-  { error: /label_value_length_limit exceeded/i, limit: 'label value length limit', fields: 'spec.labelValueLengthLimit (ServiceMonitor) or spec.enforcedLabelValueLengthLimit (Prometheus)' },
-  { error: /body size limit exceeded/i, limit: 'body size limit', fields: 'spec.bodySizeLimit (ServiceMonitor) or spec.enforcedBodySizeLimit (Prometheus)' },
+  {
+    error: /sample limit exceeded/i,
+    limit: 'sample limit',
+    fields: "the ServiceMonitor's spec.sampleLimit or the Prometheus' spec.enforcedSampleLimit",
+  },
+  {
+    error: /label_limit exceeded/i,
+    limit: 'label limit',
+    fields: 'spec.labelLimit (ServiceMonitor) or spec.enforcedLabelLimit (Prometheus)',
+  },
+  {
+    error: /label_name_length_limit exceeded/i,
+    limit: 'label name length limit',
+    fields: 'spec.labelNameLengthLimit (ServiceMonitor) or spec.enforcedLabelNameLengthLimit (Prometheus)',
+  },
+  {
+    error: /label_value_length_limit exceeded/i,
+    limit: 'label value length limit',
+    fields: 'spec.labelValueLengthLimit (ServiceMonitor) or spec.enforcedLabelValueLengthLimit (Prometheus)',
+  },
+  {
+    error: /body size limit exceeded/i,
+    limit: 'body size limit',
+    fields: 'spec.bodySizeLimit (ServiceMonitor) or spec.enforcedBodySizeLimit (Prometheus)',
+  },
   { error: /bucket limit exceeded/i, limit: 'native histogram bucket limit', fields: 'spec.nativeHistogramBucketLimit (ServiceMonitor)' },
 ]
 
 /** A target down because a limit of the configuration is exceeded: no wait brings it up. */
 export class ScrapeLimitError extends Error {
   constructor(scrapeUrl: string, lastError: string, limit: (typeof SCRAPE_LIMITS)[number]) {
-    super(`Prometheus scrapes ${scrapeUrl} but drops the scrape: its ${limit.limit} is exceeded (${lastError}). Waiting cannot change that: raise or remove ${limit.fields}.`)
+    super(
+      `Prometheus scrapes ${scrapeUrl} but drops the scrape: its ${limit.limit} is exceeded (${lastError}). Waiting cannot change that: raise or remove ${limit.fields}.`,
+    )
     this.name = 'ScrapeLimitError'
   }
 }
@@ -385,9 +412,7 @@ async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, 
   try {
     const body = await request(targetsPath(opts.scrapePool), signal)
     // Prometheus before 2.42 has no scrape_pools endpoint either: then an empty pool reads as missing.
-    const scrapePools = needsScrapePools(body)
-      ? await request(SCRAPE_POOLS_PATH, signal).catch(() => undefined)
-      : undefined
+    const scrapePools = needsScrapePools(body) ? await request(SCRAPE_POOLS_PATH, signal).catch(() => undefined) : undefined
     const verdict = interpretTargets(body, { scrapePool: opts.scrapePool, namespace: opts.namespace, scrapePools })
     if (verdict.state !== 'up') return verdict
     const answers = await Promise.all(upQueries(verdict.targets).map((q) => request(queryPath(q), signal)))
@@ -395,7 +420,10 @@ async function observe(request: PrometheusRequest, opts: WaitForTargetsOptions, 
   } catch (err) {
     // Refused by the API server: no amount of waiting changes the kubeconfig's rights.
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      throw new Error(`The API server refused to proxy to Prometheus (HTTP ${err.status}): ${err.message}. The kubeconfig's identity needs get on pods/proxy and services/proxy in Prometheus' namespace.`, { cause: err })
+      throw new Error(
+        `The API server refused to proxy to Prometheus (HTTP ${err.status}): ${err.message}. The kubeconfig's identity needs get on pods/proxy and services/proxy in Prometheus' namespace.`,
+        { cause: err },
+      )
     }
     return unreachableVerdict(err)
   }
@@ -450,10 +478,17 @@ export async function waitForTargets(opts: WaitForTargetsOptions): Promise<{ tar
  * The names of the Ready pods of Prometheus `namespace/name` (the operator labels them
  * `prometheus: <name>`); [] when there are none or the pods may not be listed.
  */
-export async function readyReplicas(kube: Pick<Kube, 'get'>, namespace: string, name: string): Promise<Array<{ name: string; shard: string }>> {
+export async function readyReplicas(
+  kube: Pick<Kube, 'get'>,
+  namespace: string,
+  name: string,
+): Promise<Array<{ name: string; shard: string }>> {
   try {
     const pods = await kube.get<{
-      items: Array<{ metadata: { name: string; labels?: Record<string, string> }; status?: { conditions?: Array<{ type: string; status: string }> } }>
+      items: Array<{
+        metadata: { name: string; labels?: Record<string, string> }
+        status?: { conditions?: Array<{ type: string; status: string }> }
+      }>
     }>(`/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`app.kubernetes.io/name=prometheus,prometheus=${name}`)}`)
     return pods.items
       .filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
@@ -490,7 +525,11 @@ export async function waitForTargetsOnReplicas(
         waitForTargets({
           ...opts,
           signal,
-          request: serviceProxyRequest(kube, { namespace: prometheus.namespace, name: pod.name, port: prometheus.port, resource: 'pods' }, via),
+          request: serviceProxyRequest(
+            kube,
+            { namespace: prometheus.namespace, name: pod.name, port: prometheus.port, resource: 'pods' },
+            via,
+          ),
           onProgress: (v) => opts.onProgress({ ...v, message: replicas.length > 1 ? `${pod.name}: ${v.message}` : v.message }),
         }),
       ),
@@ -522,16 +561,20 @@ export async function waitForTargetsOnReplicas(
  */
 export function waitForMilvusTarget(run: StackRun, scrapePool: string, signal: AbortSignal): Promise<{ targets: TargetState[] }> {
   const { stack } = run
-  return waitForTargetsOnReplicas(run.kube, { namespace: stack.namespace, name: stack.name, port: 9090, service: stack.service, pathPrefix: stack.service.pathPrefix }, {
-    scrapePool,
-    namespace: run.inputs.namespace,
-    signal,
-    // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
-    // starting behind the proxy) is retried rather than waited on.
-    requestTimeoutMs: 5000,
-    onProgress: (v) => {
-      run.lastVerdict = v
-      core.info(`Milvus target: ${v.message}`)
+  return waitForTargetsOnReplicas(
+    run.kube,
+    { namespace: stack.namespace, name: stack.name, port: 9090, service: stack.service, pathPrefix: stack.service.pathPrefix },
+    {
+      scrapePool,
+      namespace: run.inputs.namespace,
+      signal,
+      // Prometheus answers these in milliseconds; a request that hangs (a Prometheus still
+      // starting behind the proxy) is retried rather than waited on.
+      requestTimeoutMs: 5000,
+      onProgress: (v) => {
+        run.lastVerdict = v
+        core.info(`Milvus target: ${v.message}`)
+      },
     },
-  })
+  )
 }

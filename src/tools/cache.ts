@@ -56,7 +56,13 @@ export async function stageCopy(source: string, tool: string, version: string, a
  * (atomic, so a reader sees the old entry or the new one, never a half) and the stage takes its
  * place. Returns the entry's path. The stage is gone afterwards either way.
  */
-export async function placeEntry(stage: string, tool: string, version: string, arch: string, usable: (entry: string) => Promise<boolean>): Promise<string> {
+export async function placeEntry(
+  stage: string,
+  tool: string,
+  version: string,
+  arch: string,
+  usable: (entry: string) => Promise<boolean>,
+): Promise<string> {
   const entry = cacheEntryPath(tool, version, arch)
   try {
     for (let attempt = 1; ; attempt++) {
@@ -67,7 +73,11 @@ export async function placeEntry(stage: string, tool: string, version: string, a
         const code = (err as NodeJS.ErrnoException).code
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EPERM') throw err
         if (await usable(entry)) break
-        if (attempt >= 3) throw new Error(`Could not replace the tool cache entry ${entry}: another process keeps writing an entry that fails verification there`, { cause: err })
+        if (attempt >= 3)
+          throw new Error(
+            `Could not replace the tool cache entry ${entry}: another process keeps writing an entry that fails verification there`,
+            { cause: err },
+          )
         await evictEntry(entry)
       }
     }

@@ -265,7 +265,14 @@ export async function fetchText(http: HttpFetch, url: string, opts: RequestOptio
  */
 export async function exists(http: HttpFetch, url: string, opts: RequestOptions = {}): Promise<boolean> {
   const found = (s: number) => s >= 200 && s <= 299
-  return attempts(http, 'HEAD', url, opts, async (res) => found(res.status), (s) => found(s) || s === 404 || s === 410).catch((err: unknown) => {
+  return attempts(
+    http,
+    'HEAD',
+    url,
+    opts,
+    async (res) => found(res.status),
+    (s) => found(s) || s === 404 || s === 410,
+  ).catch((err: unknown) => {
     if (err instanceof HttpStatusError) throw new Error(`HEAD ${url} answered HTTP ${err.status}`, { cause: err })
     throw err
   })
@@ -289,7 +296,12 @@ export async function downloadFile(http: HttpFetch, url: string, dest: string, o
             done(null, chunk)
           },
         })
-        await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), counting, createWriteStream(partial), { signal })
+        await pipeline(
+          Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>),
+          counting,
+          createWriteStream(partial),
+          { signal },
+        )
       }
       await rename(partial, dest)
     })

@@ -152,7 +152,12 @@ async function install(tool: ToolSpec, spec: VersionSpec, baseUrl: string, opts:
     const binary = join(cached, tool.name)
     // A cached kubectl must also be the one the input or the pin names (helm's input is the
     // archive's digest, which the cache does not keep).
-    const named = tool.name === 'kubectl' && opts.sha256 ? { sha256: opts.sha256, what: `the ${tool.name}-sha256 input` } : pin ? { sha256: pin.sha256, what: 'the pinned digest' } : undefined
+    const named =
+      tool.name === 'kubectl' && opts.sha256
+        ? { sha256: opts.sha256, what: `the ${tool.name}-sha256 input` }
+        : pin
+          ? { sha256: pin.sha256, what: 'the pinned digest' }
+          : undefined
     const problem = await checkCached(binary, named)
     if (!problem) {
       core.info(`${tool.name} ${version}: using the verified cached copy ${binary}`)
@@ -214,17 +219,25 @@ interface Reference {
  * Where only the binary inside an archive is pinned (helm), the archive is checked against the
  * checksum file beside it and the binary against the pin.
  */
-async function downloadReference(tool: ToolSpec, version: string, baseUrl: string, pin: PinnedDigest | undefined, ctx: Context): Promise<Reference> {
+async function downloadReference(
+  tool: ToolSpec,
+  version: string,
+  baseUrl: string,
+  pin: PinnedDigest | undefined,
+  ctx: Context,
+): Promise<Reference> {
   const { os, arch, opts } = ctx
   if (opts.sha256) return { sha256: opts.sha256, source: `the ${tool.name}-sha256 input` }
-  if (pin?.subject === 'download') return { sha256: pin.sha256, source: `the digest the action pins for ${tool.name} ${version} ${os}/${arch}` }
+  if (pin?.subject === 'download')
+    return { sha256: pin.sha256, source: `the digest the action pins for ${tool.name} ${version} ${os}/${arch}` }
   const upstream = opts.upstream ?? tool.upstream
   const name = tool.checksumName(version, os, arch)
   const mirrorSum = tool.checksumUrl(baseUrl, version, os, arch)
   // The binary inside is pinned: the archive is checked against the file beside it only so that
   // a damaged one is refused before it is unpacked; the pin is what verifies.
   if (pin) return { sha256: parseChecksum(await readChecksum(tool, version, mirrorSum, ctx), mirrorSum, name), source: mirrorSum }
-  if (sameBase(baseUrl, upstream)) return { sha256: parseChecksum(await readChecksum(tool, version, mirrorSum, ctx), mirrorSum, name), source: mirrorSum }
+  if (sameBase(baseUrl, upstream))
+    return { sha256: parseChecksum(await readChecksum(tool, version, mirrorSum, ctx), mirrorSum, name), source: mirrorSum }
 
   const upstreamSum = tool.checksumUrl(upstream, version, os, arch)
   // Upstream is asked briefly: an air-gapped runner must not spend its budget on it.
@@ -277,7 +290,13 @@ function mismatch(url: string, actual: string, ref: Reference, baseUrl: string):
   )
 }
 
-async function downloadAndCache(tool: ToolSpec, version: string, baseUrl: string, pin: PinnedDigest | undefined, ctx: Context): Promise<string> {
+async function downloadAndCache(
+  tool: ToolSpec,
+  version: string,
+  baseUrl: string,
+  pin: PinnedDigest | undefined,
+  ctx: Context,
+): Promise<string> {
   const { os, arch } = ctx
   const url = tool.downloadUrl(baseUrl, version, os, arch)
   // The reference first: a checksum file is small, so a missing version fails fast with a clear message.
@@ -293,7 +312,10 @@ async function downloadAndCache(tool: ToolSpec, version: string, baseUrl: string
       await downloadFile(ctx.http, url, download, ctx.req)
     } catch (err) {
       ctx.req.signal?.throwIfAborted()
-      throw notFound(tool, version, url, err, ctx) ?? new Error(`Could not download ${tool.name} ${version} from ${url}: ${(err as Error).message}`, { cause: err })
+      throw (
+        notFound(tool, version, url, err, ctx) ??
+        new Error(`Could not download ${tool.name} ${version} from ${url}: ${(err as Error).message}`, { cause: err })
+      )
     }
     const actual = await sha256File(download)
     if (actual !== ref.sha256) throw mismatch(url, actual, ref, baseUrl)
@@ -347,10 +369,21 @@ function describe(spec: VersionSpec): string {
  * Both tools at once, put first on PATH for later steps. `signal` is the run's budget; `transfers`
  * lists the downloads under way, for the message of a budget that runs out during them.
  */
-export async function installTools(inputs: Inputs, signal?: AbortSignal, transfers?: Transfers): Promise<{ kubectl: InstalledTool; helm: InstalledTool }> {
-  const common: InstallOptions = { ...(signal ? { signal } : {}), ...(transfers ? { transfers } : {}), allowInsecure: inputs.allowInsecureDownloads }
+export async function installTools(
+  inputs: Inputs,
+  signal?: AbortSignal,
+  transfers?: Transfers,
+): Promise<{ kubectl: InstalledTool; helm: InstalledTool }> {
+  const common: InstallOptions = {
+    ...(signal ? { signal } : {}),
+    ...(transfers ? { transfers } : {}),
+    allowInsecure: inputs.allowInsecureDownloads,
+  }
   const [kubectl, helm] = await Promise.all([
-    installKubectl(inputs.kubectlVersion, inputs.kubectlBaseUrl, { ...common, ...(inputs.kubectlSha256 ? { sha256: inputs.kubectlSha256 } : {}) }),
+    installKubectl(inputs.kubectlVersion, inputs.kubectlBaseUrl, {
+      ...common,
+      ...(inputs.kubectlSha256 ? { sha256: inputs.kubectlSha256 } : {}),
+    }),
     installHelm(inputs.helmVersion, inputs.helmBaseUrl, { ...common, ...(inputs.helmSha256 ? { sha256: inputs.helmSha256 } : {}) }),
   ])
   core.addPath(join(kubectl.path, '..'))

@@ -89,7 +89,12 @@ export function parsePointer(text: string, url: string): Semver {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) }
 }
 
-export async function resolveKubectlVersion(spec: VersionSpec, baseUrl: string, http: HttpFetch = defaultFetch, request: RequestOptions = {}): Promise<string> {
+export async function resolveKubectlVersion(
+  spec: VersionSpec,
+  baseUrl: string,
+  http: HttpFetch = defaultFetch,
+  request: RequestOptions = {},
+): Promise<string> {
   if (spec.kind === 'exact') return spec.version
   if (spec.kind === 'line' && spec.minor === undefined) {
     throw new Error(`kubectl version line ${spec.major} needs a minor, such as '${spec.major}.35'`)

@@ -1,1 +1,1 @@
-console.log("armed: the post step checks the cleanup")
+console.log('armed: the post step checks the cleanup')
