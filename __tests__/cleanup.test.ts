@@ -122,6 +122,12 @@ describe('the post step on a real kubectl command line', () => {
     const path = join(dir, 'kubectl')
     for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } }))
       writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
+    // As kubectl prints them without --show-managed-fields.
+    const stripped = (answers.monitors as { items?: Array<{ metadata: object }> } | undefined)?.items ?? []
+    writeFileSync(
+      join(dir, 'monitors-stripped.json'),
+      JSON.stringify({ items: stripped.map((o) => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } })) }),
+    )
     writeFileSync(
       path,
       `#!/bin/sh
@@ -129,7 +135,8 @@ case "$*" in
   *"config view"*) printf '%s' '${server}' ;;
   *"get namespace kube-system"*) printf '%s' '${uid}' ;;
   *"get leases"*) cat '${dir}/leases.json' ;;
-  *"get servicemonitors"*) cat '${dir}/monitors.json' ;;
+  *"get servicemonitors"*--show-managed-fields*) cat '${dir}/monitors.json' ;;
+  *"get servicemonitors"*) cat '${dir}/monitors-stripped.json' ;;
   *"get secrets"*) printf '%s' '${answers.releases ?? ''}' ;;
   *"delete lease"*) echo "$*" >> '${dir}/leases-deleted' ;;
   *delete*) cat > '${dir}/deleted.yaml' ;;
@@ -234,6 +241,28 @@ esac
     expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
     expect(existsSync(kubectl.deleted)).toBe(false)
     expect(foreignMonitors(monitors.items, { release: 'r', namespace: 'ns' }, 'monitoring')).toEqual(['ServiceMonitor team-b/payments'])
+  })
+
+  it("only kube-prometheus' own monitors and the run's: the stack is deleted (managedFields read, which kubectl prints only when asked)", async () => {
+    const monitors = {
+      items: [
+        {
+          kind: 'ServiceMonitor',
+          metadata: { name: 'prometheus-operator', namespace: 'monitoring', managedFields: [{ manager: 'milvus-monitoring-action' }] },
+        },
+        {
+          kind: 'PrometheusRule',
+          metadata: { name: 'kube-prometheus-rules', namespace: 'monitoring', managedFields: [{ manager: 'milvus-monitoring-action' }] },
+        },
+        {
+          kind: 'ServiceMonitor',
+          metadata: { name: 'r-milvus-standalone', namespace: 'ns', labels: { 'app.kubernetes.io/instance': 'r' } },
+        },
+      ],
+    }
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { monitors })
+    expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
+    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('name: servicemonitors.monitoring.coreos.com')
   })
 
   it('no one else: the stack this run created is deleted', async () => {

@@ -144,7 +144,13 @@ export function cleanupStages(state: RunState): Stage[] {
           const others = await holders(state.stackHold.namespace, 'stack')
           if (others.length) shared.stack = `held by ${others.length} other run(s): ${list(others)}`
           else if (createdCrds) {
-            const monitors = await json<{ items: MonitorObject[] }>(['get', 'servicemonitors,podmonitors,prometheusrules', '-A'])
+            // managedFields tell kube-prometheus' own monitors apart; kubectl drops them unless asked.
+            const monitors = await json<{ items: MonitorObject[] }>([
+              'get',
+              'servicemonitors,podmonitors,prometheusrules',
+              '-A',
+              '--show-managed-fields',
+            ])
             const foreign = foreignMonitors(monitors.items, state, state.stackHold.namespace)
             if (foreign.length) shared.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
           }

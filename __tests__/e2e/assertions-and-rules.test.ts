@@ -1,7 +1,7 @@
 // PromQL assertions, the user's alert rules and the action's own: verdicts, the summary, the
 // diagnostics folder, a malformed rule rejected early, an alert that fires.
 import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { E2E, e2e, failed, inputs, MIN, tempFile, useLocalCluster, removeWhenDone } from './support.ts'
 
@@ -54,6 +54,11 @@ describe.runIf(E2E)('assertions and alert rules', () => {
       const dir = r.outputs['diagnostics-dir']!
       expect(dir).toMatch(/milvus-diagnostics-/)
       const files = readdirSync(dir).sort()
+      // Every file, the pods' logs under logs/ included.
+      const everyFile = readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name))
+      expect(everyFile.some((f) => f.includes(`${sep}logs${sep}`))).toBe(true)
       for (const f of [
         'pods-milvus-assert.txt',
         'describe-pods-milvus-assert.txt',
@@ -69,7 +74,7 @@ describe.runIf(E2E)('assertions and alert rules', () => {
       ]) {
         expect(files).toContain(f)
       }
-      for (const f of files) expect(readFileSync(join(dir, f), 'utf8'), f).not.toContain(secret)
+      for (const f of everyFile) expect(readFileSync(f, 'utf8'), f).not.toContain(secret)
       expect(readFileSync(join(dir, 'helm-values.yaml'), 'utf8')).toMatch(/secretKey: "?\*\*\*"?/)
       expect(readFileSync(join(dir, 'prometheus-rules.json'), 'utf8')).toContain('milvus-milvus-assert-checks')
       expect(readFileSync(join(dir, 'operator-prometheus-config.yaml'), 'utf8')).toContain(

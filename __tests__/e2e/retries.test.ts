@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, failed, inputs, killHelm, MIN, useLocalCluster, removeWhenDone } from './support.ts'
+import { E2E, e2e, failed, inputs, killHelm, MIN, useLocalCluster, removeKubePrometheus, removeWhenDone } from './support.ts'
 
 describe.runIf(E2E)('recoveries', () => {
   useLocalCluster()
@@ -13,6 +13,9 @@ describe.runIf(E2E)('recoveries', () => {
     async () => {
       const { cluster, runner } = e2e
       removeWhenDone('milvus-outage', 'outage')
+      // A cluster without the stack, as on a first run: the setup apply then creates the CRDs,
+      // seconds of work the outage lands in (an apply over an installed stack ends before it).
+      await removeKubePrometheus({ crds: true })
       let triggered = false
       const r = await runner.main(inputs({ namespace: 'milvus-outage', 'release-name': 'outage' }), {
         onStdout: (chunk) => {
