@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import * as k8s from '@kubernetes/client-node'
 import YAML from 'yaml'
 import { Procs, type Proc } from './procs.ts'
+import { startMetricsApi } from './metrics-api.ts'
 
 interface Options {
   prometheusBinary: string
@@ -20,6 +21,9 @@ interface Options {
   runDir: string
   apiserver: string
   caFile: string
+  /** A serving certificate and key for the metrics API stand-in (its APIService skips verification). */
+  servingCert: string
+  servingKey: string
 }
 
 interface Running {
@@ -152,7 +156,16 @@ export class PodRunner {
       await this.startPrometheus(key, pod, ip!, `${pod.metadata?.namespace}/${labels['operator.prometheus.io/name']}`)
     } else if (name === 'prometheus-operator' && labels['app.kubernetes.io/component'] === 'controller') {
       this.startOperator(key, pod, ip!)
+    } else if (name === 'prometheus-adapter') {
+      await this.startMetricsApi(key, pod, ip!)
     }
+  }
+
+  private async startMetricsApi(key: string, pod: k8s.V1Pod, ip: string): Promise<void> {
+    const port = pod.spec?.containers.flatMap((c) => c.ports ?? []).find((p) => p.name === 'https')?.containerPort ?? 6443
+    log(`starting the metrics.k8s.io stand-in for ${key} on ${ip}:${port}`)
+    const api = await startMetricsApi({ host: ip, port, cert: this.o.servingCert, key: this.o.servingKey })
+    this.running.set(key, { key, ip, stop: () => api.close() })
   }
 
   private startOperator(key: string, pod: k8s.V1Pod, ip: string): void {

@@ -185,6 +185,8 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
       runDir: l.runDir,
       apiserver: server,
       caFile: pki.caCert,
+      servingCert: pki.apiserverCert,
+      servingKey: pki.apiserverKey,
     })
     await runner.start()
     // kwok forwards every port-forward to 127.0.0.1:<port>, and every pod IP is local here, so
@@ -237,7 +239,12 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
 async function startApiserver(procs: Procs, binary: string, pki: Pki): Promise<void> {
   procs.start('kube-apiserver', binary, [
     '--etcd-servers=http://127.0.0.1:2379',
-    '--bind-address=0.0.0.0',
+    // Its own address only: the port is also the one prometheus-adapter pods serve on (the
+    // metrics API stand-in binds each such pod's IP, see pod-runner.ts).
+    `--bind-address=${NETWORK.apiserverIp}`,
+    // No kube-proxy here, so Service IPs lead nowhere: aggregated APIs are reached at their
+    // endpoints' pod IPs, which are local to the namespace.
+    '--enable-aggregator-routing=true',
     `--secure-port=${NETWORK.apiserverPort}`,
     `--advertise-address=${NETWORK.apiserverIp}`,
     `--tls-cert-file=${pki.apiserverCert}`,
