@@ -224,13 +224,17 @@ export class PodRunner {
       )
     }
     writeConfig()
-    log(`starting Prometheus for ${key} on ${ip}:9090`)
+    // The pod's own web flags: the path it serves under is what the action has to find.
+    const podArgs = pod.spec?.containers.find((c) => c.name === 'prometheus')?.args ?? []
+    const web = podArgs.filter((a) => a.startsWith('--web.route-prefix=') || a.startsWith('--web.external-url='))
+    const routePrefix = (web.find((a) => a.startsWith('--web.route-prefix='))?.split('=')[1] ?? '/').replace(/\/+$/, '')
+    log(`starting Prometheus for ${key} on ${ip}:9090${routePrefix}`)
     const proc: Proc = this.procs.start(`prometheus-${key.replace('/', '_')}`, this.o.prometheusBinary, [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=${ip}:9090`,
       '--web.enable-lifecycle',
-      '--web.route-prefix=/',
+      ...(web.some((a) => a.startsWith('--web.route-prefix=')) ? web : [...web, '--web.route-prefix=/']),
       '--storage.tsdb.retention.time=1h',
     ])
     this.running.set(key, {
@@ -240,7 +244,7 @@ export class PodRunner {
       stop: () => this.procs.stop(proc),
       reload: async () => {
         writeConfig()
-        await fetch(`http://${ip}:9090/-/reload`, { method: 'POST' }).catch(() => undefined)
+        await fetch(`http://${ip}:9090${routePrefix}/-/reload`, { method: 'POST' }).catch(() => undefined)
       },
     })
   }

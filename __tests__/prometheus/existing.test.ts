@@ -5,6 +5,7 @@ import {
   choosePrometheus,
   labelsForSelector,
   pathPrefixOf,
+  prometheusArgs,
   pickGrafanaService,
   pickPrometheusService,
   prometheusPodLabels,
@@ -29,17 +30,40 @@ describe('choosePrometheus', () => {
 })
 
 describe('pathPrefixOf', () => {
-  it.each([
-    [undefined, ''],
-    [{}, ''],
-    [{ routePrefix: '/' }, ''],
-    [{ routePrefix: '/prometheus/' }, '/prometheus'],
-    [{ routePrefix: 'prom' }, '/prom'],
-    [{ externalUrl: 'https://example.com/monitoring/prometheus/' }, '/monitoring/prometheus'],
-    [{ externalUrl: 'https://example.com' }, ''],
-    [{ routePrefix: '/a', externalUrl: 'https://example.com/b' }, '/a'],
-    [{ externalUrl: 'not a url' }, ''],
-  ])('%j -> %j', (spec, want) => expect(pathPrefixOf(spec)).toBe(want))
+  it.each<[{ routePrefix?: string; externalUrl?: string } | undefined, string[], string]>([
+    [undefined, [], ''],
+    [{}, [], ''],
+    [{ routePrefix: '/' }, [], ''],
+    [{ routePrefix: '/prometheus/' }, [], '/prometheus'],
+    [{ routePrefix: 'prom' }, [], '/prom'],
+    // The operator runs Prometheus with --web.route-prefix=/ when only externalUrl has a path.
+    [{ externalUrl: 'https://example.com/monitoring/prometheus/' }, [], ''],
+    [
+      { externalUrl: 'https://example.com/monitoring/prometheus/' },
+      ['--web.external-url=https://example.com/monitoring/prometheus/', '--web.route-prefix=/'],
+      '',
+    ],
+    [{ routePrefix: '/a', externalUrl: 'https://example.com/b' }, [], '/a'],
+    // What the pod runs with wins over a spec the operator has not rolled out yet.
+    [{ routePrefix: '/new' }, ['--web.route-prefix=/old/'], '/old'],
+    [{}, ['--config.file=/etc/prometheus/config_out/prometheus.env.yaml'], ''],
+  ])('%j %j -> %j', (spec, args, want) => expect(pathPrefixOf(spec, args)).toBe(want))
+})
+
+describe('prometheusArgs', () => {
+  it('reads the prometheus container, not the config reloader', () => {
+    const pod = {
+      metadata: { name: 'prometheus-kps-0' },
+      spec: {
+        containers: [
+          { name: 'config-reloader', args: ['--listen-address=:8080'] },
+          { name: 'prometheus', args: ['--web.route-prefix=/p'] },
+        ],
+      },
+    } as unknown as KubeObject
+    expect(prometheusArgs(pod)).toEqual(['--web.route-prefix=/p'])
+    expect(prometheusArgs(undefined)).toEqual([])
+  })
 })
 
 describe('labelsForSelector', () => {

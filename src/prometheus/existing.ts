@@ -36,20 +36,21 @@ export function choosePrometheus(found: string[], wanted: string): string {
 }
 
 /**
- * The path Prometheus serves under: spec.routePrefix, else the path of spec.externalUrl (as
- * Prometheus' --web.route-prefix defaults to it), without a trailing '/'; '' for the root.
+ * The path Prometheus serves under, without a trailing '/' ('' for the root): the
+ * `--web.route-prefix` its pods run with, else spec.routePrefix. Never the path of
+ * spec.externalUrl: prometheus-operator passes `--web.route-prefix` itself (spec.routePrefix,
+ * else '/'), so an externalUrl path only names what a proxy in front adds, not what the pod serves.
  */
-export function pathPrefixOf(spec: { routePrefix?: string; externalUrl?: string } | undefined): string {
-  let prefix = spec?.routePrefix ?? ''
-  if (!prefix && spec?.externalUrl) {
-    try {
-      prefix = new URL(spec.externalUrl).pathname
-    } catch {
-      prefix = ''
-    }
-  }
-  prefix = prefix.replace(/\/+$/, '')
+export function pathPrefixOf(spec: { routePrefix?: string } | undefined, podArgs: string[] = []): string {
+  const arg = podArgs.find((a) => a.startsWith('--web.route-prefix='))
+  const prefix = (arg ? arg.slice('--web.route-prefix='.length) : (spec?.routePrefix ?? '')).replace(/\/+$/, '')
   return prefix === '' ? '' : prefix.startsWith('/') ? prefix : `/${prefix}`
+}
+
+/** The args of a Prometheus pod's `prometheus` container; [] when there is none. */
+export function prometheusArgs(pod: KubeObject | undefined): string[] {
+  const containers = ((pod?.spec?.containers ?? []) as Array<{ name?: string; args?: string[] }>) ?? []
+  return containers.find((c) => c.name === 'prometheus')?.args ?? []
 }
 
 /**
@@ -223,13 +224,13 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
     ruleSelector?: LabelSelector
     ruleNamespaceSelector?: LabelSelector | null
   }
-  const pathPrefix = pathPrefixOf(spec as { routePrefix?: string; externalUrl?: string })
   const [services, pods] = await Promise.all([
     kube.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${namespace}/services`),
     kube.get<{ items: KubeObject[] }>(
       `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(`operator.prometheus.io/name=${name}`)}`,
     ),
   ])
+  const pathPrefix = pathPrefixOf(spec as { routePrefix?: string }, prometheusArgs(pods.items[0]))
   const podLabels =
     pods.items[0]?.metadata.labels ?? prometheusPodLabels(name, spec as { podMetadata?: { labels?: Record<string, string> } })
   const service = pickPrometheusService(services.items, podLabels, pathPrefix)
