@@ -32,7 +32,9 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
         ruleNamespace: where,
         request: prometheusRequest(kube, stack, { timeoutMs: 5000 }),
         signal,
+        // Rules for a release the run verifies as it is (install-milvus: false) stay with that release.
         onCreated: (obj, path) =>
+          inputs.installMilvus &&
           obj.metadata.uid &&
           run.state.recordCreated({
             apiVersion: 'monitoring.coreos.com/v1',
