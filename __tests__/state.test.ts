@@ -31,14 +31,14 @@ describe('what the run state records as created', () => {
     const write = process.stdout.write.bind(process.stdout)
     process.stdout.write = ((c: string) => (saves.push(String(c)), true)) as typeof process.stdout.write
     try {
-      recorder.recordCreated(ns)
+      recorder.recordCreated(ns, role('u-1'))
       recorder.recordRelease({ secret: firstRevisionSecret('r'), uid: 'u-secret' })
     } finally {
       process.stdout.write = write
     }
-    expect(recorder.state.created).toEqual([ns])
+    expect(recorder.state.created).toEqual([ns, role('u-1')])
     expect(recorder.state.createdRelease).toEqual({ secret: 'sh.helm.release.v1.r.v1', uid: 'u-secret' })
-    // Without GITHUB_STATE, @actions/core saves state with a workflow command on stdout: one per record.
+    // Without GITHUB_STATE, @actions/core saves state with a workflow command on stdout: one per record (a batch is one).
     const states = saves.filter((s) => s.includes('save-state'))
     expect(states).toHaveLength(2)
     process.env.STATE_run = JSON.stringify(recorder.state)

@@ -85,9 +85,10 @@ export class StateRecorder {
     this.#save()
   }
 
-  /** An object this run's create call made (answered 201), with the UID of that answer. */
-  recordCreated(obj: CreatedObject): void {
-    this.record({ created: withCreated(this.#state.created, obj) })
+  /** Objects this run's create calls made (answered 201), each with the UID of its answer: one save for them all. */
+  recordCreated(...objs: CreatedObject[]): void {
+    if (objs.length)
+      this.record({ created: objs.reduce<CreatedObject[]>((all, o) => withCreated(all, o), [...(this.#state.created ?? [])]) })
   }
 
   /** The release this run installed, by its first revision's Secret's UID. */

@@ -33,6 +33,7 @@ import {
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
 import { holderIdentity, holdStack } from '../holds.ts'
+import type { CreatedObject } from '../state.ts'
 
 const MONITORING_NAMESPACE = 'monitoring'
 const PROMETHEUS_NAME = 'k8s'
@@ -193,6 +194,7 @@ export function applyFirstWave(kubectl: Kubectl, m: Manifests, onCreated: OnCrea
 export function recordCreatedIn(run: Pick<ClusterRun, 'kube' | 'state'>): OnCreated {
   let paths = new ResourcePaths(run.kube)
   return async (objects) => {
+    const found: CreatedObject[] = []
     for (const o of objects) {
       const ref: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) }
       let path = await paths.pathOf(ref).catch(() => undefined)
@@ -201,8 +203,9 @@ export function recordCreatedIn(run: Pick<ClusterRun, 'kube' | 'state'>): OnCrea
         core.warning(`${describeRef(ref)} was created by this run, but its API path is unknown: cleanup will leave it`)
         continue
       }
-      run.state.recordCreated({ ...ref, uid: o.uid, path, part: 'stack' })
+      found.push({ ...ref, uid: o.uid, path, part: 'stack' })
     }
+    run.state.recordCreated(...found)
   }
 }
 
