@@ -1,15 +1,24 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { cleanupStages, deletionBatches, foreignMonitors, refsManifest, runStages } from '../src/cleanup.ts'
-import type { ObjectRef } from '../src/prometheus/ownership.ts'
+import { cleanupStages, deleteOptions, deletionBatches, foreignMonitors, planDeletion, runStages } from '../src/cleanup.ts'
+import type { CreatedObject, CreatedPart } from '../src/state.ts'
 
-const ref = (kind: string, name: string, namespace?: string): ObjectRef => ({
+/** An object the run created, with the UID `uid-<name>` and a path of its own. */
+const ref = (
+  kind: string,
+  name: string,
+  namespace?: string,
+  part: CreatedPart = kind === 'Namespace' ? 'namespace' : 'stack',
+): CreatedObject => ({
   apiVersion: kind === 'Namespace' ? 'v1' : 'x/v1',
   kind,
   name,
   ...(namespace ? { namespace } : {}),
+  uid: `uid-${name}`,
+  path: `/apis/x/v1/${namespace ? `namespaces/${namespace}/` : ''}${kind.toLowerCase()}s/${name}`,
+  part,
 })
 
 describe('the post step', () => {
@@ -25,7 +34,7 @@ describe('the post step', () => {
     expect(failures).toEqual(['b: helm: boom\nsecond line', 'd: kubectl: no'])
   })
 
-  it.each<[string, ObjectRef[], string[][]]>([
+  it.each<[string, CreatedObject[], string[][]]>([
     ['nothing created', [], []],
     [
       'objects, then CRDs, then namespaces',
@@ -40,10 +49,26 @@ describe('the post step', () => {
     ['CRDs pre-existed: none deleted', [ref('Deployment', 'op', 'monitoring')], [['op']]],
   ])('deletion batches: %s', (_n, created, want) => expect(deletionBatches(created).map((b) => b.map((r) => r.name))).toEqual(want))
 
-  it('writes identities kubectl delete -f reads', () => {
-    expect(refsManifest([ref('Deployment', 'op', 'monitoring'), ref('Namespace', 'monitoring')])).toBe(
-      'apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n',
+  it("plans deletion by UID: the same UID deleted, a new one left as not this run's, a missing one gone", () => {
+    const [op, role, ns] = [ref('Deployment', 'op', 'monitoring'), ref('Role', 'disc', 'ns', 'namespace'), ref('Namespace', 'ns')]
+    const plan = planDeletion(
+      [op, role, ns],
+      new Map([
+        [op.path, 'uid-op'],
+        [role.path, 'uid-someone-elses'],
+        [ns.path, undefined],
+      ]),
     )
+    expect(plan).toEqual({ remove: [op], gone: [ns], replaced: [{ obj: role, uid: 'uid-someone-elses' }] })
+  })
+
+  it('deletes with the UID as a precondition', () => {
+    expect(JSON.parse(deleteOptions('u-1'))).toEqual({
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { uid: 'u-1' },
+      propagationPolicy: 'Background',
+    })
   })
 
   it.each<[string, Parameters<typeof cleanupStages>[0], string[]]>([
@@ -56,9 +81,13 @@ describe('the post step', () => {
         cleanup: true,
         kubectlPath: '/k',
         helmPath: '/h',
-        releaseCreated: true,
-        createdNamespace: true,
-        addedRbac: 'prometheus-k8s-milvus-discovery',
+        createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'u-r' },
+        created: [
+          ref('Namespace', 'ns'),
+          ref('Role', 'prometheus-k8s-milvus-discovery', 'ns', 'namespace'),
+          ref('RoleBinding', 'prometheus-k8s-milvus-discovery', 'ns', 'namespace'),
+          ref('PrometheusRule', 'r-milvus-alerts', 'ns', 'release'),
+        ],
         connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
       },
       [
@@ -66,8 +95,7 @@ describe('the post step', () => {
         'check who else uses what this run created',
         'uninstall Helm release ns/r',
         'delete the PersistentVolumeClaims of r',
-        'delete the alert rules ns/r-milvus-alerts',
-        'delete the discovery Role and RoleBinding',
+        'delete 3 objects this run created',
         'delete 1 namespace(s) this run created',
       ],
     ],
@@ -79,7 +107,6 @@ describe('the post step', () => {
         cleanup: true,
         kubectlPath: '/k',
         helmPath: '/h',
-        releaseCreated: false,
         created: [ref('CustomResourceDefinition', 'a')],
       },
       ['delete 1 CRDs this run created'],
@@ -91,7 +118,7 @@ describe('the post step', () => {
         namespace: 'ns',
         cleanup: false,
         kubectlPath: '/k',
-        releaseCreated: true,
+        createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'u-r' },
         releaseHold: 'milvus-monitoring-action-release-r',
         stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' },
         connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
@@ -106,7 +133,6 @@ describe('the post step', () => {
         cleanup: true,
         kubectlPath: '/k',
         helmPath: '/h',
-        releaseCreated: false,
         connection: { context: 'kind-kind', kubeconfig: '/kc', server: 'https://127.0.0.1:6443' },
       },
       ['check the cluster'],
@@ -115,9 +141,14 @@ describe('the post step', () => {
 })
 
 describe('the post step on a real kubectl command line', () => {
-  // A kubectl that answers `config view` with one server and kube-system with one UID, and
-  // records what `delete -f -` receives on stdin.
-  function fakeKubectl(server: string, uid: string, answers: { leases?: unknown; monitors?: unknown; releases?: string } = {}) {
+  // A kubectl that answers `config view` with one server and kube-system with one UID, serves
+  // `get --raw` from the objects it holds (path -> UID), and for `delete --raw` records the path
+  // and the body and deletes the object when the body's UID precondition matches, as the API server does.
+  function fakeKubectl(
+    server: string,
+    uid: string,
+    answers: { leases?: unknown; monitors?: unknown; releases?: string; objects?: Record<string, string>; releaseSecret?: string } = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'cleanup-'))
     const path = join(dir, 'kubectl')
     for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } }))
@@ -128,9 +159,12 @@ describe('the post step on a real kubectl command line', () => {
       join(dir, 'monitors-stripped.json'),
       JSON.stringify({ items: stripped.map((o) => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } })) }),
     )
+    mkdirSync(join(dir, 'objs'))
+    for (const [p, u] of Object.entries(answers.objects ?? {})) writeFileSync(join(dir, 'objs', p.replaceAll('/', '_')), u)
     writeFileSync(
       path,
       `#!/bin/sh
+obj="${dir}/objs/$(printf '%s' "$3" | tr / _)"
 case "$*" in
   *"config view"*) printf '%s' '${server}' ;;
   *"get namespace kube-system"*) printf '%s' '${uid}' ;;
@@ -138,14 +172,24 @@ case "$*" in
   *"get servicemonitors"*--show-managed-fields*) cat '${dir}/monitors.json' ;;
   *"get servicemonitors"*) cat '${dir}/monitors-stripped.json' ;;
   *"get secrets"*) printf '%s' '${answers.releases ?? ''}' ;;
+  *"get secret "*) printf '%s' '${answers.releaseSecret ?? ''}' ;;
+  *"get --raw"*)
+    if [ -f "$obj" ]; then printf '{"metadata":{"uid":"%s"}}' "$(cat "$obj")"
+    else echo 'Error from server (NotFound): the server could not find the requested resource' >&2; exit 1; fi ;;
+  *"delete --raw"*)
+    body=$(cat); echo "$3 $body" >> '${dir}/deleted'
+    if [ -f "$obj" ] && printf '%s' "$body" | grep -q "\\"uid\\":\\"$(cat "$obj")\\""; then rm "$obj"
+    else echo 'Error from server (Conflict): Operation cannot be fulfilled: Precondition failed: UID in precondition' >&2; exit 1; fi ;;
   *"delete lease"*) echo "$*" >> '${dir}/leases-deleted' ;;
-  *delete*) cat > '${dir}/deleted.yaml' ;;
+  *uninstall*) echo "$*" >> '${dir}/uninstalled' ;;
 esac
 `,
     )
     chmodSync(path, 0o755)
-    return { path, deleted: join(dir, 'deleted.yaml'), leasesDeleted: join(dir, 'leases-deleted') }
+    return { path, deleted: join(dir, 'deleted'), leasesDeleted: join(dir, 'leases-deleted'), uninstalled: join(dir, 'uninstalled') }
   }
+  /** The objects of `created` as they are on the cluster: each with the UID the run recorded. */
+  const onCluster = (created: CreatedObject[]) => Object.fromEntries(created.map((o) => [o.path, o.uid]))
   const state = (kubectlPath: string) => ({
     release: 'r',
     namespace: 'ns',
@@ -161,12 +205,12 @@ esac
     await expect(check!.run()).rejects.toThrow(
       /another cluster than the one the main step deployed to \(kube-system uid-b, not uid-a\); nothing deleted/,
     )
-    expect(deletes.map((d) => d.name)).toEqual(['delete 1 kube-prometheus objects this run created'])
+    expect(deletes.map((d) => d.name)).toEqual(['delete 1 objects this run created'])
     expect(existsSync(kubectl.deleted)).toBe(false)
   })
 
-  it('the same cluster: the identities reach kubectl delete on stdin, with RUNNER_TEMP gone', async () => {
-    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a')
+  it('the same cluster: each object deleted by its path with its UID as precondition (on stdin), with RUNNER_TEMP gone', async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { objects: onCluster(state('').created) })
     const saved = process.env.RUNNER_TEMP
     process.env.RUNNER_TEMP = join(tmpdir(), 'emptied-by-a-later-step')
     try {
@@ -176,9 +220,47 @@ esac
       if (saved === undefined) delete process.env.RUNNER_TEMP
       else process.env.RUNNER_TEMP = saved
     }
-    expect(readFileSync(kubectl.deleted, 'utf8')).toBe(
-      'apiVersion: x/v1\nkind: Deployment\nmetadata:\n  name: op\n  namespace: monitoring\n',
-    )
+    expect(readFileSync(kubectl.deleted, 'utf8')).toBe(`/apis/x/v1/namespaces/monitoring/deployments/op ${deleteOptions('uid-op')}\n`)
+  })
+
+  it("an object deleted and created again by someone else since the main step: left, named as not this run's anymore", async () => {
+    const st = { ...state(''), created: [ref('Role', 'disc', 'ns', 'namespace'), ref('RoleBinding', 'disc', 'ns', 'namespace')] }
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
+      objects: { ...onCluster(st.created), [st.created[0]!.path]: 'uid-of-another-job' },
+    })
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages({ ...st, kubectlPath: kubectl.path }))).toEqual([])
+      const log = out.mock.calls.map((c) => String(c[0])).join('')
+      expect(log).toMatch(
+        /Left Role ns\/disc: not this run's anymore \(deleted and created again since: UID uid-of-another-job, this run created uid-disc\)/,
+      )
+      expect(log).toMatch(/Deleted what this run created: RoleBinding ns\/disc\n/)
+    } finally {
+      out.mockRestore()
+    }
+    // Only the RoleBinding got a DELETE: the Role was read again first.
+    expect(readFileSync(kubectl.deleted, 'utf8')).toBe(`${st.created[1]!.path} ${deleteOptions('uid-disc')}\n`)
+  })
+
+  it("a release whose first revision's Secret has another UID now: not uninstalled, nor its PVCs touched", async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { releaseSecret: 'uid-of-a-later-install' })
+    const st = {
+      ...state(kubectl.path),
+      created: [],
+      helmPath: kubectl.path,
+      createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
+    }
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages(st))).toEqual([])
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /Left Helm release ns\/r: not this run's anymore \(its first revision's Secret has UID uid-of-a-later-install, this run's install wrote uid-of-this-run\)/,
+      )
+    } finally {
+      out.mockRestore()
+    }
+    expect(existsSync(kubectl.uninstalled)).toBe(false)
   })
 
   const live = (name: string, holder: string) => ({
@@ -260,20 +342,28 @@ esac
         },
       ],
     }
-    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { monitors })
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { monitors, objects: onCluster(holding('').created) })
     expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
-    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('name: servicemonitors.monitoring.coreos.com')
+    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('customresourcedefinitions/servicemonitors.monitoring.coreos.com')
   })
 
   it('no one else: the stack this run created is deleted', async () => {
-    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { leases: { items: [expired('milvus-monitoring-action-stack-cccc')] } })
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
+      leases: { items: [expired('milvus-monitoring-action-stack-cccc')] },
+      objects: onCluster(holding('').created),
+    })
     expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
-    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('name: servicemonitors.monitoring.coreos.com')
+    expect(readFileSync(kubectl.deleted, 'utf8')).toContain('customresourcedefinitions/servicemonitors.monitoring.coreos.com')
   })
 
   it('another Helm release in the namespace this run created: the namespace and the discovery Role stay', async () => {
     const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { releases: 'r other other' })
-    const st = { ...state(kubectl.path), created: [], createdNamespace: true, addedRbac: 'prometheus-k8s-ns-discovery' }
+    const created = [
+      ref('Namespace', 'ns'),
+      ref('Role', 'prometheus-k8s-ns-discovery', 'ns', 'namespace'),
+      ref('RoleBinding', 'prometheus-k8s-ns-discovery', 'ns', 'namespace'),
+    ]
+    const st = { ...state(kubectl.path), created }
     expect(await runStages(cleanupStages(st))).toEqual([])
     expect(existsSync(kubectl.deleted)).toBe(false)
   })

@@ -1,8 +1,11 @@
 // The post step: stop the port-forwards; with cleanup, delete what this run created (the run
-// state lists it) on the cluster the main step deployed to, and wait until it is gone. Every
-// stage runs even when an earlier one failed; the failures are reported together at the end.
+// state lists it, each object with the UID its create was answered with) on the cluster the main
+// step deployed to, and wait until it is gone. Each object is read again first and deleted only
+// with its UID as a precondition: one that another job deleted and created again meanwhile is
+// not this run's anymore, and stays. Every stage runs even when an earlier one failed; the
+// failures are reported together at the end. kubectl only: the post step loads no API client.
 import * as core from '@actions/core'
-import { loadRunState, type RunState } from './state.ts'
+import { loadRunState, type CreatedObject, type RunState } from './state.ts'
 import { stopForwards } from './expose/supervisor.ts'
 import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
@@ -30,26 +33,110 @@ export async function runStages(stages: Stage[]): Promise<string[]> {
 }
 
 /**
- * The created objects in deletion order: the stack's objects, then its CRDs (the resources
- * above die with them), then namespaces (last: a namespace is only deleted once API discovery
- * is whole, which kube-prometheus' metrics APIService spoils while its adapter is not serving).
+ * The created objects in deletion order: the stack's objects (and the release's rules and
+ * discovery RBAC), then CRDs (the resources above die with them), then namespaces (last: a
+ * namespace is only deleted once API discovery is whole, which kube-prometheus' metrics
+ * APIService spoils while its adapter is not serving).
  */
-export function deletionBatches(created: ObjectRef[]): ObjectRef[][] {
+export function deletionBatches<T extends ObjectRef>(created: T[]): T[][] {
   const rank = (r: ObjectRef) => (r.kind === 'Namespace' ? 2 : r.kind === 'CustomResourceDefinition' ? 1 : 0)
   return [0, 1, 2].map((n) => created.filter((r) => rank(r) === n)).filter((b) => b.length > 0)
 }
 
-/** A YAML stream of the objects' identities, enough for `kubectl delete -f`. */
-export function refsManifest(refs: ObjectRef[]): string {
-  return refs
-    .map(
-      (r) =>
-        `apiVersion: ${r.apiVersion}\nkind: ${r.kind}\nmetadata:\n  name: ${r.name}\n${r.namespace ? `  namespace: ${r.namespace}\n` : ''}`,
-    )
-    .join('---\n')
+const WAIT = ['--ignore-not-found', '--wait=true', '--timeout=300s']
+
+/** How long the post step waits for what it deleted to be gone (a namespace's content, a CRD's resources). */
+const GONE_WAIT_MS = 300_000
+
+/** `kubectl delete --raw`'s body: delete only the object of this UID, its dependents in the background. */
+export function deleteOptions(uid: string): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid }, propagationPolicy: 'Background' })
 }
 
-const WAIT = ['--ignore-not-found', '--wait=true', '--timeout=300s']
+/** What is at a created object's path now: its UID, or undefined when nothing is. */
+export type Current = Map<string, string | undefined>
+
+/** Which created objects to delete, given what is at their paths now (`current`, keyed by path). */
+export interface DeletionPlan {
+  /** Still the object this run created (the same UID): deleted, with that UID as precondition. */
+  remove: CreatedObject[]
+  /** Gone already. */
+  gone: CreatedObject[]
+  /** Another object of the same name (deleted and created again by someone else): not this run's anymore. */
+  replaced: Array<{ obj: CreatedObject; uid: string }>
+}
+
+export function planDeletion(objects: CreatedObject[], current: Current): DeletionPlan {
+  const plan: DeletionPlan = { remove: [], gone: [], replaced: [] }
+  for (const obj of objects) {
+    const uid = current.get(obj.path)
+    if (uid === undefined) plan.gone.push(obj)
+    else if (uid === obj.uid) plan.remove.push(obj)
+    else plan.replaced.push({ obj, uid })
+  }
+  return plan
+}
+
+/** Whether kubectl's error is the API's 404 (nothing there, or no such resource any more). */
+const notFound = (stderr: string) => /\(NotFound\)|the server could not find the requested resource|not found/i.test(stderr)
+/** Whether kubectl's error is a failed UID precondition (409: another object has the name now). */
+const preconditionFailed = (stderr: string) => /Precondition failed|\(Conflict\)/i.test(stderr)
+
+const describeObj = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!)
+    }),
+  )
+}
+
+/** What is at each object's path now (one `kubectl get --raw` each, 8 at a time). Throws for an error other than 404. */
+async function readCurrent(kubectl: Kubectl, objects: CreatedObject[]): Promise<Current> {
+  const current: Current = new Map()
+  await pool(objects, 8, async (o) => {
+    const r = await kubectl.run(['get', '--raw', o.path], { allowFailure: true })
+    if (r.exitCode !== 0) {
+      if (notFound(r.stderr)) return void current.set(o.path, undefined)
+      throw new Error(`could not read ${describeObj(o)}: ${r.stderr.trim()}`)
+    }
+    current.set(o.path, (JSON.parse(r.stdout) as { metadata?: { uid?: string } }).metadata?.uid)
+  })
+  return current
+}
+
+/**
+ * Deletes `objects` the way the header says: each read again, those still of their recorded UID
+ * deleted with it as precondition, then a wait (GONE_WAIT_MS at most) until each is gone.
+ * Logs what it left as not this run's anymore.
+ */
+export async function deleteCreated(kubectl: Kubectl, objects: CreatedObject[], pollMs = 1000): Promise<void> {
+  const plan = planDeletion(objects, await readCurrent(kubectl, objects))
+  const replaced = [...plan.replaced]
+  const deleted: CreatedObject[] = []
+  await pool(plan.remove, 8, async (o) => {
+    const r = await kubectl.run(['delete', '--raw', o.path, '-f', '-'], { input: deleteOptions(o.uid), allowFailure: true })
+    if (r.exitCode === 0) return void deleted.push(o)
+    if (notFound(r.stderr)) return
+    if (preconditionFailed(r.stderr)) return void replaced.push({ obj: o, uid: 'another' })
+    throw new Error(`could not delete ${describeObj(o)}: ${r.stderr.trim()}`)
+  })
+  for (const { obj, uid } of replaced)
+    core.info(`Left ${describeObj(obj)}: not this run's anymore (deleted and created again since: UID ${uid}, this run created ${obj.uid})`)
+  // Gone means: nothing at the path, or something else (created again after the delete).
+  let pending = deleted
+  for (const until = Date.now() + GONE_WAIT_MS; pending.length;) {
+    const now = await readCurrent(kubectl, pending)
+    pending = pending.filter((o) => now.get(o.path) === o.uid)
+    if (!pending.length) break
+    if (Date.now() > until) throw new Error(`still being deleted after ${GONE_WAIT_MS / 1000} s: ${pending.map(describeObj).join(', ')}`)
+    await new Promise((r) => setTimeout(r, pollMs))
+  }
+  if (deleted.length) core.info(`Deleted what this run created: ${deleted.map(describeObj).join(', ')}`)
+}
 
 /** A ServiceMonitor, PodMonitor or PrometheusRule as `kubectl get -o json` lists it. */
 export interface MonitorObject {
@@ -130,8 +217,11 @@ export function cleanupStages(state: RunState): Stage[] {
 
   // Who else uses what this run created, asked once before any of it is deleted.
   const shared: Shared = { stack: '', namespace: '' }
-  const createdCrds = (state.created ?? []).some((r) => r.kind === 'CustomResourceDefinition')
-  if ((state.stackHold && state.created?.length) || state.createdNamespace || state.addedRbac) {
+  const created = state.created ?? []
+  const createdStack = created.some((r) => r.part === 'stack')
+  const createdCrds = created.some((r) => r.part === 'stack' && r.kind === 'CustomResourceDefinition')
+  const createdInNamespace = created.some((r) => r.part === 'namespace')
+  if ((state.stackHold && createdStack) || createdInNamespace) {
     stages.push({
       name: 'check who else uses what this run created',
       run: async () => {
@@ -140,7 +230,7 @@ export function cleanupStages(state: RunState): Stage[] {
             (await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', `${HOLD_LABEL}=${what}`])).items,
             ownHolds,
           )
-        if (state.stackHold && state.created?.length) {
+        if (state.stackHold && createdStack) {
           const others = await holders(state.stackHold.namespace, 'stack')
           if (others.length) shared.stack = `held by ${others.length} other run(s): ${list(others)}`
           else if (createdCrds) {
@@ -155,7 +245,7 @@ export function cleanupStages(state: RunState): Stage[] {
             if (foreign.length) shared.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
           }
         }
-        if (state.createdNamespace || state.addedRbac) {
+        if (createdInNamespace) {
           const others = await holders(state.namespace, 'release')
           const releases = (
             await kubectl.run(
@@ -172,12 +262,34 @@ export function cleanupStages(state: RunState): Stage[] {
       },
     })
   }
-  if (state.releaseCreated && state.helmPath) {
+  const release = state.createdRelease
+  if (release && state.helmPath) {
     const helm = new Helm(state.helmPath, conn, state.helmVersion)
+    // The release is this run's while its first revision's Secret is the one this run's install wrote.
+    let ours = false
     stages.push({
       name: `uninstall Helm release ${state.namespace}/${state.release}`,
       run: async () => {
-        if ((await helm.history(state.release, state.namespace)).length === 0) return
+        const uid = (
+          await kubectl.run([
+            'get',
+            'secret',
+            release.secret,
+            '-n',
+            state.namespace,
+            '--ignore-not-found',
+            '-o',
+            'jsonpath={.metadata.uid}',
+          ])
+        ).stdout.trim()
+        if (!uid) return
+        if (uid !== release.uid) {
+          core.info(
+            `Left Helm release ${state.namespace}/${state.release}: not this run's anymore (its first revision's Secret has UID ${uid}, this run's install wrote ${release.uid})`,
+          )
+          return
+        }
+        ours = true
         await helm.uninstall(state.release, state.namespace, 300)
         // Helm before 3.7 cannot wait itself: the release's pods gone is what --wait means.
         await kubectl.run(['wait', '--for=delete', 'pods', '-n', state.namespace, '-l', instance, '--timeout=300s'], { allowFailure: true })
@@ -187,6 +299,7 @@ export function cleanupStages(state: RunState): Stage[] {
     stages.push({
       name: `delete the PersistentVolumeClaims of ${state.release}`,
       run: async () => {
+        if (!ours) return
         const list = JSON.parse((await kubectl.run(['get', 'pvc', '-n', state.namespace, '-l', instance, '-o', 'json'])).stdout) as {
           items: Array<{ metadata: { name: string } }>
         }
@@ -198,51 +311,15 @@ export function cleanupStages(state: RunState): Stage[] {
       },
     })
   }
-  if (state.releaseCreated) {
-    // The action's alert rules go with the release they watch; left behind they would fire
-    // (a component missing) for as long as the release is gone.
-    const rule = milvusRuleName(state.release)
-    const ns = state.rulesNamespace ?? state.namespace
-    stages.push({
-      name: `delete the alert rules ${ns}/${rule}`,
-      run: async () => {
-        const r = await kubectl.run(['delete', 'prometheusrule', rule, '-n', ns, ...WAIT], { allowFailure: true })
-        // No PrometheusRule resource at all (its CRD gone): nothing to delete.
-        if (r.exitCode !== 0 && !/doesn't have a resource type|the server could not find the requested resource/.test(r.stderr))
-          throw new Error(r.stderr.trim())
-        if (r.exitCode === 0 && r.stdout.includes('deleted')) core.info(`Deleted the alert rules ${ns}/${rule}`)
-      },
-    })
-  }
-  if (state.addedRbac) {
-    const name = state.addedRbac
-    stages.push({
-      name: 'delete the discovery Role and RoleBinding',
-      run: async () => {
-        if (shared.namespace) return
-        await kubectl.run(['delete', 'rolebinding,role', name, '-n', state.namespace, ...WAIT])
-        core.info(`Removed the discovery Role and RoleBinding ${name} in ${state.namespace}`)
-      },
-    })
-  }
-  const created = [
-    ...(state.created ?? []),
-    ...(state.createdNamespace ? [{ apiVersion: 'v1', kind: 'Namespace', name: state.namespace }] : []),
-  ]
-  // The identities go to kubectl on stdin: nothing is written under RUNNER_TEMP, which a later
-  // step may have emptied.
-  const isReleaseNamespace = (r: ObjectRef) => state.createdNamespace === true && r.kind === 'Namespace' && r.name === state.namespace
+  const label = (b: CreatedObject[]) =>
+    b[0]!.kind === 'Namespace' ? 'namespace(s)' : b[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'objects'
   deletionBatches(created).forEach((all) => {
     stages.push({
-      name: `delete ${all.length} ${all[0]!.kind === 'Namespace' ? 'namespace(s)' : all[0]!.kind === 'CustomResourceDefinition' ? 'CRDs' : 'kube-prometheus objects'} this run created`,
+      name: `delete ${all.length} ${label(all)} this run created`,
       run: async () => {
         // What someone else uses stays (the check above said why).
-        const batch = all.filter((r) => !(isReleaseNamespace(r) ? shared.namespace : shared.stack))
-        if (batch.length === 0) return
-        await kubectl.run(['delete', ...WAIT, '-f', '-'], { input: refsManifest(batch) })
-        core.info(
-          `Deleted what this run created: ${batch.map((r) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`).join(', ')}`,
-        )
+        const batch = all.filter((r) => !(r.part === 'stack' ? shared.stack : r.part === 'namespace' ? shared.namespace : ''))
+        if (batch.length) await deleteCreated(kubectl, batch)
       },
     })
   })

@@ -308,6 +308,20 @@ export class Kube {
     } while (token)
   }
 
+  /**
+   * Creates one object (POST to its collection `path`) with the action's field manager: the
+   * object as the API server answered the 201 (its metadata.uid is what the run records), or
+   * undefined when it exists already (409 AlreadyExists: someone else's, or an earlier run's).
+   */
+  async create(path: string, obj: KubeObject, fieldManager: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.request('POST', `${path}?fieldManager=${fieldManager}`, obj)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) return undefined
+      throw e
+    }
+  }
+
   /** Server-side apply of one object with the action's field manager. */
   apply(path: string, obj: KubeObject, fieldManager: string): Promise<KubeObject> {
     return this.request('PATCH', `${path}/${obj.metadata.name}?fieldManager=${fieldManager}&force=true`, obj, {

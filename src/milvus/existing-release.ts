@@ -102,8 +102,7 @@ export class ExistingRelease implements MilvusSource {
   }
 
   /** Nothing to install: the release is verified as it is. */
-  async install(run: StackRun): Promise<void> {
-    run.state.record({ releaseCreated: false })
+  async install(_run: StackRun): Promise<void> {
     core.info(`install-milvus is false: nothing installed or upgraded; ${this.description} is verified as it is`)
   }
 }

@@ -8,12 +8,13 @@ import { setTimeout as delay } from 'node:timers/promises'
 import YAML from 'yaml'
 import type { HelmRevision } from '../cluster/helm.ts'
 import { CommandError } from '../cluster/kubectl.ts'
-import { ApiError, type KubeObject } from '../cluster/kube.ts'
+import type { KubeObject } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
 import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
 import { discoveryRbac, mayDiscover, needsRbac } from '../prometheus/discovery-rbac.ts'
 import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.ts'
 import { refOf } from '../prometheus/stack.ts'
+import { firstRevisionSecret } from '../state.ts'
 import { holderIdentity, holdRelease } from '../holds.ts'
 import { chartRef, checkRelease } from './pre-install-check.ts'
 import type { MilvusSource } from './source.ts'
@@ -202,20 +203,22 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
     ns = undefined
   }
   if (!ns) {
-    // Created here, or (409) by someone else at the same moment: then it is not ours to delete.
-    const created = await kube
-      .request('POST', '/api/v1/namespaces', {
+    // This run's only when its own create is answered 201; a 409 (someone else created it at the
+    // same moment) leaves it someone else's, never deleted by this run.
+    const created = await kube.create(
+      '/api/v1/namespaces',
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } } },
+      FIELD_MANAGER,
+    )
+    if (created?.metadata.uid) {
+      state.recordCreated({
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name: inputs.namespace, labels: { ...MANAGED_BY } },
+        name: inputs.namespace,
+        uid: created.metadata.uid,
+        path: nsPath,
+        part: 'namespace',
       })
-      .then(() => true)
-      .catch((e: unknown) => {
-        if (e instanceof ApiError && e.status === 409) return false
-        throw e
-      })
-    if (created) {
-      state.record({ createdNamespace: true })
       core.info(`Created namespace ${inputs.namespace}`)
     } else {
       core.info(`Namespace ${inputs.namespace} appeared meanwhile; using it, and cleanup will leave it`)
@@ -243,14 +246,23 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
     )
   } else if (needed) {
     const objects = discoveryRbac(inputs.namespace, sa)
-    const rolePath = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/roles`
-    // Created by this run only when it did not exist: a Role an earlier run left is not this run's to delete.
-    if (!(await kube.find(`${rolePath}/${objects[0].metadata.name}`))) {
-      state.record({ addedRbac: objects[0].metadata.name })
-    }
+    // Each created by this run only when its create is answered 201 (recorded then, with its UID);
+    // one that exists (an earlier run's, another release's) is applied over and stays theirs.
     for (const obj of objects) {
       const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
-      await kube.apply(`/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`, obj, FIELD_MANAGER)
+      const collection = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`
+      const created = await kube.create(collection, obj, FIELD_MANAGER)
+      if (created?.metadata.uid) {
+        state.recordCreated({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: obj.kind!,
+          namespace: inputs.namespace,
+          name: obj.metadata.name,
+          uid: created.metadata.uid,
+          path: `${collection}/${obj.metadata.name}`,
+          part: 'namespace',
+        })
+      } else await kube.apply(collection, obj, FIELD_MANAGER)
     }
     core.info(
       `Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`,
@@ -323,7 +335,7 @@ const HELM_STOP_MS = 30_000
 export async function installRelease(run: StackRun, valuesFile: string): Promise<void> {
   const { inputs, budget, helm } = run
   const chart = chartRef(inputs)
-  await recordAndRecover(run)
+  const installsFirst = await recordAndRecover(run)
   core.info(
     `helm upgrade --install ${inputs.releaseName} ${chart.chart}${chart.version ? `@${chart.version}` : ''} (${inputs.milvusMode}) in ${inputs.namespace}`,
   )
@@ -352,7 +364,26 @@ export async function installRelease(run: StackRun, valuesFile: string): Promise
     if (e instanceof CommandError)
       throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
     throw e
+  } finally {
+    if (installsFirst) await recordReleaseSecret(run)
   }
+}
+
+/**
+ * After a first install (ended or not): the release is this run's as its first revision's Secret
+ * is, recorded by that Secret's UID; the post step uninstalls the release only while the Secret
+ * still has it (another run's install of the same name after a cleanup has another).
+ */
+async function recordReleaseSecret(run: StackRun): Promise<void> {
+  const { kube, state, inputs } = run
+  const secret = firstRevisionSecret(inputs.releaseName)
+  const found = await kube.find(`/api/v1/namespaces/${inputs.namespace}/secrets/${secret}`).catch((e: unknown) => {
+    core.warning(
+      `Could not read Helm release Secret ${inputs.namespace}/${secret}: ${(e as Error).message}; cleanup will leave the release`,
+    )
+    return undefined
+  })
+  if (found?.metadata.uid) state.recordRelease({ secret, uid: found.metadata.uid })
 }
 
 /** What to do before the upgrade about a release's last revision. */
@@ -416,12 +447,12 @@ export async function refuseForeignRelease(run: StackRun): Promise<void> {
 }
 
 /**
- * Before the upgrade: records whether this run creates the release and which of its
- * PersistentVolumeClaims exist already (the post step deletes only what the run created), and
- * recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
+ * Before the upgrade: whether this run installs the release's first revision (true), recording
+ * then which of its PersistentVolumeClaims exist already (the post step deletes only the others),
+ * and recovers a release an interrupted run of this action left `pending-*` (see recoveryFor), with
  * a log line. Throws for a pending release the action does not own, naming the helm command to run.
  */
-export async function recordAndRecover(run: StackRun): Promise<void> {
+export async function recordAndRecover(run: StackRun): Promise<boolean> {
   const { helm, state, inputs, budget, kube } = run
   const release = `${inputs.namespace}/${inputs.releaseName}`
   const history = await helm.history(inputs.releaseName, inputs.namespace)
@@ -449,15 +480,14 @@ export async function recordAndRecover(run: StackRun): Promise<void> {
       helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)),
     )
   }
-  const releaseCreated = history.length === 0 || recovery.kind === 'uninstall'
-  if (releaseCreated) {
+  const installsFirst = history.length === 0 || recovery.kind === 'uninstall'
+  if (installsFirst) {
     const pvcs = await kube.get<{ items: KubeObject[] }>(
       `/api/v1/namespaces/${inputs.namespace}/persistentvolumeclaims?labelSelector=${encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)}`,
     )
-    state.record({ releaseCreated, pvcsBefore: pvcs.items.map((p) => p.metadata.name) })
-  } else {
-    state.record({ releaseCreated })
+    state.record({ pvcsBefore: pvcs.items.map((p) => p.metadata.name) })
   }
+  return installsFirst
 }
 
 /**

@@ -26,7 +26,26 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
     const where = ruleNamespace(stack, inputs.namespace, labels)
     if (where !== inputs.namespace) run.state.record({ rulesNamespace: where })
     return budget.wait('Prometheus to load the alert rules', (signal) =>
-      applyAlertRules(inputs, { kube, stack, ruleNamespace: where, request: prometheusRequest(kube, stack, { timeoutMs: 5000 }), signal }),
+      applyAlertRules(inputs, {
+        kube,
+        stack,
+        ruleNamespace: where,
+        request: prometheusRequest(kube, stack, { timeoutMs: 5000 }),
+        signal,
+        // Rules for a release the run verifies as it is (install-milvus: false) stay with that release.
+        onCreated: (obj, path) =>
+          inputs.installMilvus &&
+          obj.metadata.uid &&
+          run.state.recordCreated({
+            apiVersion: 'monitoring.coreos.com/v1',
+            kind: 'PrometheusRule',
+            namespace: where,
+            name: obj.metadata.name,
+            uid: obj.metadata.uid,
+            path,
+            part: 'release',
+          }),
+      }),
     )
   })
   rules.catch((e: unknown) => budget.fail(e as Error))

@@ -278,6 +278,8 @@ export interface AlertRulesContext {
   signal: AbortSignal
   /** ms between polls; default 2000. */
   pollMs?: number
+  /** The action's own PrometheusRule was created by this run (its create answered 201): the object as answered, with its API path. */
+  onCreated?: (obj: KubeObject, path: string) => void
 }
 
 /**
@@ -299,9 +301,15 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
     })),
   ]
   const since = Date.now() - 2000
+  const own = inputs.alertRules.builtin ? objects[0] : undefined
   for (const obj of objects) {
-    await c.kube.apply(`/apis/monitoring.coreos.com/v1/namespaces/${obj.metadata.namespace}/prometheusrules`, obj, FIELD_MANAGER)
-    core.info(`Applied PrometheusRule ${obj.metadata.namespace}/${obj.metadata.name}`)
+    const collection = `/apis/monitoring.coreos.com/v1/namespaces/${obj.metadata.namespace}/prometheusrules`
+    // The action's own rules are created when absent, so that the run knows them as its own (by
+    // the create's answer); what exists is applied over. The user's files are applied.
+    const created = obj === own ? await c.kube.create(collection, obj, FIELD_MANAGER) : undefined
+    if (created) c.onCreated?.(created, `${collection}/${obj.metadata.name}`)
+    else await c.kube.apply(collection, obj, FIELD_MANAGER)
+    core.info(`${created ? 'Created' : 'Applied'} PrometheusRule ${obj.metadata.namespace}/${obj.metadata.name}`)
   }
   const loaded: LoadedGroup[] = []
   let pending = objects

@@ -9,7 +9,7 @@ import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { formatDuration, TimeoutError } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
-import type { ExecResult, Kubectl } from '../cluster/kubectl.ts'
+import { CommandError, createFailures, parseCreated, type CreatedLine, type ExecResult, type Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { ClusterRun, Run, StackRun } from '../context.ts'
 import { placeEntry, stageCopy } from '../tools/cache.ts'
@@ -18,18 +18,22 @@ import type { Inputs, Permission, PrometheusStack } from '../types.ts'
 import {
   describeRef,
   filteredManifests,
+  inFirstWave,
   manifestObjects,
   otherStackError,
   otherStacks,
   planApply,
   readExisting,
   refKey,
+  ResourcePaths,
   tooOldError,
+  type ObjectRef,
   type OtherStack,
 } from './ownership.ts'
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
 import { holderIdentity, holdStack } from '../holds.ts'
+import type { CreatedObject } from '../state.ts'
 
 const MONITORING_NAMESPACE = 'monitoring'
 const PROMETHEUS_NAME = 'k8s'
@@ -41,6 +45,8 @@ export interface Manifests {
   /** After planStack: the operator's and Prometheus' objects of manifests/, applied first (FIRST_APPS). */
   firstDir?: string
   crdNames: string[]
+  /** After planStack: which of the three folders hold objects absent at plan time (created, not applied over). */
+  creates?: { setup: boolean; first: boolean; rest: boolean }
 }
 
 /** Kubernetes minors each release was tested against (its README's compatibility matrix). */
@@ -130,8 +136,31 @@ function hasManifests(dir: string): boolean {
 
 const NOTHING: ExecResult = { stdout: 'nothing to apply: every object exists and belongs to someone else', stderr: '', exitCode: 0 }
 
-export function applySetup(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return hasManifests(m.setupDir) ? kubectl.apply({ dir: m.setupDir }) : Promise.resolve(NOTHING)
+/** Called with the objects a create made (answered 201), before the apply it is part of resolves. */
+export type OnCreated = (objects: CreatedLine[]) => Promise<void>
+
+/**
+ * A folder's objects onto the cluster. With `creates` (some were absent at plan time): first
+ * `kubectl create`, so that what the API server creates for this run is known by its answer
+ * and handed to `onCreated` with its UID, even when the create fails for others; then, when some
+ * existed by then (another run created them at the same moment, or they were there before), the
+ * server-side apply of the folder, which updates those. Without, the apply alone. Throws
+ * CommandError for a create that failed for another reason than an object that exists.
+ */
+export async function createOrApply(kubectl: Kubectl, dir: string, creates: boolean, onCreated: OnCreated): Promise<ExecResult> {
+  if (!hasManifests(dir)) return NOTHING
+  if (creates) {
+    const r = await kubectl.create({ dir })
+    const created = parseCreated(r.stdout)
+    if (created.length) await onCreated(created)
+    if (createFailures(r.stderr).length) throw new CommandError('kubectl create', r)
+    if (r.exitCode === 0) return { ...r, stdout: `${created.length} objects created` }
+  }
+  return kubectl.apply({ dir })
+}
+
+export function applySetup(kubectl: Kubectl, m: Manifests, onCreated: OnCreated): Promise<ExecResult> {
+  return createOrApply(kubectl, m.setupDir, m.creates?.setup ?? false, onCreated)
 }
 
 /**
@@ -150,12 +179,34 @@ export async function waitCrdsEstablished(kube: Kube, names: string[], signal: A
   }
 }
 
-export function applyStack(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return hasManifests(m.dir) ? kubectl.apply({ dir: m.dir }) : Promise.resolve(NOTHING)
+export function applyStack(kubectl: Kubectl, m: Manifests, onCreated: OnCreated): Promise<ExecResult> {
+  return createOrApply(kubectl, m.dir, m.creates?.rest ?? false, onCreated)
 }
 
-export function applyFirstWave(kubectl: Kubectl, m: Manifests): Promise<ExecResult> {
-  return m.firstDir && hasManifests(m.firstDir) ? kubectl.apply({ dir: m.firstDir }) : Promise.resolve(NOTHING)
+export function applyFirstWave(kubectl: Kubectl, m: Manifests, onCreated: OnCreated): Promise<ExecResult> {
+  return m.firstDir ? createOrApply(kubectl, m.firstDir, m.creates?.first ?? false, onCreated) : Promise.resolve(NOTHING)
+}
+
+/**
+ * The `onCreated` of a run: each object recorded in the run state as created by it, with its UID
+ * and API path (from API discovery, asked again once for a kind it does not know yet).
+ */
+export function recordCreatedIn(run: Pick<ClusterRun, 'kube' | 'state'>): OnCreated {
+  let paths = new ResourcePaths(run.kube)
+  return async (objects) => {
+    const found: CreatedObject[] = []
+    for (const o of objects) {
+      const ref: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.name, ...(o.namespace ? { namespace: o.namespace } : {}) }
+      let path = await paths.pathOf(ref).catch(() => undefined)
+      if (!path) path = await (paths = new ResourcePaths(run.kube)).pathOf(ref).catch(() => undefined)
+      if (!path) {
+        core.warning(`${describeRef(ref)} was created by this run, but its API path is unknown: cleanup will leave it`)
+        continue
+      }
+      found.push({ ...ref, uid: o.uid, path, part: 'stack' })
+    }
+    run.state.recordCreated(...found)
+  }
 }
 
 /**
@@ -290,7 +341,10 @@ export class KubePrometheus implements PrometheusSource {
       core.startGroup(`Apply kube-prometheus ${m.version} manifests/setup (server-side)`)
       try {
         const out = await run.budget.wait('kube-prometheus manifests/setup to apply', (signal) =>
-          retryTransient(() => run.budget.critical(applySetup(run.kubectl, m)), { signal, onRetry: onRetry('Applying manifests/setup') }),
+          retryTransient(() => run.budget.critical(applySetup(run.kubectl, m, this.#onCreated(run))), {
+            signal,
+            onRetry: onRetry('Applying manifests/setup'),
+          }),
         )
         core.info(out.stdout)
       } finally {
@@ -316,7 +370,7 @@ export class KubePrometheus implements PrometheusSource {
     this.#started = true
     await run.budget.phase('Apply prometheus-operator and Prometheus', async () => {
       await run.budget.wait('the prometheus-operator and Prometheus manifests to apply', (signal) =>
-        retryTransient(() => run.budget.critical(applyFirstWave(run.kubectl, m)), {
+        retryTransient(() => run.budget.critical(applyFirstWave(run.kubectl, m, this.#onCreated(run))), {
           signal,
           onRetry: onRetry('Applying the prometheus-operator and Prometheus manifests'),
         }),
@@ -380,6 +434,11 @@ export class KubePrometheus implements PrometheusSource {
     )
   }
 
+  #recorder: OnCreated | undefined
+  #onCreated(run: Pick<ClusterRun, 'kube' | 'state'>): OnCreated {
+    return (this.#recorder ??= recordCreatedIn(run))
+  }
+
   #manifests(): Manifests {
     if (!this.#toApply) throw new Error('kube-prometheus: used before resolve')
     return this.#toApply
@@ -393,7 +452,7 @@ export class KubePrometheus implements PrometheusSource {
   #applyRest(run: StackRun, signal?: AbortSignal): Promise<ExecResult> {
     if (!this.#rest) {
       const m = this.#manifests()
-      const once = () => run.budget.critical(applyStack(run.kubectl, m))
+      const once = () => run.budget.critical(applyStack(run.kubectl, m, this.#onCreated(run)))
       this.#rest = signal ? retryTransient(once, { signal, onRetry: onRetry('Applying manifests/') }) : once()
     }
     return this.#rest
@@ -435,7 +494,14 @@ async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
   core.info(
     `kube-prometheus ${m.version}: ${plan.create.length} objects to create, ${objects.length - plan.create.length - plan.foreign.length} of this action's own to update, ${plan.foreign.length} left alone`,
   )
-  run.state.record({ created: plan.create })
+  // Nothing is recorded yet: an object is this run's once its create is answered (createOrApply).
+  const absent = new Set(plan.create.map(refKey))
+  const toCreate = objects.filter((o) => absent.has(refKey(o)))
+  const creates = {
+    setup: toCreate.some((o) => o.file.startsWith(m.setupDir + '/')),
+    first: toCreate.some((o) => !o.file.startsWith(m.setupDir + '/') && inFirstWave(o)),
+    rest: toCreate.some((o) => !o.file.startsWith(m.setupDir + '/') && !inFirstWave(o)),
+  }
   const filtered = filteredManifests(objects, new Set(plan.foreign.map(refKey)), m)
-  return { ...m, ...filtered }
+  return { ...m, ...filtered, creates }
 }

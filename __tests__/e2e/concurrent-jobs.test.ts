@@ -1,0 +1,222 @@
+// Several jobs, one cluster: runs started in parallel against the one local cluster, each with
+// its own post step, as jobs of a matrix or of several pipelines would. Each case asserts what is
+// left on the cluster afterwards and that each run ended as it would have alone; each prints its
+// times (every run's and post step's duration) and what it left. Every case uses namespaces and
+// releases of its own, removed when it ends.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import type { StepResult } from '../../local-cluster/runner.ts'
+import {
+  activeTargets,
+  E2E,
+  e2e,
+  ensureKubePrometheus,
+  failed,
+  inputs,
+  MIN,
+  removeKubePrometheus,
+  removeWhenDone,
+  useLocalCluster,
+} from './support.ts'
+
+const ROLE = 'prometheus-k8s-milvus-discovery'
+const id = () => Date.now().toString(36)
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+/** Whether `kubectl get <args>` finds the object (a NotFound is false; anything else throws). */
+async function exists(args: string[]): Promise<boolean> {
+  try {
+    await e2e.cluster.kubectl(['get', ...args, '-o', 'name'])
+    return true
+  } catch (e) {
+    if (/NotFound|not found/.test((e as Error).message)) return false
+    throw e
+  }
+}
+
+/** Whether namespace `ns` is there and not being deleted. */
+async function liveNamespace(ns: string): Promise<boolean> {
+  try {
+    const o = await e2e.cluster.kubectlJson<{ metadata: { deletionTimestamp?: string } }>(['get', 'namespace', ns])
+    return !o.metadata.deletionTimestamp
+  } catch {
+    return false
+  }
+}
+
+const releases = async (ns: string) => (await e2e.cluster.helm(['list', '-n', ns, '-q'])).split('\n').filter(Boolean).sort()
+
+/** A line for the case's record: a step's name, result and duration. */
+const line = (name: string, r: StepResult) => `${name} exit ${r.code} in ${s(r.ms)}`
+
+describe.runIf(E2E)('several jobs on one cluster', () => {
+  useLocalCluster()
+
+  it(
+    "two namespaces, job a with cleanup and job b 5 s later: both succeed; a's post step leaves the stack (held by b) and b's ServiceMonitor, and b's target stays up",
+    async () => {
+      const { runner } = e2e
+      // No stack: the two jobs install it, and race to.
+      await removeKubePrometheus({ crds: true })
+      const k = id()
+      const [nsA, nsB] = [`jobs-a-${k}`, `jobs-b-${k}`]
+      removeWhenDone(nsA, 'a')
+      removeWhenDone(nsB, 'b')
+      const mainA = runner.main(inputs({ namespace: nsA, 'release-name': 'a', cleanup: 'true', timeout: '8m' }))
+      await sleep(5000)
+      const mainB = runner.main(inputs({ namespace: nsB, 'release-name': 'b', timeout: '8m' }))
+      const a = await mainA
+      expect(a.code, failed(a)).toBe(0)
+      // a's post step while b may still be running, as a job that ends first does.
+      const postA = await runner.post(a.state)
+      expect(postA.code, failed(postA)).toBe(0)
+      expect(postA.stdout).not.toContain('::warning::')
+      expect(postA.stdout).toMatch(/Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\)/)
+      const b = await mainB
+      expect(b.code, failed(b)).toBe(0)
+      expect(b.outputs['target-health']).toBe('up')
+      // After a's cleanup: a's own release and namespace gone; the stack, b's ServiceMonitor and b's target there.
+      expect(await releases(nsA)).toEqual([])
+      expect(await liveNamespace(nsA)).toBe(false)
+      expect(await exists(['deployment', '-n', 'monitoring', 'prometheus-operator'])).toBe(true)
+      expect(await exists(['prometheus', '-n', 'monitoring', 'k8s'])).toBe(true)
+      expect(await exists(['crd', 'servicemonitors.monitoring.coreos.com'])).toBe(true)
+      expect(await exists(['servicemonitor', '-n', nsB, 'b-milvus-standalone'])).toBe(true)
+      const targets = await activeTargets(b.outputs['prometheus-url']!, b.outputs['scrape-pool']!)
+      expect(targets.map((t) => t.health)).toContain('up')
+      const postB = await runner.post(b.state)
+      expect(postB.code, failed(postB)).toBe(0)
+      expect(await exists(['deployment', '-n', 'monitoring', 'prometheus-operator'])).toBe(true)
+      console.log(
+        `[concurrent a] ${line('main a', a)}; ${line('post a', postA)}; ${line('main b (started 5 s later)', b)}; ${line('post b', postB)}; ` +
+          `left: kube-prometheus whole, release b and its ServiceMonitor (target up after a's cleanup); a's release and namespace gone`,
+      )
+    },
+    20 * MIN,
+  )
+
+  it(
+    "one namespace, two releases, the first with cleanup: the second's release, the namespace and the discovery Role they share survive",
+    async () => {
+      const { cluster, runner } = e2e
+      await ensureKubePrometheus()
+      const ns = `jobs-one-${id()}`
+      removeWhenDone(ns, 'second')
+      removeWhenDone(ns, 'first')
+      const mainFirst = runner.main(inputs({ namespace: ns, 'release-name': 'first', cleanup: 'true', timeout: '8m' }))
+      await sleep(5000)
+      const mainSecond = runner.main(inputs({ namespace: ns, 'release-name': 'second', timeout: '8m' }))
+      const first = await mainFirst
+      expect(first.code, failed(first)).toBe(0)
+      const roleUid = (await cluster.kubectlJson<{ metadata: { uid: string } }>(['get', 'role', '-n', ns, ROLE])).metadata.uid
+      const postFirst = await runner.post(first.state)
+      expect(postFirst.code, failed(postFirst)).toBe(0)
+      expect(postFirst.stdout).toMatch(
+        new RegExp(`Leaving namespace ${ns} and its discovery Role in place: (held by 1 other run|other Helm releases live there: second)`),
+      )
+      expect(postFirst.stdout).toContain(`Uninstalled Helm release ${ns}/first`)
+      const second = await mainSecond
+      expect(second.code, failed(second)).toBe(0)
+      expect(second.outputs['target-health']).toBe('up')
+      // The first's release and alert rules gone; the second's release, the namespace and the same Role there.
+      expect(await releases(ns)).toEqual(['second'])
+      expect(await liveNamespace(ns)).toBe(true)
+      expect((await cluster.kubectlJson<{ metadata: { uid: string } }>(['get', 'role', '-n', ns, ROLE])).metadata.uid).toBe(roleUid)
+      expect(await exists(['rolebinding', '-n', ns, ROLE])).toBe(true)
+      expect(await exists(['prometheusrule', '-n', ns, 'first-milvus-alerts'])).toBe(false)
+      expect(await exists(['prometheusrule', '-n', ns, 'second-milvus-alerts'])).toBe(true)
+      const targets = await activeTargets(second.outputs['prometheus-url']!, second.outputs['scrape-pool']!)
+      expect(targets.map((t) => t.health)).toContain('up')
+      const postSecond = await runner.post(second.state)
+      expect(postSecond.code, failed(postSecond)).toBe(0)
+      console.log(
+        `[concurrent b] ${line('main first', first)}; ${line('post first', postFirst)}; ${line('main second (5 s later)', second)}; ${line('post second', postSecond)}; ` +
+          `left: release second, namespace ${ns}, the discovery Role (same UID) and RoleBinding, second's rules; first's release and rules gone`,
+      )
+    },
+    20 * MIN,
+  )
+
+  it(
+    'three at once, two with the same release: one fails in seconds naming the other run and its post step deletes nothing; the other two succeed and clean up',
+    async () => {
+      const { runner } = e2e
+      await ensureKubePrometheus()
+      const k = id()
+      const [nsX, nsY] = [`jobs-x-${k}`, `jobs-y-${k}`]
+      removeWhenDone(nsX, 'same')
+      removeWhenDone(nsY, 'other')
+      const same = inputs({ namespace: nsX, 'release-name': 'same', cleanup: 'true', timeout: '8m' })
+      const runs = [
+        runner.main(same),
+        runner.main(inputs({ namespace: nsY, 'release-name': 'other', cleanup: 'true', timeout: '8m' })),
+        runner.main(same),
+      ]
+      // The first to end is the one refused: its post step runs at once, while the winner still runs.
+      const loser = await Promise.race(runs.filter((_, i) => i !== 1))
+      expect(loser.code, 'one of the two jobs with the same release fails').not.toBe(0)
+      expect(loser.stdout).toMatch(new RegExp(`Helm release ${nsX}/same is held by another run of this action that is still going`))
+      expect(loser.ms).toBeLessThan(60_000)
+      const postLoser = await runner.post(loser.state)
+      expect(postLoser.code, failed(postLoser)).toBe(0)
+      expect(postLoser.stdout).not.toMatch(/Deleted what this run created|Uninstalled Helm release/)
+      const [r1, r2, r3] = await Promise.all(runs)
+      const winner = r1 === loser ? r3! : r1!
+      expect(winner.code, failed(winner)).toBe(0)
+      expect(winner.outputs['target-health']).toBe('up')
+      expect(r2!.code, failed(r2!)).toBe(0)
+      expect(r2!.outputs['target-health']).toBe('up')
+      // The winner's release survived the loser's post step.
+      expect(await releases(nsX)).toEqual(['same'])
+      const postWinner = await runner.post(winner.state)
+      const postOther = await runner.post(r2!.state)
+      expect(postWinner.code, failed(postWinner)).toBe(0)
+      expect(postOther.code, failed(postOther)).toBe(0)
+      expect(await releases(nsX)).toEqual([])
+      expect(await releases(nsY)).toEqual([])
+      expect(await liveNamespace(nsY)).toBe(false)
+      // nsX is deleted by the run whose create made it: the winner's post, or nobody's when the loser made it (left while the winner held it).
+      const nsXLeft = await liveNamespace(nsX)
+      expect(await exists(['deployment', '-n', 'monitoring', 'prometheus-operator'])).toBe(true)
+      console.log(
+        `[concurrent c] ${line('main refused', loser)}; ${line('post refused', postLoser)}; ${line('main winner', winner)}; ${line('post winner', postWinner)}; ` +
+          `${line('main other', r2!)}; ${line('post other', postOther)}; left: kube-prometheus; namespace ${nsX} ${nsXLeft ? 'left (the refused run created it)' : 'deleted'}; ${nsY} deleted`,
+      )
+    },
+    20 * MIN,
+  )
+
+  it(
+    "the discovery Role deleted and created again by someone else between the main step and the post step: the post step leaves it (not this run's anymore)",
+    async () => {
+      const { cluster, runner } = e2e
+      await ensureKubePrometheus()
+      // The namespace is not the run's: it stays, and so the Role in it can.
+      const ns = `jobs-d-${id()}`
+      removeWhenDone(ns, 'd')
+      await cluster.kubectl(['create', 'namespace', ns])
+      const main = await runner.main(inputs({ namespace: ns, 'release-name': 'd', cleanup: 'true', 'grafana-dashboard': 'false' }))
+      expect(main.code, failed(main)).toBe(0)
+      const before = (await cluster.kubectlJson<{ metadata: { uid: string } }>(['get', 'role', '-n', ns, ROLE])).metadata.uid
+      await cluster.kubectl(['delete', 'role', ROLE, '-n', ns, '--wait=true'])
+      await cluster.kubectl(['create', 'role', ROLE, '-n', ns, '--verb=get', '--resource=pods'])
+      const after = (await cluster.kubectlJson<{ metadata: { uid: string } }>(['get', 'role', '-n', ns, ROLE])).metadata.uid
+      expect(after).not.toBe(before)
+      const post = await runner.post(main.state)
+      expect(post.code, failed(post)).toBe(0)
+      expect(post.stdout).not.toContain('::warning::')
+      expect(post.stdout).toContain(
+        `Left Role ${ns}/${ROLE}: not this run's anymore (deleted and created again since: UID ${after}, this run created ${before})`,
+      )
+      expect((await cluster.kubectlJson<{ metadata: { uid: string } }>(['get', 'role', '-n', ns, ROLE])).metadata.uid).toBe(after)
+      expect(await exists(['rolebinding', '-n', ns, ROLE])).toBe(false)
+      expect(await releases(ns)).toEqual([])
+      expect(await exists(['prometheusrule', '-n', ns, 'd-milvus-alerts'])).toBe(false)
+      expect(await liveNamespace(ns)).toBe(true)
+      console.log(
+        `[concurrent d] ${line('main', main)}; ${line('post', post)}; left: the re-created Role (UID ${after}), namespace ${ns} (not the run's); the run's release, RoleBinding and rules gone`,
+      )
+    },
+    15 * MIN,
+  )
+})
