@@ -176,7 +176,8 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
           '-m',
           '--propagation',
           'private',
-          'sh',
+          // bash, not sh: dash drops the INPUT_* variables whose names hold a '-'.
+          'bash',
           '-c',
           `mount --bind "$0" ${SA_PATH} && exec "$@"`,
           files,
@@ -191,7 +192,7 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
       expect(r.stdout).toContain('context inClusterContext')
       expect(r.stdout).not.toContain('(cluster-wide)')
       // kubectl and helm ran as the ServiceAccount: the release is there, and the forwards answer.
-      expect(await cluster.helm(['list', '-n', ns, '-q'])).toBe(RELEASE)
+      expect((await cluster.helm(['list', '-n', ns, '-q'])).trim()).toBe(RELEASE)
       expect((await cluster.get(`${r.outputs['prometheus-url']}/-/ready`)).status).toBe(200)
       expect((await cluster.get(r.outputs['milvus-metrics-url']!)).body).toContain('milvus_')
       const post = await runner.post(r.state)
