@@ -50,12 +50,73 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   const warning = source.compatibility(parseInt(version.minor, 10))
   if (warning) core.warning(warning)
 
+  // Whether the namespace exists decides whether the run creates it (cluster-wide) or only works in it.
+  const namespace = await kube
+    .find(`/api/v1/namespaces/${inputs.namespace}`)
+    .then((ns) => (ns && !ns.metadata.deletionTimestamp ? 'exists' : 'missing'))
+    .catch((): NamespaceState => 'unknown')
+  const checks = neededPermissions(inputs, source, namespace)
+  const denied: string[] = []
+  // Who the cluster is, beside the access review: the post step compares it before any delete.
+  const identity = kube
+    .find<{ metadata: { uid?: string } }>('/api/v1/namespaces/kube-system')
+    .then((ns) => ns?.metadata.uid && (kube.clusterId = ns.metadata.uid))
+    .catch((e: unknown) =>
+      core.info(
+        `Namespace kube-system is not readable (${e instanceof ApiError ? e.status : (e as Error).message}): the post step checks the API server's URL, not the cluster's identity, before it deletes`,
+      ),
+    )
+  await Promise.all([
+    identity,
+    ...checks.map(async (c) => {
+      const review = await kube.request<{ status?: { allowed?: boolean } }>(
+        'POST',
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: {
+              verb: c.verb,
+              group: c.group,
+              resource: c.resource,
+              ...(c.subresource ? { subresource: c.subresource } : {}),
+              ...(c.namespace ? { namespace: c.namespace } : {}),
+            },
+          },
+        },
+      )
+      if (!review.status?.allowed) denied.push(describePermission(c))
+    }),
+  ])
+  if (denied.length) {
+    throw new Error(
+      `The kubeconfig's identity may not do what the action needs with these inputs; nothing was changed:\n${denied
+        .sort()
+        .map((d) => `  - ${d}`)
+        .join('\n')}\n` +
+        `Grant them (the action's docs/permissions.md has the Roles to apply for each combination of inputs), or use a cluster-admin kubeconfig (kind's default is one).`,
+    )
+  }
+  return kube
+}
+
+/** The release's namespace before the run: there (and not terminating), absent (or terminating), or not readable. */
+export type NamespaceState = 'exists' | 'missing' | 'unknown'
+
+/**
+ * What the run will do with these inputs, as the access review asks it: only that, so an
+ * identity bound to its namespaces passes when it may do what the run does. Cluster-wide
+ * permissions appear only for what the run does cluster-wide: create the release's namespace
+ * (when it is not there), install kube-prometheus, or find an unnamed Prometheus.
+ */
+export function neededPermissions(inputs: Inputs, source: PrometheusSource, namespace: NamespaceState): Permission[] {
   const checks: Permission[] = [
     // A release that is there (install-milvus false) is read, never installed nor held.
     ...(inputs.installMilvus === false
       ? [{ verb: 'list', group: 'monitoring.coreos.com', resource: 'servicemonitors', namespace: inputs.namespace }]
       : [
-          { verb: 'create', group: '', resource: 'namespaces' },
+          ...(namespace === 'exists' ? [] : [{ verb: 'create', group: '', resource: 'namespaces' }]),
           { verb: 'create', group: 'apps', resource: 'deployments', namespace: inputs.namespace },
           { verb: 'create', group: 'apps', resource: 'statefulsets', namespace: inputs.namespace },
           { verb: 'create', group: '', resource: 'services', namespace: inputs.namespace },
@@ -77,42 +138,13 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
   if (needsRbac(inputs.namespace, inputs.prometheusRbac, inputs.installKubePrometheus)) {
     checks.push({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'roles', namespace: inputs.namespace })
   }
-  const denied: string[] = []
-  // Who the cluster is, beside the access review: the post step compares it before any delete.
-  const identity = kube
-    .find<{ metadata: { uid?: string } }>('/api/v1/namespaces/kube-system')
-    .then((ns) => ns?.metadata.uid && (kube.clusterId = ns.metadata.uid))
-    .catch(() => undefined)
-  await Promise.all([
-    identity,
-    ...checks.map(async (c) => {
-      const review = await kube.request<{ status?: { allowed?: boolean } }>(
-        'POST',
-        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-        {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SelfSubjectAccessReview',
-          spec: {
-            resourceAttributes: {
-              verb: c.verb,
-              group: c.group,
-              resource: c.resource,
-              ...(c.subresource ? { subresource: c.subresource } : {}),
-              ...(c.namespace ? { namespace: c.namespace } : {}),
-            },
-          },
-        },
-      )
-      const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
-      if (!review.status?.allowed) denied.push(`${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`)
-    }),
-  ])
-  if (denied.length) {
-    throw new Error(
-      `The kubeconfig's identity may not do what the action needs:\n${denied.map((d) => `  - ${d}`).join('\n')}\nUse a cluster-admin kubeconfig (kind's default is one).`,
-    )
-  }
-  return kube
+  return checks
+}
+
+/** A permission as the preflight names a missing one: verb, resource, and the namespace or cluster-wide. */
+export function describePermission(c: Permission): string {
+  const what = `${c.group ? `${c.resource}.${c.group}` : c.resource}${c.subresource ? `/${c.subresource}` : ''}`
+  return `${c.verb} ${what}${c.namespace ? ` in namespace ${c.namespace}` : ' (cluster-wide)'}`
 }
 
 /**

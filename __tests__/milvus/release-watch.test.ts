@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { Kube, KubeObject } from '../../src/cluster/kube.ts'
+import { ApiError, type Kube, type KubeObject } from '../../src/cluster/kube.ts'
 import {
   CRASH_LOOP_RESTARTS,
   CRASH_LOOP_RESTARTS_PEERS_READY,
@@ -7,6 +7,7 @@ import {
   belongsToRelease,
   SCHEDULING_GRACE_MS,
   watchRelease,
+  withSchedulingDetail,
   IMAGE_PULL_GRACE_MS,
   podProgress,
   refusalInEvent,
@@ -351,5 +352,39 @@ describe('watchRelease: unschedulable pods', () => {
     await vi.advanceTimersByTimeAsync(5 * SCHEDULING_GRACE_MS)
     expect(refused).toBeUndefined()
     w.stop()
+  })
+})
+
+describe('withSchedulingDetail', () => {
+  const refusal = new ClusterRefusal({
+    object: 'Pod milvus/p',
+    reason: 'FailedScheduling',
+    message: '0/1 nodes are available',
+    fix: 'Lower the requests.',
+  })
+  const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'milvus', resources: { requests: { cpu: '8', memory: '1Gi' } } }] } }
+
+  it("names the nodes' allocatable where the identity may list nodes", async () => {
+    const kube = {
+      get: async (path: string) =>
+        path.startsWith('/api/v1/nodes')
+          ? { items: [{ metadata: { name: 'n1' }, status: { allocatable: { cpu: '4', memory: '8Gi', pods: '60' } } }] }
+          : pod,
+    } as unknown as Kube
+    const r = await withSchedulingDetail(kube, refusal)
+    expect(r.fix).toContain('The pod requests: milvus: cpu 8, memory 1Gi.')
+    expect(r.fix).toContain('The nodes can allocate: n1: cpu 4, memory 8Gi, pods 60.')
+  })
+
+  it('keeps the pod requests and says why the nodes are missing when nodes may not be listed (403)', async () => {
+    const kube = {
+      get: async (path: string) => {
+        if (path.startsWith('/api/v1/nodes')) throw new ApiError('GET', path, 403, { message: 'forbidden' })
+        return pod
+      },
+    } as unknown as Kube
+    const r = await withSchedulingDetail(kube, refusal)
+    expect(r.fix).toContain('The pod requests: milvus: cpu 8, memory 1Gi.')
+    expect(r.fix).toContain('the identity may not list nodes')
   })
 })

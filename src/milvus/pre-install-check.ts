@@ -4,7 +4,7 @@
 import * as core from '@actions/core'
 import YAML from 'yaml'
 import type { ChartRef, Helm } from '../cluster/helm.ts'
-import type { Kube, KubeObject } from '../cluster/kube.ts'
+import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import type { Inputs } from '../types.ts'
 import { parseDuration } from '../prometheus/api.ts'
 
@@ -86,9 +86,18 @@ export function mainService(objects: KubeObject[]): { name: string; grpcPort: nu
   return undefined
 }
 
-/** Whether any Service on the cluster has a LoadBalancer address: the sign that something gives them one. Reads at most 500 Services. */
+/**
+ * Whether any Service on the cluster has a LoadBalancer address: the sign that something gives
+ * them one. Reads at most 500 Services; an identity that may not list them cluster-wide is
+ * told so once, and the check is skipped (true).
+ */
 async function loadBalancersServed(kube: Kube): Promise<boolean> {
-  const list = await kube.get<{ items: KubeObject[] }>('/api/v1/services?limit=500')
+  const list = await kube.get<{ items: KubeObject[] }>('/api/v1/services?limit=500').catch((e: unknown) => {
+    if (!(e instanceof ApiError && e.status === 403)) throw e
+    core.info('The identity may not list Services cluster-wide: whether anything gives LoadBalancer Services an address is not checked')
+    return undefined
+  })
+  if (!list) return true
   return list.items.some(
     (s) => ((s.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress ?? []).length > 0,
   )

@@ -453,13 +453,21 @@ export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promi
   try {
     const [pod, nodes] = await Promise.all([
       kube.get<PodObject>(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`),
-      kube.get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>(
-        '/api/v1/nodes?limit=100',
-      ),
+      // Nodes are cluster-wide: an identity of the release's namespace may not list them.
+      kube
+        .get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>('/api/v1/nodes?limit=100')
+        .catch(() => undefined),
     ])
     const requests = (pod.spec?.containers ?? []).map(
       (c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`,
     )
+    if (!nodes)
+      return new ClusterRefusal({
+        object: r.object,
+        reason: r.reason,
+        message: r.clusterMessage,
+        fix: `${r.fix}\nThe pod requests: ${requests.join('; ')}.\n(The nodes' allocatable is not shown: the identity may not list nodes.)`,
+      })
     const allocatable = nodes.items
       .slice(0, 5)
       .map(

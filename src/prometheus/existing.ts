@@ -170,12 +170,28 @@ export class ExistingPrometheus implements PrometheusSource {
     this.description = inputs.prometheus ? `Prometheus ${inputs.prometheus}` : "the cluster's Prometheus"
   }
 
+  /**
+   * A named Prometheus is read in its namespace alone (docs/permissions.md): the resource and its
+   * status, the Services and pods it is reached through, the namespace's labels (its selectors),
+   * its HTTP API through the API server's proxy, and the port-forwards to it. Unnamed, it is
+   * looked for among every namespace's Prometheuses.
+   */
   permissions(): Permission[] {
     const namespace = this.#inputs.prometheus.split('/')[0]
-    if (!namespace) return []
+    if (!namespace) return [{ verb: 'list', group: 'monitoring.coreos.com', resource: 'prometheuses' }]
+    const monitoring = 'monitoring.coreos.com'
     return [
+      { verb: 'get', group: monitoring, resource: 'prometheuses', namespace },
+      { verb: 'list', group: monitoring, resource: 'prometheuses', namespace },
+      { verb: 'watch', group: monitoring, resource: 'prometheuses', namespace },
+      { verb: 'list', group: '', resource: 'services', namespace },
+      { verb: 'list', group: '', resource: 'pods', namespace },
+      { verb: 'get', group: '', resource: 'namespaces', namespace },
       { verb: 'get', group: '', resource: 'pods', subresource: 'proxy', namespace },
       { verb: 'get', group: '', resource: 'services', subresource: 'proxy', namespace },
+      ...(this.#inputs.expose === 'port-forward'
+        ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace }]
+        : []),
     ]
   }
 
@@ -206,15 +222,30 @@ export class ExistingPrometheus implements PrometheusSource {
 }
 
 /**
+ * The Prometheus resources to choose among: the named one alone, read in its namespace, when the
+ * cluster has it (an identity that may read only that namespace needs nothing more); else every
+ * namespace's, for choosePrometheus to choose or to name in its error (none when the identity
+ * may not list them cluster-wide, or the CRD is missing).
+ */
+async function prometheusCandidates(kube: Kube, wanted: string): Promise<{ items: KubeObject[] }> {
+  const [namespace, name] = wanted.split('/')
+  if (namespace && name) {
+    const one = await kube.find(`/apis/monitoring.coreos.com/v1/namespaces/${namespace}/prometheuses/${name}`)
+    if (one) return { items: [one] }
+  }
+  return kube.get<{ items: KubeObject[] }>('/apis/monitoring.coreos.com/v1/prometheuses').catch((e: unknown) => {
+    if (e instanceof ApiError && (e.status === 404 || (wanted && e.status === 403))) return { items: [] }
+    throw e
+  })
+}
+
+/**
  * Reads the Prometheus resources, the chosen one, its pods and the Services of its namespace
  * (and its Alertmanager's). Throws an Error when none can be chosen (see choosePrometheus) or no
  * Service exposes its `web` port.
  */
 export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<PrometheusStack> {
-  const list = await kube.get<{ items: KubeObject[] }>('/apis/monitoring.coreos.com/v1/prometheuses').catch((e: unknown) => {
-    if (e instanceof ApiError && e.status === 404) return { items: [] }
-    throw e
-  })
+  const list = await prometheusCandidates(kube, inputs.prometheus)
   const chosen = choosePrometheus(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(), inputs.prometheus)
   const [namespace, name] = chosen.split('/') as [string, string]
   const prometheus = list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name)!
