@@ -12,7 +12,7 @@ import { secretValues } from './milvus/helm-release.ts'
 import { milvusSource, type MilvusSource } from './milvus/index.ts'
 import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
-import { afterTarget, startAlertRules } from './mixin/after-target.ts'
+import { afterTarget, startAlertDrill, startAlertRules } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
 import { clusterFirst, preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
@@ -137,6 +137,7 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
 async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
   const rules = startAlertRules(run)
+  const drill = startAlertDrill(run)
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
   const { monitor } = wiring
   const scrapePool = scrapePoolFor(monitor.namespace, monitor.name, 0, monitor.kind)
@@ -163,6 +164,7 @@ async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> 
     scrapePool,
     scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
     rules,
+    drill,
   })
   return {
     ...extras,

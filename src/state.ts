@@ -2,7 +2,7 @@
 // cleaned up as far as it got. It records ownership: only what this run created is listed,
 // and the post step deletes nothing else.
 import * as core from '@actions/core'
-import type { KubeConnection, ObjectRef } from './types.ts'
+import type { DrillTarget, KubeConnection, ObjectRef } from './types.ts'
 
 export interface RunState {
   release: string
@@ -31,6 +31,8 @@ export interface RunState {
   releaseHold?: string
   /** The Lease holding the kube-prometheus stack. */
   stackHold?: { namespace: string; name: string }
+  /** An alert fire drill's rule and silence not removed yet (the post step removes them). */
+  drill?: DrillTarget
 }
 
 const KEY = 'run'
