@@ -5,7 +5,9 @@
 // pod's ServiceAccount token, reloaded when the operator changes either. Each Alertmanager pod
 // (the operator's alertmanager-<name>-N) runs a real Alertmanager on the pod's IP:9093 with the
 // configuration the operator generated (Secret alertmanager-<name>-generated), reloaded when it
-// changes, and without gossip between replicas. It also keeps the set
+// changes; the replicas of one Alertmanager gossip on their pod IPs' port 9094, as the operator's
+// StatefulSet has them do (its --cluster.peer names are DNS names nothing resolves here), so a
+// silence made on one reaches all. It also keeps the set
 // of pod IPs annotated local-cluster.milvus-monitoring-action/metrics-down: "true", whose
 // Milvus stand-in /metrics answers 503 (their targets go down; the pods stay Ready).
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -270,13 +272,18 @@ export class PodRunner {
     const container = pod.spec?.containers.find((c) => c.name === 'alertmanager')
     // The pod's own web flags: the route prefix and external URL the operator derived from the resource.
     const web = (container?.args ?? []).filter((a) => a.startsWith('--web.route-prefix=') || a.startsWith('--web.external-url='))
-    log(`starting Alertmanager for ${key} on ${ip}:9093`)
+    const label = (container?.args ?? []).filter((a) => a.startsWith('--cluster.label='))
+    // The replicas running already are this one's peers; memberlist joins both ways.
+    const peers = [...this.running.values()].filter((r) => r.alertmanager === instance).map((r) => `--cluster.peer=${r.ip}:9094`)
+    log(`starting Alertmanager for ${key} on ${ip}:9093 (${peers.length} peer(s))`)
     const proc: Proc = this.procs.start(`alertmanager-${key.replace('/', '_')}`, this.o.alertmanagerBinary, [
       `--config.file=${configFile}`,
       `--storage.path=${join(dir, 'data')}`,
       `--web.listen-address=${ip}:9093`,
-      // No gossip: each replica keeps its own alerts and silences.
-      '--cluster.listen-address=',
+      `--cluster.listen-address=${ip}:9094`,
+      `--cluster.advertise-address=${ip}:9094`,
+      ...peers,
+      ...label,
       ...web,
     ])
     const prefix = (web.find((a) => a.startsWith('--web.route-prefix='))?.split('=')[1] ?? '/').replace(/\/+$/, '')

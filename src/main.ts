@@ -27,7 +27,7 @@ import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { Transfers } from './tools/download.ts'
 import { installTools } from './tools/install.ts'
-import type { RunResult } from './types.ts'
+import type { AlertDrillResult, RunResult } from './types.ts'
 
 export async function run(): Promise<void> {
   let current: Run | undefined
@@ -126,18 +126,20 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
   try {
     // Milvus needs only the CRDs; it installs while the rest of the stack comes up.
     await prometheus.start(stacked)
-    await Promise.all([prometheus.ready(stacked), milvus.install(stacked)])
-    return await monitor(stacked, milvus)
+    const ready = prometheus.ready(stacked)
+    // The alert fire drill needs only the Prometheus: it runs while Milvus installs.
+    const drill = startAlertDrill(stacked, ready)
+    await Promise.all([ready, milvus.install(stacked)])
+    return await monitor(stacked, milvus, drill)
   } finally {
     watch.stop()
   }
 }
 
 /** From an installed release to its target up, then the mixin: the same whichever sources ran. */
-async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> {
+async function monitor(run: StackRun, milvus: MilvusSource, drill: Promise<AlertDrillResult> | undefined): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
   const rules = startAlertRules(run)
-  const drill = startAlertDrill(run)
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
   const { monitor } = wiring
   const scrapePool = scrapePoolFor(monitor.namespace, monitor.name, 0, monitor.kind)

@@ -41,28 +41,31 @@ async function rulesNamespaceOf({ kube, stack, inputs }: StackRun): Promise<stri
 
 /**
  * With alert-drill: starts the alert fire drill (src/mixin/alert-drill.ts) as the phase 'Alert
- * drill'; undefined without. It needs only the stack, so it runs while Milvus comes up. A
- * failure (no Alertmanager wired to the Prometheus, a wait cut off) ends the run at once; the
- * failure path waits for the drill to remove its rule and silence (a critical work).
+ * drill' once `after` (the Prometheus serving) resolves; undefined without. It needs only the
+ * stack, so it runs while Milvus comes up. A failure (no Alertmanager wired to the Prometheus, a
+ * wait cut off) ends the run at once; the failure path waits for the drill to remove its rule
+ * and silence (a critical work).
  */
-export function startAlertDrill(run: StackRun): Promise<AlertDrillResult> | undefined {
+export function startAlertDrill(run: StackRun, after: Promise<unknown> = Promise.resolve()): Promise<AlertDrillResult> | undefined {
   const { budget, kube, stack, inputs } = run
   if (!inputs.alertDrill) return undefined
-  const drill = budget.phase('Alert drill', async () => {
-    const where = await rulesNamespaceOf(run)
-    return budget.wait('the alert fire drill to fire and reach Alertmanager', (signal) =>
-      runAlertDrill({
-        kube,
-        stack,
-        ruleNamespace: where,
-        milvusNamespace: inputs.namespace,
-        release: inputs.releaseName,
-        prometheus: prometheusRequest(kube, stack, { timeoutMs: 5000 }),
-        record: (target) => run.state.record({ drill: target }),
-        signal,
-      }),
-    )
-  })
+  const drill = after.then(() =>
+    budget.phase('Alert drill', async () => {
+      const where = await rulesNamespaceOf(run)
+      return budget.wait('the alert fire drill to fire and reach Alertmanager', (signal) =>
+        runAlertDrill({
+          kube,
+          stack,
+          ruleNamespace: where,
+          milvusNamespace: inputs.namespace,
+          release: inputs.releaseName,
+          prometheus: prometheusRequest(kube, stack, { timeoutMs: 5000 }),
+          record: (target) => run.state.record({ drill: target }),
+          signal,
+        }),
+      )
+    }),
+  )
   budget.critical(drill).catch((e: unknown) => budget.fail(e as Error))
   return drill
 }
