@@ -137,6 +137,39 @@ describe('the post step', () => {
       },
       ['check the cluster'],
     ],
+    [
+      'an alert drill the main step did not end, without cleanup: its rule, alert and silence removed all the same',
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: false,
+        kubectlPath: '/k',
+        drill: {
+          alertmanager: { namespace: 'monitoring', name: 'alertmanager-main', port: 'web', pathPrefix: '' },
+          rule: { namespace: 'ns', name: 'r-alert-drill' },
+          silenceId: 's-1',
+        },
+      },
+      [
+        "delete the alert drill's rule ns/r-alert-drill",
+        "resolve the alert drill's alert in Alertmanager monitoring/alertmanager-main",
+        "expire the alert drill's silence s-1",
+      ],
+    ],
+    [
+      'an alert drill stopped before its silence existed: only its rule',
+      {
+        release: 'r',
+        namespace: 'ns',
+        cleanup: false,
+        kubectlPath: '/k',
+        drill: {
+          alertmanager: { namespace: 'monitoring', name: 'alertmanager-main', port: 'web', pathPrefix: '' },
+          rule: { namespace: 'ns', name: 'r-alert-drill' },
+        },
+      },
+      ["delete the alert drill's rule ns/r-alert-drill"],
+    ],
   ])('stages: %s', (_n, state, want) => expect(cleanupStages(state).map((s) => s.name)).toEqual(want))
 })
 

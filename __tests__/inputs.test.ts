@@ -56,6 +56,7 @@ describe('defaults', () => {
       assertions: [],
       dashboardCheck: 'report',
       dashboardMinCoverage: 0,
+      alertDrill: false,
       diagnostics: 'on-failure',
     })
   })

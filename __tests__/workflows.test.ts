@@ -241,7 +241,7 @@ describe('e2e.yml', () => {
 
   // The checks live in .github/scripts/, where the local end-to-end suite runs them too.
   const e2eSteps = stepsOf(wf).filter((s) => s.run !== undefined)
-  const scriptOf = (run: string) => /^bash (\.github\/scripts\/[\w.-]+\.sh)(?: [\w-]+)*$/.exec(run.trim())?.[1]
+  const scriptOf = (run: string) => /^(?:bash|node) (\.github\/scripts\/[\w.-]+\.(?:sh|mjs))(?: [\w-]+)*$/.exec(run.trim())?.[1]
   const localSuite = readdirSync(join(repo, '__tests__', 'e2e'))
     .filter((f) => f.endsWith('.test.ts'))
     .map((f) => readFileSync(join(repo, '__tests__', 'e2e', f), 'utf8'))

@@ -70,6 +70,26 @@ want prometheus-operator && build prometheus-operator "$PROMETHEUS_OPERATOR_VERS
 want prometheus && build prometheus "$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" github.com/prometheus/prometheus/cmd/prometheus \
   -- "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}"
+# Alertmanager for kube-prometheus' alertmanager pods. Its ui package embeds the web UI's built
+# assets (ui/app/dist), which the published module leaves out: the build uses a copy of the module
+# with a placeholder page there (the action and the tests use the API, not the UI).
+alertmanager_source() {
+  local src="$cache/build/alertmanager-src-$ALERTMANAGER_VERSION" mod
+  if [ ! -f "$src/ui/app/dist/elm/index.html" ]; then
+    mod=$(go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src"
+    for ui in elm mantine; do
+      mkdir -p "$src/ui/app/dist/$ui"
+      echo '<!doctype html><title>Alertmanager</title><p>Built without the web UI: use the API (/api/v2/).' > "$src/ui/app/dist/$ui/index.html"
+    done
+  fi
+  echo "replace github.com/prometheus/alertmanager => $src"
+}
+if want alertmanager; then
+  REPLACES=$(alertmanager_source) build alertmanager "$ALERTMANAGER_VERSION" \
+    "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager/cmd/alertmanager \
+    -- "-X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v}"
+fi
 # promtool, from the same Prometheus module, unit-tests the action's alert rules (`promtool test rules`).
 want promtool && build promtool "$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" github.com/prometheus/prometheus/cmd/promtool \

@@ -2,7 +2,12 @@
 // prometheus-operator pod runs the real operator (out of cluster, from its pod's arguments), and
 // each Prometheus pod a real Prometheus on the pod's IP, with the configuration the operator
 // generated, its rule files (the operator's prometheus-<name>-rulefiles-N ConfigMaps) and the
-// pod's ServiceAccount token, reloaded when the operator changes either. It also keeps the set
+// pod's ServiceAccount token, reloaded when the operator changes either. Each Alertmanager pod
+// (the operator's alertmanager-<name>-N) runs a real Alertmanager on the pod's IP:9093 with the
+// configuration the operator generated (Secret alertmanager-<name>-generated), reloaded when it
+// changes; the replicas of one Alertmanager gossip on their pod IPs' port 9094, as the operator's
+// StatefulSet has them do (its --cluster.peer names are DNS names nothing resolves here), so a
+// silence made on one reaches all. It also keeps the set
 // of pod IPs annotated local-cluster.milvus-monitoring-action/metrics-down: "true", whose
 // Milvus stand-in /metrics answers 503 (their targets go down; the pods stay Ready).
 import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -15,6 +20,7 @@ import { startMetricsApi } from './metrics-api.ts'
 
 interface Options {
   prometheusBinary: string
+  alertmanagerBinary: string
   operatorBinary: string
   kubeconfig: string
   operatorKubeconfig: string
@@ -32,6 +38,7 @@ interface Running {
   stop: () => Promise<void>
   reload?: () => Promise<void>
   instance?: string // Prometheus resource, as namespace/name, for config reloads
+  alertmanager?: string // Alertmanager resource, as namespace/name, for config reloads
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount/'
@@ -74,6 +81,7 @@ export class PodRunner {
   private readonly procs: Procs
   private readonly running = new Map<string, Running>()
   private readonly configs = new Map<string, string>() // Prometheus name -> generated config
+  private readonly amConfigs = new Map<string, string>() // Alertmanager namespace/name -> generated config
   private readonly ruleFiles = new Map<string, Map<string, Record<string, string>>>() // Prometheus namespace/name -> ConfigMap name -> files
   private readonly downIps = new Set<string>()
   private readonly aborts: Array<{ abort: () => void }> = []
@@ -102,6 +110,12 @@ export class PodRunner {
   /** The IP of a running Prometheus, the first by pod name, for port-forwards to any of them. */
   livePrometheusIp(): string | undefined {
     const live = [...this.running.values()].filter((r) => r.instance).sort((a, b) => a.key.localeCompare(b.key))
+    return live[0]?.ip
+  }
+
+  /** The IP of a running Alertmanager, the first by pod name, for port-forwards to any of them. */
+  liveAlertmanagerIp(): string | undefined {
+    const live = [...this.running.values()].filter((r) => r.alertmanager).sort((a, b) => a.key.localeCompare(b.key))
     return live[0]?.ip
   }
 
@@ -154,6 +168,8 @@ export class PodRunner {
     const name = labels['app.kubernetes.io/name']
     if (name === 'prometheus' && labels['operator.prometheus.io/name']) {
       await this.startPrometheus(key, pod, ip!, `${pod.metadata?.namespace}/${labels['operator.prometheus.io/name']}`)
+    } else if (name === 'alertmanager' && labels['alertmanager']) {
+      this.startAlertmanager(key, pod, ip!, `${pod.metadata?.namespace}/${labels['alertmanager']}`)
     } else if (name === 'prometheus-operator' && labels['app.kubernetes.io/component'] === 'controller') {
       this.startOperator(key, pod, ip!)
     } else if (name === 'prometheus-adapter') {
@@ -249,6 +265,44 @@ export class PodRunner {
     })
   }
 
+  private startAlertmanager(key: string, pod: k8s.V1Pod, ip: string, instance: string): void {
+    const dir = join(this.o.runDir, 'pods', key.replace('/', '_'))
+    mkdirSync(join(dir, 'data'), { recursive: true })
+    const configFile = join(dir, 'alertmanager.yaml')
+    // Until the operator has generated one: a configuration Alertmanager accepts.
+    const writeConfig = () =>
+      writeFileSync(configFile, this.amConfigs.get(instance) ?? 'route: {receiver: "null"}\nreceivers: [{name: "null"}]\n')
+    writeConfig()
+    const container = pod.spec?.containers.find((c) => c.name === 'alertmanager')
+    // The pod's own web flags: the route prefix and external URL the operator derived from the resource.
+    const web = (container?.args ?? []).filter((a) => a.startsWith('--web.route-prefix=') || a.startsWith('--web.external-url='))
+    const label = (container?.args ?? []).filter((a) => a.startsWith('--cluster.label='))
+    // The replicas running already are this one's peers; memberlist joins both ways.
+    const peers = [...this.running.values()].filter((r) => r.alertmanager === instance).map((r) => `--cluster.peer=${r.ip}:9094`)
+    log(`starting Alertmanager for ${key} on ${ip}:9093 (${peers.length} peer(s))`)
+    const proc: Proc = this.procs.start(`alertmanager-${key.replace('/', '_')}`, this.o.alertmanagerBinary, [
+      `--config.file=${configFile}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=${ip}:9093`,
+      `--cluster.listen-address=${ip}:9094`,
+      `--cluster.advertise-address=${ip}:9094`,
+      ...peers,
+      ...label,
+      ...web,
+    ])
+    const prefix = (web.find((a) => a.startsWith('--web.route-prefix='))?.split('=')[1] ?? '/').replace(/\/+$/, '')
+    this.running.set(key, {
+      key,
+      ip,
+      alertmanager: instance,
+      stop: () => this.procs.stop(proc),
+      reload: async () => {
+        writeConfig()
+        await fetch(`http://${ip}:9093${prefix}/-/reload`, { method: 'POST' }).catch(() => undefined)
+      },
+    })
+  }
+
   private async onConfigMap(type: string, c: k8s.V1ConfigMap): Promise<void> {
     const name = c.metadata?.name ?? ''
     const m = /^prometheus-(.+)-rulefiles-\d+$/.exec(name)
@@ -262,6 +316,17 @@ export class PodRunner {
   }
 
   private async onSecret(type: string, s: k8s.V1Secret): Promise<void> {
+    const am = /^alertmanager-(.+)-generated$/.exec(s.metadata?.name ?? '')
+    const amGz = s.data?.['alertmanager.yaml.gz']
+    if (am && amGz && type !== 'DELETED') {
+      const instance = `${s.metadata?.namespace}/${am[1]!}`
+      const config = gunzipSync(Buffer.from(amGz, 'base64')).toString('utf8')
+      if (this.amConfigs.get(instance) === config) return
+      this.amConfigs.set(instance, config)
+      // What the config-reloader container does in a real pod.
+      for (const r of this.running.values()) if (r.alertmanager === instance) await r.reload?.()
+      return
+    }
     const m = /^prometheus-(.+)$/.exec(s.metadata?.name ?? '')
     const gz = s.data?.['prometheus.yaml.gz']
     if (!m || !gz || type === 'DELETED') return

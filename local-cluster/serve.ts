@@ -179,6 +179,7 @@ export async function serve(nodeCount: number, timeline: Profile = 'instant'): P
     )
     runner = new PodRunner(kc, {
       prometheusBinary: bin('prometheus'),
+      alertmanagerBinary: bin('alertmanager'),
       operatorBinary: bin('prometheus-operator'),
       kubeconfig: l.kubeconfig,
       operatorKubeconfig,

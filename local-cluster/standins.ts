@@ -1,6 +1,6 @@
-// Listeners for what kube-prometheus and Milvus serve but cannot run here: Grafana, Alertmanager
-// and Milvus' gRPC port answer simply; 127.0.0.1:9090, where kwok sends port-forwards to any
-// Prometheus pod, relays to a live real Prometheus.
+// Listeners for what kube-prometheus and Milvus serve but cannot run here: Grafana and Milvus'
+// gRPC port answer simply; 127.0.0.1:9090 and 127.0.0.1:9093, where kwok sends port-forwards to
+// any Prometheus or Alertmanager pod, relay to a live real one (pod-runner.ts runs them).
 //
 // Grafana answers exactly the documented HTTP API endpoints the action and its tests use, with
 // kube-prometheus' Grafana's login (admin/admin, basic auth) and its one provisioned datasource
@@ -142,20 +142,12 @@ export function grafanaHandler(): http.RequestListener {
   }
 }
 
-export async function startStandins(runner: PodRunner): Promise<{ close(): Promise<void> }> {
-  const grafana = http.createServer(grafanaHandler())
-  const alertmanager = http.createServer((req, res) => {
-    req.resume()
-    if (req.url?.startsWith('/api/v2/status'))
-      return json(res, { cluster: { status: 'ready' }, versionInfo: { version: 'local-cluster stand-in' } })
-    res.writeHead(200).end('OK')
-  })
-  // Accepts gRPC connections and holds them: enough for "is the endpoint reachable".
-  const milvusGrpc = net.createServer((socket) => socket.on('error', () => undefined).resume())
-  const prometheus = net.createServer((client) => {
-    const ip = runner.livePrometheusIp()
+/** A TCP relay to `port` of the IP `target` names at each connection (closed when there is none). */
+function relay(port: number, target: () => string | undefined): net.Server {
+  return net.createServer((client) => {
+    const ip = target()
     if (!ip) return client.destroy()
-    const upstream = net.connect(9090, ip)
+    const upstream = net.connect(port, ip)
     client.pipe(upstream).pipe(client)
     const end = () => {
       client.destroy()
@@ -164,11 +156,19 @@ export async function startStandins(runner: PodRunner): Promise<{ close(): Promi
     client.on('error', end)
     upstream.on('error', end)
   })
+}
+
+export async function startStandins(runner: PodRunner): Promise<{ close(): Promise<void> }> {
+  const grafana = http.createServer(grafanaHandler())
+  // Accepts gRPC connections and holds them: enough for "is the endpoint reachable".
+  const milvusGrpc = net.createServer((socket) => socket.on('error', () => undefined).resume())
+  const prometheus = relay(9090, () => runner.livePrometheusIp())
+  const alertmanager = relay(9093, () => runner.liveAlertmanagerIp())
   const servers: Array<[net.Server, number, string]> = [
     [grafana, 3000, '0.0.0.0'],
-    [alertmanager, 9093, '0.0.0.0'],
     [milvusGrpc, 19530, '0.0.0.0'],
     [prometheus, 9090, '127.0.0.1'],
+    [alertmanager, 9093, '127.0.0.1'],
   ]
   for (const [s, port, host] of servers) await listen(s, port, host)
   return {

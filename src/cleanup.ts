@@ -12,6 +12,8 @@ import { Helm } from './cluster/helm.ts'
 import type { ObjectRef } from './prometheus/ownership.ts'
 import { FIELD_MANAGER, HOLD_LABEL, milvusRuleName } from './marks.ts'
 import { otherHolders, type LeaseObject } from './holds.ts'
+import { alertsPath, heldInAlertmanager } from './mixin/alert-drill.ts'
+import type { DrillTarget } from './types.ts'
 
 /** One step of the cleanup; `run` throws to report a failure. */
 export interface Stage {
@@ -213,6 +215,8 @@ export function cleanupStages(state: RunState): Stage[] {
     name: "release this run's hold on the stack",
     run: async () => void (await kubectl.run(['delete', 'lease', stackHold.name, '-n', stackHold.namespace, '--ignore-not-found'])),
   }
+  // An alert fire drill the main step did not end (it was killed): removed with cleanup or without.
+  if (state.drill) stages.push(...drillStages(kubectl, state.drill, state.namespace, state.release))
   if (!state.cleanup) return releaseHolds ? [...stages, releaseHolds] : stages
 
   // Who else uses what this run created, asked once before any of it is deleted.
@@ -324,6 +328,69 @@ export function cleanupStages(state: RunState): Stage[] {
     })
   })
   if (releaseHolds) stages.push(releaseHolds)
+  return stages
+}
+
+/** The API path of a request through the proxy of a Service or Pod port. */
+function proxyPath(namespace: string, resource: 'services' | 'pods', name: string, port: string | number, path: string): string {
+  return `/api/v1/namespaces/${namespace}/${resource}/${name}:${port}/proxy${path}`
+}
+
+/**
+ * What src/mixin/alert-drill.ts's endDrill does, with kubectl: the drill's rule deleted, its
+ * alert resolved on every ready Alertmanager replica, its silence expired.
+ */
+export function drillStages(kubectl: Kubectl, t: DrillTarget, namespace: string, release: string): Stage[] {
+  const am = t.alertmanager
+  const stages: Stage[] = [
+    {
+      name: `delete the alert drill's rule ${t.rule.namespace}/${t.rule.name}`,
+      run: async () => {
+        await kubectl.run(['delete', 'prometheusrule', t.rule.name, '-n', t.rule.namespace, '--ignore-not-found'])
+        core.info(`Deleted the alert drill's rule ${t.rule.namespace}/${t.rule.name}`)
+      },
+    },
+  ]
+  const silence = t.silenceId
+  if (!silence) return stages
+  stages.push({
+    name: `resolve the alert drill's alert in Alertmanager ${am.namespace}/${am.name}`,
+    run: async () => {
+      const slices = JSON.parse(
+        (await kubectl.run(['get', 'endpointslices', '-n', am.namespace, '-l', `kubernetes.io/service-name=${am.name}`, '-o', 'json']))
+          .stdout,
+      ) as { items: Array<{ endpoints?: Array<{ targetRef?: { name?: string } }>; ports?: Array<{ name?: string; port?: number }> }> }
+      for (const s of slices.items) {
+        const port = (s.ports ?? []).find((p) => p.name === am.port || p.port === am.port)?.port
+        for (const pod of (s.endpoints ?? []).map((e) => e.targetRef?.name).filter((n): n is string => !!n && !!port)) {
+          const base = proxyPath(am.namespace, 'pods', pod, port!, am.pathPrefix)
+          const held = heldInAlertmanager(
+            JSON.parse((await kubectl.run(['get', '--raw', base + alertsPath(namespace, release)])).stdout),
+            namespace,
+            release,
+          )
+          const now = new Date().toISOString()
+          if (held.length)
+            await kubectl.run(['create', '--raw', `${base}/api/v2/alerts`, '-f', '-'], {
+              input: JSON.stringify(held.map((a) => ({ labels: a.labels, startsAt: a.startsAt ?? now, endsAt: now }))),
+            })
+        }
+      }
+    },
+  })
+  stages.push({
+    name: `expire the alert drill's silence ${silence}`,
+    run: async () => {
+      const r = await kubectl.run(
+        ['delete', '--raw', proxyPath(am.namespace, 'services', am.name, am.port, `${am.pathPrefix}/api/v2/silence/${silence}`)],
+        {
+          allowFailure: true,
+        },
+      )
+      if (r.exitCode !== 0 && !/already expired|not found/i.test(r.stderr + r.stdout)) throw new Error(r.stderr.trim())
+      core.info(`Expired the alert drill's silence ${silence} in Alertmanager ${am.namespace}/${am.name}`)
+    },
+  })
   return stages
 }
 

@@ -43,6 +43,7 @@ export const INPUT_DEFAULTS = {
   assertions: '',
   'dashboard-check': 'report',
   'dashboard-min-coverage': '0',
+  'alert-drill': 'false',
   diagnostics: 'on-failure',
 } as const
 
@@ -411,6 +412,7 @@ export function parseInputs(get: (name: string) => string, warn: (message: strin
     'report',
   )
   const dashboardMinCoverage = take(percent('dashboard-min-coverage', raw('dashboard-min-coverage')), 0)
+  const alertDrill = take(boolean('alert-drill', raw('alert-drill')), false)
   const diagnostics = take<'on-failure' | 'always'>(oneOf('diagnostics', raw('diagnostics'), ['on-failure', 'always']), 'on-failure')
 
   const urls: Array<[InputName, string]> = [
@@ -459,6 +461,7 @@ export function parseInputs(get: (name: string) => string, warn: (message: strin
     assertions: parsedAssertions.assertions,
     dashboardCheck,
     dashboardMinCoverage,
+    alertDrill,
     diagnostics,
   }
 }

@@ -12,7 +12,7 @@ import { secretValues } from './milvus/helm-release.ts'
 import { milvusSource, type MilvusSource } from './milvus/index.ts'
 import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
-import { afterTarget, startAlertRules } from './mixin/after-target.ts'
+import { afterTarget, startAlertDrill, startAlertRules } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
 import { clusterFirst, preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
@@ -27,7 +27,7 @@ import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { Transfers } from './tools/download.ts'
 import { installTools } from './tools/install.ts'
-import type { RunResult } from './types.ts'
+import type { AlertDrillResult, RunResult } from './types.ts'
 
 export async function run(): Promise<void> {
   let current: Run | undefined
@@ -126,15 +126,18 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
   try {
     // Milvus needs only the CRDs; it installs while the rest of the stack comes up.
     await prometheus.start(stacked)
-    await Promise.all([prometheus.ready(stacked), milvus.install(stacked)])
-    return await monitor(stacked, milvus)
+    const ready = prometheus.ready(stacked)
+    // The alert fire drill needs only the Prometheus: it runs while Milvus installs.
+    const drill = startAlertDrill(stacked, ready)
+    await Promise.all([ready, milvus.install(stacked)])
+    return await monitor(stacked, milvus, drill)
   } finally {
     watch.stop()
   }
 }
 
 /** From an installed release to its target up, then the mixin: the same whichever sources ran. */
-async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> {
+async function monitor(run: StackRun, milvus: MilvusSource, drill: Promise<AlertDrillResult> | undefined): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
   const rules = startAlertRules(run)
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
@@ -163,6 +166,7 @@ async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> 
     scrapePool,
     scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
     rules,
+    drill,
   })
   return {
     ...extras,

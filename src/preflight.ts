@@ -132,6 +132,15 @@ export function neededPermissions(inputs: Inputs, source: PrometheusSource, name
     ...(inputs.alertRules.builtin || inputs.alertRules.files.length
       ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }]
       : []),
+    // The alert fire drill's rule, applied and deleted (its Alertmanager is known only later).
+    ...(inputs.alertDrill
+      ? ['create', 'delete'].map((verb) => ({
+          verb,
+          group: 'monitoring.coreos.com',
+          resource: 'prometheusrules',
+          namespace: inputs.namespace,
+        }))
+      : []),
   ]
   // What the Prometheus source will do: install a stack, or ask one through the API server.
   checks.push(...source.permissions())

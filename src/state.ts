@@ -4,7 +4,7 @@
 // its UID. The post step deletes nothing else, and nothing whose UID changed since (deleted and
 // created again by someone else).
 import * as core from '@actions/core'
-import type { KubeConnection, ObjectRef } from './types.ts'
+import type { DrillTarget, KubeConnection, ObjectRef } from './types.ts'
 
 /**
  * What cleanup does with a created object when someone else still uses its part: 'stack'
@@ -63,6 +63,8 @@ export interface RunState {
   releaseHold?: string
   /** The Lease holding the kube-prometheus stack. */
   stackHold?: { namespace: string; name: string }
+  /** An alert fire drill's rule and silence not removed yet (the post step removes them). */
+  drill?: DrillTarget
 }
 
 const KEY = 'run'

@@ -46,6 +46,8 @@ export interface Inputs {
   dashboardCheck: 'report' | 'gate' | 'off'
   /** Percent of the dashboard's panels that must show data for the gate to hold. */
   dashboardMinCoverage: number
+  /** The alert fire drill (src/mixin/alert-drill.ts). */
+  alertDrill: boolean
   diagnostics: 'on-failure' | 'always'
 }
 
@@ -97,7 +99,33 @@ export interface RunResult {
   dashboardCheck?: DashboardCheck // unless dashboard-check is off
   alertRules: LoadedGroup[] // groups Prometheus reports loaded and healthy
   assertions: AssertionVerdict[]
+  alertDrill?: AlertDrillResult // with alert-drill: true
   diagnosticsDir?: string // with diagnostics: always
+}
+
+/** What an alert fire drill made, for its removal (by the drill, else by the post step). */
+export interface DrillTarget {
+  /** The Alertmanager Service the run's Prometheus sends alerts to. */
+  alertmanager: { namespace: string; name: string; port: string | number; pathPrefix: string }
+  rule: { namespace: string; name: string }
+  silenceId?: string
+}
+
+/** The alert fire drill's outcome (output alert-drill-result). */
+export interface AlertDrillResult {
+  alert: string
+  /** namespace/name of the drill's PrometheusRule (deleted by now). */
+  prometheusRule: string
+  /** namespace/name:port of the Alertmanager Service. */
+  alertmanager: string
+  silenceId: string
+  /** ms from the rule's apply to Prometheus reporting the alert firing. */
+  firingMs: number
+  /** ms from the rule's apply to Alertmanager holding the alert. */
+  alertmanagerMs: number
+  /** How Alertmanager held it: 'suppressed' by the drill's silence, or 'active'. */
+  state: 'active' | 'suppressed'
+  silencedBy: string[]
 }
 
 export type Comparison = '==' | '!=' | '>' | '>=' | '<' | '<='

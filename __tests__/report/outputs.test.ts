@@ -57,6 +57,16 @@ const result: RunResult = {
   },
   alertRules: [{ prometheusRule: 'milvus/my-release-milvus-alerts', group: 'milvus-milvus-my-release', rules: 6 }],
   assertions: [{ name: 'up', query: 'up', expected: 'result[0] == 1', lastValue: '[1]', held: true, measurements: 1, failures: 0 }],
+  alertDrill: {
+    alert: 'MilvusMonitoringActionDrill',
+    prometheusRule: 'milvus/my-release-alert-drill',
+    alertmanager: 'monitoring/alertmanager-main:web',
+    silenceId: 'a1b2',
+    firingMs: 2100,
+    alertmanagerMs: 2600,
+    state: 'suppressed',
+    silencedBy: ['a1b2'],
+  },
   diagnosticsDir: '/tmp/diag',
 }
 
@@ -86,6 +96,8 @@ const expectedOutputs: Record<OutputName, string> = {
   'alert-rule-groups': '[{"prometheusRule":"milvus/my-release-milvus-alerts","group":"milvus-milvus-my-release","rules":6}]',
   'assertion-results':
     '[{"name":"up","query":"up","expected":"result[0] == 1","lastValue":"[1]","held":true,"measurements":1,"failures":0}]',
+  'alert-drill-result':
+    '{"alert":"MilvusMonitoringActionDrill","prometheusRule":"milvus/my-release-alert-drill","alertmanager":"monitoring/alertmanager-main:web","silenceId":"a1b2","firingMs":2100,"alertmanagerMs":2600,"state":"suppressed","silencedBy":["a1b2"]}',
   'diagnostics-dir': '/tmp/diag',
 }
 

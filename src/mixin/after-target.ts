@@ -1,11 +1,12 @@
 // What runs once the Milvus target is up, side by side: the Grafana dashboard, its data check
 // (beside the load: it needs only the dashboard JSON, read once, and Prometheus), the alert rules
-// (applied earlier, awaited here) and the PromQL assertions. Each is its own phase in the timings,
+// and the alert fire drill (both started earlier, awaited here) and the PromQL assertions. Each is its own phase in the timings,
 // and each asks the run's Prometheus (run.stack), whichever source provided it.
 import * as core from '@actions/core'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
-import type { AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
+import type { AlertDrillResult, AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
+import { runAlertDrill } from './alert-drill.ts'
 import { applyAlertRules, ruleNamespace } from './alert-rules.ts'
 import { evaluateAssertions } from './assertions.ts'
 import { loadDashboard, readDashboard, type DashboardJson } from './dashboard.ts'
@@ -19,11 +20,7 @@ import { checkDashboard, gateProblem } from './dashboard-check.ts'
 export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
   const { budget, kube, stack, inputs } = run
   const rules = budget.phase('Alert rules', async () => {
-    const labels =
-      stack.ruleNamespaceSelector === null
-        ? undefined
-        : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
-    const where = ruleNamespace(stack, inputs.namespace, labels)
+    const where = await rulesNamespaceOf(run)
     if (where !== inputs.namespace) run.state.record({ rulesNamespace: where })
     return budget.wait('Prometheus to load the alert rules', (signal) =>
       applyAlertRules(inputs, {
@@ -52,6 +49,46 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
   return rules
 }
 
+/** The namespace the Prometheus reads the run's PrometheusRules in (see ruleNamespace); throws when none. */
+async function rulesNamespaceOf({ kube, stack, inputs }: StackRun): Promise<string> {
+  const labels =
+    stack.ruleNamespaceSelector === null
+      ? undefined
+      : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
+  return ruleNamespace(stack, inputs.namespace, labels)
+}
+
+/**
+ * With alert-drill: starts the alert fire drill (src/mixin/alert-drill.ts) as the phase 'Alert
+ * drill' once `after` (the Prometheus serving) resolves; undefined without. It needs only the
+ * stack, so it runs while Milvus comes up. A failure (no Alertmanager wired to the Prometheus, a
+ * wait cut off) ends the run at once; the failure path waits for the drill to remove its rule
+ * and silence (a critical work).
+ */
+export function startAlertDrill(run: StackRun, after: Promise<unknown> = Promise.resolve()): Promise<AlertDrillResult> | undefined {
+  const { budget, kube, stack, inputs } = run
+  if (!inputs.alertDrill) return undefined
+  const drill = after.then(() =>
+    budget.phase('Alert drill', async () => {
+      const where = await rulesNamespaceOf(run)
+      return budget.wait('the alert fire drill to fire and reach Alertmanager', (signal) =>
+        runAlertDrill({
+          kube,
+          stack,
+          ruleNamespace: where,
+          milvusNamespace: inputs.namespace,
+          release: inputs.releaseName,
+          prometheus: prometheusRequest(kube, stack, { timeoutMs: 5000 }),
+          record: (target) => run.state.record({ drill: target }),
+          signal,
+        }),
+      )
+    }),
+  )
+  budget.critical(drill).catch((e: unknown) => budget.fail(e as Error))
+  return drill
+}
+
 export interface AfterTarget {
   /** Grafana's URL for the dashboard's deep link (the forwarded one with expose port-forward). */
   grafanaUrl: string
@@ -59,6 +96,7 @@ export interface AfterTarget {
   /** The Milvus target's scrape interval, ms (the assertions' default pace). */
   scrapeIntervalMs?: number
   rules: Promise<LoadedGroup[]>
+  drill?: Promise<AlertDrillResult> | undefined
 }
 
 /**
@@ -96,14 +134,20 @@ async function dashboardData(run: StackRun, c: AfterTarget, dashboard: () => Pro
 export async function afterTarget(
   run: StackRun,
   c: AfterTarget,
-): Promise<{ dashboard?: LoadedDashboard; dashboardCheck?: DashboardCheck; alertRules: LoadedGroup[]; assertions: AssertionVerdict[] }> {
+): Promise<{
+  dashboard?: LoadedDashboard
+  dashboardCheck?: DashboardCheck
+  alertRules: LoadedGroup[]
+  assertions: AssertionVerdict[]
+  alertDrill?: AlertDrillResult
+}> {
   const { budget, kube, inputs, stack } = run
   const check = inputs.dashboardCheck !== 'off' && (inputs.grafanaDashboard || inputs.dashboardCheck === 'gate')
   // Read once, when Grafana or the check first asks for it.
   let read: Promise<DashboardJson> | undefined
   const json = (): Promise<DashboardJson> =>
     (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, signal })))
-  const [dashboard, dashboardCheck, alertRules, assertions] = await Promise.all([
+  const [dashboard, dashboardCheck, alertRules, assertions, alertDrill] = await Promise.all([
     budget.phase('Grafana dashboard', () =>
       budget.wait('Grafana to take the Milvus dashboard', (signal) =>
         loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, dashboard: json, signal }),
@@ -121,6 +165,13 @@ export async function afterTarget(
         }),
       ),
     ),
+    c.drill,
   ])
-  return { ...(dashboard ? { dashboard } : {}), ...(dashboardCheck ? { dashboardCheck } : {}), alertRules, assertions }
+  return {
+    ...(dashboard ? { dashboard } : {}),
+    ...(dashboardCheck ? { dashboardCheck } : {}),
+    alertRules,
+    assertions,
+    ...(alertDrill ? { alertDrill } : {}),
+  }
 }

@@ -34,6 +34,7 @@ export const OUTPUT_NAMES = [
   'dashboard-panels',
   'alert-rule-groups',
   'assertion-results',
+  'alert-drill-result',
   'diagnostics-dir',
 ] as const
 
@@ -74,6 +75,7 @@ export function outputValues(result: RunResult): Record<OutputName, string> {
     'dashboard-panels': result.dashboardCheck ? JSON.stringify(result.dashboardCheck.panels) : '',
     'alert-rule-groups': JSON.stringify(result.alertRules),
     'assertion-results': JSON.stringify(result.assertions),
+    'alert-drill-result': result.alertDrill ? JSON.stringify(result.alertDrill) : '',
     'diagnostics-dir': result.diagnosticsDir ?? '',
   }
 }

@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import { TimeoutError, formatDuration } from '../budget.ts'
 import { targetHealth } from './outputs.ts'
-import type { DashboardCheck, PhaseTiming, RowCoverage, RunResult } from '../types.ts'
+import type { AlertDrillResult, DashboardCheck, PhaseTiming, RowCoverage, RunResult } from '../types.ts'
 import { measured, type AssertionVerdict } from '../mixin/assertions.ts'
 import { logFile, type PodReport } from './pods.ts'
 
@@ -167,6 +167,7 @@ export function renderSummary(result: RunResult): string {
     )
   }
   if (result.assertions.length > 0) parts.push(assertionsTable(result.assertions))
+  if (result.alertDrill) parts.push(alertDrillTable(result.alertDrill))
 
   parts.push('<h3>Phase timings</h3>\n')
   parts.push(phaseTable(result.phases))
@@ -200,6 +201,22 @@ export function dashboardCoverageTable(check: DashboardCheck): string {
 }
 
 /** The PromQL assertions' table: expression, expected, last value, verdict. */
+/** The alert fire drill: from the rule's apply to firing in Prometheus, and to Alertmanager. */
+export function alertDrillTable(d: AlertDrillResult): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+  return (
+    `<h3>Alert fire drill: ${code(d.alert)} reached Alertmanager in ${s(d.alertmanagerMs)}</h3>\n` +
+    table(
+      ['Step', 'Time after the rule was applied'],
+      [
+        [`Firing in Prometheus (rule ${code(d.prometheusRule)})`, s(d.firingMs)],
+        [`Held by Alertmanager ${code(d.alertmanager)}: ${escapeHtml(d.state)}`, s(d.alertmanagerMs)],
+      ],
+    ) +
+    `<p>Silence ${code(d.silenceId)} kept the drill from paging anyone; the rule and the silence are removed.</p>\n`
+  )
+}
+
 export function assertionsTable(verdicts: AssertionVerdict[]): string {
   const held = verdicts.filter((v) => v.held).length
   return (
