@@ -6,6 +6,7 @@
 // create would. Each refusal names the object, who refused it and the fix.
 import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
+import { MANAGED_BY, milvusRuleName } from '../marks.ts'
 import type { LabelSelector } from '../types.ts'
 import { matchesSelector } from './wiring.ts'
 
@@ -236,7 +237,7 @@ export function dryRunRefusal(what: string, message: string): string | undefined
   if (/violates PodSecurity/.test(message)) {
     return `${what}: ${message}\n    The namespace's Pod Security admission refuses the pods: label the namespace to admit them (pod-security.kubernetes.io/enforce=privileged), or use another namespace.`
   }
-  if (/forbidden|denied|is invalid/i.test(message)) return `${what}: ${message}`
+  // Anything else (an immutable field an upgrade would change, a validation helm reports itself) is left to helm.
   return undefined
 }
 
@@ -324,14 +325,14 @@ export async function checkAdmission(
 
 /** The action's own objects of a run, as admission targets: its namespace, hold, discovery Role and binding, and alert rules. */
 export function actionTargets(run: { inputs: { releaseName: string }; stack: { ruleLabels: Record<string, string> } }): AdmissionTarget[] {
-  const own = { 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' }
+  const own = { ...MANAGED_BY }
   return [
     { what: 'the namespace', group: '', resource: 'namespaces', labels: own },
     { what: 'the release hold (a Lease)', group: 'coordination.k8s.io', resource: 'leases', labels: own },
     { what: 'the discovery Role', group: 'rbac.authorization.k8s.io', resource: 'roles', labels: own },
     { what: 'the discovery RoleBinding', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', labels: own },
     {
-      what: `the alert rules (PrometheusRule ${run.inputs.releaseName}-milvus-alerts)`,
+      what: `the alert rules (PrometheusRule ${milvusRuleName(run.inputs.releaseName)})`,
       group: 'monitoring.coreos.com',
       resource: 'prometheusrules',
       labels: { ...own, ...run.stack.ruleLabels },
