@@ -144,13 +144,24 @@ export function deadWebhookProblems(
   return problems
 }
 
-/** Whether a Service exists and has a ready endpoint (EndpointSlices labelled with its name). */
+/**
+ * Whether each Service exists and has a ready endpoint (EndpointSlices labelled with its name).
+ * A Service the identity may not read (403) counts as answering: only what is known to be gone is reported.
+ */
 async function serviceStates(kube: Kube, refs: Array<{ namespace: string; name: string }>) {
   const states = new Map<string, 'ok' | 'missing' | 'no endpoint'>()
+  const forbidden = (e: unknown) => {
+    if (e instanceof ApiError && e.status === 403) return 'forbidden' as const
+    throw e
+  }
   for (const ref of refs) {
     const key = `${ref.namespace}/${ref.name}`
     if (states.has(key)) continue
-    const service = await kube.find(`/api/v1/namespaces/${ref.namespace}/services/${ref.name}`)
+    const service = await kube.find(`/api/v1/namespaces/${ref.namespace}/services/${ref.name}`).catch(forbidden)
+    if (service === 'forbidden') {
+      states.set(key, 'ok')
+      continue
+    }
     if (!service) {
       states.set(key, 'missing')
       continue
@@ -159,10 +170,12 @@ async function serviceStates(kube: Kube, refs: Array<{ namespace: string; name: 
       states.set(key, 'ok')
       continue
     }
-    const slices = await kube.get<{ items: Array<{ endpoints?: Array<{ conditions?: { ready?: boolean } }> }> }>(
-      `/apis/discovery.k8s.io/v1/namespaces/${ref.namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${ref.name}`)}`,
-    )
-    const ready = slices.items.some((s) => (s.endpoints ?? []).some((e) => e.conditions?.ready !== false))
+    const slices = await kube
+      .get<{ items: Array<{ endpoints?: Array<{ conditions?: { ready?: boolean } }> }> }>(
+        `/apis/discovery.k8s.io/v1/namespaces/${ref.namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${ref.name}`)}`,
+      )
+      .catch(forbidden)
+    const ready = slices === 'forbidden' || slices.items.some((s) => (s.endpoints ?? []).some((e) => e.conditions?.ready !== false))
     states.set(key, ready ? 'ok' : 'no endpoint')
   }
   return states
