@@ -86,6 +86,13 @@ describe('refusals in Events', () => {
       /tolerates the nodes' taints/,
     ],
     [
+      'a taint, in the words of schedulers before v1.25',
+      event('FailedScheduling', "0/3 nodes are available: 3 node(s) had taint {dedicated: infra}, that the pod didn't tolerate.", {
+        involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' },
+      }),
+      /tolerates the nodes' taints/,
+    ],
+    [
       'an admission webhook that denies the pods',
       event('FailedCreate', 'Error creating: admission webhook "deny.example.com" denied the request: no pods here'),
       /webhook "deny.example.com" refuses the pods/,

@@ -43,7 +43,8 @@ export const WEBHOOK_GRACE_MS = 15_000
  * affinity no node's labels match, a taint the pod does not tolerate, a volume bound to a zone
  * without a node. Fatal after SCHEDULING_GRACE_MS like a lack of room (an autoscaler may add a node).
  */
-export const NO_NODE_MATCHES = /didn't match Pod's node affinity\/selector|had untolerated taint|had volume node affinity conflict/
+export const NO_NODE_MATCHES =
+  /didn't match (Pod's )?node (affinity\/selector|selector|affinity)|had untolerated taint|that the pod didn't tolerate|had volume node affinity conflict/
 
 /** A reason the release can never become ready, in the cluster's own words. */
 export class ClusterRefusal extends Error {
