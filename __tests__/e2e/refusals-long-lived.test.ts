@@ -14,10 +14,22 @@ async function effective(what: string, probe: () => Promise<boolean>): Promise<v
   throw new Error(`${what} did not take effect within 30 s`)
 }
 
-/** Whether the API server refuses a server-side dry run of a Pod in `namespace` with `needle` in its answer. */
+/** Whether the API server refuses a server-side dry run of a Pod requesting 256Mi in `namespace` with `needle` in its answer. */
 async function podRefused(namespace: string, needle: RegExp): Promise<boolean> {
+  const overrides = { spec: { containers: [{ name: 'probe', image: 'busybox', resources: { requests: { memory: '256Mi' } } }] } }
   const answer = await e2e.cluster
-    .kubectl(['run', 'probe', '-n', namespace, '--image=busybox', '--restart=Never', '--dry-run=server', '-o', 'name'])
+    .kubectl([
+      'run',
+      'probe',
+      '-n',
+      namespace,
+      '--image=busybox',
+      '--restart=Never',
+      '--dry-run=server',
+      `--overrides=${JSON.stringify(overrides)}`,
+      '-o',
+      'name',
+    ])
     .then(
       () => '',
       (e: Error) => e.message,
@@ -169,19 +181,21 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
   )
 
   it(
-    "a LimitRange whose minimum the pods' requests are under: named before any change by the dry run of the pods",
+    "a LimitRange whose minimum MinIO's memory request is under: named before any change by the dry run of the pods",
     async () => {
       const { cluster, runner } = e2e
       const ns = 'milvus-limits'
       await cluster.kubectl(['create', 'namespace', ns]).catch(() => '')
-      const limits = `apiVersion: v1\nkind: LimitRange\nmetadata: {name: big-only, namespace: ${ns}}\nspec: {limits: [{type: Container, min: {cpu: "2"}}]}\n`
+      const limits = `apiVersion: v1\nkind: LimitRange\nmetadata: {name: big-only, namespace: ${ns}}\nspec: {limits: [{type: Container, min: {memory: 512Mi}}]}\n`
       await cluster.kubectl(['apply', '-f', tempFile('limits.yaml', limits)])
       try {
-        await effective('the LimitRange', () => podRefused(ns, /minimum cpu usage per Container/))
+        await effective('the LimitRange', () => podRefused(ns, /minimum memory usage per Container/))
         const { r, ms } = await mainUntil({ namespace: ns, 'release-name': 'limits' }, 'admission would refuse', 'a LimitRange')
         expect(r.code, failed(r)).not.toBe(0)
         expect(r.stdout).toMatch(/::error::The cluster's admission would refuse the Milvus release limits; nothing was changed/)
-        expect(r.stdout).toMatch(/the pods of Deployment milvus-limits\/limits-milvus-standalone: .*minimum cpu usage per Container is 2/)
+        expect(r.stdout).toMatch(
+          /the pods of Deployment milvus-limits\/limits-minio: .*minimum memory usage per Container is 512Mi, but request is 256Mi/,
+        )
         expect(r.stdout).toMatch(/A LimitRange in the namespace refuses the requests/)
         expect(await releaseExists(ns, 'limits')).toBe(false)
         expect(await actionObjects(ns)).toBe('')
@@ -229,8 +243,8 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
     async () => {
       const { cluster, runner } = e2e
       const ns = 'milvus-taint'
-      const nodes = (await cluster.kubectl(['get', 'nodes', '-o', 'name'])).trim().split('\n')
-      await cluster.kubectl(['taint', ...nodes, 'e2e-dedicated=infra:NoSchedule', '--overwrite'])
+      const nodes = (await cluster.kubectl(['get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'])).trim().split(' ')
+      await cluster.kubectl(['taint', 'nodes', ...nodes, 'e2e-dedicated=infra:NoSchedule', '--overwrite'])
       const since = Date.now()
       try {
         const { r, ms } = await mainUntil(
@@ -249,7 +263,7 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
         expect(lag).toBeLessThan(MIN)
         await runner.post(r.state)
       } finally {
-        await cluster.kubectl(['taint', ...nodes, 'e2e-dedicated:NoSchedule-']).catch(() => '')
+        await cluster.kubectl(['taint', 'nodes', ...nodes, 'e2e-dedicated:NoSchedule-']).catch(() => '')
         await dropNamespace(ns, 'taint')
       }
     },
