@@ -288,6 +288,7 @@ export async function dryRunRefusals(kube: Kube, namespace: string, objects: Kub
       if (problem) problems.push(problem)
     }
   }
+  const releaseAccounts = new Set(objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name))
   for (const o of objects) {
     const kind = o.kind ?? ''
     if (!o.apiVersion || CLUSTER_KINDS.has(kind)) continue
@@ -300,11 +301,19 @@ export async function dryRunRefusals(kube: Kube, namespace: string, objects: Kub
     )
     const template = podTemplate(o)
     if (template) {
+      // A ServiceAccount the release creates does not exist yet: the ServiceAccount admission would
+      // refuse the pod for that before LimitRanges, quotas or Pod Security look at it. The
+      // namespace's default one stands in.
+      const spec: Record<string, unknown> = { ...(template.spec ?? {}) }
+      if (typeof spec.serviceAccountName === 'string' && releaseAccounts.has(spec.serviceAccountName)) {
+        delete spec.serviceAccountName
+        delete spec.serviceAccount
+      }
       const pod = {
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { generateName: `${o.metadata.name}-`, namespace, labels: template.metadata?.labels ?? {} },
-        spec: template.spec ?? {},
+        spec,
       }
       await attempt(`the pods of ${kind} ${namespace}/${o.metadata.name}`, () =>
         kube.request('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, pod),
