@@ -274,7 +274,7 @@ const CLUSTER_KINDS = new Set([
  * A server-side dry run (dryRun=All: admission runs in full, nothing is stored) of each rendered
  * namespaced object, as a server-side apply, and of one Pod per pod template: the refusals found,
  * each naming the object, who refused it and the fix. 404s (a kind the cluster does not serve)
- * and 403s (a create the identity may not dry-run) are left to the install.
+ * and RBAC's 403s (a create the identity may not dry-run) are left to the install.
  */
 export async function dryRunRefusals(kube: Kube, namespace: string, objects: KubeObject[]): Promise<string[]> {
   const problems: string[] = []
@@ -282,7 +282,8 @@ export async function dryRunRefusals(kube: Kube, namespace: string, objects: Kub
     try {
       await call()
     } catch (e) {
-      if (!(e instanceof ApiError) || e.status === 404 || e.status === 403 || e.status === 409) return
+      // 403 is also how admission says no (`pods "x" is forbidden: ...`): dryRunRefusal tells it from RBAC.
+      if (!(e instanceof ApiError) || e.status === 404 || e.status === 409) return
       const message = (e.body as { message?: string } | undefined)?.message ?? e.message
       const problem = dryRunRefusal(what, message)
       if (problem) problems.push(problem)
