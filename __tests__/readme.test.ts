@@ -16,6 +16,7 @@ import {
   docsPage,
   expressions,
   headingAnchors,
+  LONG_LIVED_RECIPES,
   markdownLinks,
   markdownPages,
   outputReferences,
@@ -23,6 +24,7 @@ import {
   readmeWorkflow,
   readmeSection,
   readmeWorkflowSteps,
+  recipeInputs,
   simpleCommands,
   withOutputs,
 } from './support/readme.ts'
@@ -153,6 +155,22 @@ describe('README statements', () => {
     const install = readFileSync(root('src/tools/install.ts'), 'utf8')
     expect(install).toMatch(/core\.addPath\(join\(kubectl\.path/)
     expect(text).toMatch(/kubectl and helm it installed first on `PATH`/)
+  })
+})
+
+describe('README long-lived recipes', () => {
+  it.each(LONG_LIVED_RECIPES)('%s: an e2e file runs it, and it passes only declared inputs', (name) => {
+    expect(existsSync(root(`__tests__/e2e/recipe-${name}.test.ts`))).toBe(true)
+    const declared = new Set(Object.keys((parse(readFileSync(root('action.yml'), 'utf8')) as { inputs: object }).inputs))
+    const inputs = recipeInputs(name)
+    expect(Object.keys(inputs).length).toBeGreaterThan(0)
+    for (const k of Object.keys(inputs)) expect(declared, k).toContain(k)
+  })
+
+  it('say what each path changes and what it never touches', () => {
+    const section = readme().split('### Nightly on a long-lived cluster')[1]!.split('\n### ')[0]!
+    expect(section.match(/It\s+changes:/g)).toHaveLength(2)
+    expect(section.match(/Never\s+touched/g)).toHaveLength(2)
   })
 })
 

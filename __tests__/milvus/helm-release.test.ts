@@ -4,6 +4,7 @@ import type { StackRun } from '../../src/context.ts'
 import type { Inputs } from '../../src/types.ts'
 import {
   HelmRelease,
+  admissionHint,
   foreignReleaseRefusal,
   helmTimeoutSeconds,
   stuckTermination,
@@ -356,4 +357,17 @@ describe("HelmRelease.check with someone else's release", () => {
     expect(calls).toEqual(['history', 'values'])
     expect(() => release.install(run)).toThrow(/install before check/) // no values file was written
   })
+})
+
+describe('admissionHint', () => {
+  it.each([
+    ['Error: admission webhook "deny.example.com" denied the request: no', /webhook "deny\.example\.com" refused the release/],
+    [
+      'Error: Internal error occurred: failed calling webhook "gone.example.com": service not found',
+      /webhook "gone\.example\.com" does not answer/,
+    ],
+    ["Error: ValidatingAdmissionPolicy 'team-label' with binding 'b' denied request", /ValidatingAdmissionPolicy team-label refused/],
+  ])('names who refused helm: %s', (message, hint) => expect(admissionHint(message)).toMatch(hint))
+
+  it('adds nothing to other errors', () => expect(admissionHint('Error: context deadline exceeded')).toBe(''))
 })

@@ -12,6 +12,7 @@ import {
   podProgress,
   refusalInEvent,
   refusalInPod,
+  selectorDetail,
   type KubeEvent,
   type PodObject,
 } from '../../src/milvus/release-watch.ts'
@@ -70,6 +71,54 @@ describe('refusals in Events', () => {
       /No node has room/,
     ],
     [
+      'a nodeSelector no node matches',
+      event(
+        'FailedScheduling',
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+        { involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' } },
+      ),
+      /No node matches the pod's nodeSelector/,
+    ],
+    [
+      'a taint the pod does not tolerate',
+      event('FailedScheduling', '0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}.', {
+        involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' },
+      }),
+      /tolerates the nodes' taints/,
+    ],
+    [
+      'a taint, in the words of schedulers before v1.25',
+      event('FailedScheduling', "0/3 nodes are available: 3 node(s) had taint {dedicated: infra}, that the pod didn't tolerate.", {
+        involvedObject: { kind: 'Pod', name: 'r-0', namespace: 'milvus' },
+      }),
+      /tolerates the nodes' taints/,
+    ],
+    [
+      'an admission webhook that denies the pods',
+      event('FailedCreate', 'Error creating: admission webhook "deny.example.com" denied the request: no pods here'),
+      /webhook "deny.example.com" refuses the pods/,
+    ],
+    [
+      'an admission webhook that has not answered for long',
+      event('FailedCreate', 'Error creating: Internal error occurred: failed calling webhook "gone.example.com": service "x/y" not found', {
+        count: 3,
+      }),
+      /webhook "gone.example.com" does not answer/,
+    ],
+    [
+      'a ValidatingAdmissionPolicy',
+      event(
+        'FailedCreate',
+        "Error creating: pods \"p\" is forbidden: ValidatingAdmissionPolicy 'no-root' with binding 'b' denied request: x",
+      ),
+      /ValidatingAdmissionPolicy no-root \(binding b\)/,
+    ],
+    [
+      'a LimitRange',
+      event('FailedCreate', 'Error creating: pods "p" is forbidden: minimum cpu usage per Container is 2, but request is 100m'),
+      /LimitRange/,
+    ],
+    [
       'a claim no StorageClass binds',
       event('FailedBinding', 'no persistent volumes available for this claim and no storage class is set', {
         involvedObject: { kind: 'PersistentVolumeClaim', name: 'data', namespace: 'milvus' },
@@ -119,6 +168,10 @@ describe('refusals in Events', () => {
       event('FailedScheduling', '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found'),
     ],
     ['an event of another kind', event('BackOff', 'Back-off restarting failed container')],
+    [
+      'an admission webhook that has just failed to answer',
+      event('FailedCreate', 'Error creating: Internal error occurred: failed calling webhook "w": connection refused', { count: 1 }),
+    ],
   ])('%s is not', (_, e) => {
     expect(refusalInEvent(e)).toBeUndefined()
   })
@@ -386,5 +439,31 @@ describe('withSchedulingDetail', () => {
     const r = await withSchedulingDetail(kube, refusal)
     expect(r.fix).toContain('The pod requests: milvus: cpu 8, memory 1Gi.')
     expect(r.fix).toContain('the identity may not list nodes')
+  })
+})
+
+describe('selectorDetail', () => {
+  it("names the pod's selector and tolerations, and each node's labels for those keys and its taints", () => {
+    const d = selectorDetail(
+      {
+        metadata: { name: 'p' },
+        spec: {
+          nodeSelector: { pool: 'gpu' },
+          tolerations: [
+            { key: 'node.kubernetes.io/not-ready', operator: 'Exists' },
+            { key: 'team', value: 'ml', effect: 'NoSchedule' },
+          ],
+        },
+      },
+      [
+        {
+          metadata: { name: 'n0', labels: { pool: 'cpu' } },
+          spec: { taints: [{ key: 'dedicated', value: 'infra', effect: 'NoSchedule' }] },
+        },
+      ],
+    )
+    expect(d).toBe(
+      'The pod selects: nodeSelector pool=gpu; it tolerates: team=ml:NoSchedule.\nThe nodes: n0: pool=cpu; taints dedicated=infra:NoSchedule.',
+    )
   })
 })

@@ -216,3 +216,20 @@ export function curlGlobProblem(words: string[]): string | undefined {
   }
   return undefined
 }
+
+/** The recipes of the README's "Nightly on a long-lived cluster", in order, each the name of its e2e file (`recipe-<name>.test.ts`). */
+export const LONG_LIVED_RECIPES = ['kube-prometheus-stack', 'existing-release', 'milvus-operator'] as const
+
+/** The `with:` inputs of a recipe of "Nightly on a long-lived cluster" (its yaml block, one step), as strings. */
+export function recipeInputs(name: (typeof LONG_LIVED_RECIPES)[number], text = readme()): Record<string, string> {
+  const start = text.indexOf('\n### Nightly on a long-lived cluster\n')
+  if (start < 0) throw new Error('no section "### Nightly on a long-lived cluster"')
+  const body = text.slice(start + 1)
+  const section = body.slice(0, body.indexOf('\n### ', 1))
+  const blocks = codeBlocks(section).filter((b) => b.lang === 'yaml')
+  const block = blocks[LONG_LIVED_RECIPES.indexOf(name)]
+  if (!block || blocks.length !== LONG_LIVED_RECIPES.length)
+    throw new Error(`"Nightly on a long-lived cluster" has ${blocks.length} yaml blocks, expected ${LONG_LIVED_RECIPES.length}`)
+  const steps = parse(block.code) as Array<{ uses?: string; with?: Record<string, unknown> }>
+  return Object.fromEntries(Object.entries(steps[0]?.with ?? {}).map(([k, v]) => [k, String(v)]))
+}

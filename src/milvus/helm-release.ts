@@ -16,6 +16,8 @@ import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.
 import { refOf } from '../prometheus/stack.ts'
 import { firstRevisionSecret } from '../state.ts'
 import { holderIdentity, holdRelease } from '../holds.ts'
+import { actionTargets, checkAdmission } from './admission.ts'
+import { checkForeignObjects } from './foreign-objects.ts'
 import { chartRef, checkRelease } from './pre-install-check.ts'
 import type { MilvusSource } from './source.ts'
 
@@ -362,7 +364,7 @@ export async function installRelease(run: StackRun, valuesFile: string): Promise
     if (running) await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, HELM_STOP_MS).unref())])
     // helm's own words (its --timeout ran out, a template error, a conflict) with the release named.
     if (e instanceof CommandError)
-      throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}`, { cause: e })
+      throw new Error(`Milvus release ${inputs.releaseName} in ${inputs.namespace}: ${e.message}${admissionHint(e.message)}`, { cause: e })
     throw e
   } finally {
     if (installsFirst) await recordReleaseSecret(run)
@@ -384,6 +386,20 @@ async function recordReleaseSecret(run: StackRun): Promise<void> {
     return undefined
   })
   if (found?.metadata.uid) state.recordRelease({ secret, uid: found.metadata.uid })
+}
+
+/** For helm's error of an admission refusal at install time, the webhook or policy named with the fix; '' otherwise. */
+export function admissionHint(message: string): string {
+  const webhook = /admission webhook "([^"]+)" denied the request|failed calling webhook "([^"]+)"/.exec(message)
+  if (webhook) {
+    return webhook[1]
+      ? `\nThe admission webhook "${webhook[1]}" refused the release: change the values so it admits them, or ask its owner.`
+      : `\nThe admission webhook "${webhook[2]}" does not answer: delete its webhook configuration if what served it was uninstalled, or bring its Service back.`
+  }
+  const policy = /ValidatingAdmissionPolicy '([^']+)'/.exec(message)
+  return policy
+    ? `\nThe ValidatingAdmissionPolicy ${policy[1]} refused the release: change the values so it admits them, or ask its owner.`
+    : ''
 }
 
 /** What to do before the upgrade about a release's last revision. */
@@ -511,7 +527,11 @@ export class HelmRelease implements MilvusSource {
       // Someone else's release ends the run before the values are even written.
       await refuseForeignRelease(run)
       const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
-      await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
+      const objects = await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
+      // What the cluster would refuse: objects someone else owns, then admission (webhooks, policies, limits).
+      const where = { release: run.inputs.releaseName, namespace: run.inputs.namespace, objects }
+      await checkForeignObjects(run.kube, where)
+      await checkAdmission(run.kube, { ...where, own: actionTargets(run) })
     })
   }
 

@@ -36,6 +36,16 @@ export const MISSING_ACCOUNT_GRACE_MS = 20_000
  */
 export const SCHEDULING_GRACE_MS = 15_000
 
+/** How long an admission webhook may fail to answer a controller's pod creates before the run gives up, in ms. */
+export const WEBHOOK_GRACE_MS = 15_000
+/**
+ * The scheduler's words for a pod no node will take whatever frees up: a nodeSelector or node
+ * affinity no node's labels match, a taint the pod does not tolerate, a volume bound to a zone
+ * without a node. Fatal after SCHEDULING_GRACE_MS like a lack of room (an autoscaler may add a node).
+ */
+export const NO_NODE_MATCHES =
+  /didn't match (Pod's )?node (affinity\/selector|selector|affinity)|had untolerated taint|that the pod didn't tolerate|had volume node affinity conflict/
+
 /** A reason the release can never become ready, in the cluster's own words. */
 export class ClusterRefusal extends Error {
   readonly object: string // 'Pod milvus/my-release-milvus-standalone-7d9c'
@@ -76,7 +86,12 @@ interface ContainerStatus {
 /** The fields of a core/v1 Pod this module reads. */
 export interface PodObject {
   metadata: { name: string; namespace?: string }
-  spec?: { containers?: Array<{ name: string; image?: string; resources?: { requests?: Record<string, string> } }> }
+  spec?: {
+    containers?: Array<{ name: string; image?: string; resources?: { requests?: Record<string, string> } }>
+    nodeSelector?: Record<string, string>
+    tolerations?: Array<{ key?: string; operator?: string; value?: string; effect?: string }>
+    affinity?: { nodeAffinity?: unknown }
+  }
   status?: {
     phase?: string
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>
@@ -115,6 +130,36 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
           fix: "The ServiceAccount the pods use does not exist and nothing creates it: create it, or set the chart's serviceAccount values so the release creates it.",
         })
       }
+      // An admission webhook's own "no" is final; one that does not answer (its Service gone with
+      // an uninstalled stack) is retried by the controller but named once it has lasted.
+      const denied = /admission webhook "([^"]+)" denied the request/.exec(message)
+      if (denied) {
+        return new ClusterRefusal({
+          object,
+          reason: 'FailedCreate',
+          message,
+          fix: `The admission webhook "${denied[1]}" refuses the pods: change the values so it admits them, or ask its owner (kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations names it).`,
+        })
+      }
+      const unanswered = /failed calling webhook "([^"]+)"/.exec(message)
+      if (unanswered) {
+        if (spanMs(e) < WEBHOOK_GRACE_MS && (e.count ?? 1) < 3) return undefined
+        return new ClusterRefusal({
+          object,
+          reason: 'FailedCreate',
+          message,
+          fix: `The admission webhook "${unanswered[1]}" does not answer, and intercepts the pods with failurePolicy Fail: delete its webhook configuration if what served it was uninstalled, or bring its Service back.`,
+        })
+      }
+      const policy = /ValidatingAdmissionPolicy '([^']+)'(?: with binding '([^']+)')? denied request/.exec(message)
+      if (policy) {
+        return new ClusterRefusal({
+          object,
+          reason: 'FailedCreate',
+          message,
+          fix: `The ValidatingAdmissionPolicy ${policy[1]}${policy[2] ? ` (binding ${policy[2]})` : ''} refuses the pods: change the values so it admits them, or ask its owner to exempt the namespace.`,
+        })
+      }
       // What the controller retries on its own: conflicts, its own stale cache (a claim or pod it
       // created a moment ago "already exists"), an API server that is briefly unavailable.
       if (TRANSIENT_FAILED_CREATE.test(message)) return undefined
@@ -124,13 +169,24 @@ export function refusalInEvent(e: KubeEvent): ClusterRefusal | undefined {
       } else if (/must be no more than 63 characters|must be 63 characters or less/.test(message)) {
         fix =
           'A name or label the chart derives from the release name is too long: use a shorter release-name (or set fullnameOverride in values).'
-      } else if (/exceeded quota/i.test(message)) {
+      } else if (/exceeded quota|must specify (limits|requests)/i.test(message)) {
         fix = 'A ResourceQuota in the namespace forbids the pods: raise the quota, lower the requests in values, or use another namespace.'
+      } else if (/(minimum|maximum) (cpu|memory|ephemeral-storage) usage per (Container|Pod)|limit to request ratio/i.test(message)) {
+        fix =
+          "A LimitRange in the namespace refuses the pods' requests or limits (kubectl get limitrange -n <namespace> -o yaml): set the resources in values within its minimum and maximum, or use another namespace."
       }
       return new ClusterRefusal({ object, reason: 'FailedCreate', message, fix })
     }
     case 'FailedScheduling': {
       // Fatal once it has lasted SCHEDULING_GRACE_MS with no scale-up (watchRelease keeps time).
+      if (NO_NODE_MATCHES.test(message)) {
+        return new ClusterRefusal({
+          object,
+          reason: 'FailedScheduling',
+          message,
+          fix: "No node matches the pod's nodeSelector or node affinity, or tolerates the nodes' taints. Fix nodeSelector, affinity and tolerations in values (the chart's and each component's), or label or untaint a node.",
+        })
+      }
       if (!/Insufficient (cpu|memory|pods|ephemeral-storage|[\w./-]+)|Too many pods/.test(message)) return undefined
       return new ClusterRefusal({
         object,
@@ -443,9 +499,41 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
 
 const quantity = (r: Record<string, string> | undefined, k: string) => r?.[k] ?? '-'
 
+interface NodeObject {
+  metadata: { name: string; labels?: Record<string, string> }
+  spec?: { taints?: Array<{ key: string; value?: string; effect: string }> }
+  status?: { allocatable?: Record<string, string> }
+}
+
+const taintText = (t: { key?: string; value?: string; effect?: string; operator?: string }) =>
+  `${t.key ?? '*'}${t.operator === 'Exists' ? ' (any value)' : t.value ? `=${t.value}` : ''}${t.effect ? `:${t.effect}` : ''}`
+
+/**
+ * The lines that say why no node matches a pod: its nodeSelector (and whether it has node
+ * affinity) and tolerations, then each node's labels for the selected keys and its taints (at
+ * most 5 nodes). Pure: table-tested.
+ */
+export function selectorDetail(pod: PodObject, nodes: NodeObject[] | undefined): string {
+  const selector = Object.entries(pod.spec?.nodeSelector ?? {})
+  const selects = selector.length ? `nodeSelector ${selector.map(([k, v]) => `${k}=${v}`).join(', ')}` : 'no nodeSelector'
+  const affinity = pod.spec?.affinity?.nodeAffinity ? ', and a node affinity' : ''
+  const tolerations = (pod.spec?.tolerations ?? []).filter((t) => !t.key?.startsWith('node.kubernetes.io/'))
+  const tolerates = tolerations.length ? tolerations.map(taintText).join(', ') : 'no taint'
+  const pods = `The pod selects: ${selects}${affinity}; it tolerates: ${tolerates}.`
+  if (!nodes) return `${pods}\n(The nodes' labels and taints are not shown: the identity may not list nodes.)`
+  const lines = nodes.slice(0, 5).map((n) => {
+    const labels = selector.map(([k]) => `${k}=${n.metadata.labels?.[k] ?? '(none)'}`)
+    const taints = (n.spec?.taints ?? []).map(taintText)
+    return `${n.metadata.name}: ${labels.length ? `${labels.join(', ')}; ` : ''}taints ${taints.length ? taints.join(', ') : 'none'}`
+  })
+  const more = nodes.length > 5 ? ` (and ${nodes.length - 5} more)` : ''
+  return `${pods}\nThe nodes: ${lines.join('; ')}${more}.`
+}
+
 /**
  * For FailedScheduling, the pod's requests and the nodes' allocatable appended to the fix (at
- * most 5 nodes listed, out of at most 100 read); other refusals unchanged.
+ * most 5 nodes listed, out of at most 100 read), or, when no node matches its selector or
+ * tolerations, selectorDetail; other refusals unchanged.
  */
 export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promise<ClusterRefusal> {
   const m = /^Pod (\S+)\/(\S+)$/.exec(r.object)
@@ -454,10 +542,16 @@ export async function withSchedulingDetail(kube: Kube, r: ClusterRefusal): Promi
     const [pod, nodes] = await Promise.all([
       kube.get<PodObject>(`/api/v1/namespaces/${m[1]}/pods/${m[2]}`),
       // Nodes are cluster-wide: an identity of the release's namespace may not list them.
-      kube
-        .get<{ items: Array<{ metadata: { name: string }; status?: { allocatable?: Record<string, string> } }> }>('/api/v1/nodes?limit=100')
-        .catch(() => undefined),
+      kube.get<{ items: NodeObject[] }>('/api/v1/nodes?limit=100').catch(() => undefined),
     ])
+    if (NO_NODE_MATCHES.test(r.clusterMessage)) {
+      return new ClusterRefusal({
+        object: r.object,
+        reason: r.reason,
+        message: r.clusterMessage,
+        fix: `${r.fix}\n${selectorDetail(pod, nodes?.items)}`,
+      })
+    }
     const requests = (pod.spec?.containers ?? []).map(
       (c) => `${c.name}: cpu ${quantity(c.resources?.requests, 'cpu')}, memory ${quantity(c.resources?.requests, 'memory')}`,
     )

@@ -1,18 +1,21 @@
-// A Milvus someone else installed, on the local cluster: a release of the chart installed with
-// the local helm before the run, with the team's own values (an extra env var among them). The
-// action verifies it as it is with install-milvus: false, and refuses to upgrade it with the
-// default install-milvus: true, in seconds and before any change.
+// The README's second long-lived recipe, as written there: a Milvus someone else installed, a
+// release of the chart installed with the local helm before the run, with the team's own values
+// (an extra env var among them). The action verifies it as it is with the recipe's inputs
+// (install-milvus: false), and refuses to upgrade it with the default install-milvus: true, in
+// seconds and before any change.
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { localCluster, mirrorInputs, type LocalCluster } from '../../local-cluster/client.ts'
 import { makeRunner, type Runner, type StepResult } from '../../local-cluster/runner.ts'
+import { recipeInputs } from '../support/readme.ts'
 
 const E2E = process.env.MILVUS_ACTION_E2E !== '0'
 const MIN = 60_000
-const NS = 'milvus-theirs'
-const RELEASE = 'theirs'
+const RECIPE = recipeInputs('existing-release')
+const NS = RECIPE.namespace!
+const RELEASE = RECIPE['release-name']!
 // The team's values: the chart's, CI-sized for the local cluster, with one extra env var of their own.
 const TEAM_VALUES = {
   cluster: { enabled: false },
@@ -58,7 +61,7 @@ async function actionObjects(kinds: string): Promise<string[]> {
   return list.items.map((o) => `${o.kind}/${o.metadata.name}`)
 }
 
-describe.runIf(E2E)("someone else's Milvus release", () => {
+describe.runIf(E2E)("recipe: someone else's Milvus release", () => {
   beforeAll(async () => {
     cluster = await localCluster()
     runner = makeRunner({ wrap: cluster.wrap, env: { KUBECONFIG: cluster.env.KUBECONFIG! } })
@@ -85,19 +88,18 @@ describe.runIf(E2E)("someone else's Milvus release", () => {
     }
   }, 30 * MIN)
 
+  // The team's release was this file's to make: it goes with its namespace at the end.
+  afterAll(async () => {
+    await cluster.helm(['uninstall', RELEASE, '-n', NS, '--ignore-not-found', '--wait'])
+    await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false'])
+  }, 5 * MIN)
+
   it(
     'install-milvus: false verifies it as it is: target up, nothing of the release changed, nothing of it cleaned up',
     async () => {
       const [historyBefore, valuesBefore, smBefore] = await Promise.all([revisions(), teamValues(), serviceMonitor()])
-      const r = await runner.main({
-        ...mirrorInputs(cluster.env),
-        timeout: '6m',
-        'install-milvus': 'false',
-        'release-name': RELEASE,
-        namespace: NS,
-        expose: 'none',
-        cleanup: 'true',
-      })
+      // The recipe as written, and cleanup: true (which must not remove the release either).
+      const r = await runner.main({ ...mirrorInputs(cluster.env), timeout: '6m', ...RECIPE, cleanup: 'true' })
       expect(r.code, failed(r)).toBe(0)
       console.log(`install-milvus: false, target up after ${Math.round(r.ms / 1000)} s`)
       expect(r.outputs['service-monitor']).toBe(`${NS}/${RELEASE}-milvus-standalone`)

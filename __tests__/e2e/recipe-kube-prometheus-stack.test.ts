@@ -1,7 +1,9 @@
-// A cluster that already runs a Prometheus stack the action did not install, shaped as the
-// kube-prometheus-stack chart installs it (namespace kps, its own operator, a Prometheus that
-// selects ServiceMonitors labelled release=kps, no kube-prometheus): the action uses it with
-// install-kube-prometheus: false, then e2e.yml's kube-prometheus-stack check runs on the outputs.
+// The README's first long-lived recipe, as written there: a cluster that already runs a
+// Prometheus stack the action did not install, shaped as the kube-prometheus-stack chart installs
+// it (namespace kps, its own operator, a Prometheus that selects ServiceMonitors and rules
+// labelled release=kps, its Grafana kps-grafana on port 80 with its admin Secret, no
+// kube-prometheus): the action uses it with the recipe's inputs, then e2e.yml's
+// kube-prometheus-stack check runs on the outputs, and the post step leaves the stack as it was.
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -19,6 +21,11 @@ import {
   type TargetsAnswer,
   useLocalCluster,
 } from './support.ts'
+import { recipeInputs } from '../support/readme.ts'
+
+const RECIPE = recipeInputs('kube-prometheus-stack')
+const NS = RECIPE.namespace!
+const RELEASE = RECIPE['release-name'] ?? 'my-release'
 
 /** prometheus-operator's version in kube-prometheus v0.18.0, as kube-prometheus-stack 87.0.0 ships it. */
 const OPERATOR = 'v0.92.0'
@@ -35,8 +42,8 @@ async function installKpsShapedStack(): Promise<void> {
   // What is in milvus-kps must be this run's (cleanup deletes only what the run created): an
   // earlier, interrupted run's release and RoleBinding go with the namespace, created again
   // below. After kube-prometheus: a namespace deletion waits for its metrics APIService.
-  await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
-  await cluster.kubectl(['delete', 'namespace', 'milvus-kps', '--ignore-not-found', '--wait=true', '--timeout=120s'])
+  await cluster.helm(['uninstall', RELEASE, '-n', NS, '--ignore-not-found', '--wait'])
+  await cluster.kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=120s'])
   const crds = (await cluster.kubectl(['get', 'crd', '-o', 'name'])).split('\n').filter((n) => n.endsWith('.monitoring.coreos.com'))
   if (crds.length < 10) {
     const setup = join(await kubePrometheusManifests(), 'setup')
@@ -45,6 +52,7 @@ async function installKpsShapedStack(): Promise<void> {
     }
   }
   const operatorLabels = '{app.kubernetes.io/name: prometheus-operator, app.kubernetes.io/component: controller, release: kps}'
+  const grafanaLabels = '{app.kubernetes.io/name: grafana, app.kubernetes.io/instance: kps}'
   await cluster.kubectl([
     'apply',
     '-f',
@@ -52,7 +60,7 @@ async function installKpsShapedStack(): Promise<void> {
       'kps.yaml',
       'apiVersion: v1\nkind: Namespace\nmetadata: {name: kps}\n---\n' +
         // The Milvus namespace exists before: cleanup uninstalls the release and leaves the namespace.
-        'apiVersion: v1\nkind: Namespace\nmetadata: {name: milvus-kps}\n---\n' +
+        `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n---\n` +
         'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: kps-operator, namespace: kps}\n---\n' +
         `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: kps-operator, namespace: kps, labels: ${operatorLabels}}\n` +
         `spec: {replicas: 1, selector: {matchLabels: ${operatorLabels}}, template: {metadata: {labels: ${operatorLabels}}, spec: {serviceAccountName: kps-operator, containers: [{name: prometheus-operator, ` +
@@ -62,34 +70,30 @@ async function installKpsShapedStack(): Promise<void> {
         'spec: {replicas: 1, serviceAccountName: kps-prometheus, serviceMonitorSelector: {matchLabels: {release: kps}}, serviceMonitorNamespaceSelector: {}, ' +
         'ruleSelector: {matchLabels: {release: kps}}, ruleNamespaceSelector: {}, resources: {requests: {cpu: 50m, memory: 100Mi}}}\n---\n' +
         'apiVersion: v1\nkind: Service\nmetadata: {name: kps-prometheus, namespace: kps, labels: {release: kps}}\n' +
-        'spec: {selector: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: kps}, ports: [{name: http-web, port: 9090, targetPort: 9090}]}\n',
+        'spec: {selector: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: kps}, ports: [{name: http-web, port: 9090, targetPort: 9090}]}\n---\n' +
+        // Its Grafana as the chart's subchart makes it: a Service on port 80, an admin Secret named like it.
+        // The local cluster's Grafana stand-in answers every pod IP on port 3000.
+        `apiVersion: v1\nkind: Secret\nmetadata: {name: kps-grafana, namespace: kps, labels: ${grafanaLabels}}\nstringData: {admin-user: admin, admin-password: admin, ldap-toml: ''}\n---\n` +
+        `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: kps-grafana, namespace: kps, labels: ${grafanaLabels}}\n` +
+        `spec: {replicas: 1, selector: {matchLabels: ${grafanaLabels}}, template: {metadata: {labels: ${grafanaLabels}}, spec: {containers: [{name: grafana, image: "docker.io/grafana/grafana:12.3.1", ports: [{name: grafana, containerPort: 3000}]}]}}}\n---\n` +
+        `apiVersion: v1\nkind: Service\nmetadata: {name: kps-grafana, namespace: kps, labels: ${grafanaLabels}}\n` +
+        `spec: {selector: ${grafanaLabels}, ports: [{name: http-web, port: 80, targetPort: 3000}]}\n`,
     ),
   ])
   await cluster.kubectl(['rollout', 'status', 'deployment/kps-operator', '-n', 'kps', '--timeout=120s'])
+  await cluster.kubectl(['rollout', 'status', 'deployment/kps-grafana', '-n', 'kps', '--timeout=120s'])
 }
 
-describe.runIf(E2E)('an existing Prometheus stack', () => {
+describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
   useLocalCluster()
 
-  // Fails today: the alert rules (and the assertions, the diagnostics, the dashboard) wait on
-  // kube-prometheus' Prometheus monitoring/k8s whatever Prometheus the run resolved, so the run
-  // passed only on a cluster where monitoring/k8s ran too. See the note in the report of this
-  // change; remove `fails` once those phases take the resolved stack.
   it(
-    'a kube-prometheus-stack-shaped Prometheus in kps: its label added, RBAC for its ServiceAccount, target up through it, outputs pointing at it',
+    "the recipe as the README writes it: kps' label added, RBAC for its ServiceAccount, target up, rules and dashboard in kps' own Prometheus and Grafana, the stack left as it was",
     async () => {
       const { cluster, runner } = e2e
       await installKpsShapedStack()
       try {
-        const r = await runner.main(
-          inputs({
-            'install-kube-prometheus': 'false',
-            prometheus: 'kps/kps',
-            namespace: 'milvus-kps',
-            'release-name': 'kpsrel',
-            cleanup: 'true',
-          }),
-        )
+        const r = await runner.main(inputs(RECIPE))
         expect(r.code, failed(r)).toBe(0)
         expect(r.stdout).toMatch(
           /Prometheus kps\/kps selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/,
@@ -98,24 +102,42 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
           'get',
           'servicemonitor',
           '-n',
-          'milvus-kps',
-          'kpsrel-milvus-standalone',
+          NS,
+          `${RELEASE}-milvus-standalone`,
         ])
         expect(sm.metadata.labels.release).toBe('kps')
         const binding = await cluster.kubectlJson<{ subjects: Array<{ namespace: string; name: string }> }>([
           'get',
           'rolebinding',
           '-n',
-          'milvus-kps',
+          NS,
           'kps-prometheus-milvus-discovery',
         ])
         expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-prometheus' }])
         expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-prometheus.kps.svc:9090')
-        expect(r.outputs['grafana-url']).toBe('')
-        expect(r.outputs['alertmanager-url']).toBe('')
-        expect(r.stdout).toMatch(/::notice::The stack of Prometheus kps\/kps has no Grafana/)
+        // kps' own Grafana, logged in with its admin Secret (read, and its password masked), the dashboard loaded there.
+        expect(r.outputs['grafana-url-in-cluster']).toBe('http://kps-grafana.kps.svc:80')
+        expect(r.stdout).toContain('::add-mask::admin')
+        expect(r.stdout).toMatch(/Milvus dashboard "[^"]+" loaded into Grafana/)
+        expect(r.stdout).not.toMatch(/::notice::.*Grafana/)
+        // The rules labelled for kps' ruleSelector, loaded by kps' Prometheus.
+        const rules = await cluster.kubectlJson<{ metadata: { labels: Record<string, string> } }>([
+          'get',
+          'prometheusrule',
+          '-n',
+          NS,
+          `${RELEASE}-milvus-alerts`,
+        ])
+        expect(rules.metadata.labels.release).toBe('kps')
+        const loaded = await cluster.kubectl(['get', '--raw', '/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/rules'])
+        expect(loaded).toContain('MilvusRequestFailures')
+        expect(JSON.parse(r.outputs['alert-rule-groups']!)).toContainEqual(
+          expect.objectContaining({ prometheusRule: `${NS}/${RELEASE}-milvus-alerts` }),
+        )
+        // The recipe's assertion held.
+        expect(JSON.parse(r.outputs['assertion-results']!)).toEqual([expect.objectContaining({ name: 'every component up', held: true })])
         // kps' own Prometheus, asked through the API server: the Milvus target is up there.
-        expect(r.outputs['scrape-pool']).toBe('serviceMonitor/milvus-kps/kpsrel-milvus-standalone/0')
+        expect(r.outputs['scrape-pool']).toBe(`serviceMonitor/${NS}/${RELEASE}-milvus-standalone/0`)
         const answer = await cluster.kubectl([
           'get',
           '--raw',
@@ -130,16 +152,18 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
           ...outputsEnv(r),
           STACK_NAMESPACE: 'kps',
           SELECTOR_LABEL: 'release=kps',
-          EXPECT_GRAFANA: 'false',
+          EXPECT_GRAFANA: 'true',
         })
         const post = await runner.post(r.state)
         expect(post.stdout).not.toContain('::warning::')
-        expect(await cluster.helm(['list', '-A', '-f', '^kpsrel$', '-q'])).toBe('')
-        await expect(cluster.kubectl(['get', 'rolebinding', '-n', 'milvus-kps', 'kps-prometheus-milvus-discovery'])).rejects.toThrow(
-          /NotFound/,
-        )
-        // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount.
-        expect(await cluster.kubectl(['get', 'namespace', 'milvus-kps', '-o', 'name'])).toContain('milvus-kps')
+        expect(await cluster.helm(['list', '-A', '-f', `^${RELEASE}$`, '-q'])).toBe('')
+        await expect(cluster.kubectl(['get', 'prometheusrule', '-n', NS, `${RELEASE}-milvus-alerts`])).rejects.toThrow(/NotFound/)
+        await expect(cluster.kubectl(['get', 'rolebinding', '-n', NS, 'kps-prometheus-milvus-discovery'])).rejects.toThrow(/NotFound/)
+        // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount, its Grafana and Secret.
+        expect(await cluster.kubectl(['get', 'namespace', NS, '-o', 'name'])).toContain(NS)
+        expect(
+          await cluster.kubectl(['get', 'deployment,service,secret', '-n', 'kps', '-l', 'app.kubernetes.io/name=grafana', '-o', 'name']),
+        ).toMatch(/deployment\.apps\/kps-grafana[\s\S]*service\/kps-grafana[\s\S]*secret\/kps-grafana/)
         expect(await cluster.kubectl(['get', 'prometheus,service,serviceaccount', '-n', 'kps', '-o', 'name'])).toMatch(
           /prometheus\.monitoring\.coreos\.com\/kps[\s\S]*service\/kps-prometheus[\s\S]*serviceaccount\/kps-prometheus/,
         )
@@ -148,7 +172,16 @@ describe.runIf(E2E)('an existing Prometheus stack', () => {
         // on the local cluster may wait for an APIService nothing serves, so kps itself stays.
         await cluster.kubectl(['delete', 'prometheus', 'kps', '-n', 'kps', '--ignore-not-found'])
         await cluster.kubectl(['delete', 'deployment', 'kps-operator', '-n', 'kps', '--ignore-not-found', '--wait=true'])
-        await cluster.helm(['uninstall', 'kpsrel', '-n', 'milvus-kps', '--ignore-not-found', '--wait'])
+        await cluster.kubectl([
+          'delete',
+          'deployment,service,secret',
+          '-n',
+          'kps',
+          '-l',
+          'app.kubernetes.io/name=grafana',
+          '--ignore-not-found',
+        ])
+        await cluster.helm(['uninstall', RELEASE, '-n', NS, '--ignore-not-found', '--wait'])
       }
     },
     15 * MIN,
