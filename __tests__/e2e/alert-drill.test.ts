@@ -132,6 +132,8 @@ describe.runIf(E2E)('the alert fire drill', () => {
         expect(r.stdout).not.toMatch(/Milvus target up/)
         await expect(cluster.kubectl(['get', 'prometheusrule', '-n', 'milvus-noam', 'noam-alert-drill'])).rejects.toThrow(/NotFound/)
       } finally {
+        // The Prometheus first and waited for: a later file must not find a second stack while the namespace terminates.
+        await cluster.kubectl(['delete', 'prometheus', 'noam', '-n', 'drill-noam', '--ignore-not-found', '--wait=true'])
         await cluster.kubectl(['delete', 'namespace', 'drill-noam', '--ignore-not-found', '--wait=false'])
       }
     },
