@@ -6,6 +6,7 @@ import {
   dashboardLink,
   dashboardSource,
   grafanaLogin,
+  milvusImageVersion,
   milvusTag,
   pickDatasource,
   prepareDashboard,
@@ -57,6 +58,18 @@ describe('dashboard source', () => {
     expect(DEFAULT_DASHBOARD_URL).toContain('${tag}')
     expect(() => dashboardSource('', undefined)).toThrow(/needs the Milvus version/)
   })
+})
+
+describe('milvusImageVersion', () => {
+  it.each<[string, string | undefined]>([
+    ['milvusdb/milvus:v2.6.15', 'v2.6.15'],
+    ['docker.io/milvusdb/milvus:v2.5.4-gpu', 'v2.5.4'],
+    ['registry.local:5000/mirror/milvus:2.6.1@sha256:abc', '2.6.1'],
+    ['milvusdb/milvus:master-20250101-abcdef', undefined],
+    ['milvusdb/milvus-operator:v1.3.0', undefined],
+    ['milvusdb/etcd:3.5.18-r1', undefined],
+    ['minio/minio:RELEASE.2023-03-20T20-16-18Z', undefined],
+  ])('%s -> %s', (image, want) => expect(milvusImageVersion(image)).toBe(want))
 })
 
 describe('pickDatasource', () => {

@@ -146,7 +146,7 @@ export async function afterTarget(
   // Read once, when Grafana or the check first asks for it.
   let read: Promise<DashboardJson> | undefined
   const json = (): Promise<DashboardJson> =>
-    (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, signal })))
+    (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, kube, signal })))
   const [dashboard, dashboardCheck, alertRules, assertions, alertDrill] = await Promise.all([
     budget.phase('Grafana dashboard', () =>
       budget.wait('Grafana to take the Milvus dashboard', (signal) =>

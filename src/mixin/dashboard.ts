@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Helm } from '../cluster/helm.ts'
 import type { Kubectl } from '../cluster/kubectl.ts'
-import type { Kube } from '../cluster/kube.ts'
+import type { Kube, KubeObject } from '../cluster/kube.ts'
 import { defaultFetch, fetchText } from '../tools/download.ts'
 import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
 import { unwrapDashboard } from './dashboard-check.ts'
@@ -68,7 +68,9 @@ export function milvusTag(appVersion: string): string {
 export function dashboardSource(urlInput: string, tag: string | undefined): string {
   const url = urlInput === '' ? DEFAULT_DASHBOARD_URL : urlInput
   if (url.includes('${tag}') && tag === undefined)
-    throw new Error(`grafana-dashboard-url ${url} needs the Milvus version, which the release does not say (no appVersion)`)
+    throw new Error(
+      `grafana-dashboard-url ${url} needs the Milvus version, which neither the release's chart (appVersion) nor its Milvus image tag says: set grafana-dashboard-url to a dashboard of your Milvus version`,
+    )
   return url.replaceAll('${tag}', tag ?? '')
 }
 
@@ -160,6 +162,29 @@ async function grafana<T>(base: string, login: GrafanaLogin, method: string, pat
   return JSON.parse(text) as T
 }
 
+/** The Milvus version in an image reference: 'milvusdb/milvus:v2.6.15' -> 'v2.6.15'; undefined for another image or tag. */
+export function milvusImageVersion(image: string): string | undefined {
+  const m = /(?:^|\/)milvus:(v?\d+\.\d+\.\d+)(?:-[\w.]+)?(?:@.*)?$/.exec(image)
+  return m?.[1]
+}
+
+/**
+ * The release's Milvus version: its chart's appVersion, else the tag of the Milvus image its
+ * pods run (a Milvus that Milvus Operator runs has no Helm release to ask).
+ */
+async function milvusVersion(c: { helm: Helm; kube: Kube }, inputs: Inputs): Promise<string | undefined> {
+  const fromChart = await appVersion(c.helm, inputs)
+  if (fromChart) return fromChart
+  const selector = encodeURIComponent(`app.kubernetes.io/instance=${inputs.releaseName}`)
+  const pods = await c.kube
+    .get<{ items: KubeObject[] }>(`/api/v1/namespaces/${inputs.namespace}/pods?labelSelector=${selector}`)
+    .catch(() => ({ items: [] as KubeObject[] }))
+  const images = pods.items.flatMap((p) => ((p.spec?.containers ?? []) as Array<{ image?: string }>).map((x) => x.image ?? ''))
+  const version = images.map(milvusImageVersion).find((v) => v !== undefined)
+  if (version) core.info(`Milvus version ${version}, from the image the release's pods run (no chart appVersion)`)
+  return version
+}
+
 /** The release's chart appVersion (`helm get metadata`), or undefined when helm does not say. */
 async function appVersion(helm: Helm, inputs: Inputs): Promise<string | undefined> {
   const r = await helm.run(['get', 'metadata', inputs.releaseName, '-n', inputs.namespace, '-o', 'json'], { allowFailure: true })
@@ -179,14 +204,14 @@ export interface DashboardJson {
 
 /**
  * Downloads (or reads, for a path) the dashboard JSON once, for Grafana and for the data check:
- * `grafana-dashboard-url`, or Milvus' file at the release's tag (`helm get metadata`). Rejects for
+ * `grafana-dashboard-url`, or Milvus' file at the release's tag (milvusVersion). Rejects for
  * a download that fails or a JSON that is not a dashboard.
  */
-export async function readDashboard(inputs: Inputs, c: { helm: Helm; signal: AbortSignal }): Promise<DashboardJson> {
+export async function readDashboard(inputs: Inputs, c: { helm: Helm; kube: Kube; signal: AbortSignal }): Promise<DashboardJson> {
   const raw = inputs.grafanaDashboardUrl
   const local = raw.startsWith('/') || raw.startsWith('.')
   const needsTag = !local && (raw === '' || raw.includes('${tag}'))
-  const version = needsTag ? await appVersion(c.helm, inputs) : undefined
+  const version = needsTag ? await milvusVersion(c, inputs) : undefined
   const source = local ? raw : dashboardSource(raw, version === undefined ? undefined : milvusTag(version))
   core.info(`Milvus dashboard from ${source}`)
   const json = JSON.parse(
