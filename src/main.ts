@@ -12,7 +12,7 @@ import { secretValues } from './milvus/helm-release.ts'
 import { milvusSource, type MilvusSource } from './milvus/index.ts'
 import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
-import { afterTarget, startAlertRules } from './mixin/after-target.ts'
+import { afterTarget, settable, startAlertRules, startDashboard } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
 import { clusterFirst, preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
@@ -27,7 +27,7 @@ import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { Transfers } from './tools/download.ts'
 import { installTools } from './tools/install.ts'
-import type { RunResult } from './types.ts'
+import type { LoadedGroup, RunResult } from './types.ts'
 
 export async function run(): Promise<void> {
   let current: Run | undefined
@@ -119,6 +119,10 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
 
   // The namespace early, so prometheus-operator knows it before the chart's ServiceMonitor arrives.
   await Promise.all([prometheus.prepare(stacked), milvus.prepare(stacked)])
+  // The rules as soon as their CRD and namespace exist: Prometheus loads them when it starts (or
+  // at its next reload) and evaluates them on its own schedule, so the first evaluation is behind
+  // us by the time the target is up instead of adding to the step's tail.
+  const rules = startAlertRules(stacked)
 
   // From here on, a refusal the cluster reports for the release ends every wait at once.
   const watch = watchRelease(kube, inputs.namespace, inputs.releaseName)
@@ -127,16 +131,19 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
     // Milvus needs only the CRDs; it installs while the rest of the stack comes up.
     await prometheus.start(stacked)
     await Promise.all([prometheus.ready(stacked), milvus.install(stacked)])
-    return await monitor(stacked, milvus)
+    return await monitor(stacked, milvus, rules)
   } finally {
     watch.stop()
   }
 }
 
 /** From an installed release to its target up, then the mixin: the same whichever sources ran. */
-async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> {
+async function monitor(run: StackRun, milvus: MilvusSource, rules: Promise<LoadedGroup[]>): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
-  const rules = startAlertRules(run)
+  // The dashboard needs only the installed release (its version) and Grafana, not the target:
+  // it loads while the target is awaited. Its deep link waits for the forwards' Grafana URL.
+  const grafanaUrl = settable<string>()
+  const dashboard = startDashboard(run, grafanaUrl.promise)
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
   const { monitor } = wiring
   const scrapePool = scrapePoolFor(monitor.namespace, monitor.name, 0, monitor.kind)
@@ -158,11 +165,12 @@ async function monitor(run: StackRun, milvus: MilvusSource): Promise<RunResult> 
   ])
 
   const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)
+  grafanaUrl.resolve(endpoints.grafanaUrl)
   const extras = await afterTarget(run, {
-    grafanaUrl: endpoints.grafanaUrl,
     scrapePool,
     scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
     rules,
+    dashboard,
   })
   return {
     ...extras,
