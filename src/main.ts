@@ -155,23 +155,19 @@ async function monitor(run: StackRun, milvus: MilvusSource, rules: Promise<Loade
   )
 
   // The forwards serve only the endpoints handed to later steps; the target is asked through
-  // the API server (each Prometheus replica through its pod proxy), so the two run side by side.
+  // the API server (each Prometheus replica through its pod proxy), so the two run side by side,
+  // and what needs the target's data starts once it is up, without waiting for the forwards.
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
-  const [forwards, { targets }] = await Promise.all([
-    budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports })),
-    budget.phase('Milvus target up', () =>
-      budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
-    ),
-  ])
-
-  const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)
+  const forwards = budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports }))
+  forwards.catch((e: unknown) => budget.fail(e as Error))
+  const { targets } = await budget.phase('Milvus target up', () =>
+    budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
+  )
+  const after = afterTarget(run, { scrapePool, scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs, rules, dashboard })
+  after.catch((e: unknown) => budget.fail(e as Error))
+  const endpoints = exposedEndpoints(await forwards, wiring.endpoints, stack)
   grafanaUrl.resolve(endpoints.grafanaUrl)
-  const extras = await afterTarget(run, {
-    scrapePool,
-    scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
-    rules,
-    dashboard,
-  })
+  const extras = await after
   return {
     ...extras,
     kubectl: run.tools.kubectl,
