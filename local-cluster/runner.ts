@@ -45,9 +45,10 @@ export interface Runner {
 
 /**
  * A runner whose steps share one tool cache, like the jobs of one machine. `wrap` prefixes the
- * command (e.g. `ip netns exec NAME`), `env` is added to every step's environment.
+ * command (e.g. `ip netns exec NAME`), `env` is added to every step's environment, `dist` is the
+ * bundle to run (default: the repository's dist/; a benchmark runs another build beside it).
  */
-export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; node?: string } = {}): Runner {
+export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; node?: string; dist?: string } = {}): Runner {
   const base = mkdtempSync(join(tmpdir(), 'action-runner-'))
   const toolCache = join(base, 'tool-cache')
   mkdirSync(toolCache)
@@ -77,7 +78,7 @@ export function makeRunner(o: { wrap?: string[]; env?: Record<string, string>; n
       env[k] = join(dir, f)
     }
     for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.replace(/ /g, '_').toUpperCase()}`] = v
-    const cmd = [...(o.wrap ?? []), node, join(ROOT, 'dist', entry, 'index.js')]
+    const cmd = [...(o.wrap ?? []), node, join(o.dist ?? join(ROOT, 'dist'), entry, 'index.js')]
     const started = performance.now()
     const child = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''

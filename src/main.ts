@@ -12,7 +12,7 @@ import { secretValues } from './milvus/helm-release.ts'
 import { milvusSource, type MilvusSource } from './milvus/index.ts'
 import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
-import { afterTarget, startAlertDrill, startAlertRules } from './mixin/after-target.ts'
+import { afterTarget, settable, startAlertDrill, startAlertRules, startDashboard } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
 import { clusterFirst, preflight } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
@@ -27,7 +27,7 @@ import { StateRecorder } from './state.ts'
 import { endReleaseHolds, holderIdentity } from './holds.ts'
 import { Transfers } from './tools/download.ts'
 import { installTools } from './tools/install.ts'
-import type { AlertDrillResult, RunResult } from './types.ts'
+import type { AlertDrillResult, LoadedGroup, RunResult } from './types.ts'
 
 export async function run(): Promise<void> {
   let current: Run | undefined
@@ -119,6 +119,10 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
 
   // The namespace early, so prometheus-operator knows it before the chart's ServiceMonitor arrives.
   await Promise.all([prometheus.prepare(stacked), milvus.prepare(stacked)])
+  // The rules as soon as their CRD and namespace exist: Prometheus loads them when it starts (or
+  // at its next reload) and evaluates them on its own schedule, so the first evaluation is behind
+  // us by the time the target is up instead of adding to the step's tail.
+  const rules = startAlertRules(stacked)
 
   // From here on, a refusal the cluster reports for the release ends every wait at once.
   const watch = watchRelease(kube, inputs.namespace, inputs.releaseName)
@@ -130,16 +134,23 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
     // The alert fire drill needs only the Prometheus: it runs while Milvus installs.
     const drill = startAlertDrill(stacked, ready)
     await Promise.all([ready, milvus.install(stacked)])
-    return await monitor(stacked, milvus, drill)
+    return await monitor(stacked, milvus, { rules, drill })
   } finally {
     watch.stop()
   }
 }
 
 /** From an installed release to its target up, then the mixin: the same whichever sources ran. */
-async function monitor(run: StackRun, milvus: MilvusSource, drill: Promise<AlertDrillResult> | undefined): Promise<RunResult> {
+async function monitor(
+  run: StackRun,
+  milvus: MilvusSource,
+  started: { rules: Promise<LoadedGroup[]>; drill: Promise<AlertDrillResult> | undefined },
+): Promise<RunResult> {
   const { inputs, budget, kube, stack } = run
-  const rules = startAlertRules(run)
+  // The dashboard needs only the installed release (its version) and Grafana, not the target:
+  // it loads while the target is awaited. Its deep link waits for the forwards' Grafana URL.
+  const grafanaUrl = settable<string>()
+  const dashboard = startDashboard(run, grafanaUrl.promise)
   const wiring = await budget.phase('Check the wiring', () => discoverWiring(inputs, kube, stack, milvus.monitor))
   const { monitor } = wiring
   const scrapePool = scrapePoolFor(monitor.namespace, monitor.name, 0, monitor.kind)
@@ -151,23 +162,19 @@ async function monitor(run: StackRun, milvus: MilvusSource, drill: Promise<Alert
   )
 
   // The forwards serve only the endpoints handed to later steps; the target is asked through
-  // the API server (each Prometheus replica through its pod proxy), so the two run side by side.
+  // the API server (each Prometheus replica through its pod proxy), so the two run side by side,
+  // and what needs the target's data starts once it is up, without waiting for the forwards.
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
-  const [forwards, { targets }] = await Promise.all([
-    budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports })),
-    budget.phase('Milvus target up', () =>
-      budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
-    ),
-  ])
-
-  const endpoints = exposedEndpoints(forwards, wiring.endpoints, stack)
-  const extras = await afterTarget(run, {
-    grafanaUrl: endpoints.grafanaUrl,
-    scrapePool,
-    scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs,
-    rules,
-    drill,
-  })
+  const forwards = budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports }))
+  forwards.catch((e: unknown) => budget.fail(e as Error))
+  const { targets } = await budget.phase('Milvus target up', () =>
+    budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
+  )
+  const after = afterTarget(run, { scrapePool, scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs, ...started, dashboard })
+  after.catch((e: unknown) => budget.fail(e as Error))
+  const endpoints = exposedEndpoints(await forwards, wiring.endpoints, stack)
+  grafanaUrl.resolve(endpoints.grafanaUrl)
+  const extras = await after
   return {
     ...extras,
     kubectl: run.tools.kubectl,

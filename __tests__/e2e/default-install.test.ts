@@ -149,6 +149,22 @@ describe.runIf(E2E)('default inputs', () => {
       expect(health).toEqual(Array(6).fill('ok'))
       expect(o['diagnostics-dir']).toBe('')
 
+      // The order that keeps the step's tail short, from the job summary's timeline (its gantt
+      // chart: each phase's start, ms since the epoch, and length): the rules and the Grafana load
+      // start before the target wait, the dashboard data check only once the target is up.
+      const phases = new Map(
+        [...first.summary.matchAll(/^ {2}(.+?) :[^,\n]*, p\d+, (\d+), (\d+)ms$/gm)].map((m) => [
+          m[1]!,
+          { start: Number(m[2]), end: Number(m[2]) + Number(m[3]) },
+        ]),
+      )
+      const target = phases.get('Milvus target up')!
+      expect(phases.get('Alert rules')!.start).toBeLessThan(target.start)
+      expect(phases.get('Alert rules')!.start).toBeLessThanOrEqual(phases.get('Milvus installed')!.start)
+      expect(phases.get('Grafana dashboard')!.start).toBeLessThan(target.start)
+      // 1 ms: the chart rounds each start and length on its own.
+      expect(phases.get('Dashboard data')!.start).toBeGreaterThanOrEqual(target.end - 1)
+
       // The checks of e2e.yml's defaults job, on this run's outputs (the Milvus stand-in answers
       // gRPC connections, not Milvus' REST API).
       const env = { ...outputsEnv(first), KUBECTL_PATTERN: '^v1\\.35\\.2$', HELM_PATTERN: '^v4\\.1\\.4$', CHECK_MILVUS_REST: 'false' }

@@ -9,6 +9,7 @@ import {
   groupsState,
   milvusPrometheusRule,
   milvusRuleGroups,
+  RULE_INTERVAL,
   promDuration,
   readRuleFiles,
   rejectionEvents,
@@ -71,6 +72,11 @@ describe('milvusRuleGroups', () => {
         label,
       ).toBe(true)
     }
+  })
+
+  it('evaluates every scrape interval, not at the global 30 s', () => {
+    expect(milvusRuleGroups('ns-a', 'rel-b').map((g) => g.interval)).toEqual([RULE_INTERVAL])
+    expect(RULE_INTERVAL).toBe('10s')
   })
 
   it('scopes every expression to the release', () => {

@@ -269,7 +269,7 @@ describe('checkDashboard on crafted series', () => {
         'group(x_total{namespace="milvus"})': [1],
         'rate(x_total[1m)': 'parse error: unclosed left bracket',
       },
-      { 'namespace go_info': ['other', 'milvus'], 'app go_info{namespace="milvus"}': ['a1', 'a2'] },
+      { 'namespace go_info': ['other', 'milvus'], 'app go_info{namespace="milvus"}': ['a1', 'a2'], '__name__ ': ['go_info', 'x_total'] },
     )
     const check = await checkDashboard(dashboard, {
       request,
@@ -292,11 +292,36 @@ describe('checkDashboard on crafted series', () => {
       { row: 'Broken', panels: 1, data: 0, noData: 0, errors: 1 },
     ])
     expect(check.coverage).toBe(33.3)
-    // Only a query with no series has its selectors asked again.
+    // Only a query with no series has its selectors asked again, and only those of a metric
+    // Prometheus has at all (y has no series: missing without a query of its own).
     expect(asked.filter((a) => a.startsWith('/api/v1/query?query=group('))).toEqual([
-      '/api/v1/query?query=group(y{namespace="milvus"})',
       '/api/v1/query?query=group(x_total{namespace="milvus"})',
     ])
+    expect(asked.filter((a) => a.startsWith('/api/v1/label/__name__/values'))).toHaveLength(1)
+  })
+
+  it('without the metric names, asks every selector of a query with no series', async () => {
+    const { request: answering, asked } = crafted(
+      {
+        'sum(y{namespace="milvus"}) / sum(x_total{namespace="milvus"})': [],
+        'group(y{namespace="milvus"})': [],
+        'group(x_total{namespace="milvus"})': [1],
+      },
+      {},
+    )
+    const request: PrometheusRequest = async (path, signal) => {
+      if (path.startsWith('/api/v1/label/__name__/values')) throw new Error('HTTP 503')
+      return answering(path, signal)
+    }
+    const check = await checkDashboard(dashboard, {
+      request,
+      overrides: { namespace: 'milvus', app: 'a1' },
+      scrapeIntervalMs: 30_000,
+      signal: new AbortController().signal,
+    })
+    expect(check.panels.find((p) => p.title === 'Empty')).toMatchObject({ state: 'no data', missing: ['y'] })
+    expect(asked).toContain('/api/v1/query?query=group(y{namespace="milvus"})')
+    expect(asked).toContain('/api/v1/query?query=group(x_total{namespace="milvus"})')
   })
 
   it('rejects when the run is aborted', async () => {

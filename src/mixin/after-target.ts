@@ -1,7 +1,10 @@
-// What runs once the Milvus target is up, side by side: the Grafana dashboard, its data check
-// (beside the load: it needs only the dashboard JSON, read once, and Prometheus), the alert rules
-// and the alert fire drill (both started earlier, awaited here) and the PromQL assertions. Each is its own phase in the timings,
-// and each asks the run's Prometheus (run.stack), whichever source provided it.
+// The mixin around the Milvus target: what needs only the stack starts before the target is up,
+// so that the step ends soon after it. The alert rules start once their CRD and namespace exist
+// (Prometheus then evaluates them while Milvus installs), the Grafana dashboard once the release
+// is installed (it needs the release's version and Grafana, not the target); the dashboard data
+// check and the PromQL assertions need the target's data and start when it is up; the alert fire
+// drill needs only the Prometheus and runs while Milvus installs. Each is its own
+// phase in the timings, and each asks the run's Prometheus (run.stack), whichever source provided it.
 import * as core from '@actions/core'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
@@ -48,7 +51,6 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
   rules.catch((e: unknown) => budget.fail(e as Error))
   return rules
 }
-
 /** The namespace the Prometheus reads the run's PrometheusRules in (see ruleNamespace); throws when none. */
 async function rulesNamespaceOf({ kube, stack, inputs }: StackRun): Promise<string> {
   const labels =
@@ -89,13 +91,45 @@ export function startAlertDrill(run: StackRun, after: Promise<unknown> = Promise
   return drill
 }
 
+/** A promise and its resolve, for a value known later (the forwarded Grafana URL). */
+export function settable<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void
+  const promise = new Promise<T>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+/** The dashboard under way: its JSON (read once, for Grafana and the data check) and its load into Grafana. */
+export interface StartedDashboard {
+  json: () => Promise<DashboardJson>
+  loaded: Promise<LoadedDashboard | undefined>
+}
+
+/**
+ * Starts the phase 'Grafana dashboard' (reading the dashboard JSON once, for Grafana and the data
+ * check): it retries until Grafana answers, beside the target wait. `grafanaUrl` is awaited only
+ * for the deep link. A failure ends the whole run at once through `budget.fail`, as it did when
+ * the load ran after the target.
+ */
+export function startDashboard(run: StackRun, grafanaUrl: Promise<string>): StartedDashboard {
+  const { budget, kube, inputs, stack } = run
+  let read: Promise<DashboardJson> | undefined
+  const json = (): Promise<DashboardJson> =>
+    (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, kube, signal })))
+  const loaded = budget.phase('Grafana dashboard', () =>
+    budget.wait('Grafana to take the Milvus dashboard', (signal) =>
+      loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl, dashboard: json, signal }),
+    ),
+  )
+  loaded.catch((e: unknown) => budget.fail(e as Error))
+  return { json, loaded }
+}
+
 export interface AfterTarget {
-  /** Grafana's URL for the dashboard's deep link (the forwarded one with expose port-forward). */
-  grafanaUrl: string
   scrapePool: string
   /** The Milvus target's scrape interval, ms (the assertions' default pace). */
   scrapeIntervalMs?: number
   rules: Promise<LoadedGroup[]>
+  dashboard: StartedDashboard
   drill?: Promise<AlertDrillResult> | undefined
 }
 
@@ -104,12 +138,12 @@ export interface AfterTarget {
  * 'report' a check that could not run is a warning; with 'gate' it fails the run, as do query
  * errors and a coverage under dashboard-min-coverage.
  */
-async function dashboardData(run: StackRun, c: AfterTarget, dashboard: () => Promise<DashboardJson>): Promise<DashboardCheck | undefined> {
+async function dashboardData(run: StackRun, c: AfterTarget): Promise<DashboardCheck | undefined> {
   const { budget, kube, inputs, stack } = run
   const gate = inputs.dashboardCheck === 'gate'
   try {
     const check = await budget.wait('the dashboard data check', async (signal) =>
-      checkDashboard((await dashboard()).json, {
+      checkDashboard((await c.dashboard.json()).json, {
         request: prometheusRequest(kube, stack, { timeoutMs: 10_000 }),
         overrides: { namespace: inputs.namespace, instance: inputs.releaseName },
         scrapeIntervalMs: c.scrapeIntervalMs ?? 30_000,
@@ -130,7 +164,7 @@ async function dashboardData(run: StackRun, c: AfterTarget, dashboard: () => Pro
   }
 }
 
-/** The dashboard, its data check, the rules and the assertions' verdicts; rejects as the first of them does. */
+/** The dashboard, its data check, the rules, the drill and the assertions' verdicts; rejects as the first of them does. */
 export async function afterTarget(
   run: StackRun,
   c: AfterTarget,
@@ -143,17 +177,9 @@ export async function afterTarget(
 }> {
   const { budget, kube, inputs, stack } = run
   const check = inputs.dashboardCheck !== 'off' && (inputs.grafanaDashboard || inputs.dashboardCheck === 'gate')
-  // Read once, when Grafana or the check first asks for it.
-  let read: Promise<DashboardJson> | undefined
-  const json = (): Promise<DashboardJson> =>
-    (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, kube, signal })))
   const [dashboard, dashboardCheck, alertRules, assertions, alertDrill] = await Promise.all([
-    budget.phase('Grafana dashboard', () =>
-      budget.wait('Grafana to take the Milvus dashboard', (signal) =>
-        loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl: c.grafanaUrl, dashboard: json, signal }),
-      ),
-    ),
-    check ? budget.phase('Dashboard data', () => dashboardData(run, c, json)) : undefined,
+    c.dashboard.loaded,
+    check ? budget.phase('Dashboard data', () => dashboardData(run, c)) : undefined,
     c.rules,
     budget.phase('PromQL assertions', () =>
       budget.wait('the PromQL assertions', (signal) =>

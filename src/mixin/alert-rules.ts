@@ -28,8 +28,19 @@ export interface RuleSpec {
 }
 export interface RuleGroup {
   name: string
+  /** How often Prometheus evaluates the group; its global evaluation_interval when unset. */
+  interval?: string
   rules: RuleSpec[]
 }
+
+/**
+ * The action's group's evaluation interval: the release's default scrape interval (CI_TIMING in
+ * src/milvus/helm-release.ts), so the rules see each new sample. Prometheus evaluates a group it
+ * loads first at the next slot of its interval (a per-group offset in [0, interval)), so under
+ * kube-prometheus' 30 s evaluation_interval the first evaluation, which the run waits for, could
+ * come up to 30 s after Prometheus starts; with 10 s it comes before Milvus is up.
+ */
+export const RULE_INTERVAL = '10s'
 
 /** `for` as Prometheus writes durations: '0s', '90s', '1500ms'. */
 export function promDuration(ms: number): string {
@@ -61,6 +72,7 @@ export function milvusRuleGroups(namespace: string, release: string, forOverride
   return [
     {
       name: `milvus-${namespace}-${release}`,
+      interval: RULE_INTERVAL,
       rules: [
         rule({
           alert: 'MilvusTargetDown',

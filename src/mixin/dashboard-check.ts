@@ -467,8 +467,8 @@ export interface CheckContext {
 /**
  * Evaluates the dashboard against Prometheus: its variables in order (each query variable's query
  * with the variables before it filled in; `overrides` win), then every panel's queries as instant
- * queries, and for a query that selects nothing, each of its selectors, to name the metrics
- * missing. Rejects only when `signal` aborts; Prometheus' errors are part of the result.
+ * queries, and for a query that selects nothing, each of its selectors whose metric Prometheus
+ * has at all, to name the metrics missing. Rejects only when `signal` aborts; Prometheus' errors are part of the result.
  */
 export async function checkDashboard(json: unknown, c: CheckContext): Promise<DashboardCheck> {
   const d = dashboardModel(json)
@@ -503,6 +503,17 @@ export async function checkDashboard(json: unknown, c: CheckContext): Promise<Da
     const fromBody = typeof body === 'string' ? /"error":"([^"]*)"/.exec(body)?.[1] : undefined
     return fromBody ?? (e instanceof Error ? e.message : String(e))
   }
+
+  // Every metric name Prometheus holds, asked once (no time range: whatever its lookback, an
+  // instant query cannot select a series older than its storage): a selector whose metric is not
+  // among them selects nothing, so only the others are asked again one by one. Without an answer
+  // every selector is asked.
+  let names: Promise<Set<string> | undefined> | undefined
+  const knownNames = (): Promise<Set<string> | undefined> =>
+    (names ??= ask('/api/v1/label/__name__/values').then(
+      (a) => new Set(apiData(a) as string[]),
+      () => undefined,
+    ))
 
   const vars = new Map<string, VariableValue>()
   const variables: VariableCheck[] = []
@@ -559,7 +570,8 @@ export async function checkDashboard(json: unknown, c: CheckContext): Promise<Da
           }
           if (series === 0) {
             for (const s of metricSelectors(expr)) {
-              const found = await ask(queryPath(`group(${s.selector})`)).then(seriesOf, () => 1)
+              const known = await knownNames()
+              const found = known && !known.has(s.metric) ? 0 : await ask(queryPath(`group(${s.selector})`)).then(seriesOf, () => 1)
               if (found === 0) missing.push(s.metric)
             }
           }

@@ -228,8 +228,8 @@ export interface DashboardContext {
   kube: Pick<Kube, 'find'>
   /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
   grafana: StackService | undefined
-  /** Grafana's URL for the deep link (the forwarded one with expose port-forward). */
-  grafanaUrl: string
+  /** Grafana's URL for the deep link (the forwarded one with expose port-forward); known once the forwards are. */
+  grafanaUrl: string | Promise<string>
   /** The dashboard JSON (readDashboard), read once for Grafana and the data check. */
   dashboard: () => Promise<DashboardJson>
   signal: AbortSignal
@@ -277,7 +277,7 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
       if (!found.some((f) => f.uid === posted.uid) || back.dashboard.version !== posted.version) {
         throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
       }
-      const url = dashboardLink(c.grafanaUrl, posted.url, { namespace: inputs.namespace, instance: inputs.releaseName })
+      const url = dashboardLink(await c.grafanaUrl, posted.url, { namespace: inputs.namespace, instance: inputs.releaseName })
       core.info(
         `Milvus dashboard "${String(dashboard.title)}" loaded into Grafana (uid ${posted.uid}, datasource ${ds?.name ?? 'default'}): ${url}`,
       )
