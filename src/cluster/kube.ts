@@ -186,7 +186,7 @@ export class Kube {
     method: string,
     path: string,
     body?: unknown,
-    opts: { timeoutMs?: number; contentType?: string; accept?: string; signal?: AbortSignal } = {},
+    opts: { timeoutMs?: number; contentType?: string; accept?: string; signal?: AbortSignal; onStatus?: (code: number) => void } = {},
   ): Promise<T> {
     const url = new URL(this.server.replace(/\/$/, '') + path)
     const options: https.RequestOptions = { method, headers: { accept: opts.accept ?? 'application/json' } }
@@ -208,7 +208,10 @@ export class Kube {
             // not JSON: keep the text for the error
           }
           if ((res.statusCode ?? 0) >= 300) reject(new ApiError(method, path, res.statusCode ?? 0, parsed))
-          else resolve(parsed as T)
+          else {
+            opts.onStatus?.(res.statusCode ?? 0)
+            resolve(parsed as T)
+          }
         })
         res.on('error', reject)
       })
@@ -320,6 +323,21 @@ export class Kube {
       if (e instanceof ApiError && e.status === 409) return undefined
       throw e
     }
+  }
+
+  /**
+   * Server-side apply of one object that says whether the apply created it: the API server answers
+   * 201 then, 200 when it existed. One field manager and operation from the first write on, so a
+   * re-run's apply of the same object changes nothing (a POST then an apply would add a second
+   * managedFields entry, and a new resourceVersion, on the first re-run).
+   */
+  async applyCreating(path: string, obj: KubeObject, fieldManager: string): Promise<{ object: KubeObject; created: boolean }> {
+    let status = 0
+    const object = await this.request<KubeObject>('PATCH', `${path}/${obj.metadata.name}?fieldManager=${fieldManager}&force=true`, obj, {
+      contentType: 'application/apply-patch+yaml',
+      onStatus: (code) => (status = code),
+    })
+    return { object, created: status === 201 }
   }
 
   /** Server-side apply of one object with the action's field manager. */

@@ -248,13 +248,13 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
     )
   } else if (needed) {
     const objects = discoveryRbac(inputs.namespace, sa)
-    // Each created by this run only when its create is answered 201 (recorded then, with its UID);
+    // Each created by this run only when its apply is answered 201 (recorded then, with its UID);
     // one that exists (an earlier run's, another release's) is applied over and stays theirs.
     for (const obj of objects) {
       const plural = obj.kind === 'Role' ? 'roles' : 'rolebindings'
       const collection = `/apis/rbac.authorization.k8s.io/v1/namespaces/${inputs.namespace}/${plural}`
-      const created = await kube.create(collection, obj, FIELD_MANAGER)
-      if (created?.metadata.uid) {
+      const { object: created, created: isNew } = await kube.applyCreating(collection, obj, FIELD_MANAGER)
+      if (isNew && created.metadata.uid) {
         state.recordCreated({
           apiVersion: 'rbac.authorization.k8s.io/v1',
           kind: obj.kind!,
@@ -264,7 +264,7 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
           path: `${collection}/${obj.metadata.name}`,
           part: 'namespace',
         })
-      } else await kube.apply(collection, obj, FIELD_MANAGER)
+      }
     }
     core.info(
       `Granted ServiceAccount ${sa.namespace}/${sa.name} (of Prometheus ${refOf(stack)}) discovery (services, endpoints, endpointslices, pods) in namespace ${inputs.namespace}`,

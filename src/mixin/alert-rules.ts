@@ -316,11 +316,11 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
   const own = inputs.alertRules.builtin ? objects[0] : undefined
   for (const obj of objects) {
     const collection = `/apis/monitoring.coreos.com/v1/namespaces/${obj.metadata.namespace}/prometheusrules`
-    // The action's own rules are created when absent, so that the run knows them as its own (by
-    // the create's answer); what exists is applied over. The user's files are applied.
-    const created = obj === own ? await c.kube.create(collection, obj, FIELD_MANAGER) : undefined
+    // The action's own rules are this run's when their apply created them (answered 201); what
+    // existed is applied over and stays as it was owned. The user's files are applied.
+    const applied = await c.kube.applyCreating(collection, obj, FIELD_MANAGER)
+    const created = obj === own && applied.created ? applied.object : undefined
     if (created) c.onCreated?.(created, `${collection}/${obj.metadata.name}`)
-    else await c.kube.apply(collection, obj, FIELD_MANAGER)
     core.info(`${created ? 'Created' : 'Applied'} PrometheusRule ${obj.metadata.namespace}/${obj.metadata.name}`)
   }
   const loaded: LoadedGroup[] = []
