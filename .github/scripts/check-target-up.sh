@@ -17,9 +17,12 @@ jq -e --arg pool "$SCRAPE_POOL" --arg url "$TARGET_SCRAPE_URL" --arg ns "$NAMESP
     and all($t[]; .scrapePool == $pool and .health == "up"
       and .labels.namespace == $ns and .labels.component == "standalone")
     and any($t[]; .scrapeUrl == $url)' targets.json
-# The scrapes landed in the TSDB: `up` is 1 and Milvus' own metrics are there.
+# The scrapes landed in the TSDB: `up` of this target is 1 and Milvus' own metrics are there
+# (by instance: a release installed again within the lookback leaves its old pod's series).
+INSTANCE=${TARGET_SCRAPE_URL#*://}
+INSTANCE=${INSTANCE%%/*}
 curl -fsS --get "$PROMETHEUS_URL/api/v1/query" \
-  --data-urlencode "query=up{namespace=\"$NAMESPACE\",component=\"standalone\"}" > up.json
+  --data-urlencode "query=up{namespace=\"$NAMESPACE\",component=\"standalone\",instance=\"$INSTANCE\"}" > up.json
 jq -e '.data.result | length == 1 and .[0].value[1] == "1"' up.json
 curl -fsS --get "$PROMETHEUS_URL/api/v1/query" \
   --data-urlencode "query=count({__name__=~\"milvus_.+\",namespace=\"$NAMESPACE\"})" > series.json
