@@ -1,8 +1,8 @@
 // What a cluster that lives on refuses, and a fresh one never does: webhook configurations left by
 // an uninstalled stack, objects of the release's names that someone else owns, a
-// ValidatingAdmissionPolicy, a LimitRange, node selectors and taints no node offers. Each run ends
-// before any change (or within seconds of the scheduler's refusal), naming the object and the
-// fix, never waiting out its budget. Each case makes what refuses and removes it at its end.
+// ValidatingAdmissionPolicy, a LimitRange, a namespace stuck terminating, node selectors and
+// taints no node offers. Each run ends before any change (or within seconds of the scheduler's
+// refusal), naming the object and the fix, never waiting out its budget. Each case makes what refuses and removes it at its end.
 import { describe, expect, it } from 'vitest'
 import { dropNamespace, E2E, e2e, failed, inputs, MIN, sinceFirstEvent, tempFile, useLocalCluster } from './support.ts'
 
@@ -203,6 +203,55 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
         await runner.post(r.state)
       } finally {
         await dropNamespace(ns, 'limits')
+      }
+    },
+    5 * MIN,
+  )
+
+  it(
+    'a namespace stuck terminating on a finalizer nobody removes: named before any change, with the finalizer and the fix',
+    async () => {
+      const { cluster, runner } = e2e
+      const ns = 'milvus-stuck'
+      await cluster.kubectl(['create', 'namespace', ns]).catch(() => '')
+      const held = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: ${ns}, finalizers: [e2e.example.com/hold]}\n`
+      await cluster.kubectl(['apply', '-f', tempFile('held.yaml', held)])
+      await cluster.kubectl(['delete', 'namespace', ns, '--wait=false'])
+      try {
+        const condition = (type: string) =>
+          cluster.kubectl(['get', 'namespace', ns, '-o', `jsonpath={.status.conditions[?(@.type=="${type}")].status}`])
+        await effective(
+          "the namespace controller's report of the finalizer",
+          async () => (await condition('NamespaceFinalizersRemaining')) === 'True',
+        )
+        // Dated an hour back, as on a cluster where it has been stuck since: the controller keeps a
+        // condition's lastTransitionTime while its status stays the same.
+        const { status } = await cluster.kubectlJson<{ status: { conditions: Array<Record<string, string>> } }>(['get', 'namespace', ns])
+        const hourAgo = new Date(Date.now() - 3600_000).toISOString().replace(/\.\d+Z$/, 'Z')
+        const conditions = status.conditions.map((c) => ({ ...c, lastTransitionTime: hourAgo }))
+        await cluster.kubectl([
+          'patch',
+          'namespace',
+          ns,
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ status: { conditions } }),
+        ])
+        const { r, ms } = await mainUntil({ namespace: ns, 'release-name': 'stuck' }, 'cannot finish', 'a namespace stuck terminating')
+        expect(r.code, failed(r)).not.toBe(0)
+        expect(r.stdout).toMatch(/::error::Namespace milvus-stuck is being deleted, but the deletion cannot finish; nothing was changed/)
+        expect(r.stdout).toMatch(
+          /e2e\.example\.com\/hold in 1 resource instances \(NamespaceFinalizersRemaining for \d+ s\); a finalizer is not being removed/,
+        )
+        expect(await releaseExists(ns, 'stuck')).toBe(false)
+        expect(await actionObjects(ns)).toBe('')
+        expect(ms).toBeLessThan(MIN)
+        await runner.post(r.state)
+      } finally {
+        await cluster
+          .kubectl(['patch', 'configmap', 'held', '-n', ns, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
+          .catch(() => '')
       }
     },
     5 * MIN,

@@ -325,6 +325,20 @@ describe('a namespace whose deletion cannot finish', () => {
       ).stuck,
     ).toMatch(/example.com\/keep[\s\S]*remove it from the objects named/)
   })
+  it('content and the finalizers holding it, both stuck: both named, so the finalizer is', () => {
+    const both = ns('NamespaceContentRemaining', 3600, 'Some resources are remaining: configmaps. has 1 resource instances')
+    both.status.conditions.push({
+      type: 'NamespaceFinalizersRemaining',
+      status: 'True',
+      message: 'Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances',
+      lastTransitionTime: new Date(now - 3600_000).toISOString(),
+    })
+    const r = stuckTermination(both, now)
+    expect(r.stuck).toMatch(/configmaps\. has 1 resource instances \(NamespaceContentRemaining for 3600 s\)/)
+    expect(r.stuck).toMatch(
+      /example\.com\/keep in 1 resource instances \(NamespaceFinalizersRemaining for 3600 s\); a finalizer is not being removed/,
+    )
+  })
   it('a deletion going well: nothing to say', () => {
     expect(
       stuckTermination(

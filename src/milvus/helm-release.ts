@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import YAML from 'yaml'
 import type { HelmRevision } from '../cluster/helm.ts'
 import { CommandError } from '../cluster/kubectl.ts'
-import type { KubeObject } from '../cluster/kube.ts'
+import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
 import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
 import { discoveryRbac, mayDiscover, needsRbac } from '../prometheus/discovery-rbac.ts'
@@ -197,7 +197,7 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
       // The namespace controller says when a deletion cannot finish; look again when its grace ends.
       for (let current: KubeObject | undefined = ns; current; current = await kube.find(nsPath)) {
         const check = stuckTermination(current, Date.now())
-        if (check.stuck) throw new Error(`Namespace ${inputs.namespace} is being deleted, but the deletion cannot finish: ${check.stuck}`)
+        if (check.stuck) throw stuckError(inputs.namespace, check.stuck)
         if (check.recheckInMs === undefined) return void (await gone)
         if (await Promise.race([gone.then(() => true), delay(check.recheckInMs, false, { signal })])) return
       }
@@ -306,16 +306,35 @@ export function stuckTermination(ns: KubeObject, now: number): { stuck?: string;
     NamespaceContentRemaining: 'objects with finalizers remain: remove the finalizers from the objects named, or use another namespace',
   }
   let recheck: number | undefined
+  // Every condition past its grace, each with its fix: content remaining and the finalizers that
+  // hold it come together, and only the second names the finalizer.
+  const stuck: string[] = []
   for (const c of conditions) {
     const fix = fixes[c.type]
     const grace = TERMINATION_GRACE_MS[c.type] ?? 0
     if (!fix || c.status !== 'True') continue
     const age = now - Date.parse(c.lastTransitionTime ?? '')
     if (!(age < grace))
-      return { stuck: `${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}` }
-    recheck = Math.min(recheck ?? Infinity, grace - age + 100)
+      stuck.push(`${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}`)
+    else recheck = Math.min(recheck ?? Infinity, grace - age + 100)
   }
+  if (stuck.length) return { stuck: stuck.join('\n') }
   return recheck === undefined ? {} : { recheckInMs: recheck }
+}
+
+/**
+ * Before any change: a release namespace whose deletion has been stuck past its grace (a
+ * long-lived cluster's, often for days) ends the run; one still ending is waited for in
+ * prepareNamespace.
+ */
+export async function refuseStuckNamespace({ kube, inputs }: { kube: Kube; inputs: Inputs }): Promise<void> {
+  const ns = await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined)
+  const check = ns?.metadata.deletionTimestamp ? stuckTermination(ns, Date.now()) : {}
+  if (check.stuck) throw stuckError(inputs.namespace, check.stuck, 'nothing was changed')
+}
+
+function stuckError(namespace: string, stuck: string, said?: string): Error {
+  return new Error(`Namespace ${namespace} is being deleted, but the deletion cannot finish${said ? `; ${said}` : ''}:\n${stuck}`)
 }
 
 /**
@@ -524,8 +543,9 @@ export class HelmRelease implements MilvusSource {
 
   async check(run: StackRun): Promise<void> {
     await run.budget.phase('Check the release', async () => {
-      // Someone else's release ends the run before the values are even written.
+      // Someone else's release, or a namespace that cannot be used, ends the run before the values are even written.
       await refuseForeignRelease(run)
+      await refuseStuckNamespace(run)
       const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
       const objects = await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
       // What the cluster would refuse: objects someone else owns, then admission (webhooks, policies, limits).
