@@ -2,7 +2,8 @@
 // GITHUB_* command files, Node 24, no network namespace), on the failures a user meets before
 // any cluster work starts: bad inputs, no kubeconfig, a kubeconfig whose server is down.
 // Every URL the action could fetch is on loopback: the release mirror or a closed port.
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -149,4 +150,39 @@ describe('dist/main/index.js as the runner runs it', () => {
     expect(shown(r)).not.toMatch(STACK_FRAME)
     expect(r.outputs).toEqual({})
   }, 180_000)
+})
+
+// ncc splits lazily imported modules into numbered chunks beside index.js. A chunk left out of a
+// commit breaks every run of that commit at its first import, while the working tree still works.
+describe('dist/ chunks', () => {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' })
+  const inGit = git('rev-parse', '--is-inside-work-tree').stdout.trim() === 'true'
+
+  /** The chunk files an entry point loads, directly or through other chunks. */
+  function chunksOf(dir: string): string[] {
+    const seen = new Set<string>()
+    const queue = ['index.js']
+    while (queue.length > 0) {
+      const file = join(dir, queue.pop()!)
+      if (!existsSync(file)) continue
+      for (const m of readFileSync(file, 'utf8').matchAll(/\b[\w$]+\.e\((\d+)\)/g)) {
+        const chunk = `${m[1]}.index.js`
+        if (!seen.has(chunk)) queue.push(chunk)
+        seen.add(chunk)
+      }
+    }
+    return [...seen].sort()
+  }
+
+  it.each(['main', 'post'])('dist/%s: every chunk its index.js loads is there, and committed', (entry) => {
+    const dir = join(ROOT, 'dist', entry)
+    const chunks = chunksOf(dir)
+    expect(chunks.length, 'the entry loads its heavy modules lazily: no chunk found means the pattern is stale').toBeGreaterThan(0)
+    const missing = chunks.filter((c) => !existsSync(join(dir, c)))
+    expect(missing, `run \`npm run build\`: dist/${entry} lacks chunks`).toEqual([])
+    if (!inGit) return
+    const tracked = new Set(git('ls-files', `dist/${entry}`).stdout.split('\n').filter(Boolean))
+    const untracked = chunks.map((c) => `dist/${entry}/${c}`).filter((p) => !tracked.has(p))
+    expect(untracked, 'commit dist/ whole (`git add -A dist`): a commit without these chunks fails at its first import').toEqual([])
+  })
 })

@@ -1,0 +1,1 @@
+export const id=260;export const ids=[260];export const modules={6260:(o,t,e)=>{e.r(t),e.d(t,{KubeConfig:()=>r.ypW,Watch:()=>r.ox1});var r=e(6178)}};
