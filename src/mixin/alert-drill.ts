@@ -269,22 +269,34 @@ export async function endDrill(kube: Kube, t: DrillTarget, namespace: string, re
   }
   if (!t.silenceId) return failures
   const am = t.alertmanager
-  try {
-    for (const pod of await servicePods(kube, am, signal)) {
+  // Each replica on its own: one that does not answer leaves the others to resolve. Not fatal:
+  // the silence still covers the alert until it would end by itself.
+  const unresolved: string[] = []
+  const pods = await servicePods(kube, am, signal).catch((e: unknown) => {
+    unresolved.push(`the pods of Service ${am.namespace}/${am.name}: ${(e as Error).message}`)
+    return []
+  })
+  await Promise.all(
+    pods.map(async (pod) => {
       const podRef: ServiceRef = { namespace: am.namespace, name: pod.name, port: pod.port, resource: 'pods' }
-      const held = heldInAlertmanager(
-        await amRequest(kube, podRef, am.pathPrefix, alertsPath(namespace, release), signal),
-        namespace,
-        release,
-      )
-      const now = new Date().toISOString()
-      const resolved = held.map((a) => ({ labels: a.labels, startsAt: a.startsAt ?? now, endsAt: now }))
-      if (resolved.length) await amRequest(kube, podRef, am.pathPrefix, '/api/v2/alerts', signal, 'POST', resolved)
-    }
-  } catch (e) {
-    // Not fatal: the silence still ends within the hour it was created for.
-    core.warning(`Alert drill: could not resolve the drill's alert in Alertmanager ${am.namespace}/${am.name}: ${(e as Error).message}`)
-  }
+      try {
+        const held = heldInAlertmanager(
+          await amRequest(kube, podRef, am.pathPrefix, alertsPath(namespace, release), signal),
+          namespace,
+          release,
+        )
+        const now = new Date().toISOString()
+        const resolved = held.map((a) => ({ labels: a.labels, startsAt: a.startsAt ?? now, endsAt: now }))
+        if (resolved.length) await amRequest(kube, podRef, am.pathPrefix, '/api/v2/alerts', signal, 'POST', resolved)
+      } catch (e) {
+        unresolved.push(`pod ${pod.name}: ${(e as Error).message}`)
+      }
+    }),
+  )
+  if (unresolved.length)
+    core.warning(
+      `Alert drill: could not resolve the drill's alert on every replica of Alertmanager ${am.namespace}/${am.name} (it stays silenced until it ends by itself): ${unresolved.join('; ')}`,
+    )
   try {
     await amRequest(kube, amRef(am), am.pathPrefix, `/api/v2/silence/${encodeURIComponent(t.silenceId)}`, signal, 'DELETE')
     core.info(`Alert drill: expired silence ${t.silenceId} in Alertmanager ${am.namespace}/${am.name}`)
@@ -296,7 +308,10 @@ export async function endDrill(kube: Kube, t: DrillTarget, namespace: string, re
   return failures
 }
 
-/** The ready pods behind an Alertmanager Service, with the target port of its drill port. */
+/**
+ * The pods behind an Alertmanager Service, with the target port of its drill port: not-ready ones
+ * too, since Prometheus' Alertmanager discovery sends to every address of the Service, ready or not.
+ */
 async function servicePods(
   kube: Kube,
   am: DrillTarget['alertmanager'],
@@ -315,7 +330,7 @@ async function servicePods(
     const port = (s.ports ?? []).find((p) => p.name === am.port || p.port === am.port)?.port
     if (!port) return []
     return (s.endpoints ?? [])
-      .filter((e) => e.targetRef?.kind === 'Pod' && e.targetRef.name && e.conditions?.ready !== false)
+      .filter((e) => e.targetRef?.kind === 'Pod' && e.targetRef.name)
       .map((e) => ({ name: e.targetRef!.name!, port }))
   })
 }
