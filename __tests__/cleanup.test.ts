@@ -288,12 +288,35 @@ esac
     try {
       expect(await runStages(cleanupStages(st))).toEqual([])
       expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
-        /Left Helm release ns\/r: not this run's anymore \(its first revision's Secret has UID uid-of-a-later-install, this run's install wrote uid-of-this-run\)/,
+        /Leaving Helm release ns\/r and its alert rules in place: not this run's anymore \(its first revision's Secret has UID uid-of-a-later-install, this run's install wrote uid-of-this-run\)/,
       )
     } finally {
       out.mockRestore()
     }
     expect(existsSync(kubectl.uninstalled)).toBe(false)
+  })
+
+  it('a release another job upgraded after this run installed it: not uninstalled, nor its rules or PVCs touched', async () => {
+    // The same Secret of revision 1, and a revision 2 someone else's upgrade wrote.
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { releaseSecret: 'uid-of-this-run', releases: '1 2' })
+    const rules = { ...ref('PrometheusRule', 'r-milvus-alerts', 'ns'), part: 'release' as const }
+    const st = {
+      ...state(kubectl.path),
+      created: [rules],
+      helmPath: kubectl.path,
+      createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
+    }
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages(st))).toEqual([])
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /Leaving Helm release ns\/r and its alert rules in place: upgraded to revision 2 after this run installed revision 1, by another run or a person/,
+      )
+    } finally {
+      out.mockRestore()
+    }
+    expect(existsSync(kubectl.uninstalled)).toBe(false)
+    expect(existsSync(kubectl.deleted)).toBe(false)
   })
 
   const live = (name: string, holder: string) => ({
@@ -307,6 +330,7 @@ esac
   const holding = (kubectlPath: string) => ({
     ...state(kubectlPath),
     created: [ref('Deployment', 'op', 'monitoring'), ref('CustomResourceDefinition', 'servicemonitors.monitoring.coreos.com')],
+    holder: 'me',
     releaseHold: 'milvus-monitoring-action-release-r',
     stackHold: { namespace: 'monitoring', name: 'milvus-monitoring-action-stack-aaaa' },
   })

@@ -48,9 +48,19 @@ describe('holds', () => {
     expect(live({ metadata: { name: 'x' } }, now)).toBe(false)
   })
 
-  it('other live holders are named, this run and the expired ones are not', () => {
+  it('other live holders are named, by holder: this run and the expired ones are not', () => {
     const leases = [
-      { ...lease('2026-12-04T11:59:00Z', 60), metadata: { name: 'mine', namespace: 'monitoring' } },
+      {
+        ...lease('2026-12-04T11:59:00Z', 60),
+        metadata: { name: 'mine', namespace: 'monitoring' },
+        spec: { holderIdentity: 'me (00000000)', renewTime: '2026-12-04T11:59:00Z', leaseDurationSeconds: 60 },
+      },
+      // Another run holding the same release: a Lease of this run's name, another holder.
+      {
+        ...lease('2026-12-04T11:59:00Z', 120),
+        metadata: { name: 'mine', namespace: 'milvus' },
+        spec: { holderIdentity: 'org/repo run 2 job c (ef56ab78)', renewTime: '2026-12-04T11:59:00Z', leaseDurationSeconds: 120 },
+      },
       {
         ...lease('2026-12-04T11:59:00Z', 600),
         metadata: { name: 'theirs', namespace: 'monitoring' },
@@ -58,7 +68,10 @@ describe('holds', () => {
       },
       { ...lease('2026-12-03T11:59:00Z', 600), metadata: { name: 'dead', namespace: 'monitoring' } },
     ]
-    expect(otherHolders(leases, ['mine'], now)).toEqual(['org/repo run 1 job b (ab12cd34) (Lease monitoring/theirs)'])
+    expect(otherHolders(leases, 'me (00000000)', now)).toEqual([
+      'org/repo run 2 job c (ef56ab78) (Lease milvus/mine)',
+      'org/repo run 1 job b (ab12cd34) (Lease monitoring/theirs)',
+    ])
   })
 
   it('writes a Lease the API accepts: MicroTime, the duration, the labels', () => {

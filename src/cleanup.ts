@@ -10,7 +10,7 @@ import { stopForwards } from './expose/supervisor.ts'
 import { Kubectl } from './cluster/kubectl.ts'
 import { Helm } from './cluster/helm.ts'
 import type { ObjectRef } from './prometheus/ownership.ts'
-import { FIELD_MANAGER, HOLD_LABEL, milvusRuleName } from './marks.ts'
+import { FIELD_MANAGER, HOLD_LABEL, HOLD_RELEASE_LABEL, milvusRuleName } from './marks.ts'
 import { otherHolders, type LeaseObject } from './holds.ts'
 import { alertsPath, heldInAlertmanager } from './mixin/alert-drill.ts'
 import type { DrillTarget } from './types.ts'
@@ -173,6 +173,8 @@ interface Shared {
   stack: string
   /** Why the release's namespace and discovery Role stay ('' to remove them). */
   namespace: string
+  /** Why the release this run installed, and its alert rules, stay ('' to remove them). */
+  release: string
 }
 
 const list = (items: string[], max = 5) => `${items.slice(0, max).join(', ')}${items.length > max ? ` and ${items.length - max} more` : ''}`
@@ -188,7 +190,6 @@ export function cleanupStages(state: RunState): Stage[] {
   const instance = `app.kubernetes.io/instance=${state.release}`
   const stages: Stage[] = []
   const json = async <T>(args: string[]) => JSON.parse((await kubectl.run([...args, '-o', 'json'])).stdout) as T
-  const ownHolds = [state.releaseHold, state.stackHold?.name].filter((n): n is string => !!n)
   if (conn) {
     stages.push({
       name: 'check the cluster',
@@ -219,24 +220,26 @@ export function cleanupStages(state: RunState): Stage[] {
   if (state.drill) stages.push(...drillStages(kubectl, state.drill, state.namespace, state.release))
   if (!state.cleanup) return releaseHolds ? [...stages, releaseHolds] : stages
 
-  // Who else uses what this run created, asked once before any of it is deleted.
-  const shared: Shared = { stack: '', namespace: '' }
+  // Who else uses what this run created, asked once before any of it is deleted. Until the
+  // check has answered, everything someone else might use stays.
   const created = state.created ?? []
   const createdStack = created.some((r) => r.part === 'stack')
   const createdCrds = created.some((r) => r.part === 'stack' && r.kind === 'CustomResourceDefinition')
   const createdInNamespace = created.some((r) => r.part === 'namespace')
-  if ((state.stackHold && createdStack) || createdInNamespace) {
+  const release = state.createdRelease
+  const unchecked = 'who else uses it could not be checked'
+  const shared: Shared = { stack: '', namespace: '', release: '' }
+  if ((state.stackHold && createdStack) || createdInNamespace || release) {
+    Object.assign(shared, { stack: unchecked, namespace: unchecked, release: unchecked })
     stages.push({
       name: 'check who else uses what this run created',
       run: async () => {
-        const holders = async (namespace: string, what: string) =>
-          otherHolders(
-            (await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', `${HOLD_LABEL}=${what}`])).items,
-            ownHolds,
-          )
+        const holders = async (namespace: string, selector: string) =>
+          otherHolders((await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', selector])).items, state.holder)
+        const found: Shared = { stack: '', namespace: '', release: '' }
         if (state.stackHold && createdStack) {
-          const others = await holders(state.stackHold.namespace, 'stack')
-          if (others.length) shared.stack = `held by ${others.length} other run(s): ${list(others)}`
+          const others = await holders(state.stackHold.namespace, `${HOLD_LABEL}=stack`)
+          if (others.length) found.stack = `held by ${others.length} other run(s): ${list(others)}`
           else if (createdCrds) {
             // managedFields tell kube-prometheus' own monitors apart; kubectl drops them unless asked.
             const monitors = await json<{ items: MonitorObject[] }>([
@@ -246,53 +249,90 @@ export function cleanupStages(state: RunState): Stage[] {
               '--show-managed-fields',
             ])
             const foreign = foreignMonitors(monitors.items, state, state.stackHold.namespace)
-            if (foreign.length) shared.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
+            if (foreign.length) found.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
           }
         }
+        if (release) found.release = await releaseTakenOver(release)
         if (createdInNamespace) {
-          const others = await holders(state.namespace, 'release')
+          const others = await holders(state.namespace, `${HOLD_LABEL}=release`)
           const releases = (
             await kubectl.run(
               ['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'],
               { allowFailure: true },
             )
           ).stdout
-          const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && r !== state.release))]
-          if (others.length) shared.namespace = `held by ${others.length} other run(s): ${list(others)}`
-          else if (otherReleases.length) shared.namespace = `other Helm releases live there: ${list(otherReleases)}`
+          // This run's release counts as another's when it was taken over, or was never this run's.
+          const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && (r !== state.release || !release || found.release)))]
+          if (others.length) found.namespace = `held by ${others.length} other run(s): ${list(others)}`
+          else if (otherReleases.length) found.namespace = `other Helm releases live there: ${list(otherReleases)}`
         }
+        Object.assign(shared, found)
         if (shared.stack) core.info(`Leaving the kube-prometheus this run installed in place: ${shared.stack}`)
+        if (shared.release)
+          core.info(`Leaving Helm release ${state.namespace}/${state.release} and its alert rules in place: ${shared.release}`)
         if (shared.namespace) core.info(`Leaving namespace ${state.namespace} and its discovery Role in place: ${shared.namespace}`)
       },
     })
   }
-  const release = state.createdRelease
+
+  /**
+   * Why this run's release is someone else's by now ('' when it is still this run's, or gone).
+   * Its hold ended with the main step: another job with this release-name may have taken it over
+   * since (it carries the action's mark), or someone deleted and installed it again.
+   */
+  async function releaseTakenOver(r: NonNullable<typeof release>): Promise<string> {
+    const uid = (
+      await kubectl.run(['get', 'secret', r.secret, '-n', state.namespace, '--ignore-not-found', '-o', 'jsonpath={.metadata.uid}'])
+    ).stdout.trim()
+    if (!uid) return ''
+    if (uid !== r.uid) return `not this run's anymore (its first revision's Secret has UID ${uid}, this run's install wrote ${r.uid})`
+    const holders = otherHolders(
+      (
+        await json<{ items: LeaseObject[] }>([
+          'get',
+          'leases',
+          '-n',
+          state.namespace,
+          '-l',
+          `${HOLD_LABEL}=release,${HOLD_RELEASE_LABEL}=${state.release}`,
+        ])
+      ).items,
+      state.holder,
+    )
+    if (holders.length) return `another run holds it now: ${list(holders)}`
+    const revisions = (
+      await kubectl.run([
+        'get',
+        'secrets',
+        '-n',
+        state.namespace,
+        '-l',
+        `owner=helm,name=${state.release}`,
+        '-o',
+        'jsonpath={.items[*].metadata.labels.version}',
+      ])
+    ).stdout
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+    const mine = Number(/\.v(\d+)$/.exec(r.secret)?.[1] ?? 1)
+    const latest = Math.max(mine, ...revisions.filter(Number.isFinite))
+    return latest > mine ? `upgraded to revision ${latest} after this run installed revision ${mine}, by another run or a person` : ''
+  }
+
   if (release && state.helmPath) {
     const helm = new Helm(state.helmPath, conn, state.helmVersion)
-    // The release is this run's while its first revision's Secret is the one this run's install wrote.
+    // The release is this run's while the check above found it so (its first revision's Secret
+    // the one this run's install wrote, nobody else's since).
     let ours = false
     stages.push({
       name: `uninstall Helm release ${state.namespace}/${state.release}`,
       run: async () => {
-        const uid = (
-          await kubectl.run([
-            'get',
-            'secret',
-            release.secret,
-            '-n',
-            state.namespace,
-            '--ignore-not-found',
-            '-o',
-            'jsonpath={.metadata.uid}',
-          ])
+        if (shared.release) return
+        const there = (
+          await kubectl.run(['get', 'secret', release.secret, '-n', state.namespace, '--ignore-not-found', '-o', 'name'])
         ).stdout.trim()
-        if (!uid) return
-        if (uid !== release.uid) {
-          core.info(
-            `Left Helm release ${state.namespace}/${state.release}: not this run's anymore (its first revision's Secret has UID ${uid}, this run's install wrote ${release.uid})`,
-          )
-          return
-        }
+        if (!there) return
         ours = true
         await helm.uninstall(state.release, state.namespace, 300)
         // Helm before 3.7 cannot wait itself: the release's pods gone is what --wait means.
@@ -322,7 +362,10 @@ export function cleanupStages(state: RunState): Stage[] {
       name: `delete ${all.length} ${label(all)} this run created`,
       run: async () => {
         // What someone else uses stays (the check above said why).
-        const batch = all.filter((r) => !(r.part === 'stack' ? shared.stack : r.part === 'namespace' ? shared.namespace : ''))
+        const batch = all.filter(
+          (r) =>
+            !(r.part === 'stack' ? shared.stack : r.part === 'namespace' ? shared.namespace : r.part === 'release' ? shared.release : ''),
+        )
         if (batch.length) await deleteCreated(kubectl, batch)
       },
     })
@@ -338,7 +381,7 @@ function proxyPath(namespace: string, resource: 'services' | 'pods', name: strin
 
 /**
  * What src/mixin/alert-drill.ts's endDrill does, with kubectl: the drill's rule deleted, its
- * alert resolved on every ready Alertmanager replica, its silence expired.
+ * alert resolved on every Alertmanager replica, its silence expired.
  */
 export function drillStages(kubectl: Kubectl, t: DrillTarget, namespace: string, release: string): Stage[] {
   const am = t.alertmanager

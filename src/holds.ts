@@ -155,9 +155,13 @@ export async function endReleaseHolds(): Promise<void> {
   )
 }
 
-/** The live holders among `leases` other than `own` (Lease names): their holder identities. */
-export function otherHolders(leases: LeaseObject[], own: string[], now = Date.now()): string[] {
+/**
+ * The live holders among `leases` other than this run (`own`, its holder identity): their holder
+ * identities. By holder, not by Lease name: another run holding the same release holds a Lease of
+ * the same name.
+ */
+export function otherHolders(leases: LeaseObject[], own: string | undefined, now = Date.now()): string[] {
   return leases
-    .filter((l) => !own.includes(l.metadata.name) && live(l, now))
+    .filter((l) => (own === undefined || l.spec?.holderIdentity !== own) && live(l, now))
     .map((l) => `${l.spec?.holderIdentity ?? 'unknown'} (Lease ${l.metadata.namespace ?? ''}/${l.metadata.name})`)
 }

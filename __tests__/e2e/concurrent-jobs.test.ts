@@ -219,4 +219,41 @@ describe.runIf(E2E)('several jobs on one cluster', () => {
     },
     15 * MIN,
   )
+
+  it(
+    "the same release-name one job after the other: the second takes the release over once the first's main step ends; the first's post step, while the second runs, leaves the release, its rules and the namespace",
+    async () => {
+      const { cluster, runner } = e2e
+      await ensureKubePrometheus()
+      const ns = `jobs-e-${id()}`
+      removeWhenDone(ns, 'same')
+      const same = inputs({ namespace: ns, 'release-name': 'same', cleanup: 'true', 'grafana-dashboard': 'false', timeout: '8m' })
+      const first = await runner.main(same)
+      expect(first.code, failed(first)).toBe(0)
+      // The first job's later steps run long; the second job starts meanwhile and holds the release.
+      const secondRun = runner.main(same)
+      const hold = ['get', 'lease', 'milvus-monitoring-action-release-same', '-n', ns, '-o', 'jsonpath={.spec.holderIdentity}']
+      for (let i = 0; i < 240 && !(await cluster.kubectl(hold).catch(() => '')); i++) await sleep(250)
+      const postFirst = await runner.post(first.state)
+      expect(postFirst.code, failed(postFirst)).toBe(0)
+      expect(postFirst.stdout).toMatch(new RegExp(`Leaving Helm release ${ns}/same and its alert rules in place: another run holds it now`))
+      expect(postFirst.stdout).toMatch(new RegExp(`Leaving namespace ${ns} and its discovery Role in place`))
+      expect(postFirst.stdout).not.toMatch(/Uninstalled Helm release/)
+      const second = await secondRun
+      expect(second.code, failed(second)).toBe(0)
+      expect(second.outputs['target-health']).toBe('up')
+      // The second job upgraded the first's release: revision 2, with its rules and namespace.
+      const history = await cluster.helm(['history', 'same', '-n', ns, '-o', 'json'])
+      expect((JSON.parse(history) as Array<{ revision: number; status: string }>).at(-1)).toMatchObject({ revision: 2, status: 'deployed' })
+      expect(await exists(['prometheusrule', '-n', ns, 'same-milvus-alerts'])).toBe(true)
+      expect(await liveNamespace(ns)).toBe(true)
+      const postSecond = await runner.post(second.state)
+      expect(postSecond.code, failed(postSecond)).toBe(0)
+      console.log(
+        `[concurrent e] ${line('main first', first)}; ${line('post first (during the second main)', postFirst)}; ${line('main second', second)}; ${line('post second', postSecond)}; ` +
+          `left: release same (revision 2, the second's upgrade), its rules and namespace ${ns}`,
+      )
+    },
+    15 * MIN,
+  )
 })
