@@ -65,12 +65,12 @@ async function installKpsShapedStack(): Promise<void> {
         `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: kps-operator, namespace: kps, labels: ${operatorLabels}}\n` +
         `spec: {replicas: 1, selector: {matchLabels: ${operatorLabels}}, template: {metadata: {labels: ${operatorLabels}}, spec: {serviceAccountName: kps-operator, containers: [{name: prometheus-operator, ` +
         `image: "quay.io/prometheus-operator/prometheus-operator:${OPERATOR}", args: ["--kubelet-service=kube-system/kps-kubelet", "--prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:${OPERATOR}"]}]}}}\n---\n` +
-        'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: kps-prometheus, namespace: kps}\n---\n' +
-        'apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: kps, namespace: kps}\n' +
-        'spec: {replicas: 1, serviceAccountName: kps-prometheus, serviceMonitorSelector: {matchLabels: {release: kps}}, serviceMonitorNamespaceSelector: {}, ' +
+        'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: kps-kube-prometheus-stack-prometheus, namespace: kps}\n---\n' +
+        'apiVersion: monitoring.coreos.com/v1\nkind: Prometheus\nmetadata: {name: kps-kube-prometheus-stack-prometheus, namespace: kps}\n' +
+        'spec: {replicas: 1, serviceAccountName: kps-kube-prometheus-stack-prometheus, serviceMonitorSelector: {matchLabels: {release: kps}}, serviceMonitorNamespaceSelector: {}, ' +
         'ruleSelector: {matchLabels: {release: kps}}, ruleNamespaceSelector: {}, resources: {requests: {cpu: 50m, memory: 100Mi}}}\n---\n' +
-        'apiVersion: v1\nkind: Service\nmetadata: {name: kps-prometheus, namespace: kps, labels: {release: kps}}\n' +
-        'spec: {selector: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: kps}, ports: [{name: http-web, port: 9090, targetPort: 9090}]}\n---\n' +
+        'apiVersion: v1\nkind: Service\nmetadata: {name: kps-kube-prometheus-stack-prometheus, namespace: kps, labels: {release: kps}}\n' +
+        'spec: {selector: {app.kubernetes.io/name: prometheus, operator.prometheus.io/name: kps-kube-prometheus-stack-prometheus}, ports: [{name: http-web, port: 9090, targetPort: 9090}]}\n---\n' +
         // Its Grafana as the chart's subchart makes it: a Service on port 80, an admin Secret named like it.
         // The local cluster's Grafana stand-in answers every pod IP on port 3000.
         `apiVersion: v1\nkind: Secret\nmetadata: {name: kps-grafana, namespace: kps, labels: ${grafanaLabels}}\nstringData: {admin-user: admin, admin-password: admin, ldap-toml: ''}\n---\n` +
@@ -96,7 +96,7 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
         const r = await runner.main(inputs(RECIPE))
         expect(r.code, failed(r)).toBe(0)
         expect(r.stdout).toMatch(
-          /Prometheus kps\/kps selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/,
+          /Prometheus kps\/kps-kube-prometheus-stack-prometheus selects ServiceMonitors labelled release=kps: adding these labels to the Milvus ServiceMonitor \(metrics\.serviceMonitor\.additionalLabels\)/,
         )
         const sm = await cluster.kubectlJson<{ metadata: { labels: Record<string, string> } }>([
           'get',
@@ -111,10 +111,10 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
           'rolebinding',
           '-n',
           NS,
-          'kps-prometheus-milvus-discovery',
+          'kps-kube-prometheus-stack-prometheus-milvus-discovery',
         ])
-        expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-prometheus' }])
-        expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-prometheus.kps.svc:9090')
+        expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', namespace: 'kps', name: 'kps-kube-prometheus-stack-prometheus' }])
+        expect(r.outputs['prometheus-url-in-cluster']).toBe('http://kps-kube-prometheus-stack-prometheus.kps.svc:9090')
         // kps' own Grafana, logged in with its admin Secret (read, and its password masked), the dashboard loaded there.
         expect(r.outputs['grafana-url-in-cluster']).toBe('http://kps-grafana.kps.svc:80')
         expect(r.stdout).toContain('::add-mask::admin')
@@ -129,7 +129,11 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
           `${RELEASE}-milvus-alerts`,
         ])
         expect(rules.metadata.labels.release).toBe('kps')
-        const loaded = await cluster.kubectl(['get', '--raw', '/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/rules'])
+        const loaded = await cluster.kubectl([
+          'get',
+          '--raw',
+          '/api/v1/namespaces/kps/services/kps-kube-prometheus-stack-prometheus:http-web/proxy/api/v1/rules',
+        ])
         expect(loaded).toContain('MilvusRequestFailures')
         expect(JSON.parse(r.outputs['alert-rule-groups']!)).toContainEqual(
           expect.objectContaining({ prometheusRule: `${NS}/${RELEASE}-milvus-alerts` }),
@@ -141,7 +145,7 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
         const answer = await cluster.kubectl([
           'get',
           '--raw',
-          `/api/v1/namespaces/kps/services/kps-prometheus:http-web/proxy/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`,
+          `/api/v1/namespaces/kps/services/kps-kube-prometheus-stack-prometheus:http-web/proxy/api/v1/targets?state=active&scrapePool=${encodeURIComponent(r.outputs['scrape-pool']!)}`,
         ])
         const targets = (JSON.parse(answer) as TargetsAnswer).data.activeTargets
         expect(targets.length).toBeGreaterThan(0)
@@ -158,14 +162,16 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
         expect(post.stdout).not.toContain('::warning::')
         expect(await cluster.helm(['list', '-A', '-f', `^${RELEASE}$`, '-q'])).toBe('')
         await expect(cluster.kubectl(['get', 'prometheusrule', '-n', NS, `${RELEASE}-milvus-alerts`])).rejects.toThrow(/NotFound/)
-        await expect(cluster.kubectl(['get', 'rolebinding', '-n', NS, 'kps-prometheus-milvus-discovery'])).rejects.toThrow(/NotFound/)
+        await expect(
+          cluster.kubectl(['get', 'rolebinding', '-n', NS, 'kps-kube-prometheus-stack-prometheus-milvus-discovery']),
+        ).rejects.toThrow(/NotFound/)
         // What existed before: the namespace, kps' Prometheus, its Service and ServiceAccount, its Grafana and Secret.
         expect(await cluster.kubectl(['get', 'namespace', NS, '-o', 'name'])).toContain(NS)
         expect(
           await cluster.kubectl(['get', 'deployment,service,secret', '-n', 'kps', '-l', 'app.kubernetes.io/name=grafana', '-o', 'name']),
         ).toMatch(/deployment\.apps\/kps-grafana[\s\S]*service\/kps-grafana[\s\S]*secret\/kps-grafana/)
         expect(await cluster.kubectl(['get', 'prometheus,service,serviceaccount', '-n', 'kps', '-o', 'name'])).toMatch(
-          /prometheus\.monitoring\.coreos\.com\/kps[\s\S]*service\/kps-prometheus[\s\S]*serviceaccount\/kps-prometheus/,
+          /prometheus\.monitoring\.coreos\.com\/kps-kube-prometheus-stack-prometheus[\s\S]*service\/kps-kube-prometheus-stack-prometheus[\s\S]*serviceaccount\/kps-kube-prometheus-stack-prometheus/,
         )
       } finally {
         // The stack goes (a default install would refuse to run next to it); a namespace deletion
