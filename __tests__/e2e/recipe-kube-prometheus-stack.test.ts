@@ -176,7 +176,7 @@ describe.runIf(E2E)('recipe: kube-prometheus-stack', () => {
       } finally {
         // The stack goes (a default install would refuse to run next to it); a namespace deletion
         // on the local cluster may wait for an APIService nothing serves, so kps itself stays.
-        await cluster.kubectl(['delete', 'prometheus', 'kps', '-n', 'kps', '--ignore-not-found'])
+        await cluster.kubectl(['delete', 'prometheus', 'kps-kube-prometheus-stack-prometheus', '-n', 'kps', '--ignore-not-found'])
         await cluster.kubectl(['delete', 'deployment', 'kps-operator', '-n', 'kps', '--ignore-not-found', '--wait=true'])
         await cluster.kubectl([
           'delete',
