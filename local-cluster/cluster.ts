@@ -115,6 +115,9 @@ async function up(nodes: number, timeline: Profile): Promise<void> {
       detached: true,
       stdio: ['ignore', out, out],
       env: process.env,
+      // Not the checkout's directory: the cluster outlives it, and Prometheus panics at start-up
+      // (getwd) when its working directory was removed.
+      cwd: l.runDir,
     },
   )
   closeSync(out)
