@@ -212,7 +212,7 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
     'a namespace stuck terminating on a finalizer nobody removes: named before any change, with the finalizer and the fix',
     async () => {
       const { cluster, runner } = e2e
-      const ns = 'milvus-stuck'
+      const ns = 'milvus-terminating'
       await cluster.kubectl(['create', 'namespace', ns]).catch(() => '')
       const held = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: ${ns}, finalizers: [e2e.example.com/hold]}\n`
       await cluster.kubectl(['apply', '-f', tempFile('held.yaml', held)])
@@ -240,7 +240,9 @@ describe.runIf(E2E)('what a long-lived cluster refuses, named in seconds', () =>
         ])
         const { r, ms } = await mainUntil({ namespace: ns, 'release-name': 'stuck' }, 'cannot finish', 'a namespace stuck terminating')
         expect(r.code, failed(r)).not.toBe(0)
-        expect(r.stdout).toMatch(/::error::Namespace milvus-stuck is being deleted, but the deletion cannot finish; nothing was changed/)
+        expect(r.stdout).toMatch(
+          /::error::Namespace milvus-terminating is being deleted, but the deletion cannot finish; nothing was changed/,
+        )
         expect(r.stdout).toMatch(
           /e2e\.example\.com\/hold in 1 resource instances \(NamespaceFinalizersRemaining for \d+ s\); a finalizer is not being removed/,
         )
