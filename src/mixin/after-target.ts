@@ -6,6 +6,7 @@
 // drill needs only the Prometheus and runs while Milvus installs. Each is its own
 // phase in the timings, and each asks the run's Prometheus (run.stack), whichever source provided it.
 import * as core from '@actions/core'
+import { TimeoutError, type Budget } from '../budget.ts'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
 import type { AlertDrillResult, AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
@@ -14,6 +15,18 @@ import { applyAlertRules, ruleNamespace } from './alert-rules.ts'
 import { evaluateAssertions } from './assertions.ts'
 import { loadDashboard, readDashboard, type DashboardJson } from './dashboard.ts'
 import { checkDashboard, gateProblem } from './dashboard-check.ts'
+
+/**
+ * What ends the whole run at once when a wait started before the target fails: its own error,
+ * but not the budget's end. Every wait meets that deadline together, and the target wait's
+ * message (with the target's last state) is the one to read; the dashboard's load even waits on
+ * the target for its deep link. The error still surfaces where the result is awaited.
+ */
+function failFast(budget: Budget): (e: unknown) => void {
+  return (e) => {
+    if (!(e instanceof TimeoutError)) budget.fail(e as Error)
+  }
+}
 
 /**
  * Starts applying the alert rules and waiting until Prometheus loads them (see applyAlertRules)
@@ -48,7 +61,7 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
       }),
     )
   })
-  rules.catch((e: unknown) => budget.fail(e as Error))
+  rules.catch(failFast(budget))
   return rules
 }
 /** The namespace the Prometheus reads the run's PrometheusRules in (see ruleNamespace); throws when none. */
@@ -87,7 +100,7 @@ export function startAlertDrill(run: StackRun, after: Promise<unknown> = Promise
       )
     }),
   )
-  budget.critical(drill).catch((e: unknown) => budget.fail(e as Error))
+  budget.critical(drill).catch(failFast(budget))
   return drill
 }
 
@@ -120,7 +133,7 @@ export function startDashboard(run: StackRun, grafanaUrl: Promise<string>): Star
       loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl, dashboard: json, signal }),
     ),
   )
-  loaded.catch((e: unknown) => budget.fail(e as Error))
+  loaded.catch(failFast(budget))
   return { json, loaded }
 }
 
