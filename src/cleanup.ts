@@ -281,11 +281,15 @@ export function cleanupStages(state: RunState): Stage[] {
    * Its hold ended with the main step: another job with this release-name may have taken it over
    * since (it carries the action's mark), or someone deleted and installed it again.
    */
+  let releaseGone = false
   async function releaseTakenOver(r: NonNullable<typeof release>): Promise<string> {
     const uid = (
       await kubectl.run(['get', 'secret', r.secret, '-n', state.namespace, '--ignore-not-found', '-o', 'jsonpath={.metadata.uid}'])
     ).stdout.trim()
-    if (!uid) return ''
+    if (!uid) {
+      releaseGone = true
+      return ''
+    }
     if (uid !== r.uid) return `not this run's anymore (its first revision's Secret has UID ${uid}, this run's install wrote ${r.uid})`
     const holders = otherHolders(
       (
@@ -329,11 +333,8 @@ export function cleanupStages(state: RunState): Stage[] {
     stages.push({
       name: `uninstall Helm release ${state.namespace}/${state.release}`,
       run: async () => {
-        if (shared.release) return
-        const there = (
-          await kubectl.run(['get', 'secret', release.secret, '-n', state.namespace, '--ignore-not-found', '-o', 'name'])
-        ).stdout.trim()
-        if (!there) return
+        // The check above read the release: gone, or someone else's by now.
+        if (shared.release || releaseGone) return
         ours = true
         await helm.uninstall(state.release, state.namespace, 300)
         // Helm before 3.7 cannot wait itself: the release's pods gone is what --wait means.
