@@ -364,18 +364,40 @@ describe('watchRelease: unschedulable pods', () => {
     },
   ) {
     let emit: (items: Map<string, KubeObject>) => boolean = () => false
+    let emitPods: (items: Map<string, KubeObject>) => boolean = () => false
     const kube = {
       waitFor: (path: string, _q: unknown, done: (items: Map<string, KubeObject>) => boolean, signal: AbortSignal) =>
         new Promise<Map<string, KubeObject>>((_resolve, reject) => {
           if (path.endsWith('/events')) emit = done
+          else emitPods = done
           signal.addEventListener('abort', () => reject(new Error('aborted')))
         }),
       get: () => Promise.reject(new Error('no detail in this test')),
-      find: async (path: string) => objects[path],
+      find: async (path: string) => {
+        const o = objects[path]
+        if (o instanceof Error) throw o
+        return o
+      },
     }
     const step = (i: number) => emit(new Map(steps[i]!.map((e) => [`milvus/${e.metadata.name}`, e])))
-    return { kube: kube as unknown as Kube, step }
+    const podsAre = (...list: PodObject[]) => emitPods(new Map(list.map((p) => [`milvus/${p.metadata.name}`, p as unknown as KubeObject])))
+    return { kube: kube as unknown as Kube, step, podsAre, objects }
   }
+  const pending = (name: string, scheduled?: 'Unschedulable'): PodObject => ({
+    metadata: { name, namespace: 'milvus' },
+    spec: {},
+    status: {
+      phase: 'Pending',
+      conditions: scheduled
+        ? [{ type: 'PodScheduled', status: 'False', reason: scheduled, message: '0/1 nodes are available: 1 Insufficient cpu.' }]
+        : [],
+    },
+  })
+  const running = (name: string): PodObject => ({
+    metadata: { name, namespace: 'milvus' },
+    spec: { nodeName: 'node-0' },
+    status: { phase: 'Running' },
+  })
 
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
@@ -391,6 +413,60 @@ describe('watchRelease: unschedulable pods', () => {
     expect(refused).toBeUndefined()
     await vi.advanceTimersByTimeAsync(10_000)
     expect(refused?.reason).toBe('FailedScheduling')
+    w.stop()
+  })
+
+  it("counts the pod's own Unschedulable condition when no FailedScheduling Event is seen (a late list, a dropped watch)", async () => {
+    const { kube, step, podsAre } = fakeKube([[]])
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    step(0)
+    podsAre(pending('r-0'))
+    podsAre(pending('r-0', 'Unschedulable'))
+    await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS - 5000)
+    expect(refused).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(refused?.reason).toBe('FailedScheduling')
+    expect(refused?.object).toBe('Pod milvus/r-0')
+    expect(refused?.clusterMessage).toMatch(/Insufficient cpu/)
+    w.stop()
+  })
+
+  it('an old FailedScheduling does not bring back a pod scheduled since, when other events arrive', async () => {
+    const other: KubeObject = { ...scheduling('r-1', '3'), reason: 'Pulled', type: 'Normal', message: 'pulled' }
+    const { kube, step, podsAre } = fakeKube([
+      [],
+      [scheduling('r-0', '1')],
+      [scheduling('r-0', '1'), { ...other, metadata: { ...other.metadata, name: 'x.1' } }],
+    ])
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    step(0)
+    step(1)
+    await vi.advanceTimersByTimeAsync(1000)
+    podsAre(running('r-0'))
+    step(2)
+    await vi.advanceTimersByTimeAsync(5 * SCHEDULING_GRACE_MS)
+    expect(refused).toBeUndefined()
+    w.stop()
+  })
+
+  it('an ownership lookup that failed is asked again, not taken for "not ours"', async () => {
+    const path = '/api/v1/namespaces/milvus/pods/r-0'
+    const { kube, step, objects } = fakeKube([[], [scheduling('r-0', '1')]])
+    const owner = objects[path]
+    objects[path] = new Error('HTTP 503: the server is currently unable to handle the request')
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    step(0)
+    step(1)
+    await vi.advanceTimersByTimeAsync(1000)
+    objects[path] = owner
+    await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS + 10_000)
+    expect(refused?.object).toBe('Pod milvus/r-0')
     w.stop()
   })
 

@@ -87,6 +87,7 @@ interface ContainerStatus {
 export interface PodObject {
   metadata: { name: string; namespace?: string }
   spec?: {
+    nodeName?: string
     containers?: Array<{ name: string; image?: string; resources?: { requests?: Record<string, string> } }>
     nodeSelector?: Record<string, string>
     tolerations?: Array<{ key?: string; operator?: string; value?: string; effect?: string }>
@@ -338,9 +339,10 @@ export async function belongsToRelease(
   for (let depth = 0; next?.kind && next.name && depth < 4; depth++) {
     const path: string | undefined = KIND_PATHS[next.kind]
     if (!path) return false
-    const found: { metadata: OwnedMetadata } | undefined = await kube
-      .find<{ metadata: OwnedMetadata }>(`${path.replace('{ns}', namespace)}/${next.name}`)
-      .catch(() => undefined)
+    // Gone (404) is a definite no; any other error rejects, so the caller can ask again.
+    const found: { metadata: OwnedMetadata } | undefined = await kube.find<{ metadata: OwnedMetadata }>(
+      `${path.replace('{ns}', namespace)}/${next.name}`,
+    )
     if (!found) return false
     if (markedForRelease(found.metadata, release)) return true
     next = found.metadata.ownerReferences?.find((o: { controller?: boolean }) => o.controller)
@@ -357,7 +359,8 @@ export interface ReleaseWatch {
 /**
  * Watches the Events of `namespace` (those already there when the watch starts are the
  * baseline, only changes count) and the Pods labelled `app.kubernetes.io/instance=<release>`,
- * and logs each pod's progress once per change. Only Events about the release's own objects
+ * and logs each pod's progress once per change. A pod the scheduler marks Unschedulable counts
+ * from its own condition as from its FailedScheduling Event, whichever is seen first. Only Events about the release's own objects
  * (see belongsToRelease) can end the run: another workload's refusal in a shared namespace is
  * not this release's. Namespace-scoped and label-selected, so its cost does not grow with the
  * cluster. Stop it with stop(); errors of the watch itself end it quietly.
@@ -375,20 +378,51 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
 
   let baseline: Map<string, string> | undefined
   let events = new Map<string, KubeObject>()
+  let pods = new Map<string, KubeObject>()
+  // The resourceVersion each event was last considered at: an event counts once per change, so an
+  // old FailedScheduling cannot put a pod scheduled since back among the unschedulable.
+  const considered = new Map<string, string>()
   // Unschedulable pods, by name: fatal after SCHEDULING_GRACE_MS unless an autoscaler scales up for them.
   const unschedulable = new Map<string, { refusal: ClusterRefusal; since: number }>()
+  const markUnschedulable = (pod: string, refusal: ClusterRefusal) => {
+    if (!unschedulable.has(pod)) unschedulable.set(pod, { refusal, since: Date.now() })
+  }
   const scalingUp = (pod: string) =>
     [...events.values()].some((e) => {
       const ev = e as unknown as KubeEvent
       return ev.reason === 'TriggeredScaleUp' && ev.involvedObject?.name === pod
     })
   // Whose each refusing object is, asked once per object (refusals are rare; the answer stays).
+  // A lookup that failed is forgotten, so the next look asks again instead of answering "not ours".
   const owners = new Map<string, Promise<boolean>>()
   const ours = (e: KubeEvent) => {
     const key = `${e.involvedObject?.kind}/${e.involvedObject?.name}`
     let owned = owners.get(key)
-    if (!owned) owners.set(key, (owned = belongsToRelease(kube, namespace, release, e.involvedObject ?? {})))
+    if (!owned) {
+      owned = belongsToRelease(kube, namespace, release, e.involvedObject ?? {})
+      owners.set(key, owned)
+      owned.catch(() => owners.delete(key))
+    }
     return owned
+  }
+  const rv = (e: KubeObject) => (e.metadata as { resourceVersion?: string }).resourceVersion ?? ''
+  const consider = () => {
+    for (const [k, e] of events) {
+      if (baseline?.get(k) === rv(e) || considered.get(k) === rv(e)) continue
+      considered.set(k, rv(e))
+      const ev = e as unknown as KubeEvent
+      const refusal = refusalInEvent(ev)
+      if (!refusal) continue
+      const decide = (owned: boolean) => {
+        if (!owned) return
+        if (ev.reason !== 'FailedScheduling') return report(refusal)
+        const pod = ev.involvedObject?.name ?? ''
+        const known = pods.get(`${namespace}/${pod}`) as unknown as PodObject | undefined
+        if (!known?.spec?.nodeName) markUnschedulable(pod, refusal)
+      }
+      // A failed lookup leaves the event unconsidered: the timer's next look asks again.
+      void ours(ev).then(decide, () => considered.delete(k))
+    }
   }
   const checkScheduling = () => {
     for (const [pod, u] of unschedulable) {
@@ -404,22 +438,10 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
       (items) => {
         events = items
         if (!baseline) {
-          baseline = new Map([...items].map(([k, e]) => [k, (e.metadata as { resourceVersion?: string }).resourceVersion ?? '']))
+          baseline = new Map([...items].map(([k, e]) => [k, rv(e)]))
           return false
         }
-        for (const [k, e] of items) {
-          if (baseline.get(k) === ((e.metadata as { resourceVersion?: string }).resourceVersion ?? '')) continue
-          const ev = e as unknown as KubeEvent
-          const refusal = refusalInEvent(ev)
-          if (!refusal) continue
-          if (ev.reason === 'FailedScheduling') {
-            const pod = ev.involvedObject?.name ?? ''
-            if (!unschedulable.has(pod))
-              void ours(ev).then((owned) => owned && !unschedulable.has(pod) && unschedulable.set(pod, { refusal, since: Date.now() }))
-            continue
-          }
-          void ours(ev).then((owned) => owned && report(refusal))
-        }
+        consider()
         return checkScheduling()
       },
       controller.signal,
@@ -436,7 +458,6 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
     return Date.now() - t
   }
   const progress = new Map<string, string>()
-  let pods = new Map<string, KubeObject>()
   // A container's restart count when every other pod of the release was first seen Ready.
   const peersReadyAt = new Map<string, number>()
   const isReady = (p: PodObject) =>
@@ -477,7 +498,27 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
       { labelSelector: `app.kubernetes.io/instance=${release}` },
       (items) => {
         pods = items
-        for (const p of items.values()) if ((p.spec as { nodeName?: string } | undefined)?.nodeName) unschedulable.delete(p.metadata.name)
+        for (const p of items.values()) {
+          const pod = p as unknown as PodObject
+          if (pod.spec?.nodeName) {
+            unschedulable.delete(pod.metadata.name)
+            continue
+          }
+          // The scheduler's verdict is on the pod too: the release's own pods need no Event,
+          // which a late events list or a dropped watch could hide until its next repeat.
+          const verdict = pod.status?.conditions?.find(
+            (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
+          )
+          if (!verdict?.message) continue
+          const refusal = refusalInEvent({
+            metadata: { name: pod.metadata.name, namespace },
+            type: 'Warning',
+            reason: 'FailedScheduling',
+            message: verdict.message,
+            involvedObject: { kind: 'Pod', name: pod.metadata.name, namespace },
+          })
+          if (refusal) markUnschedulable(pod.metadata.name, refusal)
+        }
         for (const p of items.values()) {
           const line = podProgress(p as unknown as PodObject)
           if (progress.get(p.metadata.name) !== line) {
@@ -491,7 +532,10 @@ export function watchRelease(kube: Kube, namespace: string, release: string, log
     )
     .catch(() => undefined)
   // Graces run out without any change to watch: look again on a timer.
-  const timer = setInterval(() => check() || checkScheduling(), 5000)
+  const timer = setInterval(() => {
+    consider()
+    if (!check()) checkScheduling()
+  }, 5000)
   controller.signal.addEventListener('abort', () => clearInterval(timer), { once: true })
 
   return { refusal, stop: () => controller.abort() }
