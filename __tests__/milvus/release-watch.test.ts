@@ -399,37 +399,41 @@ describe('watchRelease: unschedulable pods', () => {
     status: { phase: 'Running' },
   })
 
+  /** The release watch on `kube`, with the refusal it reported so far. */
+  function watching(kube: Kube) {
+    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
+    let refused: ClusterRefusal | undefined
+    void w.refusal.then((r) => (refused = r))
+    return { refused: () => refused, stop: () => w.stop() }
+  }
+
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
 
   it(`fails after ${SCHEDULING_GRACE_MS} ms of FailedScheduling, not at the first one`, async () => {
     const { kube, step } = fakeKube([[], [scheduling('r-0', '1')]])
-    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
-    let refused: ClusterRefusal | undefined
-    void w.refusal.then((r) => (refused = r))
+    const w = watching(kube)
     step(0)
     step(1)
     await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS - 5000)
-    expect(refused).toBeUndefined()
+    expect(w.refused()).toBeUndefined()
     await vi.advanceTimersByTimeAsync(10_000)
-    expect(refused?.reason).toBe('FailedScheduling')
+    expect(w.refused()?.reason).toBe('FailedScheduling')
     w.stop()
   })
 
   it("counts the pod's own Unschedulable condition when no FailedScheduling Event is seen (a late list, a dropped watch)", async () => {
     const { kube, step, podsAre } = fakeKube([[]])
-    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
-    let refused: ClusterRefusal | undefined
-    void w.refusal.then((r) => (refused = r))
+    const w = watching(kube)
     step(0)
     podsAre(pending('r-0'))
     podsAre(pending('r-0', 'Unschedulable'))
     await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS - 5000)
-    expect(refused).toBeUndefined()
+    expect(w.refused()).toBeUndefined()
     await vi.advanceTimersByTimeAsync(10_000)
-    expect(refused?.reason).toBe('FailedScheduling')
-    expect(refused?.object).toBe('Pod milvus/r-0')
-    expect(refused?.clusterMessage).toMatch(/Insufficient cpu/)
+    expect(w.refused()?.reason).toBe('FailedScheduling')
+    expect(w.refused()?.object).toBe('Pod milvus/r-0')
+    expect(w.refused()?.clusterMessage).toMatch(/Insufficient cpu/)
     w.stop()
   })
 
@@ -440,16 +444,14 @@ describe('watchRelease: unschedulable pods', () => {
       [scheduling('r-0', '1')],
       [scheduling('r-0', '1'), { ...other, metadata: { ...other.metadata, name: 'x.1' } }],
     ])
-    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
-    let refused: ClusterRefusal | undefined
-    void w.refusal.then((r) => (refused = r))
+    const w = watching(kube)
     step(0)
     step(1)
     await vi.advanceTimersByTimeAsync(1000)
     podsAre(running('r-0'))
     step(2)
     await vi.advanceTimersByTimeAsync(5 * SCHEDULING_GRACE_MS)
-    expect(refused).toBeUndefined()
+    expect(w.refused()).toBeUndefined()
     w.stop()
   })
 
@@ -458,28 +460,24 @@ describe('watchRelease: unschedulable pods', () => {
     const { kube, step, objects } = fakeKube([[], [scheduling('r-0', '1')]])
     const owner = objects[path]
     objects[path] = new Error('HTTP 503: the server is currently unable to handle the request')
-    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
-    let refused: ClusterRefusal | undefined
-    void w.refusal.then((r) => (refused = r))
+    const w = watching(kube)
     step(0)
     step(1)
     await vi.advanceTimersByTimeAsync(1000)
     objects[path] = owner
     await vi.advanceTimersByTimeAsync(SCHEDULING_GRACE_MS + 10_000)
-    expect(refused?.object).toBe('Pod milvus/r-0')
+    expect(w.refused()?.object).toBe('Pod milvus/r-0')
     w.stop()
   })
 
   it('waits on a pod a cluster autoscaler scales up for', async () => {
     const { kube, step } = fakeKube([[], [scheduling('r-0', '1')], [scheduling('r-0', '1'), scaleUp('r-0')]])
-    const w = watchRelease(kube, 'milvus', 'r', () => undefined)
-    let refused: ClusterRefusal | undefined
-    void w.refusal.then((r) => (refused = r))
+    const w = watching(kube)
     step(0)
     step(1)
     step(2)
     await vi.advanceTimersByTimeAsync(5 * SCHEDULING_GRACE_MS)
-    expect(refused).toBeUndefined()
+    expect(w.refused()).toBeUndefined()
     w.stop()
   })
 })

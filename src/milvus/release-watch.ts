@@ -360,9 +360,9 @@ export interface ReleaseWatch {
  * Watches the Events of `namespace` (those already there when the watch starts are the
  * baseline, only changes count) and the Pods labelled `app.kubernetes.io/instance=<release>`,
  * and logs each pod's progress once per change. A pod the scheduler marks Unschedulable counts
- * from its own condition as from its FailedScheduling Event, whichever is seen first. Only Events about the release's own objects
- * (see belongsToRelease) can end the run: another workload's refusal in a shared namespace is
- * not this release's. Namespace-scoped and label-selected, so its cost does not grow with the
+ * from its own condition as from its FailedScheduling Event, whichever is seen first. Only
+ * Events about the release's own objects (see belongsToRelease) can end the run: another
+ * workload's refusal in a shared namespace is not this release's. Namespace-scoped and label-selected, so its cost does not grow with the
  * cluster. Stop it with stop(); errors of the watch itself end it quietly.
  */
 export function watchRelease(kube: Kube, namespace: string, release: string, log: (line: string) => void = core.info): ReleaseWatch {
