@@ -2,6 +2,7 @@
 // Alertmanager a Prometheus sends to (on a fake API server), and the summary's table.
 import { describe, expect, it } from 'vitest'
 import {
+  activeAlertmanagers,
   alertsPath,
   DRILL_ALERT,
   drillAlertmanager,
@@ -93,6 +94,17 @@ describe('reading the answers', () => {
     const other = { labels: { ...drillLabels, milvus_release: 'x' }, status: { state: 'active' } }
     expect(heldInAlertmanager([mine, other], 'milvus', 'my-release')).toEqual([mine])
     expect(heldInAlertmanager({ error: 'x' }, 'milvus', 'my-release')).toEqual([])
+  })
+
+  it('counts the Alertmanagers a Prometheus sends to, not the dropped ones', () => {
+    const url = (ip: string) => ({ url: `http://${ip}:9093/api/v2/alerts` })
+    const answer = (active: unknown[], dropped: unknown[] = []) => ({
+      status: 'success',
+      data: { activeAlertmanagers: active, droppedAlertmanagers: dropped },
+    })
+    expect(activeAlertmanagers(answer([url('10.0.0.1'), url('10.0.0.2')]))).toBe(2)
+    expect(activeAlertmanagers(answer([], [url('10.0.0.3')]))).toBe(0)
+    expect(activeAlertmanagers(undefined)).toBe(0)
   })
 })
 

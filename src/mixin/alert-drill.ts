@@ -1,9 +1,9 @@
 // The alert fire drill (input alert-drill): proof that an alert of the release really fires and
 // reaches Alertmanager. A silence for the drill's labels first (nobody is paged, even on a
 // long-lived cluster), then a PrometheusRule with one always-true alert scoped to the release,
-// labelled for the Prometheus' ruleSelector; then the wait until Prometheus reports it firing
-// and its Alertmanager holds it (active or suppressed), both asked through the API server's
-// service proxy. At the end, pass or fail: the rule deleted, the drill's alert resolved on every
+// labelled for the Prometheus' ruleSelector once the Prometheus lists an active Alertmanager;
+// then the wait until Prometheus reports it firing and its Alertmanager holds it (active or
+// suppressed), both asked through the API server's service proxy. At the end, pass or fail: the rule deleted, the drill's alert resolved on every
 // Alertmanager replica (it would otherwise stay active there until its endsAt, past the
 // silence) and the silence expired. Both are recorded in the run state first, so the post step
 // removes them when the main step was killed (src/cleanup.ts).
@@ -95,6 +95,11 @@ interface PromAlert {
 export function firingInPrometheus(body: unknown, namespace: string, release: string): boolean {
   const alerts = (body as { data?: { alerts?: PromAlert[] } } | undefined)?.data?.alerts ?? []
   return alerts.some((a) => matchesDrill(a.labels, namespace, release) && a.state === 'firing')
+}
+
+/** How many Alertmanagers a Prometheus /api/v1/alertmanagers answer lists as active (its notifier sends to them). */
+export function activeAlertmanagers(body: unknown): number {
+  return (body as { data?: { activeAlertmanagers?: unknown[] } } | undefined)?.data?.activeAlertmanagers?.length ?? 0
 }
 
 export interface AmAlert {
@@ -204,6 +209,16 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
     target.silenceId = silence.silenceID
     c.record(target)
     core.info(`Alert drill: silence ${silence.silenceID} in ${where} for ${DRILL_ALERT}{milvus_release="${release}"}`)
+    // An alert that fires before Prometheus' notifier has discovered an Alertmanager is dropped and
+    // sent again only after the resend delay (1 m): a Prometheus that has just started waits here.
+    while (activeAlertmanagers(await c.prometheus('/api/v1/alertmanagers', signal).catch(() => undefined)) === 0) {
+      await delay(DRILL_INTERVAL_MS / 2, undefined, { signal }).catch((e: unknown) => {
+        throw new Error(
+          `alert-drill: Prometheus ${refOf(c.stack)} lists no active Alertmanager (/api/v1/alertmanagers), so no alert of it reaches ${where}: check that the Alertmanager pods are Ready and that spec.alerting.alertmanagers names their Service and port`,
+          { cause: e },
+        )
+      })
+    }
     const applied = Date.now()
     await kube.apply(`/apis/monitoring.coreos.com/v1/namespaces/${c.ruleNamespace}/prometheusrules`, rule, FIELD_MANAGER)
     core.info(`Alert drill: applied PrometheusRule ${c.ruleNamespace}/${rule.metadata.name}; waiting for ${DRILL_ALERT} to fire`)
