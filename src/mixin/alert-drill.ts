@@ -3,10 +3,11 @@
 // long-lived cluster), then a PrometheusRule with one always-true alert scoped to the release,
 // labelled for the Prometheus' ruleSelector once the Prometheus lists an active Alertmanager;
 // then the wait until Prometheus reports it firing and its Alertmanager holds it (active or
-// suppressed), both asked through the API server's service proxy. At the end, pass or fail: the rule deleted, the drill's alert resolved on every
-// Alertmanager replica (it would otherwise stay active there until its endsAt, past the
-// silence) and the silence expired. Both are recorded in the run state first, so the post step
-// removes them when the main step was killed (src/cleanup.ts).
+// suppressed), both asked through the API server's service proxy. At the end, pass or fail:
+// the rule deleted, the drill's alert resolved on every Alertmanager replica (it would
+// otherwise stay active there until its endsAt, past the silence) and the silence expired.
+// Both are recorded in the run state first, so the post step removes them when the main step
+// was killed (src/cleanup.ts).
 import * as core from '@actions/core'
 import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, serviceProxyPath, type Kube, type KubeObject, type ServiceRef } from '../cluster/kube.ts'
