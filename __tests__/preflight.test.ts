@@ -58,4 +58,9 @@ describe('neededPermissions', () => {
       ]),
     )
   })
+
+  it('asks nothing of the alert rules or the drill: where they go is known only from the Prometheus (preflightStack)', () => {
+    const all = needed({ ...NAMED, 'alert-drill': 'true' })
+    expect(all.filter((p) => p.includes('prometheusrules') || p.includes('services/proxy in namespace team'))).toEqual([])
+  })
 })

@@ -14,7 +14,7 @@ import { watchRelease } from './milvus/release-watch.ts'
 import { discoverWiring } from './milvus/wiring.ts'
 import { afterTarget, settable, startAlertDrill, startAlertRules, startDashboard } from './mixin/after-target.ts'
 import { requireAssertions } from './mixin/assertions.ts'
-import { clusterFirst, preflight } from './preflight.ts'
+import { clusterFirst, preflight, preflightStack } from './preflight.ts'
 import { prometheusSource, type PrometheusSource } from './prometheus/index.ts'
 import { collectDiagnostics } from './report/diagnostics.ts'
 import { saveDiagnostics } from './report/diagnostics-dir.ts'
@@ -113,9 +113,10 @@ async function deploy(run: Run, prometheus: PrometheusSource, milvus: MilvusSour
   state.record({ kubectlPath: tools.kubectl.path, helmPath: tools.helm.path, helmVersion: tools.helm.version, connection })
 
   // Everything that can be known before a change: the Prometheus to use (another stack stops the
-  // run here), then the release rendered and checked against it.
+  // run here), then the release rendered and checked against it, and what the rules and the
+  // drill need of it.
   const stacked: StackRun = advance(cluster, { stack: await prometheus.resolve(cluster) })
-  await milvus.check(stacked)
+  await Promise.all([milvus.check(stacked), preflightStack(stacked)])
 
   // The namespace early, so prometheus-operator knows it before the chart's ServiceMonitor arrives.
   await Promise.all([prometheus.prepare(stacked), milvus.prepare(stacked)])

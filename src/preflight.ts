@@ -6,6 +6,8 @@ import { retryTransient } from './cluster/retry.ts'
 import { describeProxy } from './cluster/proxy.ts'
 import type { Inputs, Permission } from './types.ts'
 import type { PrometheusSource } from './prometheus/source.ts'
+import type { StackRun } from './context.ts'
+import { appliesRules, mixinAccess } from './mixin/access.ts'
 import { needsRbac } from './prometheus/discovery-rbac.ts'
 
 /** How long an API server that refuses connections gets to start answering, in ms. */
@@ -56,7 +58,6 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
     .then((ns) => (ns && !ns.metadata.deletionTimestamp ? 'exists' : 'missing'))
     .catch((): NamespaceState => 'unknown')
   const checks = neededPermissions(inputs, source, namespace)
-  const denied: string[] = []
   // Who the cluster is, beside the access review: the post step compares it before any delete.
   const identity = kube
     .find<{ metadata: { uid?: string } }>('/api/v1/namespaces/kube-system')
@@ -66,10 +67,16 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
         `Namespace kube-system is not readable (${e instanceof ApiError ? e.status : (e as Error).message}): the post step checks the API server's URL, not the cluster's identity, before it deletes`,
       ),
     )
-  await Promise.all([
-    identity,
-    ...checks.map(async (c) => {
-      const review = await kube.request<{ status?: { allowed?: boolean } }>(
+  await Promise.all([identity, review(kube, checks)])
+  return kube
+}
+
+/** Throws, listing every permission of `checks` the identity lacks (a SelfSubjectAccessReview each). */
+async function review(kube: Kube, checks: Permission[]): Promise<void> {
+  const denied: string[] = []
+  await Promise.all(
+    checks.map(async (c) => {
+      const answer = await kube.request<{ status?: { allowed?: boolean } }>(
         'POST',
         '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
         {
@@ -86,19 +93,29 @@ export async function preflight(inputs: Inputs, source: PrometheusSource, signal
           },
         },
       )
-      if (!review.status?.allowed) denied.push(describePermission(c))
+      if (!answer.status?.allowed) denied.push(describePermission(c))
     }),
-  ])
+  )
   if (denied.length) {
     throw new Error(
-      `The kubeconfig's identity may not do what the action needs with these inputs; nothing was changed:\n${denied
+      `The kubeconfig's identity may not do what the action needs with these inputs; nothing was changed:\n${[...new Set(denied)]
         .sort()
         .map((d) => `  - ${d}`)
         .join('\n')}\n` +
         `Grant them (the action's docs/permissions.md has the Roles to apply for each combination of inputs), or use a cluster-admin kubeconfig (kind's default is one).`,
     )
   }
-  return kube
+}
+
+/**
+ * The second half of the preflight, once the Prometheus is resolved and still before any change:
+ * where the alert rules go and which Alertmanager the drill reaches are known only from it (see
+ * mixinAccess), and so is what the identity must be allowed there.
+ */
+export async function preflightStack(run: StackRun): Promise<void> {
+  const { inputs, budget, kube } = run
+  if (!appliesRules(inputs) && !inputs.alertDrill) return
+  await budget.phase('Check the rules and the drill', async () => review(kube, await mixinAccess(run)))
 }
 
 /** The release's namespace before the run: there (and not terminating), absent (or terminating), or not readable. */
@@ -129,18 +146,7 @@ export function neededPermissions(inputs: Inputs, source: PrometheusSource, name
     ...(inputs.expose === 'port-forward'
       ? [{ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: inputs.namespace }]
       : []),
-    ...(inputs.alertRules.builtin || inputs.alertRules.files.length
-      ? [{ verb: 'create', group: 'monitoring.coreos.com', resource: 'prometheusrules', namespace: inputs.namespace }]
-      : []),
-    // The alert fire drill's rule, applied and deleted (its Alertmanager is known only later).
-    ...(inputs.alertDrill
-      ? ['create', 'delete'].map((verb) => ({
-          verb,
-          group: 'monitoring.coreos.com',
-          resource: 'prometheusrules',
-          namespace: inputs.namespace,
-        }))
-      : []),
+    // The alert rules and the drill are asked where they go, once the Prometheus is known (preflightStack).
   ]
   // What the Prometheus source will do: install a stack, or ask one through the API server.
   checks.push(...source.permissions())

@@ -36,19 +36,23 @@ const forNamespace = (yaml: string, ns: string) => yaml.replace(/(?<![\w-])milvu
  * prometheus-rbac: false, and a kubeconfig of a token of it (TokenRequest). Removed when the
  * case ends, the Roles in monitoring included.
  */
-async function namespaceAdmin(ns: string, edit: (yaml: string) => string = (y) => y) {
+async function namespaceAdmin(ns: string, edit: (yaml: string) => string = (y) => y, extra: string[] = []) {
   const { cluster } = e2e
   await ensureKubePrometheus()
   removeWhenDone(ns, RELEASE)
   onTestFinished(async () => {
-    await cluster.kubectl(['delete', 'role,rolebinding', `milvus-monitoring-action.${ns}`, '-n', 'monitoring', '--ignore-not-found'])
+    for (const name of [`milvus-monitoring-action.${ns}`, `milvus-monitoring-action-drill.${ns}`])
+      await cluster.kubectl(['delete', 'role,rolebinding', name, '-n', 'monitoring', '--ignore-not-found'])
   })
   await cluster.kubectl(['create', 'namespace', ns])
   const rbac = edit(forNamespace(docBlock('A namespace admin'), ns))
   await cluster.kubectl([
     'apply',
     '-f',
-    tempFile('identity.yaml', `${rbac}\n---\n${forNamespace(docBlock("The Prometheus' discovery RBAC"), ns)}`),
+    tempFile(
+      'identity.yaml',
+      [rbac, ...[...extra, "The Prometheus' discovery RBAC"].map((heading) => forNamespace(docBlock(heading), ns))].join('\n---\n'),
+    ),
   ])
   const token = (await cluster.kubectl(['create', 'token', 'milvus-ci', '-n', ns, '--duration=2h'])).trim()
   const admin = readFileSync(cluster.env.KUBECONFIG!, 'utf8')
@@ -102,13 +106,19 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
   useLocalCluster()
 
   it(
-    'a namespace admin with a named Prometheus and prometheus-rbac false: target up, nothing cluster-wide asked, post step cleans',
+    'a namespace admin with a named Prometheus, prometheus-rbac false and the drill: target up, drill held, nothing cluster-wide asked, post step cleans',
     async () => {
       const { cluster, runner } = e2e
       const ns = 'e2e-id-admin'
-      const { kubeconfig } = await namespaceAdmin(ns)
-      const { r, at } = await timed(runner, adminInputs(ns), { KUBECONFIG: kubeconfig }, /Milvus target up:/)
+      const { kubeconfig } = await namespaceAdmin(ns, undefined, ['The alert fire drill'])
+      const { r, at } = await timed(runner, { ...adminInputs(ns), 'alert-drill': 'true' }, { KUBECONFIG: kubeconfig }, /Milvus target up:/)
       expect(r.code, failed(r)).toBe(0)
+      // The drill's silence, alert and rule, through the Alertmanager's proxies, with the Role the document gives.
+      expect(JSON.parse(r.outputs['alert-drill-result']!)).toMatchObject({
+        state: 'suppressed',
+        alertmanager: 'monitoring/alertmanager-main:web',
+      })
+      expect(r.stdout).not.toMatch(/could not resolve the drill's alert|could not remove/)
       console.log(`namespace admin: target up after ${(at! / 1000).toFixed(1)} s (run ${Math.round(r.ms / 1000)} s)`)
       // The access review asked nothing cluster-wide, and kube-system was not readable (logged once).
       expect(r.stdout).not.toContain('(cluster-wide)')
@@ -140,6 +150,34 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
       const denied = r.stdout.split('\n').filter((l) => l.includes('  - ') && / in namespace | \(cluster-wide\)/.test(l))
       expect(denied).toEqual([expect.stringContaining('get pods/proxy in namespace monitoring')])
       expect(r.stdout).toContain('docs/permissions.md')
+      expect(at!).toBeLessThan(30_000)
+      expect(await madeIn(ns)).toBe('')
+    },
+    10 * MIN,
+  )
+
+  it(
+    "the same identity with alert-drill and without the drill's Role: fails before any change, naming what the drill does in monitoring",
+    async () => {
+      const { runner } = e2e
+      const ns = 'e2e-id-nodrill'
+      const { kubeconfig } = await namespaceAdmin(ns)
+      const { r, at } = await timed(runner, { ...adminInputs(ns), 'alert-drill': 'true' }, { KUBECONFIG: kubeconfig }, /::error::/)
+      await runner.post(r.state, { env: { KUBECONFIG: kubeconfig } })
+      expect(r.code).not.toBe(0)
+      console.log(`namespace admin with alert-drill, without the drill's Role: refused after ${(at! / 1000).toFixed(1)} s`)
+      expect(r.stdout).toMatch(/::error::The kubeconfig's identity may not do what the action needs with these inputs; nothing was changed/)
+      const denied = r.stdout
+        .split('\n')
+        .filter((l) => l.includes('  - ') && / in namespace | \(cluster-wide\)/.test(l))
+        .map((l) => l.replace(/^.* {2}- /, ''))
+      // What the reader Role grants (get on both proxies) is not named; the rule is the action's Role's.
+      expect(denied).toEqual([
+        'create pods/proxy in namespace monitoring',
+        'create services/proxy in namespace monitoring',
+        'delete services/proxy in namespace monitoring',
+        'list endpointslices.discovery.k8s.io in namespace monitoring',
+      ])
       expect(at!).toBeLessThan(30_000)
       expect(await madeIn(ns)).toBe('')
     },

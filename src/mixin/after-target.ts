@@ -10,8 +10,9 @@ import { TimeoutError, type Budget } from '../budget.ts'
 import type { StackRun } from '../context.ts'
 import { prometheusRequest } from '../prometheus/stack.ts'
 import type { AlertDrillResult, AssertionVerdict, DashboardCheck, LoadedDashboard, LoadedGroup } from '../types.ts'
+import { rulesNamespaceOf } from './access.ts'
 import { runAlertDrill } from './alert-drill.ts'
-import { applyAlertRules, ruleNamespace } from './alert-rules.ts'
+import { applyAlertRules } from './alert-rules.ts'
 import { evaluateAssertions } from './assertions.ts'
 import { loadDashboard, readDashboard, type DashboardJson } from './dashboard.ts'
 import { checkDashboard, gateProblem } from './dashboard-check.ts'
@@ -63,14 +64,6 @@ export function startAlertRules(run: StackRun): Promise<LoadedGroup[]> {
   })
   rules.catch(failFast(budget))
   return rules
-}
-/** The namespace the Prometheus reads the run's PrometheusRules in (see ruleNamespace); throws when none. */
-async function rulesNamespaceOf({ kube, stack, inputs }: StackRun): Promise<string> {
-  const labels =
-    stack.ruleNamespaceSelector === null
-      ? undefined
-      : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
-  return ruleNamespace(stack, inputs.namespace, labels)
 }
 
 /**

@@ -232,8 +232,9 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
     )
     let held: AmAlert[] = []
     while (held.length === 0) {
+      // Not yet there is asked again; a refusal (403) is no wait to run out.
       held = heldInAlertmanager(
-        await amRequest(kube, ref, am.pathPrefix, alertsPath(ns, release), signal).catch(() => undefined),
+        await retried(() => amRequest(kube, ref, am.pathPrefix, alertsPath(ns, release), signal), signal),
         ns,
         release,
       )

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { mixinPermissions } from '../../src/mixin/access.ts'
+import { describePermission } from '../../src/preflight.ts'
+
+const asked = (what: { rules: boolean; drill: boolean }, rules: string, am?: string) =>
+  mixinPermissions(what, rules, am).map(describePermission)
+
+describe('mixinPermissions', () => {
+  it('rules alone: create where the Prometheus reads them, nothing of the Alertmanager', () => {
+    expect(asked({ rules: true, drill: false }, 'monitoring', 'monitoring')).toEqual([
+      'create prometheusrules.monitoring.coreos.com in namespace monitoring',
+    ])
+  })
+
+  it('nothing without rules or drill', () => {
+    expect(asked({ rules: false, drill: false }, 'team', 'monitoring')).toEqual([])
+  })
+
+  it("the drill: its rule created and deleted, and in the Alertmanager's namespace what the silence and the replicas take", () => {
+    expect(asked({ rules: false, drill: true }, 'team', 'alerting')).toEqual([
+      'create prometheusrules.monitoring.coreos.com in namespace team',
+      'delete prometheusrules.monitoring.coreos.com in namespace team',
+      'get services in namespace alerting',
+      'create services/proxy in namespace alerting',
+      'get services/proxy in namespace alerting',
+      'delete services/proxy in namespace alerting',
+      'list endpointslices.discovery.k8s.io in namespace alerting',
+      'create pods/proxy in namespace alerting',
+      'get pods/proxy in namespace alerting',
+    ])
+  })
+
+  it('every permission is one the Role of docs/permissions.md for the drill grants', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { parse } = await import('yaml')
+    const doc = readFileSync(new URL('../../docs/permissions.md', import.meta.url), 'utf8')
+    const section = doc.slice(doc.indexOf('\n## The alert fire drill\n'))
+    const role = parse(/```yaml\n([\s\S]*?)---/.exec(section)![1]!) as {
+      rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>
+    }
+    const drill = mixinPermissions({ rules: false, drill: true }, 'team', 'monitoring').filter((p) => p.namespace === 'monitoring')
+    // The reader Role of a namespace admin grants `get services`; the drill's Role adds the rest.
+    for (const p of drill.filter((x) => x.resource !== 'services' || x.subresource)) {
+      const resource = p.subresource ? `${p.resource}/${p.subresource}` : p.resource
+      expect(
+        role.rules.some((r) => r.apiGroups.includes(p.group) && r.resources.includes(resource) && r.verbs.includes(p.verb)),
+        describePermission(p),
+      ).toBe(true)
+    }
+  })
+})

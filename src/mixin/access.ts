@@ -1,0 +1,67 @@
+// What the alert rules and the alert fire drill need, known once the Prometheus is resolved and
+// before any change: where the rules go, the Alertmanager the drill reaches, and the permissions
+// both use there. A Prometheus that reads no rules from the release's namespace, or sends its
+// alerts to no Alertmanager, stops the run here instead of after the install.
+import type { StackRun } from '../context.ts'
+import type { Permission } from '../types.ts'
+import { drillAlertmanager } from './alert-drill.ts'
+import { ruleNamespace } from './alert-rules.ts'
+
+const MONITORING = 'monitoring.coreos.com'
+
+/** The namespace the Prometheus reads the run's PrometheusRules in (see ruleNamespace); throws when none. */
+export async function rulesNamespaceOf({ kube, stack, inputs }: StackRun): Promise<string> {
+  const labels =
+    stack.ruleNamespaceSelector === null
+      ? undefined
+      : (await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined))?.metadata.labels
+  return ruleNamespace(stack, inputs.namespace, labels)
+}
+
+/** Whether the run applies PrometheusRules of its own (the action's or the user's files). */
+export function appliesRules(inputs: StackRun['inputs']): boolean {
+  return inputs.alertRules.builtin || inputs.alertRules.files.length > 0
+}
+
+/**
+ * The permissions the rules and the drill use: create (the drill also delete) prometheusrules
+ * where the rules go; for the drill, in its Alertmanager's namespace, the Service read, the
+ * silence created, read through and expired through the Service's proxy, and each replica's
+ * alerts read and resolved through its pod's proxy (found from the EndpointSlices).
+ */
+export function mixinPermissions(
+  what: { rules: boolean; drill: boolean },
+  ruleNamespace: string,
+  alertmanagerNamespace: string | undefined,
+): Permission[] {
+  const rules: Permission[] = [
+    ...(what.rules || what.drill ? [{ verb: 'create', group: MONITORING, resource: 'prometheusrules', namespace: ruleNamespace }] : []),
+    ...(what.drill ? [{ verb: 'delete', group: MONITORING, resource: 'prometheusrules', namespace: ruleNamespace }] : []),
+  ]
+  if (!what.drill || alertmanagerNamespace === undefined) return rules
+  const namespace = alertmanagerNamespace
+  return [
+    ...rules,
+    { verb: 'get', group: '', resource: 'services', namespace },
+    ...['create', 'get', 'delete'].map((verb) => ({ verb, group: '', resource: 'services', subresource: 'proxy', namespace })),
+    { verb: 'list', group: 'discovery.k8s.io', resource: 'endpointslices', namespace },
+    ...['create', 'get'].map((verb) => ({ verb, group: '', resource: 'pods', subresource: 'proxy', namespace })),
+  ]
+}
+
+/**
+ * Reads what mixinPermissions needs and returns it. Throws, naming the fix, when the Prometheus
+ * reads no rules in a namespace the run can use, or (with alert-drill) sends its alerts to no
+ * Alertmanager Service that exists. The kube-prometheus the run installs is not there yet: its
+ * Alertmanager is the one it brings.
+ */
+export async function mixinAccess(run: StackRun): Promise<Permission[]> {
+  const { inputs, stack, kube } = run
+  const what = { rules: appliesRules(inputs), drill: inputs.alertDrill }
+  if (!what.rules && !what.drill) return []
+  const [where, am] = await Promise.all([
+    rulesNamespaceOf(run),
+    what.drill ? (stack.kubePrometheus ? stack.alertmanager : drillAlertmanager(kube, stack)) : undefined,
+  ])
+  return mixinPermissions(what, where, am?.namespace)
+}
