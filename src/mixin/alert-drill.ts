@@ -12,7 +12,7 @@ import * as core from '@actions/core'
 import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, serviceProxyPath, type Kube, type KubeObject, type ServiceRef } from '../cluster/kube.ts'
 import { FIELD_MANAGER, MANAGED_BY } from '../marks.ts'
-import type { PrometheusRequest } from '../prometheus/api.ts'
+import { askAgain, type PrometheusRequest } from '../prometheus/api.ts'
 import { alertmanagerEndpoint } from '../prometheus/existing.ts'
 import { refOf } from '../prometheus/stack.ts'
 import type { AlertDrillResult, DrillTarget, PrometheusStack } from '../types.ts'
@@ -212,7 +212,7 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
     core.info(`Alert drill: silence ${silence.silenceID} in ${where} for ${DRILL_ALERT}{milvus_release="${release}"}`)
     // An alert that fires before Prometheus' notifier has discovered an Alertmanager is dropped and
     // sent again only after the resend delay (1 m): a Prometheus that has just started waits here.
-    while (activeAlertmanagers(await c.prometheus('/api/v1/alertmanagers', signal).catch(() => undefined)) === 0) {
+    while (activeAlertmanagers(await c.prometheus('/api/v1/alertmanagers', signal).catch(askAgain)) === 0) {
       await delay(DRILL_INTERVAL_MS / 2, undefined, { signal }).catch((e: unknown) => {
         throw new Error(
           `alert-drill: Prometheus ${refOf(c.stack)} lists no active Alertmanager (/api/v1/alertmanagers), so no alert of it reaches ${where}: check that the Alertmanager pods are Ready and that spec.alerting.alertmanagers names their Service and port`,
@@ -223,7 +223,7 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
     const applied = Date.now()
     await kube.apply(`/apis/monitoring.coreos.com/v1/namespaces/${c.ruleNamespace}/prometheusrules`, rule, FIELD_MANAGER)
     core.info(`Alert drill: applied PrometheusRule ${c.ruleNamespace}/${rule.metadata.name}; waiting for ${DRILL_ALERT} to fire`)
-    while (!firingInPrometheus(await c.prometheus('/api/v1/alerts', signal).catch(() => undefined), ns, release)) {
+    while (!firingInPrometheus(await c.prometheus('/api/v1/alerts', signal).catch(askAgain), ns, release)) {
       await delay(DRILL_INTERVAL_MS / 2, undefined, { signal })
     }
     const firingMs = Date.now() - applied

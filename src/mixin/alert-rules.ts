@@ -12,7 +12,7 @@ import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { Inputs, PrometheusStack } from '../types.ts'
 import type { KubeEvent } from '../milvus/release-watch.ts'
 import { describeSelector, matchesSelector } from '../milvus/wiring.ts'
-import type { PrometheusRequest } from '../prometheus/api.ts'
+import { askAgain, type PrometheusRequest } from '../prometheus/api.ts'
 import { errorAnswer, requestRetried } from './assertions.ts'
 import { FIELD_MANAGER, MANAGED_BY, milvusRuleName } from '../marks.ts'
 import type { LoadedGroup } from '../types.ts'
@@ -327,7 +327,7 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
   let pending = objects
   let last = ''
   while (pending.length > 0) {
-    const groups = rulesGroups(await c.request('/api/v1/rules', c.signal).catch(() => undefined))
+    const groups = rulesGroups(await c.request('/api/v1/rules', c.signal).catch(askAgain))
     const still: KubeObject[] = []
     for (const obj of pending) {
       const ref = `${obj.metadata.namespace}/${obj.metadata.name}`

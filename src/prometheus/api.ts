@@ -1,6 +1,6 @@
 // Asking a Prometheus over its HTTP API: the transports (through the API server's service
 // proxy, or fetch for a URL) and the small parsers every caller shares.
-import type { Kube, ServiceRef } from '../cluster/kube.ts'
+import { ApiError, type Kube, type ServiceRef } from '../cluster/kube.ts'
 
 export type PrometheusRequest = (pathAndQuery: string, signal: AbortSignal) => Promise<unknown>
 
@@ -24,6 +24,15 @@ export function parseDuration(s: string): number | undefined {
   let ms = 0
   for (const m of s.matchAll(/(\d+)(ms|[smhdwy])/g)) ms += Number(m[1]) * (DURATION_UNITS[m[2] ?? ''] ?? 0)
   return ms > 0 ? ms : undefined
+}
+
+/**
+ * For a wait's `.catch`: an answer to ask again for (undefined), unless the API server refused
+ * the identity (401, 403), which no wait outlives: then it rethrows.
+ */
+export function askAgain(e: unknown): undefined {
+  if (e instanceof ApiError && (e.status === 401 || e.status === 403)) throw e
+  return undefined
 }
 
 /** A non-2xx answer of the default transport. */
