@@ -2,8 +2,9 @@
 // release of the chart installed with the local helm before the run, with the team's own values
 // (an extra env var among them). The action verifies it as it is with the recipe's inputs
 // (install-milvus: false), and refuses to upgrade it with the default install-milvus: true, in
-// seconds and before any change.
+// seconds and before any change; also when an operation of theirs left it pending.
 import { writeFileSync } from 'node:fs'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -59,6 +60,35 @@ async function actionObjects(kinds: string): Promise<string[]> {
     'app.kubernetes.io/managed-by=milvus-monitoring-action',
   ])
   return list.items.map((o) => `${o.kind}/${o.metadata.name}`)
+}
+
+/**
+ * Sets the status Helm records in the release's last revision (its Secret: the release JSON,
+ * gzipped and base64-encoded, and the `status` label), as an operation interrupted there leaves
+ * it; returns what puts the revision back as it was.
+ */
+async function recordStatus(status: string): Promise<() => Promise<void>> {
+  const last = (await revisions()).at(-1)!.revision
+  const name = `sh.helm.release.v1.${RELEASE}.v${last}`
+  const secret = await cluster.kubectlJson<{ data: { release: string }; metadata: { labels: Record<string, string> } }>([
+    'get',
+    'secret',
+    '-n',
+    NS,
+    name,
+  ])
+  const release = JSON.parse(gunzipSync(Buffer.from(Buffer.from(secret.data.release, 'base64').toString(), 'base64')).toString()) as {
+    info: { status: string }
+  }
+  const patch = async (data: string, label: string) => {
+    const file = join(tmpdir(), `${name}.patch.json`)
+    writeFileSync(file, JSON.stringify({ data: { release: data }, metadata: { labels: { status: label } } }))
+    await cluster.kubectl(['patch', 'secret', '-n', NS, name, '--type', 'merge', '--patch-file', file])
+  }
+  const was = { data: secret.data.release, label: secret.metadata.labels['status']! }
+  release.info.status = status
+  await patch(Buffer.from(gzipSync(JSON.stringify(release)).toString('base64')).toString('base64'), status)
+  return () => patch(was.data, was.label)
 }
 
 describe.runIf(E2E)("recipe: someone else's Milvus release", () => {
@@ -155,6 +185,41 @@ describe.runIf(E2E)("recipe: someone else's Milvus release", () => {
       expect(await actionObjects('role,rolebinding,lease')).toEqual([])
       // The post step releases whatever the run holds elsewhere (the stack).
       expect((await runner.post(r.state)).code).toBe(0)
+    },
+    10 * MIN,
+  )
+
+  it(
+    'left pending-upgrade by an operation of theirs: refused in seconds, before any change, naming the helm command that recovers it',
+    async () => {
+      const restore = await recordStatus('pending-upgrade')
+      try {
+        const historyBefore = await revisions()
+        expect(historyBefore.at(-1)!.status).toBe('pending-upgrade')
+        const started = Date.now()
+        let refusedAt: number | undefined
+        const r = await runner.main(
+          { ...mirrorInputs(cluster.env), timeout: '6m', 'release-name': RELEASE, namespace: NS, expose: 'none' },
+          { onStdout: (c) => void (c.includes('left by an operation that did not finish') && (refusedAt ??= Date.now())) },
+        )
+        expect(r.code).not.toBe(0)
+        expect(refusedAt, failed(r)).toBeDefined()
+        const seconds = (refusedAt! - started) / 1000
+        console.log(`someone else's pending release refused ${seconds.toFixed(1)} s after the start`)
+        expect(seconds).toBeLessThan(30)
+        expect(r.stdout).toMatch(
+          new RegExp(
+            `::error::Helm release ${NS}/${RELEASE} is pending-upgrade \\(revision \\d+\\), left by an operation that did not finish`,
+          ),
+        )
+        expect(r.stdout).toMatch(new RegExp(`Nothing was changed\\. Recover it with helm rollback ${RELEASE} -n ${NS}`))
+        // Before any change: no rollback or uninstall of theirs, no hold, no Role, no rules.
+        expect(await revisions()).toEqual(historyBefore)
+        expect(await actionObjects('role,rolebinding,lease,prometheusrule')).toEqual([])
+        expect((await runner.post(r.state)).code).toBe(0)
+      } finally {
+        await restore()
+      }
     },
     10 * MIN,
   )

@@ -207,12 +207,14 @@ describe('releases the action owns and their recovery', () => {
   it.each<[string, typeof deployed, boolean]>([
     ['no release', [], false],
     ['its own release', deployed, true],
-    [
-      "someone else's pending release (recoveryFor names it)",
-      [{ revision: 1, status: 'pending-install', chart: 'milvus-5.0.19', app_version: 'v2.6.15' }],
-      false,
-    ],
+    ['its own pending release (recoveryFor recovers it)', [{ ...deployed[0]!, status: 'pending-install' }], true],
   ])('lets through: %s', (_n, history, owned) => expect(foreignReleaseRefusal(rel, history, owned)).toBeUndefined())
+  it("refuses someone else's pending release before any change, naming the helm command that recovers it", () => {
+    const message = foreignReleaseRefusal(rel, [...deployed, { revision: 2, status: 'pending-upgrade' }], false)
+    expect(message).toContain('Helm release milvus/my-release is pending-upgrade (revision 2), left by an operation that did not finish')
+    expect(message).toContain('Nothing was changed')
+    expect(message).toContain('helm rollback my-release -n milvus')
+  })
   it("refuses someone else's failed release too", () =>
     expect(foreignReleaseRefusal(rel, [{ revision: 2, status: 'failed' }], false)).toContain('(chart unknown; revision 2, failed)'))
 

@@ -446,11 +446,12 @@ export function recoveryFor(history: HelmRevision[], owned: boolean): Recovery {
 }
 
 /**
- * The refusal for a release the action would upgrade but did not install: its last revision is
- * not `pending-*` (recoveryFor handles those) and its values lack the owner mark (`owned`).
- * `helm upgrade --install` would reset it to the chart's defaults plus the action's values, so
- * the message names the release, its chart and version, and the two ways on. Undefined when the
- * release is absent or the action's own.
+ * The refusal for a release the action would upgrade but did not install (its values lack the
+ * owner mark, `owned`). `helm upgrade --install` would reset a deployed or failed one to the
+ * chart's defaults plus the action's values, so the message names the release, its chart and
+ * version, and the two ways on; one left `pending-*` by someone else's operation is theirs to
+ * recover (see recoveryFor), and the message names the helm command. Undefined when the release
+ * is absent or the action's own.
  */
 export function foreignReleaseRefusal(
   release: { namespace: string; name: string },
@@ -458,10 +459,16 @@ export function foreignReleaseRefusal(
   owned: boolean,
 ): string | undefined {
   const last = history.at(-1)
-  if (!last || owned || last.status.startsWith('pending-')) return undefined
+  if (!last || owned) return undefined
+  const ref = `${release.namespace}/${release.name}`
+  if (last.status.startsWith('pending-'))
+    return (
+      `Helm release ${ref} is ${last.status} (revision ${last.revision}), left by an operation that did not finish, and was not installed by this action, so the action does not touch it. Nothing was changed. ` +
+      `Recover it with helm rollback ${release.name} -n ${release.namespace} (or helm uninstall for a first install), or use another release-name.`
+    )
   const chart = last.chart ? `chart ${last.chart}${last.app_version ? `, app version ${last.app_version}` : ''}` : 'chart unknown'
   return (
-    `Helm release ${release.namespace}/${release.name} (${chart}; revision ${last.revision}, ${last.status}) was not installed by this action, and the action never upgrades a release it did not install ` +
+    `Helm release ${ref} (${chart}; revision ${last.revision}, ${last.status}) was not installed by this action, and the action never upgrades a release it did not install ` +
     "(helm upgrade would replace the release's values with the chart's defaults plus the action's). Nothing was changed. " +
     `To verify that release as it is, set install-milvus: false; to install one of the action's own beside it, set another release-name.`
   )
@@ -475,7 +482,7 @@ export async function refuseForeignRelease(run: StackRun): Promise<void> {
   const { helm, inputs } = run
   const history = await helm.history(inputs.releaseName, inputs.namespace)
   const last = history.at(-1)
-  if (!last || last.status.startsWith('pending-')) return
+  if (!last) return
   const owned = ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({})))
   const refusal = foreignReleaseRefusal({ namespace: inputs.namespace, name: inputs.releaseName }, history, owned)
   if (refusal) throw new Error(refusal)
@@ -496,12 +503,14 @@ export async function recordAndRecover(run: StackRun): Promise<boolean> {
     ? ownedRelease(await helm.values(inputs.releaseName, inputs.namespace, last.revision).catch(() => ({})))
     : false
   const recovery = recoveryFor(history, owned)
-  if (recovery.kind === 'foreign') {
+  // Refused before any change (refuseForeignRelease); here again for one that became pending since.
+  if (recovery.kind === 'foreign')
     throw new Error(
-      `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}), left by an operation that did not finish, and was not installed by this action, so the action does not touch it. ` +
-        `Recover it with helm rollback ${inputs.releaseName} -n ${inputs.namespace} (or helm uninstall for a first install), or use another release-name.`,
+      foreignReleaseRefusal({ namespace: inputs.namespace, name: inputs.releaseName }, history, owned)!.replace(
+        ' Nothing was changed.',
+        '',
+      ),
     )
-  }
   if (recovery.kind === 'uninstall') {
     core.info(
       `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`,
