@@ -1,7 +1,8 @@
 // Prometheus as long-lived clusters configure it, next to kube-prometheus' own monitoring/k8s:
 // several Prometheus resources (the run uses the one the prometheus input names), one sharded
 // with an externalUrl that has a path (prometheus-operator still serves it at '/'), one with a
-// routePrefix, and one whose enforcedSampleLimit drops every Milvus scrape.
+// routePrefix, one whose enforcedSampleLimit drops every Milvus scrape, and one without a
+// ruleSelector (prometheus-operator gives it no PrometheusRule at all).
 import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   E2E,
@@ -145,5 +146,39 @@ describe.runIf(E2E)('Prometheus as real clusters configure it', () => {
       console.log(`sample limit named, exit ${r.code} in ${seconds.toFixed(1)} s: ${errors[0]?.slice(0, 200)}`)
     },
     15 * MIN,
+  )
+
+  it(
+    'a Prometheus without a ruleSelector (it loads no PrometheusRule): the run ends before any change, naming it',
+    async () => {
+      const { cluster, runner } = e2e
+      await applyPrometheuses(prometheus('norules', 'shards: 1').replace('ruleSelector: {matchLabels: {shape: norules}}, ', ''), [
+        'norules',
+      ])
+      removeWhenDone('milvus-shape-norules', 'shapenorules')
+      const started = Date.now()
+      let at: number | undefined
+      const r = await runner.main(
+        inputs({
+          'install-kube-prometheus': 'false',
+          prometheus: `${NS}/norules`,
+          namespace: 'milvus-shape-norules',
+          'release-name': 'shapenorules',
+          expose: 'none',
+        }),
+        { onStdout: (c) => void (c.includes('has no spec.ruleSelector') && (at ??= Date.now())) },
+      )
+      await runner.post(r.state)
+      expect(r.code).not.toBe(0)
+      expect(r.stdout).toMatch(
+        /::error::Prometheus prom-shapes\/norules has no spec.ruleSelector, so prometheus-operator gives it no PrometheusRule .*or set alert-rules: false/,
+      )
+      expect(at, failed(r)).toBeDefined()
+      console.log(`no ruleSelector: refused ${((at! - started) / 1000).toFixed(1)} s after the start`)
+      expect(at! - started).toBeLessThan(30_000)
+      // Nothing was made: the release's namespace was not there and is not.
+      await expect(cluster.kubectl(['get', 'namespace', 'milvus-shape-norules'])).rejects.toThrow(/NotFound/)
+    },
+    10 * MIN,
   )
 })

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { mixinPermissions } from '../../src/mixin/access.ts'
+import { ruleSelectorProblem } from '../../src/mixin/alert-rules.ts'
+import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
+import type { LabelSelector } from '../../src/types.ts'
 import { describePermission } from '../../src/preflight.ts'
 
 const asked = (what: { rules: boolean; drill: boolean }, rules: string, am?: string) =>
@@ -47,5 +50,36 @@ describe('mixinPermissions', () => {
         describePermission(p),
       ).toBe(true)
     }
+  })
+})
+
+describe('ruleSelectorProblem', () => {
+  const stack = (ruleSelector: LabelSelector | null, ruleLabels: Record<string, string> = {}) => ({
+    ...KUBE_PROMETHEUS_STACK,
+    namespace: 'kps',
+    name: 'kps',
+    ruleSelector,
+    ruleLabels,
+  })
+
+  it('none for a selector the labels the action copies meet', () => {
+    expect(ruleSelectorProblem(KUBE_PROMETHEUS_STACK)).toBeUndefined()
+    expect(ruleSelectorProblem(stack({ matchLabels: { release: 'kps' } }, { release: 'kps' }))).toBeUndefined()
+    expect(ruleSelectorProblem(stack({}))).toBeUndefined()
+  })
+
+  it('an unset ruleSelector selects no PrometheusRule: named, with the fix', () => {
+    expect(ruleSelectorProblem(stack(null))).toMatch(
+      /^Prometheus kps\/kps has no spec.ruleSelector, so prometheus-operator gives it no PrometheusRule .*set alert-rules: false and alert-drill: false$/,
+    )
+  })
+
+  it("a selector that excludes the action's own labels: named with the selector", () => {
+    const excluding = {
+      matchExpressions: [{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['milvus-monitoring-action'] }],
+    }
+    expect(ruleSelectorProblem(stack(excluding))).toMatch(
+      /selects PrometheusRules labelled app.kubernetes.io\/managed-by notin \(milvus-monitoring-action\)/,
+    )
   })
 })

@@ -80,8 +80,9 @@ describe('labelsForSelector', () => {
           { key: 'legacy', operator: 'DoesNotExist' },
         ],
       },
-      {},
+      { scrape: 'true' },
     ],
+    [{ matchLabels: { scrape: 'yes' }, matchExpressions: [{ key: 'scrape', operator: 'Exists' }] }, { scrape: 'yes' }],
   ])('%j -> %j', (selector, want) => expect(labelsForSelector(selector)).toEqual(want))
 })
 

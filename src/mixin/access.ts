@@ -1,11 +1,11 @@
 // What the alert rules and the alert fire drill need, known once the Prometheus is resolved and
 // before any change: where the rules go, the Alertmanager the drill reaches, and the permissions
-// both use there. A Prometheus that reads no rules from the release's namespace, or sends its
-// alerts to no Alertmanager, stops the run here instead of after the install.
+// both use there. A Prometheus that would load none of the action's rules, or sends its alerts
+// to no Alertmanager, stops the run here instead of after the install.
 import type { StackRun } from '../context.ts'
 import type { Permission } from '../types.ts'
 import { drillAlertmanager } from './alert-drill.ts'
-import { ruleNamespace } from './alert-rules.ts'
+import { ruleNamespace, ruleSelectorProblem } from './alert-rules.ts'
 
 const MONITORING = 'monitoring.coreos.com'
 
@@ -51,14 +51,16 @@ export function mixinPermissions(
 
 /**
  * Reads what mixinPermissions needs and returns it. Throws, naming the fix, when the Prometheus
- * reads no rules in a namespace the run can use, or (with alert-drill) sends its alerts to no
- * Alertmanager Service that exists. The kube-prometheus the run installs is not there yet: its
+ * selects none of the action's rules (ruleSelectorProblem) or reads none in a namespace the run
+ * can use, or (with alert-drill) sends its alerts to no Alertmanager Service that exists. The kube-prometheus the run installs is not there yet: its
  * Alertmanager is the one it brings.
  */
 export async function mixinAccess(run: StackRun): Promise<Permission[]> {
   const { inputs, stack, kube } = run
   const what = { rules: appliesRules(inputs), drill: inputs.alertDrill }
   if (!what.rules && !what.drill) return []
+  const problem = ruleSelectorProblem(stack)
+  if (problem) throw new Error(problem)
   const [where, am] = await Promise.all([
     rulesNamespaceOf(run),
     what.drill ? (stack.kubePrometheus ? stack.alertmanager : drillAlertmanager(kube, stack)) : undefined,

@@ -159,6 +159,26 @@ export function ruleNamespace(
   )
 }
 
+/** The labels the action's own PrometheusRules carry (its rules and the drill's). */
+export function actionRuleLabels(stack: PrometheusStack): Record<string, string> {
+  return { ...MANAGED_BY, 'app.kubernetes.io/part-of': 'milvus', ...stack.ruleLabels }
+}
+
+/**
+ * Why the Prometheus would load none of the action's PrometheusRules, or undefined: an unset
+ * ruleSelector selects none (prometheus-operator's rule), and one that labels cannot meet (a
+ * NotIn or DoesNotExist the labels it asks for contradict) selects none of them either.
+ */
+export function ruleSelectorProblem(stack: PrometheusStack): string | undefined {
+  const ref = `Prometheus ${stack.namespace}/${stack.name}`
+  const fix = 'set its spec.ruleSelector (for example {} or matchLabels), or set alert-rules: false and alert-drill: false'
+  if (stack.ruleSelector === null)
+    return `${ref} has no spec.ruleSelector, so prometheus-operator gives it no PrometheusRule and no alert rule would ever load: ${fix}`
+  if (!matchesSelector(stack.ruleSelector, actionRuleLabels(stack)))
+    return `${ref} selects PrometheusRules labelled ${describeSelector(stack.ruleSelector)}, which the action's labels cannot meet: ${fix}`
+  return undefined
+}
+
 /** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector (`ruleLabels`). */
 export function milvusPrometheusRule(
   namespace: string,

@@ -55,13 +55,16 @@ export function prometheusArgs(pod: KubeObject | undefined): string[] {
 
 /**
  * Labels that make a ServiceMonitor match `selector` (a Prometheus' serviceMonitorSelector):
- * its matchLabels, and for an `In` requirement its first value. `Exists` names no value and
- * `NotIn`/`DoesNotExist` are met by adding nothing, so those add nothing; {} for a null selector.
+ * its matchLabels, for an `In` requirement its first value, and for `Exists` the key with the
+ * value "true" (any value meets it). `NotIn`/`DoesNotExist` are met by adding nothing, so those
+ * add nothing; {} for a null selector.
  */
 export function labelsForSelector(selector: LabelSelector | null | undefined): Record<string, string> {
   const labels: Record<string, string> = { ...(selector?.matchLabels ?? {}) }
   for (const r of selector?.matchExpressions ?? []) {
-    if (r.operator === 'In' && r.values?.[0] !== undefined && labels[r.key] === undefined) labels[r.key] = r.values[0]
+    if (labels[r.key] !== undefined) continue
+    if (r.operator === 'In' && r.values?.[0] !== undefined) labels[r.key] = r.values[0]
+    else if (r.operator === 'Exists') labels[r.key] = 'true'
   }
   return labels
 }
@@ -252,7 +255,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
   const spec = (prometheus.spec ?? {}) as Record<string, unknown> & {
     serviceAccountName?: string
     serviceMonitorSelector?: LabelSelector
-    ruleSelector?: LabelSelector
+    ruleSelector?: LabelSelector | null
     ruleNamespaceSelector?: LabelSelector | null
   }
   const [services, pods] = await Promise.all([
@@ -277,6 +280,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
     service,
     serviceMonitorLabels: labelsForSelector(spec.serviceMonitorSelector),
     ruleLabels: labelsForSelector(spec.ruleSelector),
+    ruleSelector: spec.ruleSelector ?? null,
     ruleNamespaceSelector: spec.ruleNamespaceSelector ?? null,
     kubePrometheus: false,
   }

@@ -259,6 +259,7 @@ export const KUBE_PROMETHEUS_STACK: PrometheusStack = {
   service: { namespace: MONITORING_NAMESPACE, name: 'prometheus-k8s', port: 'web', portNumber: 9090, pathPrefix: '' },
   serviceMonitorLabels: {},
   ruleLabels: { prometheus: PROMETHEUS_NAME, role: 'alert-rules' },
+  ruleSelector: {},
   ruleNamespaceSelector: {},
   grafana: { namespace: MONITORING_NAMESPACE, name: 'grafana', port: 'http', portNumber: 3000, pathPrefix: '' },
   alertmanager: { namespace: MONITORING_NAMESPACE, name: 'alertmanager-main', port: 'web', portNumber: 9093, pathPrefix: '' },
