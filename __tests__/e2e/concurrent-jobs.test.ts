@@ -96,6 +96,44 @@ describe.runIf(E2E)('several jobs on one cluster', () => {
   )
 
   it(
+    "a job with install-kube-prometheus false on the stack another job installed holds it: the installer's cleanup leaves the stack",
+    async () => {
+      const { cluster, runner } = e2e
+      // The stack's objects gone, its CRDs kept: job a creates the operator and Prometheus, not the CRDs.
+      await removeKubePrometheus({ crds: false })
+      const k = id()
+      const [nsA, nsB] = [`jobs-inst-${k}`, `jobs-use-${k}`]
+      removeWhenDone(nsA, 'a')
+      removeWhenDone(nsB, 'b')
+      const a = await runner.main(inputs({ namespace: nsA, 'release-name': 'a', cleanup: 'true', timeout: '8m' }))
+      expect(a.code, failed(a)).toBe(0)
+      const b = await runner.main(
+        inputs({ namespace: nsB, 'release-name': 'b', 'install-kube-prometheus': 'false', prometheus: 'monitoring/k8s', timeout: '8m' }),
+      )
+      expect(b.code, failed(b)).toBe(0)
+      const hold = /Prometheus monitoring\/k8s was installed by this action: held by this run \(Lease monitoring\/(\S+)\)/.exec(b.stdout)
+      expect(hold, failed(b)).not.toBeNull()
+      const postA = await runner.post(a.state)
+      expect(postA.code, failed(postA)).toBe(0)
+      expect(postA.stdout).toMatch(/Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\)/)
+      expect(await exists(['prometheus', '-n', 'monitoring', 'k8s'])).toBe(true)
+      const targets = await activeTargets(b.outputs['prometheus-url']!, b.outputs['scrape-pool']!)
+      expect(targets.map((t) => t.health)).toContain('up')
+      const postB = await runner.post(b.state)
+      expect(postB.code, failed(postB)).toBe(0)
+      // b's hold ends with its post step; b created nothing of the stack, so the stack stays.
+      expect(await exists(['lease', '-n', 'monitoring', hold![1]!])).toBe(false)
+      expect(await exists(['deployment', '-n', 'monitoring', 'prometheus-operator'])).toBe(true)
+      expect((await cluster.helm(['list', '-n', nsB, '-q'])).trim()).toBe('b')
+      console.log(
+        `[concurrent installer and user] ${line('main a', a)}; ${line('main b (install-kube-prometheus false)', b)}; ${line('post a', postA)}; ${line('post b', postB)}; ` +
+          `left: kube-prometheus whole (held by b at a's cleanup), release b; a's release and namespace gone`,
+      )
+    },
+    20 * MIN,
+  )
+
+  it(
     "one namespace, two releases, the first with cleanup: the second's release, the namespace and the discovery Role they share survive",
     async () => {
       const { cluster, runner } = e2e

@@ -6,6 +6,9 @@ import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import type { ClusterRun, Run, StackRun } from '../context.ts'
 import type { Inputs, LabelSelector, Permission, PrometheusStack, StackService } from '../types.ts'
+import { holderIdentity, holdStack } from '../holds.ts'
+import { FIELD_MANAGER } from '../marks.ts'
+import { fieldManagers } from './ownership.ts'
 import type { PrometheusSource } from './source.ts'
 import { refOf, waitPrometheus } from './stack.ts'
 
@@ -208,7 +211,32 @@ export class ExistingPrometheus implements PrometheusSource {
     return run.budget.phase('Find Prometheus', () => resolvePrometheus(this.#inputs, run.kube))
   }
 
-  async prepare(): Promise<void> {}
+  /**
+   * A Prometheus the action installed (its field manager wrote it) is held as a run that
+   * installs it holds it (src/holds.ts): the cleanup of the run that installed it then leaves it
+   * while this run uses it. A run that may not create the Lease says so and goes on: holding
+   * adds safety beside other jobs, and the run itself changes nothing of the stack.
+   */
+  async prepare(run: StackRun): Promise<void> {
+    const { kube, stack, state } = run
+    const p = await kube
+      .find<{ metadata?: { managedFields?: Array<{ manager?: string }> } }>(
+        `/apis/monitoring.coreos.com/v1/namespaces/${stack.namespace}/prometheuses/${stack.name}`,
+      )
+      .catch(() => undefined)
+    if (!fieldManagers(p).includes(FIELD_MANAGER)) return
+    try {
+      const hold = await holdStack(kube, stack.namespace, state.state.holder ?? holderIdentity())
+      state.record({ stackHold: { namespace: hold.namespace, name: hold.name } })
+      core.info(
+        `Prometheus ${refOf(stack)} was installed by this action: held by this run (Lease ${hold.namespace}/${hold.name}) until its post step`,
+      )
+    } catch (e) {
+      core.info(
+        `Prometheus ${refOf(stack)} was installed by this action, and this run could not hold it (${(e as Error).message.split('\n')[0]}): the cleanup of the run that installed it may remove it while this run uses it`,
+      )
+    }
+  }
 
   async start(): Promise<void> {}
 
