@@ -265,6 +265,8 @@ export interface PrometheusStack {
   serviceMonitorLabels: Record<string, string>
   /** Labels to add to the action's PrometheusRules so its ruleSelector selects them. */
   ruleLabels: Record<string, string>
+  /** Its spec.serviceDiscoveryRole ('Endpoints' when unset): what it reads to discover a ServiceMonitor's targets. */
+  serviceDiscoveryRole?: string
   /** Its spec.ruleSelector: null (unset) selects no PrometheusRule, {} every one. */
   ruleSelector: LabelSelector | null
   /**

@@ -1,8 +1,23 @@
 // Runs the action stops before it changes anything, naming the cause: an identity without the
-// permissions, another Prometheus stack, a release the cluster would never run or scrape.
+// permissions, another Prometheus stack, a release the cluster would never run or scrape, a
+// Prometheus that may not discover the release's namespace (prometheus-rbac: false, as e2e.yml's
+// prometheus-rbac-false job, with its checks).
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { E2E, e2e, ensureKubePrometheus, inputs, MIN, snapshot, tempFile, useLocalCluster } from './support.ts'
+import {
+  E2E,
+  e2e,
+  ensureKubePrometheus,
+  inputs,
+  managedRoles,
+  MIN,
+  removeWhenDone,
+  runCheck,
+  snapshot,
+  tempFile,
+  toolCacheKubectl,
+  useLocalCluster,
+} from './support.ts'
 
 describe.runIf(E2E)('failures before any change', () => {
   useLocalCluster()
@@ -99,6 +114,41 @@ describe.runIf(E2E)('failures before any change', () => {
       expect(r.stdout).toMatch(/Shorten release-name by 4 or more characters/)
       expect(r.ms).toBeLessThan(MIN)
       await expect(cluster.kubectl(['get', 'namespace', 'milvus-longname'])).rejects.toThrow(/NotFound/)
+    },
+    5 * MIN,
+  )
+
+  it(
+    'prometheus-rbac false in a namespace Prometheus may not read: fails before any change, naming what its ServiceAccount may not do',
+    async () => {
+      const { cluster, runner } = e2e
+      await ensureKubePrometheus()
+      removeWhenDone('milvus-norbac', 'norbac')
+      // A Role an earlier suite's run left would let Prometheus in: none of the action's may be there.
+      expect(await managedRoles('milvus-norbac').catch(() => [])).toEqual([])
+      const started = Date.now()
+      let at: number | undefined
+      const r = await runner.main(
+        inputs({ namespace: 'milvus-norbac', 'release-name': 'norbac', 'prometheus-rbac': 'false', timeout: '2m' }),
+        {
+          onStdout: (c) => void (c.includes('cannot discover the Milvus targets') && (at ??= Date.now())),
+        },
+      )
+      await runner.post(r.state)
+      expect(r.code).not.toBe(0)
+      expect(r.stdout).toMatch(
+        /::error::Prometheus monitoring\/k8s cannot discover the Milvus targets: its ServiceAccount monitoring\/prometheus-k8s may not list services, watch services, list (endpoints|endpointslices\.discovery\.k8s\.io), watch (endpoints|endpointslices\.discovery\.k8s\.io), list pods, watch pods in namespace milvus-norbac, and prometheus-rbac is false/,
+      )
+      expect(r.stdout).toMatch(/Nothing was changed\. Grant it the discovery Role .* or set prometheus-rbac: true/)
+      expect(at).toBeDefined()
+      console.log(`prometheus-rbac false, Prometheus may not discover: refused ${((at! - started) / 1000).toFixed(1)} s after the start`)
+      expect(at! - started).toBeLessThan(30_000)
+      expect(await managedRoles('milvus-norbac')).toEqual([])
+      await expect(cluster.kubectl(['get', 'namespace', 'milvus-norbac'])).rejects.toThrow(/NotFound/)
+      // e2e.yml's checks of its prometheus-rbac-false job.
+      await runCheck('check-outcome.sh', { OUTCOME: r.code === 0 ? 'success' : 'failure' })
+      await runCheck('check-refused-before-install.sh', { KUBECTL: toolCacheKubectl(), NAMESPACE: 'milvus-norbac', RELEASE: 'norbac' })
+      await runCheck('check-discovery-rbac.sh', { KUBECTL: toolCacheKubectl(), NAMESPACE: 'milvus-norbac', EXPECT: 'no' })
     },
     5 * MIN,
   )

@@ -49,7 +49,8 @@ describe('ExistingRelease: reads, never changes', () => {
     }
     const helm = { history: async () => [] }
     const run = {
-      inputs: { namespace: 'milvus', releaseName: 'my-milvus', ...inputs } as Inputs,
+      inputs: { namespace: 'milvus', releaseName: 'my-milvus', prometheusRbac: true, ...inputs } as Inputs,
+      stack: { namespace: 'monitoring', name: 'k8s', serviceAccount: 'prometheus-k8s', kubePrometheus: true },
       kube,
       helm,
       budget: new Budget(60_000),

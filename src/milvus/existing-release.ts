@@ -6,6 +6,7 @@
 import * as core from '@actions/core'
 import type { KubeObject } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
+import { refuseUndiscoverable } from '../prometheus/discovery-rbac.ts'
 import type { Inputs, MonitorRef } from '../types.ts'
 import { grantDiscovery } from './helm-release.ts'
 import type { MilvusSource } from './source.ts'
@@ -93,6 +94,7 @@ export class ExistingRelease implements MilvusSource {
       core.info(
         `Verifying ${inputs.namespace}/${inputs.releaseName} through ${this.#monitor.kind} ${this.#monitor.namespace}/${this.#monitor.name}`,
       )
+      await refuseUndiscoverable(run, this.#monitor.kind)
     })
   }
 

@@ -11,7 +11,7 @@ import { CommandError } from '../cluster/kubectl.ts'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
 import type { StackRun } from '../context.ts'
 import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
-import { discoveryRbac, mayDiscover, needsRbac } from '../prometheus/discovery-rbac.ts'
+import { discoveryRbac, mayDiscover, needsRbac, refuseUndiscoverable } from '../prometheus/discovery-rbac.ts'
 import { FIELD_MANAGER, MANAGED_BY, OWNER_VALUES, ownedRelease } from '../marks.ts'
 import { refOf } from '../prometheus/stack.ts'
 import { firstRevisionSecret } from '../state.ts'
@@ -555,6 +555,7 @@ export class HelmRelease implements MilvusSource {
       // Someone else's release, or a namespace that cannot be used, ends the run before the values are even written.
       await refuseForeignRelease(run)
       await refuseStuckNamespace(run)
+      await refuseUndiscoverable(run, 'ServiceMonitor')
       const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
       const objects = await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
       // What the cluster would refuse: objects someone else owns, then admission (webhooks, policies, limits).

@@ -309,6 +309,7 @@ export async function resolvePrometheus(inputs: Inputs, kube: Kube): Promise<Pro
     serviceMonitorLabels: labelsForSelector(spec.serviceMonitorSelector),
     ruleLabels: labelsForSelector(spec.ruleSelector),
     ruleSelector: spec.ruleSelector ?? null,
+    ...(typeof spec.serviceDiscoveryRole === 'string' ? { serviceDiscoveryRole: spec.serviceDiscoveryRole } : {}),
     ruleNamespaceSelector: spec.ruleNamespaceSelector ?? null,
     kubePrometheus: false,
   }

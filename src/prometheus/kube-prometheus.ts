@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
+import { parse } from 'yaml'
 import { formatDuration, TimeoutError } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import { CommandError, createFailures, parseCreated, type CreatedLine, type ExecResult, type Kubectl } from '../cluster/kubectl.ts'
@@ -266,6 +267,14 @@ export const KUBE_PROMETHEUS_STACK: PrometheusStack = {
   kubePrometheus: true,
 }
 
+/** The spec.serviceDiscoveryRole of the release's Prometheus (v0.17 on: EndpointSlice); undefined when unset. */
+export function serviceDiscoveryRoleIn(manifestsDir: string): string | undefined {
+  const file = join(manifestsDir, 'prometheus-prometheus.yaml')
+  if (!existsSync(file)) return undefined
+  const role = (parse(readFileSync(file, 'utf8')) as { spec?: { serviceDiscoveryRole?: unknown } } | null)?.spec?.serviceDiscoveryRole
+  return typeof role === 'string' ? role : undefined
+}
+
 const onRetry = (what: string) => (attempt: number, error: Error, delayMs: number) =>
   core.info(`${what}: the API server did not answer (${error.message.split('\n')[0]}); retry ${attempt} in ${formatDuration(delayMs)}`)
 
@@ -331,8 +340,9 @@ export class KubePrometheus implements PrometheusSource {
   async resolve(run: ClusterRun): Promise<PrometheusStack> {
     const m = this.#downloaded
     if (!m) throw new Error('kube-prometheus: resolve before fetch')
+    const role = serviceDiscoveryRoleIn(m.dir)
     this.#toApply = await run.budget.phase('Check what the cluster has', () => planStack(m, run))
-    return KUBE_PROMETHEUS_STACK
+    return role ? { ...KUBE_PROMETHEUS_STACK, serviceDiscoveryRole: role } : KUBE_PROMETHEUS_STACK
   }
 
   /** Applies manifests/setup server-side (retrying while the API server is away) and waits until every CRD is Established. */
