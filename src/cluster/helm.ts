@@ -58,8 +58,14 @@ export class Helm {
     return this.run(upgradeInstallArgs(o, this.version), signal ? { signal } : {})
   }
 
-  /** `helm template` of the release as upgradeInstall would install it: the rendered manifests (YAML stream). */
-  async template(o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; kubeVersion?: string }): Promise<string> {
+  /**
+   * `helm template` of the release as upgradeInstall would install it: the rendered manifests
+   * (YAML stream). It downloads the chart: `signal` stops it (SIGTERM) with the run's budget.
+   */
+  async template(
+    o: { release: string; namespace: string; chart: ChartRef; valuesFiles: string[]; kubeVersion?: string },
+    signal?: AbortSignal,
+  ): Promise<string> {
     const args = [
       'template',
       o.release,
@@ -71,7 +77,7 @@ export class Helm {
       ...o.valuesFiles.flatMap((f) => ['--values', f]),
       ...(o.kubeVersion ? ['--kube-version', o.kubeVersion] : []),
     ]
-    return (await this.run(args)).stdout
+    return (await this.run(args, signal ? { signal } : {})).stdout
   }
 
   status(release: string, namespace: string): Promise<ExecResult> {
@@ -94,21 +100,17 @@ export class Helm {
     return (JSON.parse(r.stdout.trim() || '{}') as Record<string, unknown> | null) ?? {}
   }
 
-  rollback(release: string, namespace: string, revision: number, timeoutSeconds: number): Promise<ExecResult> {
-    return this.run([
-      'rollback',
-      release,
-      String(revision),
-      '-n',
-      namespace,
-      '--wait',
-      `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`,
-    ])
+  /** `signal`: as for upgradeInstall, helm gets SIGTERM and this settles once it has exited. */
+  rollback(release: string, namespace: string, revision: number, timeoutSeconds: number, signal?: AbortSignal): Promise<ExecResult> {
+    return this.run(
+      ['rollback', release, String(revision), '-n', namespace, '--wait', `--timeout=${Math.max(1, Math.floor(timeoutSeconds))}s`],
+      signal ? { signal } : {},
+    )
   }
 
   /** Uninstalls a release that exists (check with history first): flags per Helm line, see uninstallArgs. */
-  uninstall(release: string, namespace: string, timeoutSeconds: number): Promise<ExecResult> {
-    return this.run(uninstallArgs(release, namespace, timeoutSeconds, this.version))
+  uninstall(release: string, namespace: string, timeoutSeconds: number, signal?: AbortSignal): Promise<ExecResult> {
+    return this.run(uninstallArgs(release, namespace, timeoutSeconds, this.version), signal ? { signal } : {})
   }
 }
 

@@ -515,13 +515,15 @@ export async function recordAndRecover(run: StackRun): Promise<boolean> {
     core.info(
       `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, a first install an earlier run of this action did not finish): uninstalling it before installing again`,
     )
-    await budget.wait(`the pending release ${release} to be uninstalled`, () => helm.uninstall(inputs.releaseName, inputs.namespace, 120))
+    await budget.wait(`the pending release ${release} to be uninstalled`, (signal) =>
+      helm.uninstall(inputs.releaseName, inputs.namespace, 120, signal),
+    )
   } else if (recovery.kind === 'rollback') {
     core.info(
       `Helm release ${release} is ${recovery.status} (revision ${recovery.revision}, left by an earlier run of this action): rolling back to revision ${recovery.to} before the upgrade`,
     )
-    await budget.wait(`the pending release ${release} to be rolled back`, (_signal, remainingMs) =>
-      helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs)),
+    await budget.wait(`the pending release ${release} to be rolled back`, (signal, remainingMs) =>
+      helm.rollback(inputs.releaseName, inputs.namespace, recovery.to, helmTimeoutSeconds(remainingMs), signal),
     )
   }
   const installsFirst = history.length === 0 || recovery.kind === 'uninstall'
@@ -557,7 +559,12 @@ export class HelmRelease implements MilvusSource {
       await refuseStuckNamespace(run)
       await refuseUndiscoverable(run, 'ServiceMonitor')
       const valuesFile = (this.#valuesFile = writeValuesFile(run.inputs, run.stack))
-      const objects = await checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile })
+      // helm template downloads the chart: within the budget, like every other download.
+      const chart = chartRef(run.inputs)
+      const objects = await run.budget.wait(
+        `helm template to download and render chart ${chart.chart}${chart.version ? ` ${chart.version}` : ''}${chart.repo ? ` from ${chart.repo}` : ''}`,
+        (signal) => checkRelease(run.inputs, { helm: run.helm, kube: run.kube, valuesFile, signal }),
+      )
       // What the cluster would refuse: objects someone else owns, then admission (webhooks, policies, limits).
       const where = { release: run.inputs.releaseName, namespace: run.inputs.namespace, objects }
       await checkForeignObjects(run.kube, where)

@@ -109,14 +109,20 @@ async function loadBalancersServed(kube: Kube): Promise<boolean> {
  * A chart that cannot be rendered (bad values, unreachable repository) fails here with helm's
  * message.
  */
-export async function checkRelease(inputs: Inputs, c: { helm: Helm; kube: Kube; valuesFile: string }): Promise<KubeObject[]> {
-  const stream = await c.helm.template({
-    release: inputs.releaseName,
-    namespace: inputs.namespace,
-    chart: chartRef(inputs),
-    valuesFiles: [c.valuesFile],
-    ...(c.kube.serverVersion ? { kubeVersion: c.kube.serverVersion } : {}),
-  })
+export async function checkRelease(
+  inputs: Inputs,
+  c: { helm: Helm; kube: Kube; valuesFile: string; signal?: AbortSignal },
+): Promise<KubeObject[]> {
+  const stream = await c.helm.template(
+    {
+      release: inputs.releaseName,
+      namespace: inputs.namespace,
+      chart: chartRef(inputs),
+      valuesFiles: [c.valuesFile],
+      ...(c.kube.serverVersion ? { kubeVersion: c.kube.serverVersion } : {}),
+    },
+    c.signal,
+  )
   const objects = renderedObjects(stream)
   const wantsLoadBalancer = objects.some((o) => o.kind === 'Service' && (o.spec as { type?: string } | undefined)?.type === 'LoadBalancer')
   const problems = checkRendered(objects, { loadBalancers: wantsLoadBalancer ? await loadBalancersServed(c.kube) : true })
