@@ -168,10 +168,10 @@ async function monitor(
   core.info(`Waiting for Prometheus to report scrape pool ${scrapePool} up (asked through the API server)`)
   const forwards = budget.phase('Start port-forwards', () => startRunForwards(run, { service: wiring.milvusService, ports: wiring.ports }))
   forwards.catch((e: unknown) => budget.fail(e as Error))
-  const { targets } = await budget.phase('Milvus target up', () =>
+  const { targets, shardPod } = await budget.phase('Milvus target up', () =>
     budget.wait('the Milvus target to be reported up by Prometheus', (signal) => waitForMilvusTarget(run, scrapePool, signal)),
   )
-  const after = afterTarget(run, { scrapePool, scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs, ...started, dashboard })
+  const after = afterTarget(run, { scrapePool, scrapeIntervalMs: run.lastVerdict?.scrapeIntervalMs, shardPod, ...started, dashboard })
   after.catch((e: unknown) => budget.fail(e as Error))
   const endpoints = exposedEndpoints(await forwards, wiring.endpoints, stack)
   grafanaUrl.resolve(endpoints.grafanaUrl)

@@ -83,6 +83,11 @@ describe.runIf(E2E)('Prometheus as real clusters configure it', () => {
           namespace: 'milvus-shape-main',
           'release-name': 'shapemain',
           expose: 'none',
+          // Asked of the shard that scrapes the target: through the Service, half the answers
+          // would come from the shard that never saw it (empty), and three must all hold.
+          assertions:
+            '- name: target up on its shard\n  query: up{namespace="${namespace}", app_kubernetes_io_instance="${release}"}\n' +
+            "  successCondition: 'all(result, # == 1)'\n  count: 3\n  interval: 1s\n",
         }),
       )
       const seconds = (Date.now() - started) / 1000
@@ -95,6 +100,7 @@ describe.runIf(E2E)('Prometheus as real clusters configure it', () => {
       const onShard = await Promise.all(['prometheus-main-0', 'prometheus-main-shard-1-0'].map((p) => targetsOnPod(p, '', pool)))
       expect(onShard.map((t) => t.length).sort()).toEqual([0, 1])
       expect(onShard.flat().every((t) => t.health === 'up')).toBe(true)
+      expect(JSON.parse(r.outputs['assertion-results']!)).toMatchObject([{ name: 'target up on its shard', held: true, measurements: 3 }])
       console.log(`sharded Prometheus with an externalUrl path: exit 0 in ${seconds.toFixed(1)} s`)
 
       removeWhenDone('milvus-shape-other', 'shapeother')

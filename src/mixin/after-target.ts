@@ -134,6 +134,8 @@ export interface AfterTarget {
   scrapePool: string
   /** The Milvus target's scrape interval, ms (the assertions' default pace). */
   scrapeIntervalMs?: number
+  /** With several shards: the pod of the shard that reports the target up, which the queries ask. */
+  shardPod?: string | undefined
   rules: Promise<LoadedGroup[]>
   dashboard: StartedDashboard
   drill?: Promise<AlertDrillResult> | undefined
@@ -150,7 +152,7 @@ async function dashboardData(run: StackRun, c: AfterTarget): Promise<DashboardCh
   try {
     const check = await budget.wait('the dashboard data check', async (signal) =>
       checkDashboard((await c.dashboard.json()).json, {
-        request: prometheusRequest(kube, stack, { timeoutMs: 10_000 }),
+        request: prometheusRequest(kube, stack, { timeoutMs: 10_000, pod: c.shardPod }),
         overrides: { namespace: inputs.namespace, instance: inputs.releaseName },
         scrapeIntervalMs: c.scrapeIntervalMs ?? 30_000,
         signal,
@@ -190,7 +192,7 @@ export async function afterTarget(
     budget.phase('PromQL assertions', () =>
       budget.wait('the PromQL assertions', (signal) =>
         evaluateAssertions(inputs.assertions, {
-          request: prometheusRequest(kube, stack),
+          request: prometheusRequest(kube, stack, { pod: c.shardPod }),
           placeholders: { namespace: inputs.namespace, release: inputs.releaseName, pool: c.scrapePool },
           scrapeIntervalMs: c.scrapeIntervalMs ?? 30_000,
           signal,

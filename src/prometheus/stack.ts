@@ -13,17 +13,20 @@ export function inClusterUrl(s: StackService | undefined): string {
 
 /**
  * Requests to the stack's Prometheus through the API server's service proxy, under its route
- * prefix: the one way every phase asks it (the target wait asks each replica instead).
+ * prefix: the one way every phase asks it (the target wait asks each replica instead). With
+ * `pod` (a replica of the shard that scrapes the target, when there are several shards), through
+ * that pod's proxy: the Service would pick any shard, most of which never saw the target.
  */
 export function prometheusRequest(
   kube: Pick<Kube, 'serviceProxyGet'>,
   stack: PrometheusStack,
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; pod?: string | undefined } = {},
 ): PrometheusRequest {
   const { namespace, name, port } = stack.service
   const prefix = stack.service.pathPrefix
+  const ref = opts.pod ? { namespace: stack.namespace, name: opts.pod, port: 9090, resource: 'pods' as const } : { namespace, name, port }
   return (pathAndQuery, signal) =>
-    kube.serviceProxyGet({ namespace, name, port }, prefix + pathAndQuery, {
+    kube.serviceProxyGet(ref, prefix + pathAndQuery, {
       signal,
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     })

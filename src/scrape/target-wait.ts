@@ -506,13 +506,15 @@ export async function readyReplicas(
  * Prometheus (spec.shards) scrapes each target on one shard only: the wait ends when every
  * replica of one shard reports it up, and the other shards' waits stop. Without Ready replicas
  * to list (or the right to list pods), one wait through the Service `service`. Resolves with the
- * targets of the first replica of that shard; a refusal or a scrape limit ends it at once.
+ * targets of the first replica of that shard and, when there are several shards, that replica's
+ * pod (`shardPod`): what asks about the target later asks it, not a shard the Service picks.
+ * A refusal or a scrape limit ends it at once.
  */
 export async function waitForTargetsOnReplicas(
   kube: Pick<Kube, 'get' | 'serviceProxyGet'>,
   prometheus: { namespace: string; name: string; port: number; service: ServiceRef; pathPrefix?: string },
   opts: Omit<WaitForTargetsOptions, 'request' | 'baseUrl'>,
-): Promise<{ targets: TargetState[] }> {
+): Promise<{ targets: TargetState[]; shardPod?: string }> {
   const replicas = await readyReplicas(kube, prometheus.namespace, prometheus.name)
   const via = { timeoutMs: opts.requestTimeoutMs, pathPrefix: prometheus.pathPrefix ?? '' }
   if (replicas.length === 0) return waitForTargets({ ...opts, request: serviceProxyRequest(kube, prometheus.service, via) })
@@ -520,7 +522,7 @@ export async function waitForTargetsOnReplicas(
   const done = new AbortController()
   const signal = AbortSignal.any([opts.signal, done.signal])
   const waitShard = (pods: Array<{ name: string }>) =>
-    Promise.all(
+    Promise.all<{ targets: TargetState[] }>(
       pods.map((pod) =>
         waitForTargets({
           ...opts,
@@ -540,7 +542,7 @@ export async function waitForTargetsOnReplicas(
       waitShard(pods).then(
         (results) => {
           done.abort()
-          resolve(results[0]!)
+          resolve(shards.size > 1 ? { ...results[0]!, shardPod: pods[0]!.name } : results[0]!)
         },
         (err: unknown) => {
           // Another shard's wait stopped because this one is done, or the run's own end: not the answer.
@@ -559,7 +561,11 @@ export async function waitForTargetsOnReplicas(
  * The run's wait for its Milvus target: every Ready replica of the run's Prometheus asked through
  * the API server; each verdict is logged once and kept on the run for the failure message.
  */
-export function waitForMilvusTarget(run: StackRun, scrapePool: string, signal: AbortSignal): Promise<{ targets: TargetState[] }> {
+export function waitForMilvusTarget(
+  run: StackRun,
+  scrapePool: string,
+  signal: AbortSignal,
+): Promise<{ targets: TargetState[]; shardPod?: string }> {
   const { stack } = run
   return waitForTargetsOnReplicas(
     run.kube,
