@@ -944,6 +944,8 @@ describe('waitForTargetsOnReplicas', () => {
       sleep: async () => new Promise((r) => setTimeout(r, 5)),
     })
     expect(result.targets[0]?.health).toBe('up')
+    // What asks about the target later asks that shard, not one the Service picks.
+    expect(result.shardPod).toBe('prometheus-k8s-shard-1-0')
     expect([...asked].sort()).toEqual([
       'prometheus-k8s-shard-0-0',
       'prometheus-k8s-shard-0-1',
