@@ -58,7 +58,7 @@ describe.runIf(E2E)('port-forwards', () => {
   )
 
   it(
-    'Grafana scaled to zero: the run succeeds, its output set, a notice names Grafana',
+    "Grafana scaled to zero: the run succeeds, its output set, a notice names Grafana; the dashboard, asked for, is not waited on (not this run's Grafana)",
     async () => {
       const { cluster, runner } = e2e
       removeWhenDone('milvus-grafana', 'nografana')
@@ -66,9 +66,16 @@ describe.runIf(E2E)('port-forwards', () => {
       await cluster.kubectl(['scale', 'deployment', 'grafana', '-n', 'monitoring', '--replicas=0'])
       try {
         const r = await runner.main(
-          inputs({ namespace: 'milvus-grafana', 'release-name': 'nografana', 'install-kube-prometheus': 'false' }),
+          inputs({
+            namespace: 'milvus-grafana',
+            'release-name': 'nografana',
+            'install-kube-prometheus': 'false',
+            'grafana-dashboard': 'true',
+          }),
         )
         expect(r.code, failed(r)).toBe(0)
+        expect(r.stdout).toMatch(/::notice::Grafana monitoring\/grafana has no ready pod: the Milvus dashboard was not loaded/)
+        expect(r.outputs['dashboard-url'] ?? '').toBe('')
         expect(r.outputs['grafana-url']).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
         expect(r.stdout).toMatch(
           /::notice::Grafana is not answering yet at http:\/\/127\.0\.0\.1:\d+ \(svc\/grafana in monitoring has no ready pod\?\)/,

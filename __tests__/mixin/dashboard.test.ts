@@ -10,6 +10,7 @@ import {
   milvusTag,
   pickDatasource,
   prepareDashboard,
+  readyPods,
   type GrafanaDatasource,
 } from '../../src/mixin/dashboard.ts'
 import type { Kube } from '../../src/cluster/kube.ts'
@@ -165,5 +166,34 @@ describe("the stack's Grafana login", () => {
     const forbidden = { find: async () => Promise.reject(new Error('HTTP 403')) } as unknown as Pick<Kube, 'find'>
     expect(decode((await grafanaLogin({} as Inputs, forbidden, grafana)).authorization)).toBe('admin:admin')
     expect(decode((await grafanaLogin({} as Inputs, kube({}), grafana)).authorization)).toBe('admin:admin')
+  })
+})
+
+describe("someone else's Grafana: its ready pods, asked before any wait", () => {
+  const svc = { metadata: { name: 'kps-grafana' }, spec: { selector: { 'app.kubernetes.io/name': 'grafana' } } }
+  const pod = (ready: string) => ({ metadata: { name: `g-${ready}` }, status: { conditions: [{ type: 'Ready', status: ready }] } })
+  const kube = (pods: unknown[], service: unknown = svc) => ({
+    find: async <T>() => service as T,
+    get: async <T>(path: string) => {
+      expect(path).toBe(`/api/v1/namespaces/kps/pods?labelSelector=${encodeURIComponent('app.kubernetes.io/name=grafana')}`)
+      return { items: pods } as T
+    },
+  })
+  const ref = { namespace: 'kps', name: 'kps-grafana' }
+
+  it('counts the Ready pods its Service selects', async () => {
+    expect(await readyPods(kube([pod('True'), pod('False')]), ref)).toBe(1)
+    expect(await readyPods(kube([]), ref)).toBe(0)
+  })
+
+  it('undefined when nobody can say: no selector, or reads refused', async () => {
+    expect(await readyPods(kube([], { spec: {} }), ref)).toBeUndefined()
+    const refused = {
+      find: async () => {
+        throw new Error('HTTP 403')
+      },
+      get: async () => ({ items: [] }),
+    }
+    expect(await readyPods(refused as never, ref)).toBeUndefined()
   })
 })

@@ -123,7 +123,15 @@ export function startDashboard(run: StackRun, grafanaUrl: Promise<string>): Star
     (read ??= budget.wait('the Milvus dashboard JSON', (signal) => readDashboard(inputs, { helm: run.helm, kube, signal })))
   const loaded = budget.phase('Grafana dashboard', () =>
     budget.wait('Grafana to take the Milvus dashboard', (signal) =>
-      loadDashboard(inputs, { kubectl: run.kubectl, kube, grafana: stack.grafana, grafanaUrl, dashboard: json, signal }),
+      loadDashboard(inputs, {
+        kubectl: run.kubectl,
+        kube,
+        grafana: stack.grafana,
+        installsStack: stack.kubePrometheus,
+        grafanaUrl,
+        dashboard: json,
+        signal,
+      }),
     ),
   )
   loaded.catch(failFast(budget))

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Helm } from '../cluster/helm.ts'
 import type { Kubectl } from '../cluster/kubectl.ts'
-import type { Kube, KubeObject } from '../cluster/kube.ts'
+import { conditionTrue, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { defaultFetch, fetchText } from '../tools/download.ts'
 import type { Inputs, LoadedDashboard, StackService } from '../types.ts'
 import { unwrapDashboard } from './dashboard-check.ts'
@@ -223,11 +223,34 @@ export async function readDashboard(inputs: Inputs, c: { helm: Helm; kube: Kube;
   return { json, source }
 }
 
+/**
+ * How many Ready pods a Service selects (its spec.selector); undefined when that cannot be
+ * read (no right to, or a Service without a selector): then nobody can say, and the caller tries.
+ */
+export async function readyPods(kube: Pick<Kube, 'find' | 'get'>, s: { namespace: string; name: string }): Promise<number | undefined> {
+  try {
+    const svc = await kube.find(`/api/v1/namespaces/${s.namespace}/services/${s.name}`)
+    const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector
+    if (!selector || Object.keys(selector).length === 0) return undefined
+    const labels = Object.entries(selector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')
+    const pods = await kube.get<{ items: KubeObject[] }>(
+      `/api/v1/namespaces/${s.namespace}/pods?labelSelector=${encodeURIComponent(labels)}`,
+    )
+    return pods.items.filter((p) => conditionTrue(p, 'Ready')).length
+  } catch {
+    return undefined
+  }
+}
+
 export interface DashboardContext {
   kubectl: Kubectl
-  kube: Pick<Kube, 'find'>
+  kube: Pick<Kube, 'find' | 'get'>
   /** The stack's Grafana; undefined when it has none (then nothing is loaded, with a notice). */
   grafana: StackService | undefined
+  /** Whether this run installs the stack: its Grafana may still be starting, and is waited for. */
+  installsStack: boolean
   /** Grafana's URL for the deep link (the forwarded one with expose port-forward); known once the forwards are. */
   grafanaUrl: string | Promise<string>
   /** The dashboard JSON (readDashboard), read once for Grafana and the data check. */
@@ -248,6 +271,13 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
   if (!service) {
     core.notice(
       'grafana-dashboard is on, but the Prometheus stack has no Grafana the action could find: the Milvus dashboard was not loaded.',
+    )
+    return undefined
+  }
+  // Someone else's Grafana with no ready pod does not start because this run waits: say so, go on.
+  if (!c.installsStack && (await readyPods(c.kube, service)) === 0) {
+    core.notice(
+      `Grafana ${service.namespace}/${service.name} has no ready pod: the Milvus dashboard was not loaded. It is not this run's Grafana; start it, or set grafana-dashboard: false.`,
     )
     return undefined
   }
