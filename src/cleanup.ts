@@ -8,6 +8,7 @@ import * as core from '@actions/core'
 import { loadRunState, type CreatedObject, type RunState } from './state.ts'
 import { stopForwards } from './expose/supervisor.ts'
 import { Kubectl } from './cluster/kubectl.ts'
+import { restoreInClusterKubeconfig } from './cluster/in-cluster.ts'
 import { Helm } from './cluster/helm.ts'
 import type { ObjectRef } from './prometheus/ownership.ts'
 import { FIELD_MANAGER, HOLD_LABEL, HOLD_RELEASE_LABEL, milvusRuleName } from './marks.ts'
@@ -448,6 +449,9 @@ export async function runPost(): Promise<void> {
     return
   }
   if (!state) return
+  // A later step that emptied RUNNER_TEMP took the kubeconfig written for in-cluster credentials.
+  if (restoreInClusterKubeconfig(state.connection))
+    core.info(`The kubeconfig ${state.connection!.kubeconfig} the main step wrote for the pod's ServiceAccount was gone: written again`)
   const stages: Stage[] = []
   const pid = state.supervisorPid
   if (pid)

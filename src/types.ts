@@ -297,6 +297,15 @@ export interface ObjectRef {
   namespace?: string
 }
 
+/** A runner pod's ServiceAccount credentials, as the files the pod has them in. */
+export interface InClusterCredentials {
+  server: string
+  caFile: string
+  tokenFile: string
+  /** The pod's namespace (the ServiceAccount's `namespace` file), when there is one. */
+  namespace?: string
+}
+
 /** The cluster the main step deployed to, as kubectl, helm and the post step pin it. */
 export interface KubeConnection {
   /** The kubeconfig context's name. */
@@ -311,6 +320,8 @@ export interface KubeConnection {
    * step deletes nothing there.
    */
   clusterId?: string
+  /** With in-cluster credentials: what `kubeconfig` (written by the action) holds, to write it again. */
+  inCluster?: InClusterCredentials
 }
 
 /**

@@ -1,10 +1,15 @@
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
-import { inClusterCredentials, inClusterKubeconfig, writeInClusterKubeconfig } from '../../src/cluster/in-cluster.ts'
+import {
+  inClusterCredentials,
+  inClusterKubeconfig,
+  restoreInClusterKubeconfig,
+  writeInClusterKubeconfig,
+} from '../../src/cluster/in-cluster.ts'
 
 const SA = '/var/run/secrets/kubernetes.io/serviceaccount'
 const creds = { server: 'https://10.96.0.1:443', caFile: `${SA}/ca.crt`, tokenFile: `${SA}/token`, namespace: 'arc-runners' }
@@ -71,5 +76,19 @@ describe('in-cluster credentials for kubectl and helm', () => {
     expect(file.startsWith(join(parent, 'milvus-kubeconfig-'))).toBe(true)
     expect(statSync(file).mode & 0o777).toBe(0o600)
     expect(readFileSync(file, 'utf8')).toBe(inClusterKubeconfig(creds))
+  })
+})
+
+describe('the post step after a later step emptied RUNNER_TEMP', () => {
+  it('writes the in-cluster kubeconfig again at its path, mode 0600; leaves one that is there, and a kubeconfig of the user alone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'runner-temp-'))
+    const kubeconfig = join(dir, 'milvus-kubeconfig-x', 'config')
+    expect(restoreInClusterKubeconfig({ kubeconfig, inCluster: creds })).toBe(true)
+    expect(readFileSync(kubeconfig, 'utf8')).toBe(inClusterKubeconfig(creds))
+    expect(statSync(kubeconfig).mode & 0o777).toBe(0o600)
+    expect(restoreInClusterKubeconfig({ kubeconfig, inCluster: creds })).toBe(false)
+    expect(restoreInClusterKubeconfig({ kubeconfig: join(dir, 'users-own') })).toBe(false)
+    expect(existsSync(join(dir, 'users-own'))).toBe(false)
+    expect(restoreInClusterKubeconfig(undefined)).toBe(false)
   })
 })

@@ -225,7 +225,13 @@ describe.skipIf(process.platform !== 'linux' || process.arch !== 'x64')('Kube in
     expect(kube.context).toBe('inClusterContext')
     expect(await kube.get('/version')).toMatchObject({ gitVersion: 'v1.35.0' })
     const conn = kube.connection()
-    expect(conn).toEqual({ context: 'inClusterContext', kubeconfig: kube.inClusterKubeconfig, server: server.url })
+    expect(conn).toEqual({
+      context: 'inClusterContext',
+      kubeconfig: kube.inClusterKubeconfig,
+      server: server.url,
+      // What the post step writes the kubeconfig again from, when RUNNER_TEMP was emptied.
+      inCluster: { server: server.url, caFile: join(root, SA, 'ca.crt'), tokenFile: join(root, SA, 'token'), namespace: 'arc-runners' },
+    })
     expect(conn.kubeconfig.startsWith(join(root, 'runner-temp', 'milvus-kubeconfig-'))).toBe(true)
     expect((await stat(conn.kubeconfig)).mode & 0o777).toBe(0o600)
 

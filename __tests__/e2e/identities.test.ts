@@ -6,9 +6,9 @@
 // and the same identity as a runner pod sees it: no kubeconfig, a ServiceAccount token and the
 // cluster's CA at the pod's path (a bind mount in a mount namespace of the run's own),
 // KUBERNETES_SERVICE_HOST/PORT set.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { makeRunner, type Runner, type StepResult } from '../../local-cluster/runner.ts'
 import { E2E, e2e, ensureKubePrometheus, failed, inputs, MIN, removeWhenDone, ROOT, tempFile, useLocalCluster } from './support.ts'
@@ -185,7 +185,7 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
   )
 
   it(
-    'an in-cluster runner (no kubeconfig; token, CA and KUBERNETES_SERVICE_* as in a pod): kubectl, helm, port-forwards and the post step work',
+    'an in-cluster runner (no kubeconfig; token, CA and KUBERNETES_SERVICE_* as in a pod): kubectl, helm, port-forwards and the post step work, also after a later step emptied RUNNER_TEMP',
     async () => {
       const { cluster } = e2e
       const ns = 'e2e-id-incluster'
@@ -233,8 +233,12 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
       expect((await cluster.helm(['list', '-n', ns, '-q'])).trim()).toBe(RELEASE)
       expect((await cluster.get(`${r.outputs['prometheus-url']}/-/ready`)).status).toBe(200)
       expect((await cluster.get(r.outputs['milvus-metrics-url']!)).body).toContain('milvus_')
+      // A later step of the job empties RUNNER_TEMP, where the action wrote the tools' kubeconfig.
+      const written = /kubectl and helm use them through (\S+)/.exec(r.stdout)![1]!
+      rmSync(dirname(written), { recursive: true, force: true })
       const post = await runner.post(r.state)
       expect(post.code, failed(post)).toBe(0)
+      expect(post.stdout).toContain(`The kubeconfig ${written} the main step wrote for the pod's ServiceAccount was gone: written again`)
       expect(post.stdout).not.toContain('::warning::')
       expect(await cluster.helm(['list', '-n', ns, '-q'])).toBe('')
       expect((await cluster.get(`${r.outputs['prometheus-url']}/-/ready`)).status).toBe(0)

@@ -17,7 +17,7 @@ import https from 'node:https'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { KubeConfig } from '@kubernetes/client-node'
-import { inClusterCredentials, writeInClusterKubeconfig } from './in-cluster.ts'
+import { inClusterCredentials, writeInClusterKubeconfig, type InClusterCredentials } from './in-cluster.ts'
 import { proxyForUrl, type ProxyDecision } from './proxy.ts'
 import type { KubeConnection } from '../types.ts'
 export type { KubeConnection }
@@ -111,6 +111,8 @@ export class Kube {
    * action wrote for kubectl and helm (see in-cluster.ts); undefined with a kubeconfig file.
    */
   readonly inClusterKubeconfig: string | undefined
+  /** The credentials that kubeconfig holds (the post step writes it again when it is gone). */
+  private readonly inCluster: InClusterCredentials | undefined
   private readonly watchCtor: typeof import('./client-node.ts').Watch
 
   private constructor(
@@ -118,8 +120,10 @@ export class Kube {
     watchCtor: typeof import('./client-node.ts').Watch,
     proxy: ProxyDecision,
     inClusterKubeconfig: string | undefined,
+    inCluster?: InClusterCredentials,
   ) {
     this.kc = kc
+    this.inCluster = inCluster
     this.watchCtor = watchCtor
     this.server = kc.getCurrentCluster()?.server ?? ''
     this.context = kc.getCurrentContext()
@@ -163,7 +167,8 @@ export class Kube {
     }
     // kubectl and helm know no context named inClusterContext until it is in a file.
     const toolsKubeconfig = inCluster ? writeInClusterKubeconfig(inCluster) : undefined
-    if (cluster.proxyUrl) return new Kube(kc, k8s.Watch, { proxy: cluster.proxyUrl, reason: "the kubeconfig's proxy-url" }, toolsKubeconfig)
+    if (cluster.proxyUrl)
+      return new Kube(kc, k8s.Watch, { proxy: cluster.proxyUrl, reason: "the kubeconfig's proxy-url" }, toolsKubeconfig, inCluster)
     const decision = proxyForUrl(cluster.server)
     if (decision.proxy !== undefined) {
       const proxyUrl = decision.proxy
@@ -174,7 +179,7 @@ export class Kube {
         currentContext: kc.getCurrentContext(),
       })
     }
-    return new Kube(kc, k8s.Watch, decision, toolsKubeconfig)
+    return new Kube(kc, k8s.Watch, decision, toolsKubeconfig, inCluster)
   }
 
   /**
@@ -259,6 +264,7 @@ export class Kube {
       kubeconfig: this.inClusterKubeconfig ?? (process.env.KUBECONFIG || join(homedir(), '.kube', 'config')),
       server: this.server,
       ...(this.clusterId ? { clusterId: this.clusterId } : {}),
+      ...(this.inCluster && this.inClusterKubeconfig ? { inCluster: this.inCluster } : {}),
     }
   }
 
