@@ -167,10 +167,13 @@ describe.runIf(E2E)('identities that are not cluster-admin', () => {
       expect(r.code).not.toBe(0)
       console.log(`namespace admin with alert-drill, without the drill's Role: refused after ${(at! / 1000).toFixed(1)} s`)
       expect(r.stdout).toMatch(/::error::The kubeconfig's identity may not do what the action needs with these inputs; nothing was changed/)
+      // setFailed writes the message on one line, its line breaks as %0A.
       const denied = r.stdout
         .split('\n')
-        .filter((l) => l.includes('  - ') && / in namespace | \(cluster-wide\)/.test(l))
-        .map((l) => l.replace(/^.* {2}- /, ''))
+        .find((l) => l.startsWith("::error::The kubeconfig's identity"))!
+        .split('%0A')
+        .filter((l) => l.startsWith('  - '))
+        .map((l) => l.slice(4))
       // What the reader Role grants (get on both proxies) is not named; the rule is the action's Role's.
       expect(denied).toEqual([
         'create pods/proxy in namespace monitoring',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { mixinPermissions } from '../../src/mixin/access.ts'
+import { mixinPermissions, rulesNamespaceOf } from '../../src/mixin/access.ts'
+import type { StackRun } from '../../src/context.ts'
 import { ruleSelectorProblem } from '../../src/mixin/alert-rules.ts'
 import { KUBE_PROMETHEUS_STACK } from '../../src/prometheus/kube-prometheus.ts'
 import type { LabelSelector } from '../../src/types.ts'
@@ -80,6 +81,26 @@ describe('ruleSelectorProblem', () => {
     }
     expect(ruleSelectorProblem(stack(excluding))).toMatch(
       /selects PrometheusRules labelled app.kubernetes.io\/managed-by notin \(milvus-monitoring-action\)/,
+    )
+  })
+})
+
+describe('rulesNamespaceOf, before the release namespace exists', () => {
+  const byLabel = { matchLabels: { 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' } }
+  const run = (ns: unknown, installMilvus = true) =>
+    ({
+      kube: { find: async () => ns },
+      inputs: { namespace: 'team', installMilvus },
+      stack: { ...KUBE_PROMETHEUS_STACK, namespace: 'kps', name: 'kps', ruleNamespaceSelector: byLabel },
+    }) as unknown as StackRun
+
+  it('judges a namespace this run will create by the labels it creates it with', async () => {
+    expect(await rulesNamespaceOf(run(undefined))).toBe('team')
+  })
+
+  it('judges one that is there by its own labels', async () => {
+    await expect(rulesNamespaceOf(run({ metadata: { name: 'team', labels: {} } }))).rejects.toThrow(
+      /reads PrometheusRules only in namespaces labelled app.kubernetes.io\/managed-by=milvus-monitoring-action, and namespace team is not/,
     )
   })
 })

@@ -233,11 +233,7 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
     let held: AmAlert[] = []
     while (held.length === 0) {
       // Not yet there is asked again; a refusal (403) is no wait to run out.
-      held = heldInAlertmanager(
-        await retried(() => amRequest(kube, ref, am.pathPrefix, alertsPath(ns, release), signal), signal),
-        ns,
-        release,
-      )
+      held = heldInAlertmanager(await amRequest(kube, ref, am.pathPrefix, alertsPath(ns, release), signal).catch(askAgain), ns, release)
       if (held.length === 0) await delay(DRILL_INTERVAL_MS / 2, undefined, { signal })
     }
     const alertmanagerMs = Date.now() - applied
