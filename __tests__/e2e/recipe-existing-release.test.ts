@@ -196,6 +196,22 @@ describe.runIf(E2E)("recipe: someone else's Milvus release", () => {
       try {
         const historyBefore = await revisions()
         expect(historyBefore.at(-1)!.status).toBe('pending-upgrade')
+        // What the action has here already (the rules an install-milvus: false run leaves with the
+        // release), with their resourceVersions: a refused run changes none and adds none.
+        const actionObjectVersions = async () =>
+          (
+            await cluster.kubectl([
+              'get',
+              'role,rolebinding,lease,prometheusrule',
+              '-n',
+              NS,
+              '-l',
+              'app.kubernetes.io/managed-by=milvus-monitoring-action',
+              '-o',
+              'jsonpath={range .items[*]}{.kind}/{.metadata.name}@{.metadata.resourceVersion} {end}',
+            ])
+          ).trim()
+        const actionsBefore = await actionObjectVersions()
         const started = Date.now()
         let refusedAt: number | undefined
         const r = await runner.main(
@@ -213,9 +229,9 @@ describe.runIf(E2E)("recipe: someone else's Milvus release", () => {
           ),
         )
         expect(r.stdout).toMatch(new RegExp(`Nothing was changed\\. Recover it with helm rollback ${RELEASE} -n ${NS}`))
-        // Before any change: no rollback or uninstall of theirs, no hold, no Role, no rules.
+        // Before any change: no rollback or uninstall of theirs, no hold, no Role, no rules applied.
         expect(await revisions()).toEqual(historyBefore)
-        expect(await actionObjects('role,rolebinding,lease,prometheusrule')).toEqual([])
+        expect(await actionObjectVersions()).toBe(actionsBefore)
         expect((await runner.post(r.state)).code).toBe(0)
       } finally {
         await restore()
