@@ -20,6 +20,8 @@ import type { AlertDrillResult, DrillTarget, PrometheusStack } from '../types.ts
 export const DRILL_ALERT = 'MilvusMonitoringActionDrill'
 /** The drill rule's group interval, ms: how often Prometheus evaluates it, and the pace of the waits. */
 export const DRILL_INTERVAL_MS = 1000
+/** How many times, a drill interval apart, the drill's end looks for its alert on the replicas. */
+const RESOLVE_PASSES = 4
 
 /** The PrometheusRule's name for a release. */
 export function drillRuleName(release: string): string {
@@ -262,8 +264,9 @@ export async function runAlertDrill(c: DrillContext): Promise<AlertDrillResult> 
 
 /**
  * Removes what a drill made: deletes its rule, resolves its alert on every replica of the
- * Alertmanager Service (from the pods' own /api/v2/alerts), then expires its silence. Each
- * step runs whatever the others did: the steps that failed, as messages ([] when all ended).
+ * Alertmanager Service (from the pods' own /api/v2/alerts, looked at again until none holds
+ * it), then expires its silence. Each step runs whatever the others did: the steps that failed,
+ * as messages ([] when all ended).
  */
 export async function endDrill(kube: Kube, t: DrillTarget, namespace: string, release: string): Promise<string[]> {
   const failures: string[] = []
@@ -284,28 +287,37 @@ export async function endDrill(kube: Kube, t: DrillTarget, namespace: string, re
   const am = t.alertmanager
   // Each replica on its own: one that does not answer leaves the others to resolve. Not fatal:
   // the silence still covers the alert until it would end by itself.
-  const unresolved: string[] = []
-  const pods = await servicePods(kube, am, signal).catch((e: unknown) => {
-    unresolved.push(`the pods of Service ${am.namespace}/${am.name}: ${(e as Error).message}`)
-    return []
-  })
-  await Promise.all(
-    pods.map(async (pod) => {
-      const podRef: ServiceRef = { namespace: am.namespace, name: pod.name, port: pod.port, resource: 'pods' }
-      try {
-        const held = heldInAlertmanager(
-          await amRequest(kube, podRef, am.pathPrefix, alertsPath(namespace, release), signal),
-          namespace,
-          release,
-        )
-        const now = new Date().toISOString()
-        const resolved = held.map((a) => ({ labels: a.labels, startsAt: a.startsAt ?? now, endsAt: now }))
-        if (resolved.length) await amRequest(kube, podRef, am.pathPrefix, '/api/v2/alerts', signal, 'POST', resolved)
-      } catch (e) {
-        unresolved.push(`pod ${pod.name}: ${(e as Error).message}`)
-      }
-    }),
-  )
+  // A replica can take the alert after the first look (Prometheus sends to each on its own):
+  // look again a second later, until a look finds it on none (at most RESOLVE_PASSES looks).
+  let unresolved: string[] = []
+  for (let pass = 0; pass < RESOLVE_PASSES; pass++) {
+    if (pass > 0) await delay(DRILL_INTERVAL_MS, undefined, { signal }).catch(() => undefined)
+    unresolved = []
+    let found = 0
+    const pods = await servicePods(kube, am, signal).catch((e: unknown) => {
+      unresolved.push(`the pods of Service ${am.namespace}/${am.name}: ${(e as Error).message}`)
+      return []
+    })
+    await Promise.all(
+      pods.map(async (pod) => {
+        const podRef: ServiceRef = { namespace: am.namespace, name: pod.name, port: pod.port, resource: 'pods' }
+        try {
+          const held = heldInAlertmanager(
+            await amRequest(kube, podRef, am.pathPrefix, alertsPath(namespace, release), signal),
+            namespace,
+            release,
+          )
+          const now = new Date().toISOString()
+          const resolved = held.map((a) => ({ labels: a.labels, startsAt: a.startsAt ?? now, endsAt: now }))
+          found += resolved.length
+          if (resolved.length) await amRequest(kube, podRef, am.pathPrefix, '/api/v2/alerts', signal, 'POST', resolved)
+        } catch (e) {
+          unresolved.push(`pod ${pod.name}: ${(e as Error).message}`)
+        }
+      }),
+    )
+    if (found === 0 || signal.aborted) break
+  }
   if (unresolved.length)
     core.warning(
       `Alert drill: could not resolve the drill's alert on every replica of Alertmanager ${am.namespace}/${am.name} (it stays silenced until it ends by itself): ${unresolved.join('; ')}`,
