@@ -212,7 +212,12 @@ export async function ensureKubePrometheus(): Promise<void> {
  */
 export async function removeKubePrometheus(o: { crds: boolean }): Promise<string> {
   const manifests = await kubePrometheusManifests()
-  await e2e.cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', manifests])
+  // Without the CRDs (a cluster where no case installed them yet) there is nothing of their kinds
+  // to delete: kubectl deletes the rest and says so per object, which is not a failure here.
+  await e2e.cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', manifests]).catch((e: Error) => {
+    const lines = e.message.split('\n').slice(1).filter(Boolean)
+    if (!lines.every((l) => /^resource mapping not found for name: .* no matches for kind|^ensure CRDs are installed first/.test(l))) throw e
+  })
   if (o.crds) await e2e.cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', join(manifests, 'setup')])
   return manifests
 }
