@@ -216,7 +216,8 @@ export async function removeKubePrometheus(o: { crds: boolean }): Promise<string
   // to delete: kubectl deletes the rest and says so per object, which is not a failure here.
   await e2e.cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', manifests]).catch((e: Error) => {
     const lines = e.message.split('\n').slice(1).filter(Boolean)
-    if (!lines.every((l) => /^resource mapping not found for name: .* no matches for kind|^ensure CRDs are installed first/.test(l))) throw e
+    if (!lines.every((l) => /^resource mapping not found for name: .* no matches for kind|^ensure CRDs are installed first/.test(l)))
+      throw e
   })
   if (o.crds) await e2e.cluster.kubectl(['delete', '--ignore-not-found', '--wait=true', '--timeout=300s', '-f', join(manifests, 'setup')])
   return manifests
