@@ -146,6 +146,48 @@ function forwardGrafana(kubectl: Kubectl, grafana: StackService, signal: AbortSi
   })
 }
 
+/** A dashboard saved in Grafana and read back: its uid, title, path ('/d/<uid>/<slug>'), the version saved and the one read back. */
+export interface SavedDashboard {
+  uid: string
+  title: string
+  path: string
+  datasource: string | undefined
+  version: number
+  readBackVersion: number
+}
+
+/**
+ * Saves the dashboard `json` (any of Grafana's file shapes) in the Grafana at `base`, with its
+ * Prometheus datasource, and reads it back. The read-back may show a later version than the one
+ * saved: jobs on one cluster share the stack's Grafana and save the same dashboard (one uid), with
+ * overwrite. An earlier version, or none, is Grafana not keeping what it accepted: that throws.
+ */
+export async function saveDashboard(base: string, login: GrafanaLogin, json: unknown): Promise<SavedDashboard> {
+  const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, login, 'GET', '/api/datasources'))
+  const dashboard = prepareDashboard(json, ds)
+  const posted = await grafana<{ uid: string; url: string; version: number }>(base, login, 'POST', '/api/dashboards/db', {
+    dashboard,
+    overwrite: true,
+    message: 'milvus-monitoring-action',
+  })
+  const uid = encodeURIComponent(posted.uid)
+  const [found, back] = await Promise.all([
+    grafana<Array<{ uid: string }>>(base, login, 'GET', `/api/search?dashboardUIDs=${uid}`),
+    grafana<{ dashboard: { uid: string; version: number } }>(base, login, 'GET', `/api/dashboards/uid/${uid}`),
+  ])
+  if (!found.some((f) => f.uid === posted.uid) || !(back.dashboard.version >= posted.version)) {
+    throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
+  }
+  return {
+    uid: posted.uid,
+    title: String(dashboard.title),
+    path: posted.url,
+    datasource: ds?.name,
+    version: posted.version,
+    readBackVersion: back.dashboard.version,
+  }
+}
+
 async function grafana<T>(base: string, login: GrafanaLogin, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${base}${path}`, {
     method,
@@ -289,29 +331,16 @@ export async function loadDashboard(inputs: Inputs, c: DashboardContext): Promis
     const forward = await forwardGrafana(c.kubectl, service, AbortSignal.any([c.signal, stop.signal])).catch((e: unknown) => e as Error)
     try {
       if (forward instanceof Error) throw forward
-      const base = `http://127.0.0.1:${forward.port}`
-      const ds = pickDatasource(await grafana<GrafanaDatasource[]>(base, login, 'GET', '/api/datasources'))
-      const dashboard = prepareDashboard(json, ds)
-      const posted = await grafana<{ uid: string; url: string; version: number }>(base, login, 'POST', '/api/dashboards/db', {
-        dashboard,
-        overwrite: true,
-        message: 'milvus-monitoring-action',
-      })
-      const found = await grafana<Array<{ uid: string }>>(base, login, 'GET', `/api/search?dashboardUIDs=${encodeURIComponent(posted.uid)}`)
-      const back = await grafana<{ dashboard: { uid: string; version: number } }>(
-        base,
-        login,
-        'GET',
-        `/api/dashboards/uid/${encodeURIComponent(posted.uid)}`,
-      )
-      if (!found.some((f) => f.uid === posted.uid) || back.dashboard.version !== posted.version) {
-        throw new Error(`Grafana accepted dashboard ${posted.uid} but does not show version ${posted.version} of it when read back`)
-      }
-      const url = dashboardLink(await c.grafanaUrl, posted.url, { namespace: inputs.namespace, instance: inputs.releaseName })
+      const saved = await saveDashboard(`http://127.0.0.1:${forward.port}`, login, json)
+      const url = dashboardLink(await c.grafanaUrl, saved.path, { namespace: inputs.namespace, instance: inputs.releaseName })
       core.info(
-        `Milvus dashboard "${String(dashboard.title)}" loaded into Grafana (uid ${posted.uid}, datasource ${ds?.name ?? 'default'}): ${url}`,
+        `Milvus dashboard "${saved.title}" loaded into Grafana (uid ${saved.uid}, datasource ${saved.datasource ?? 'default'}): ${url}`,
       )
-      return { uid: posted.uid, title: String(dashboard.title), source, url }
+      if (saved.readBackVersion !== saved.version)
+        core.info(
+          `Grafana shows version ${saved.readBackVersion} of it, saved after this run's version ${saved.version}: another run loaded the same dashboard meanwhile`,
+        )
+      return { uid: saved.uid, title: saved.title, source, url }
     } catch (e) {
       const msg = (e as Error).message
       // Grafana that refuses the login is not this run's to fail: the dashboard is a convenience.
