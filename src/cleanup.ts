@@ -162,7 +162,8 @@ export function foreignMonitors(
       const ns = o.metadata.namespace
       if (ns === stackNamespace && (o.metadata.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER)) return false
       if (ns === state.namespace && o.metadata.labels?.['app.kubernetes.io/instance'] === state.release) return false
-      if (ns === (state.rulesNamespace ?? state.namespace) && o.metadata.name === milvusRuleName(state.release)) return false
+      if (ns === (state.rulesNamespace ?? state.namespace) && o.metadata.name === milvusRuleName(state.release, state.namespace, ns))
+        return false
       return true
     })
     .map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)

@@ -24,7 +24,17 @@ export const TOUCH_LABEL = 'milvus-monitoring-action/reconcile'
 export const HOLD_LABEL = 'milvus-monitoring-action/holds'
 export const HOLD_RELEASE_LABEL = 'milvus-monitoring-action/release'
 
-/** The action's PrometheusRule's name for a release. */
-export function milvusRuleName(release: string): string {
-  return `${release}-milvus-alerts`
+/**
+ * The name of one of the action's PrometheusRules (`what`: 'milvus-alerts', 'alert-drill') for
+ * the release `release` in `namespace`, put in `ruleNamespace`: `<release>-<what>` beside the
+ * release, `<namespace>-<release>-<what>` in another namespace (a Prometheus' own), where the
+ * releases of several namespaces may share a name.
+ */
+export function releaseRuleName(what: string, release: string, namespace: string, ruleNamespace: string): string {
+  return ruleNamespace === namespace ? `${release}-${what}` : `${namespace}-${release}-${what}`
+}
+
+/** The action's PrometheusRule's name for a release (see releaseRuleName). */
+export function milvusRuleName(release: string, namespace: string, ruleNamespace: string = namespace): string {
+  return releaseRuleName('milvus-alerts', release, namespace, ruleNamespace)
 }

@@ -25,7 +25,7 @@ describe('the drill rule', () => {
 
   it("is named for the release, labelled for the Prometheus' ruleSelector and the action, in the namespace given", () => {
     expect(rule.metadata).toEqual({
-      name: 'my-release-alert-drill',
+      name: 'milvus-my-release-alert-drill',
       namespace: 'monitoring',
       labels: {
         'app.kubernetes.io/managed-by': 'milvus-monitoring-action',
@@ -34,7 +34,10 @@ describe('the drill rule', () => {
         prometheus: 'k8s',
       },
     })
-    expect(drillRuleName('x')).toBe('x-alert-drill')
+    expect(drillRuleName('x', 'ns')).toBe('x-alert-drill')
+    // In a namespace of its own (the Prometheus'), releases of one name in two namespaces get two rules.
+    expect(drillRuleName('x', 'ns-a', 'monitoring')).toBe('ns-a-x-alert-drill')
+    expect(drillPrometheusRule('monitoring', 'ns-b', 'x', {}).metadata.name).toBe('ns-b-x-alert-drill')
   })
 
   it('holds one always-true alert with for 0s, evaluated every second, labelled with the release and as a drill', () => {

@@ -107,12 +107,24 @@ describe('labels and durations', () => {
   })
 
   it('labels the PrometheusRule for the ruleSelector', () => {
-    const obj = milvusPrometheusRule('milvus', 'my-release', { team: 'db' })
+    const obj = milvusPrometheusRule('milvus', 'milvus', 'my-release', { team: 'db' })
     expect(obj.metadata).toMatchObject({
       name: 'my-release-milvus-alerts',
       namespace: 'milvus',
       labels: { team: 'db', 'app.kubernetes.io/managed-by': 'milvus-monitoring-action' },
     })
+  })
+
+  it("in the Prometheus' own namespace: named for the release's namespace too, and selecting the release's namespace", () => {
+    const [a, b] = ['ci-a', 'ci-b'].map((ns) => milvusPrometheusRule('monitoring', ns, 'my-release', {}))
+    expect([a!.metadata.name, b!.metadata.name]).toEqual(['ci-a-my-release-milvus-alerts', 'ci-b-my-release-milvus-alerts'])
+    expect(a!.metadata.namespace).toBe('monitoring')
+    const groups = (a!.spec as { groups: Array<{ name: string; rules: Array<{ expr: string }> }> }).groups
+    expect(groups[0]!.name).toBe('milvus-ci-a-my-release')
+    for (const r of groups[0]!.rules) {
+      expect(r.expr).toContain('namespace="ci-a"')
+      expect(r.expr).not.toContain('namespace="monitoring"')
+    }
   })
 
   it.each([
@@ -125,7 +137,7 @@ describe('labels and durations', () => {
 })
 
 describe('groupsState', () => {
-  const obj = milvusPrometheusRule('milvus', 'rel', {})
+  const obj = milvusPrometheusRule('milvus', 'milvus', 'rel', {})
   const file = '/etc/prometheus/rules/prometheus-k8s-rulefiles-0/milvus-rel-milvus-alerts-1234.yaml'
   const group = (health: string[], name = 'milvus-milvus-rel', f = file) => ({
     name,

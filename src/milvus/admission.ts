@@ -7,7 +7,7 @@
 import * as core from '@actions/core'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { MANAGED_BY, milvusRuleName } from '../marks.ts'
-import type { LabelSelector } from '../types.ts'
+import type { LabelSelector, PrometheusStack } from '../types.ts'
 import { matchesSelector } from './wiring.ts'
 
 /** A kind the run creates, as admission sees it: group, resource and the labels it carries. */
@@ -347,7 +347,13 @@ export async function checkAdmission(
 }
 
 /** The action's own objects of a run, as admission targets: its namespace, hold, discovery Role and binding, and alert rules. */
-export function actionTargets(run: { inputs: { releaseName: string }; stack: { ruleLabels: Record<string, string> } }): AdmissionTarget[] {
+export function actionTargets(run: {
+  inputs: { releaseName: string; namespace: string }
+  stack: Pick<PrometheusStack, 'ruleLabels' | 'ruleNamespaceSelector' | 'namespace'>
+}): AdmissionTarget[] {
+  const { releaseName, namespace } = run.inputs
+  // Rules go beside the release unless the Prometheus reads only its own namespace (ruleNamespace).
+  const rules = milvusRuleName(releaseName, namespace, run.stack.ruleNamespaceSelector === null ? run.stack.namespace : namespace)
   const own = { ...MANAGED_BY }
   return [
     { what: 'the namespace', group: '', resource: 'namespaces', labels: own },
@@ -355,7 +361,7 @@ export function actionTargets(run: { inputs: { releaseName: string }; stack: { r
     { what: 'the discovery Role', group: 'rbac.authorization.k8s.io', resource: 'roles', labels: own },
     { what: 'the discovery RoleBinding', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', labels: own },
     {
-      what: `the alert rules (PrometheusRule ${milvusRuleName(run.inputs.releaseName)})`,
+      what: `the alert rules (PrometheusRule ${rules})`,
       group: 'monitoring.coreos.com',
       resource: 'prometheusrules',
       labels: { ...own, ...run.stack.ruleLabels },

@@ -11,7 +11,7 @@
 import * as core from '@actions/core'
 import { setTimeout as delay } from 'node:timers/promises'
 import { ApiError, serviceProxyPath, type Kube, type KubeObject, type ServiceRef } from '../cluster/kube.ts'
-import { FIELD_MANAGER, MANAGED_BY } from '../marks.ts'
+import { FIELD_MANAGER, MANAGED_BY, releaseRuleName } from '../marks.ts'
 import { askAgain, type PrometheusRequest } from '../prometheus/api.ts'
 import { alertmanagerEndpoint } from '../prometheus/existing.ts'
 import { refOf } from '../prometheus/stack.ts'
@@ -23,9 +23,9 @@ export const DRILL_INTERVAL_MS = 1000
 /** How many times, a drill interval apart, the drill's end looks for its alert on the replicas. */
 const RESOLVE_PASSES = 4
 
-/** The PrometheusRule's name for a release. */
-export function drillRuleName(release: string): string {
-  return `${release}-alert-drill`
+/** The drill's PrometheusRule's name for a release (see releaseRuleName). */
+export function drillRuleName(release: string, namespace: string, ruleNamespace: string = namespace): string {
+  return releaseRuleName('alert-drill', release, namespace, ruleNamespace)
 }
 
 /** The labels the drill's alert carries (beside alertname), naming the release and marking it a drill. */
@@ -54,7 +54,11 @@ export function drillPrometheusRule(
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
-    metadata: { name: drillRuleName(release), namespace, labels: { ...MANAGED_BY, 'app.kubernetes.io/part-of': 'milvus', ...ruleLabels } },
+    metadata: {
+      name: drillRuleName(release, milvusNamespace, namespace),
+      namespace,
+      labels: { ...MANAGED_BY, 'app.kubernetes.io/part-of': 'milvus', ...ruleLabels },
+    },
     spec: {
       groups: [
         {

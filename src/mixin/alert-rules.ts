@@ -179,9 +179,14 @@ export function ruleSelectorProblem(stack: PrometheusStack): string | undefined 
   return undefined
 }
 
-/** The action's PrometheusRule object, labelled for the Prometheus' ruleSelector (`ruleLabels`). */
+/**
+ * The action's PrometheusRule object for the release `release` in `milvusNamespace`, put in
+ * `namespace` (where the Prometheus reads rules, which may be its own) and labelled for its
+ * ruleSelector (`ruleLabels`). Its expressions select the release's namespace, wherever the rule is.
+ */
 export function milvusPrometheusRule(
   namespace: string,
+  milvusNamespace: string,
   release: string,
   ruleLabels: Record<string, string>,
   forOverride?: string,
@@ -190,11 +195,11 @@ export function milvusPrometheusRule(
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
     metadata: {
-      name: milvusRuleName(release),
+      name: milvusRuleName(release, milvusNamespace, namespace),
       namespace,
       labels: { ...MANAGED_BY, 'app.kubernetes.io/part-of': 'milvus', ...ruleLabels },
     },
-    spec: { groups: milvusRuleGroups(namespace, release, forOverride) },
+    spec: { groups: milvusRuleGroups(milvusNamespace, release, forOverride) },
   }
 }
 
@@ -326,7 +331,9 @@ export async function applyAlertRules(inputs: Inputs, c: AlertRulesContext): Pro
   const labels = c.stack.ruleLabels
   const namespace = c.ruleNamespace
   const objects = [
-    ...(inputs.alertRules.builtin ? [milvusPrometheusRule(namespace, inputs.releaseName, labels, inputs.alertRulesFor)] : []),
+    ...(inputs.alertRules.builtin
+      ? [milvusPrometheusRule(namespace, inputs.namespace, inputs.releaseName, labels, inputs.alertRulesFor)]
+      : []),
     ...readRuleFiles(inputs.alertRules.files, namespace).map((o) => ({
       ...o,
       metadata: { ...o.metadata, labels: { ...o.metadata.labels, ...labels } },
