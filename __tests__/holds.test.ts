@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import { ApiError, type Kube } from '../src/cluster/kube.ts'
-import { endReleaseHolds, holdRelease, leaseObject, live, otherHolders, releaseHoldName, type LeaseObject } from '../src/holds.ts'
+import {
+  deleteHold,
+  endReleaseHolds,
+  holdRelease,
+  leaseObject,
+  live,
+  otherHolders,
+  releaseHoldName,
+  renewPatch,
+  type LeaseObject,
+} from '../src/holds.ts'
 
 /** An API server's leases collection, in memory: create is atomic (409 on a name taken), PUT checks resourceVersion. */
 function fakeLeases(initial: Array<LeaseObject & { metadata: { resourceVersion?: string } }> = []) {
@@ -26,8 +36,31 @@ function fakeLeases(initial: Array<LeaseObject & { metadata: { resourceVersion?:
           store.set(name, { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++version) } })
           return obj
         }
-        if (method === 'DELETE') return void store.delete(path.split('/').at(-1)!)
-        if (method === 'PATCH') return obj
+        const name = path.split('/').at(-1)!
+        const stored = store.get(name)
+        if (method === 'GET') {
+          if (!stored) throw new ApiError('GET', path, 404, { message: `leases "${name}" not found` })
+          return stored
+        }
+        if (method === 'DELETE') {
+          // DeleteOptions' preconditions, as the API server checks them.
+          const pre = (body as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)?.preconditions
+          if (stored && pre?.resourceVersion !== undefined && pre.resourceVersion !== stored.metadata.resourceVersion)
+            throw new ApiError('DELETE', path, 409, { message: 'Precondition failed: ResourceVersion' })
+          return void store.delete(name)
+        }
+        if (method === 'PATCH') {
+          // A JSON patch: 'test' ops refuse it (422) unless they hold; 'replace' of /spec/renewTime.
+          if (!stored) throw new ApiError('PATCH', path, 404, { message: `leases "${name}" not found` })
+          const ops = body as Array<{ op: string; path: string; value: string }>
+          for (const o of ops.filter((x) => x.op === 'test'))
+            if (o.path !== '/spec/holderIdentity' || stored.spec?.holderIdentity !== o.value)
+              throw new ApiError('PATCH', path, 422, { message: `the test for ${o.path} failed` })
+          const renew = ops.find((x) => x.op === 'replace' && x.path === '/spec/renewTime')
+          if (renew) stored.spec = { ...stored.spec, renewTime: renew.value }
+          stored.metadata.resourceVersion = String(++version)
+          return stored
+        }
         throw new Error(`unexpected ${method}`)
       },
       find: async (path: string) => store.get(path.split('/').at(-1)!) as never,
@@ -103,5 +136,34 @@ describe('holds', () => {
     expect(stale.store.get(releaseHoldName('r'))?.spec?.holderIdentity).toBe('job c')
     await endReleaseHolds()
     expect(stale.store.has(releaseHoldName('r'))).toBe(false)
+  })
+
+  it("a hold that lapsed and was taken over: its renewal and its end leave the other run's Lease as it is", async () => {
+    const api = fakeLeases()
+    const a = await holdRelease(api.kube, 'ns', 'r', 'job a')
+    // a's renewals failed past the Lease's duration (an API server away); job b took the release over.
+    const lease = api.store.get(a.name)!
+    lease.spec = { ...lease.spec, renewTime: '2020-01-01T00:00:00.000000Z' }
+    await holdRelease(api.kube, 'ns', 'r', 'job b')
+    const b = structuredClone(api.store.get(a.name)!)
+    expect(b.spec?.holderIdentity).toBe('job b')
+    // a's renewal, as its timer sends it, is refused: the Lease stays b's.
+    await expect(api.kube.request('PATCH', `/apis/coordination.k8s.io/v1/namespaces/ns/leases/${a.name}`, renewPatch(a))).rejects.toThrow(
+      /test for \/spec\/holderIdentity failed/,
+    )
+    expect(api.store.get(a.name)).toEqual(b)
+    // a's main step ends: b's Lease stays; b's end deletes it.
+    await deleteHold(api.kube, a)
+    expect(api.store.get(a.name)?.spec?.holderIdentity).toBe('job b')
+    await endReleaseHolds()
+    expect(api.store.has(a.name)).toBe(false)
+  })
+
+  it('renews its own hold: the patch tests the holder, then moves renewTime', () => {
+    const hold = { namespace: 'ns', name: 'l', holder: 'job a' }
+    expect(renewPatch(hold, new Date('2026-12-04T12:00:00Z'))).toEqual([
+      { op: 'test', path: '/spec/holderIdentity', value: 'job a' },
+      { op: 'replace', path: '/spec/renewTime', value: '2026-12-04T12:00:00.000000Z' },
+    ])
   })
 })

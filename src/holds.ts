@@ -128,20 +128,41 @@ export async function holdStack(kube: Pick<Kube, 'request'>, namespace: string, 
 /** The release holds this process renews, and how to stop each. */
 const renewing = new Map<Hold, { kube: Pick<Kube, 'request'>; timer: NodeJS.Timeout }>()
 
+/**
+ * A JSON patch that applies only while `hold.holder` holds the Lease: a run whose renewals failed
+ * for longer than the Lease lasts may find another run holding it, and must not renew that one.
+ */
+export function renewPatch(hold: Hold, now = new Date()): unknown[] {
+  return [
+    { op: 'test', path: '/spec/holderIdentity', value: hold.holder },
+    { op: 'replace', path: '/spec/renewTime', value: microTime(now) },
+  ]
+}
+
 function renewed(kube: Pick<Kube, 'request'>, hold: Hold): Hold {
   const renew = () =>
     kube
-      .request(
-        'PATCH',
-        `${leasesPath(hold.namespace)}/${hold.name}`,
-        { spec: { renewTime: microTime(new Date()) } },
-        { contentType: 'application/merge-patch+json' },
-      )
+      .request('PATCH', `${leasesPath(hold.namespace)}/${hold.name}`, renewPatch(hold), { contentType: 'application/json-patch+json' })
       .catch(() => undefined) // a missed renewal is retried at the next; the hold lasts four of them
   const timer = setInterval(renew, RENEW_MS)
   timer.unref()
   renewing.set(hold, { kube, timer })
   return hold
+}
+
+/**
+ * Deletes the Lease of `hold` while this run holds it: read, then deleted with its UID and
+ * resourceVersion as preconditions, so a Lease another run took over (this run's hold had
+ * lapsed) stays with that run. Never throws.
+ */
+export async function deleteHold(kube: Pick<Kube, 'request'>, hold: Hold): Promise<void> {
+  const path = `${leasesPath(hold.namespace)}/${hold.name}`
+  const lease = await kube
+    .request<LeaseObject & { metadata: { uid?: string; resourceVersion?: string } }>('GET', path)
+    .catch(() => undefined)
+  if (!lease || lease.spec?.holderIdentity !== hold.holder) return
+  const preconditions = { uid: lease.metadata.uid, resourceVersion: lease.metadata.resourceVersion }
+  await kube.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions }).catch(() => undefined)
 }
 
 /** At the end of the main step: the release holds stop being renewed and are deleted. */
@@ -150,7 +171,7 @@ export async function endReleaseHolds(): Promise<void> {
     [...renewing].map(async ([hold, { kube, timer }]) => {
       clearInterval(timer)
       renewing.delete(hold)
-      await kube.request('DELETE', `${leasesPath(hold.namespace)}/${hold.name}`).catch(() => undefined)
+      await deleteHold(kube, hold)
     }),
   )
 }

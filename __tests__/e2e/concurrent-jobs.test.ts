@@ -4,10 +4,12 @@
 // times (every run's and post step's duration) and what it left. Every case uses namespaces and
 // releases of its own, removed when it ends.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import type { StepResult } from '../../local-cluster/runner.ts'
+import { leaseObject, RELEASE_HOLD_SECONDS, releaseHoldName, renewPatch } from '../../src/holds.ts'
 import {
   activeTargets,
+  dropNamespace,
   E2E,
   e2e,
   ensureKubePrometheus,
@@ -16,6 +18,7 @@ import {
   MIN,
   removeKubePrometheus,
   removeWhenDone,
+  tempFile,
   useLocalCluster,
 } from './support.ts'
 
@@ -294,4 +297,23 @@ describe.runIf(E2E)('several jobs on one cluster', () => {
     },
     15 * MIN,
   )
+
+  it("a release hold's renewal, as the API server takes it: renewed while the run holds it, refused once another run took it over", async () => {
+    const { cluster } = e2e
+    const ns = `jobs-f-${id()}`
+    onTestFinished(() => dropNamespace(ns))
+    await cluster.kubectl(['create', 'namespace', ns])
+    const hold = { namespace: ns, name: releaseHoldName('r'), holder: 'job a' }
+    const lease = leaseObject(hold, {}, RELEASE_HOLD_SECONDS, new Date('2026-01-01T00:00:00Z'))
+    await cluster.kubectl(['create', '-f', tempFile('lease.json', JSON.stringify(lease))])
+    const read = () => cluster.kubectlJson<{ spec: { holderIdentity: string; renewTime: string } }>(['get', 'lease', hold.name, '-n', ns])
+    const patch = (h: typeof hold) => ['patch', 'lease', hold.name, '-n', ns, '--type=json', '-p', JSON.stringify(renewPatch(h))]
+    await cluster.kubectl(patch(hold))
+    expect(Date.parse((await read()).spec.renewTime)).toBeGreaterThan(Date.parse('2026-01-02T00:00:00Z'))
+    // Job b took the release over: job a's renewal is refused and changes nothing.
+    await cluster.kubectl(['patch', 'lease', hold.name, '-n', ns, '--type=merge', '-p', '{"spec":{"holderIdentity":"job b"}}'])
+    const before = await read()
+    await expect(cluster.kubectl(patch(hold))).rejects.toThrow(/test|holderIdentity/)
+    expect(await read()).toEqual(before)
+  })
 })
