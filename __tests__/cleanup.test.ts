@@ -95,6 +95,7 @@ describe('the post step', () => {
         'check who else uses what this run created',
         'uninstall Helm release ns/r',
         'delete the PersistentVolumeClaims of r',
+        'check again who else uses what this run created',
         'delete 3 objects this run created',
         'delete 1 namespace(s) this run created',
       ],
@@ -180,12 +181,24 @@ describe('the post step on a real kubectl command line', () => {
   function fakeKubectl(
     server: string,
     uid: string,
-    answers: { leases?: unknown; monitors?: unknown; releases?: string; objects?: Record<string, string>; releaseSecret?: string } = {},
+    answers: {
+      leases?: unknown
+      /** The leases once helm uninstall ran: a job that started using the stack meanwhile. */
+      leasesAfterUninstall?: unknown
+      monitors?: unknown
+      releases?: string
+      objects?: Record<string, string>
+      releaseSecret?: string
+    } = {},
   ) {
     const dir = mkdtempSync(join(tmpdir(), 'cleanup-'))
     const path = join(dir, 'kubectl')
-    for (const [name, v] of Object.entries({ leases: answers.leases ?? { items: [] }, monitors: answers.monitors ?? { items: [] } }))
-      writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
+    const files = {
+      leases: answers.leases ?? { items: [] },
+      'leases-after': answers.leasesAfterUninstall ?? answers.leases ?? { items: [] },
+      monitors: answers.monitors ?? { items: [] },
+    }
+    for (const [name, v] of Object.entries(files)) writeFileSync(join(dir, `${name}.json`), JSON.stringify(v))
     // As kubectl prints them without --show-managed-fields.
     const stripped = (answers.monitors as { items?: Array<{ metadata: object }> } | undefined)?.items ?? []
     writeFileSync(
@@ -202,6 +215,7 @@ case "$*" in
   *"config view"*) printf '%s' '${server}' ;;
   *"get namespace kube-system"*) printf '%s' '${uid}' ;;
   *"get leases"*) cat '${dir}/leases.json' ;;
+  *"get pvc"*) printf '%s' '{"items":[]}' ;;
   *"get servicemonitors"*--show-managed-fields*) cat '${dir}/monitors.json' ;;
   *"get servicemonitors"*) cat '${dir}/monitors-stripped.json' ;;
   *"get secrets"*) printf '%s' '${answers.releases ?? ''}' ;;
@@ -214,7 +228,7 @@ case "$*" in
     if [ -f "$obj" ] && printf '%s' "$body" | grep -q "\\"uid\\":\\"$(cat "$obj")\\""; then rm "$obj"
     else echo 'Error from server (Conflict): Operation cannot be fulfilled: Precondition failed: UID in precondition' >&2; exit 1; fi ;;
   *"delete lease"*) echo "$*" >> '${dir}/leases-deleted' ;;
-  *uninstall*) echo "$*" >> '${dir}/uninstalled' ;;
+  *uninstall*) echo "$*" >> '${dir}/uninstalled'; cp '${dir}/leases-after.json' '${dir}/leases.json' ;;
 esac
 `,
     )
@@ -402,6 +416,33 @@ esac
     const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { monitors, objects: onCluster(holding('').created) })
     expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
     expect(readFileSync(kubectl.deleted, 'utf8')).toContain('customresourcedefinitions/servicemonitors.monitoring.coreos.com')
+  })
+
+  it("a job that starts using the stack while this run's release is uninstalled: the stack stays, named right before its deletion", async () => {
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
+      leases: { items: [live('milvus-monitoring-action-stack-aaaa', 'me')] },
+      leasesAfterUninstall: {
+        items: [live('milvus-monitoring-action-stack-aaaa', 'me'), live('milvus-monitoring-action-stack-bbbb', 'job b')],
+      },
+      releaseSecret: 'uid-of-this-run',
+      objects: onCluster(holding('').created),
+    })
+    const st = {
+      ...holding(kubectl.path),
+      helmPath: kubectl.path,
+      createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
+    }
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages(st))).toEqual([])
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+        /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): job b \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\) \(found right before its deletion\)/,
+      )
+    } finally {
+      out.mockRestore()
+    }
+    expect(readFileSync(kubectl.uninstalled, 'utf8')).toMatch(/uninstall r/)
+    expect(existsSync(kubectl.deleted)).toBe(false)
   })
 
   it('no one else: the stack this run created is deleted', async () => {

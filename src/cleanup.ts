@@ -222,8 +222,10 @@ export function cleanupStages(state: RunState): Stage[] {
   if (state.drill) stages.push(...drillStages(kubectl, state.drill, state.namespace, state.release))
   if (!state.cleanup) return releaseHolds ? [...stages, releaseHolds] : stages
 
-  // Who else uses what this run created, asked once before any of it is deleted. Until the
-  // check has answered, everything someone else might use stays.
+  // Who else uses what this run created, asked before any of it is deleted, and asked again
+  // right before the stack and the namespace go (the release's uninstall before them may take
+  // minutes, in which another job may start using them). Until the check has answered,
+  // everything someone else might use stays, and a reason found once is never cleared.
   const created = state.created ?? []
   const createdStack = created.some((r) => r.part === 'stack')
   const createdCrds = created.some((r) => r.part === 'stack' && r.kind === 'CustomResourceDefinition')
@@ -231,49 +233,64 @@ export function cleanupStages(state: RunState): Stage[] {
   const release = state.createdRelease
   const unchecked = 'who else uses it could not be checked'
   const shared: Shared = { stack: '', namespace: '', release: '' }
-  if ((state.stackHold && createdStack) || createdInNamespace || release) {
+  const whoElse = async (o: { release: boolean }): Promise<Shared> => {
+    const holders = async (namespace: string, selector: string) =>
+      otherHolders((await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', selector])).items, state.holder)
+    const found: Shared = { stack: '', namespace: '', release: '' }
+    if (state.stackHold && createdStack) {
+      const others = await holders(state.stackHold.namespace, `${HOLD_LABEL}=stack`)
+      if (others.length) found.stack = `held by ${others.length} other run(s): ${list(others)}`
+      else if (createdCrds) {
+        // managedFields tell kube-prometheus' own monitors apart; kubectl drops them unless asked.
+        const monitors = await json<{ items: MonitorObject[] }>([
+          'get',
+          'servicemonitors,podmonitors,prometheusrules',
+          '-A',
+          '--show-managed-fields',
+        ])
+        const foreign = foreignMonitors(monitors.items, state, state.stackHold.namespace)
+        if (foreign.length) found.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
+      }
+    }
+    if (release && o.release) found.release = await releaseTakenOver(release)
+    if (createdInNamespace) {
+      const others = await holders(state.namespace, `${HOLD_LABEL}=release`)
+      const releases = (
+        await kubectl.run(
+          ['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'],
+          {
+            allowFailure: true,
+          },
+        )
+      ).stdout
+      // This run's release counts as another's once taken over. A release the run verified as
+      // it is (install-milvus false) does not: it did without the run's discovery Role before.
+      const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && (r !== state.release || found.release || shared.release)))]
+      if (others.length) found.namespace = `held by ${others.length} other run(s): ${list(others)}`
+      else if (otherReleases.length) found.namespace = `other Helm releases live there: ${list(otherReleases)}`
+    }
+    return found
+  }
+  /** Adds what `found` says to `shared` (a reason already there stays), logging each new one. */
+  const note = (found: Shared, when = '') => {
+    if (!shared.stack && found.stack) core.info(`Leaving the kube-prometheus this run installed in place: ${found.stack}${when}`)
+    if (!shared.release && found.release)
+      core.info(`Leaving Helm release ${state.namespace}/${state.release} and its alert rules in place: ${found.release}${when}`)
+    if (!shared.namespace && found.namespace)
+      core.info(`Leaving namespace ${state.namespace} and its discovery Role in place: ${found.namespace}${when}`)
+    shared.stack ||= found.stack
+    shared.release ||= found.release
+    shared.namespace ||= found.namespace
+  }
+  const checks = (state.stackHold && createdStack) || createdInNamespace || release
+  if (checks) {
     Object.assign(shared, { stack: unchecked, namespace: unchecked, release: unchecked })
     stages.push({
       name: 'check who else uses what this run created',
       run: async () => {
-        const holders = async (namespace: string, selector: string) =>
-          otherHolders((await json<{ items: LeaseObject[] }>(['get', 'leases', '-n', namespace, '-l', selector])).items, state.holder)
-        const found: Shared = { stack: '', namespace: '', release: '' }
-        if (state.stackHold && createdStack) {
-          const others = await holders(state.stackHold.namespace, `${HOLD_LABEL}=stack`)
-          if (others.length) found.stack = `held by ${others.length} other run(s): ${list(others)}`
-          else if (createdCrds) {
-            // managedFields tell kube-prometheus' own monitors apart; kubectl drops them unless asked.
-            const monitors = await json<{ items: MonitorObject[] }>([
-              'get',
-              'servicemonitors,podmonitors,prometheusrules',
-              '-A',
-              '--show-managed-fields',
-            ])
-            const foreign = foreignMonitors(monitors.items, state, state.stackHold.namespace)
-            if (foreign.length) found.stack = `its CRDs hold ${foreign.length} monitor(s) this run did not create: ${list(foreign)}`
-          }
-        }
-        if (release) found.release = await releaseTakenOver(release)
-        if (createdInNamespace) {
-          const others = await holders(state.namespace, `${HOLD_LABEL}=release`)
-          const releases = (
-            await kubectl.run(
-              ['get', 'secrets', '-n', state.namespace, '-l', 'owner=helm', '-o', 'jsonpath={.items[*].metadata.labels.name}'],
-              { allowFailure: true },
-            )
-          ).stdout
-          // This run's release counts as another's once taken over. A release the run verified as
-          // it is (install-milvus false) does not: it did without the run's discovery Role before.
-          const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && (r !== state.release || found.release)))]
-          if (others.length) found.namespace = `held by ${others.length} other run(s): ${list(others)}`
-          else if (otherReleases.length) found.namespace = `other Helm releases live there: ${list(otherReleases)}`
-        }
-        Object.assign(shared, found)
-        if (shared.stack) core.info(`Leaving the kube-prometheus this run installed in place: ${shared.stack}`)
-        if (shared.release)
-          core.info(`Leaving Helm release ${state.namespace}/${state.release} and its alert rules in place: ${shared.release}`)
-        if (shared.namespace) core.info(`Leaving namespace ${state.namespace} and its discovery Role in place: ${shared.namespace}`)
+        const found = await whoElse({ release: true })
+        Object.assign(shared, { stack: '', namespace: '', release: '' })
+        note(found)
       },
     })
   }
@@ -356,6 +373,20 @@ export function cleanupStages(state: RunState): Stage[] {
         if (names.length === 0) return
         await kubectl.run(['delete', 'pvc', '-n', state.namespace, ...names, ...WAIT])
         core.info(`Deleted PersistentVolumeClaims ${names.join(', ')} in ${state.namespace}`)
+      },
+    })
+  }
+  if (checks && (createdStack || createdInNamespace)) {
+    stages.push({
+      name: 'check again who else uses what this run created',
+      run: async () => {
+        const before = { ...shared }
+        // A check that fails keeps all in place, as the first one does.
+        Object.assign(shared, { stack: shared.stack || unchecked, namespace: shared.namespace || unchecked })
+        // The release was uninstalled or left by now: only the stack and the namespace are asked.
+        const found = await whoElse({ release: false })
+        Object.assign(shared, before)
+        note(found, ' (found right before its deletion)')
       },
     })
   }
