@@ -298,6 +298,46 @@ describe.runIf(E2E)('several jobs on one cluster', () => {
     15 * MIN,
   )
 
+  it(
+    "kube-prometheus being deleted when a job starts (another job's cleanup): the job waits until it is gone, installs it again, and its target comes up",
+    async () => {
+      const { cluster, runner } = e2e
+      await ensureKubePrometheus()
+      const ns = `jobs-g-${id()}`
+      removeWhenDone(ns, 'g')
+      // The monitoring namespace terminating, held there by a finalizer until the job is seen waiting.
+      const held = ['configmap', 'e2e-held-deletion', '-n', 'monitoring']
+      await cluster.kubectl(['create', ...held.slice(0, 2), ...held.slice(2)])
+      await cluster.kubectl(['patch', ...held, '--type=merge', '-p', '{"metadata":{"finalizers":["e2e.example.com/hold"]}}'])
+      onTestFinished(async () => {
+        await cluster.kubectl(['patch', ...held, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => '')
+      })
+      await cluster.kubectl(['delete', 'namespace', 'monitoring', '--wait=false'])
+      let release: Promise<string> | undefined
+      let seen = ''
+      const started = Date.now()
+      let waitingAt = 0
+      const r = await runner.main(inputs({ namespace: ns, 'release-name': 'g', timeout: '8m' }), {
+        onStdout: (chunk) => {
+          seen += chunk
+          if (!release && /kube-prometheus is being deleted \(another run's cleanup\?\): \d+ of its objects are terminating/.test(seen)) {
+            waitingAt = Date.now() - started
+            release = cluster.kubectl(['patch', ...held, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
+          }
+        },
+      })
+      await release
+      expect(waitingAt, failed(r)).toBeGreaterThan(0)
+      expect(r.code, failed(r)).toBe(0)
+      expect(r.outputs['target-health']).toBe('up')
+      expect(await liveNamespace('monitoring')).toBe(true)
+      console.log(
+        `[concurrent g] waiting on the deletion logged ${s(waitingAt)} after the start; ${line('main', r)}; left: kube-prometheus installed again, release g`,
+      )
+    },
+    15 * MIN,
+  )
+
   it("a release hold's renewal, as the API server takes it: renewed while the run holds it, refused once another run took it over", async () => {
     const { cluster } = e2e
     const ns = `jobs-f-${id()}`

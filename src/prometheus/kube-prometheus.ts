@@ -24,10 +24,12 @@ import {
   otherStackError,
   otherStacks,
   planApply,
+  pool,
   readExisting,
   refKey,
   ResourcePaths,
   tooOldError,
+  type Existing,
   type ObjectRef,
   type OtherStack,
 } from './ownership.ts'
@@ -470,6 +472,18 @@ export class KubePrometheus implements PrometheusSource {
   }
 }
 
+/** The API paths of the objects in `existing` that are being deleted. */
+function deletingPaths(existing: Map<string, Existing>): string[] {
+  return [...existing.values()].flatMap((e) => (e.deleting ? [e.deleting] : []))
+}
+
+/** Resolves once nothing is at the API path `path` (a watch of its name in its collection). */
+async function gone(kube: Kube, path: string, signal: AbortSignal): Promise<void> {
+  const name = path.split('/').at(-1)!
+  const collection = path.slice(0, -name.length - 1)
+  await kube.waitFor(collection, { fieldSelector: `metadata.name=${name}` }, (items) => items.size === 0, signal)
+}
+
 /** The ownership record and the manifests to apply (see KubePrometheus.resolve). */
 async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
   const { kube } = run
@@ -490,11 +504,20 @@ async function planStack(m: Manifests, run: ClusterRun): Promise<Manifests> {
     ])
     return { existing, others }
   }
-  const { existing, others } = await retryTransient(read, {
-    signal: AbortSignal.timeout(60_000),
-    onRetry: onRetry('Reading what the cluster has'),
-  })
+  const readAll = () => retryTransient(read, { signal: AbortSignal.timeout(60_000), onRetry: onRetry('Reading what the cluster has') })
+  let { existing, others } = await readAll()
   if (others.length) throw otherStackError(others)
+  // Objects of the stack being deleted (another run's cleanup removing the kube-prometheus it
+  // installed, a namespace terminating): nothing can be applied over them, so the run waits
+  // until they are gone, then reads again and installs what is missing.
+  for (let deleting = deletingPaths(existing); deleting.length; deleting = deletingPaths(existing)) {
+    core.info(
+      `kube-prometheus is being deleted (another run's cleanup?): ${deleting.length} of its objects are terminating, ${deleting.slice(0, 3).join(', ')}${deleting.length > 3 ? ', ...' : ''}; waiting until they are gone, then installing it`,
+    )
+    await run.budget.wait('the kube-prometheus being deleted to be gone', (signal) => pool(deleting, 8, (p) => gone(kube, p, signal)))
+    ;({ existing, others } = await readAll())
+    if (others.length) throw otherStackError(others)
+  }
   const plan = planApply(objects, existing)
   if (plan.tooOld.length) throw tooOldError(m.version, plan.tooOld)
   if (plan.foreign.length) {

@@ -39,6 +39,8 @@ export interface ManifestObject extends ObjectRef {
 export interface Existing {
   managers: string[]
   operatorVersion?: string
+  /** Its API path when it is being deleted (a deletionTimestamp): another run's cleanup under way, say. */
+  deleting?: string
 }
 
 export const refKey = (r: ObjectRef): string => `${r.kind}/${r.namespace ?? ''}/${r.name}`
@@ -379,7 +381,7 @@ export class ResourcePaths {
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array<R>(items.length)
   let next = 0
   await Promise.all(
@@ -412,7 +414,11 @@ export async function readExisting(kube: Kube, objects: ObjectRef[]): Promise<Ma
         accept: METADATA_ONLY,
       })
       const version = m.metadata.annotations?.[VERSION_ANNOTATION]
-      found.set(refKey(o), { managers: fieldManagers(m as never), ...(version ? { operatorVersion: version } : {}) })
+      found.set(refKey(o), {
+        managers: fieldManagers(m as never),
+        ...(version ? { operatorVersion: version } : {}),
+        ...(m.metadata.deletionTimestamp ? { deleting: path } : {}),
+      })
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e
     }
