@@ -454,6 +454,35 @@ esac
     expect(readFileSync(kubectl.deleted, 'utf8')).toContain('customresourcedefinitions/servicemonitors.monitoring.coreos.com')
   })
 
+  it("only this run's release in the namespace this run created: the release, then the discovery Role and the namespace deleted", async () => {
+    const created = [
+      ref('Namespace', 'ns'),
+      ref('Role', 'prometheus-k8s-ns-discovery', 'ns', 'namespace'),
+      ref('RoleBinding', 'prometheus-k8s-ns-discovery', 'ns', 'namespace'),
+    ]
+    const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
+      releases: 'r',
+      releaseSecret: 'uid-of-this-run',
+      objects: onCluster(created),
+    })
+    const st = {
+      ...state(kubectl.path),
+      created,
+      helmPath: kubectl.path,
+      createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
+    }
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+    try {
+      expect(await runStages(cleanupStages(st))).toEqual([])
+      expect(out.mock.calls.map((c) => String(c[0])).join('')).not.toMatch(/Leaving/)
+    } finally {
+      out.mockRestore()
+    }
+    expect(readFileSync(kubectl.uninstalled, 'utf8')).toMatch(/uninstall r/)
+    const deleted = readFileSync(kubectl.deleted, 'utf8')
+    for (const o of created) expect(deleted).toContain(o.path)
+  })
+
   it('another Helm release in the namespace this run created: the namespace and the discovery Role stay', async () => {
     const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', { releases: 'r other other' })
     const created = [

@@ -265,7 +265,9 @@ export function cleanupStages(state: RunState): Stage[] {
       ).stdout
       // This run's release counts as another's once taken over. A release the run verified as
       // it is (install-milvus false) does not: it did without the run's discovery Role before.
-      const otherReleases = [...new Set(releases.split(/\s+/).filter((r) => r && (r !== state.release || found.release || shared.release)))]
+      const otherReleases = [
+        ...new Set(releases.split(/\s+/).filter((r) => r && (r !== state.release || (o.release ? found.release : shared.release)))),
+      ]
       if (others.length) found.namespace = `held by ${others.length} other run(s): ${list(others)}`
       else if (otherReleases.length) found.namespace = `other Helm releases live there: ${list(otherReleases)}`
     }

@@ -15,6 +15,7 @@ import {
   ensureKubePrometheus,
   failed,
   inputs,
+  kubePrometheusManifests,
   MIN,
   removeKubePrometheus,
   removeWhenDone,
@@ -312,6 +313,8 @@ describe.runIf(E2E)('several jobs on one cluster', () => {
       onTestFinished(async () => {
         await cluster.kubectl(['patch', ...held, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => '')
       })
+      // As another job's cleanup deletes it: its objects (the metrics APIService among them), then its namespace.
+      await cluster.kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', await kubePrometheusManifests()])
       await cluster.kubectl(['delete', 'namespace', 'monitoring', '--wait=false'])
       let release: Promise<string> | undefined
       let seen = ''

@@ -1,3 +1,4 @@
+import { stuckTermination } from '../../src/cluster/namespace-deletion.ts'
 import { describe, expect, it } from 'vitest'
 import { Budget } from '../../src/budget.ts'
 import type { StackRun } from '../../src/context.ts'
@@ -7,7 +8,6 @@ import {
   admissionHint,
   foreignReleaseRefusal,
   helmTimeoutSeconds,
-  stuckTermination,
   mergeValues,
   modeValues,
   recoveryFor,

@@ -4,11 +4,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from '@actions/core'
-import { setTimeout as delay } from 'node:timers/promises'
 import YAML from 'yaml'
 import type { HelmRevision } from '../cluster/helm.ts'
 import { CommandError } from '../cluster/kubectl.ts'
 import type { Kube, KubeObject } from '../cluster/kube.ts'
+import { namespaceGone, namespaceStuckError, stuckTermination } from '../cluster/namespace-deletion.ts'
 import type { StackRun } from '../context.ts'
 import type { Inputs, MilvusMode, PrometheusStack } from '../types.ts'
 import { discoveryRbac, mayDiscover, needsRbac, refuseUndiscoverable } from '../prometheus/discovery-rbac.ts'
@@ -187,21 +187,7 @@ export async function prepareNamespace(run: StackRun): Promise<void> {
   if (ns?.metadata.deletionTimestamp) {
     // A re-run right after a cleanup: nothing can be created there until the deletion is done.
     core.info(`Namespace ${inputs.namespace} is being deleted; waiting until it is gone`)
-    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, async (signal) => {
-      const gone = kube.waitFor(
-        '/api/v1/namespaces',
-        { fieldSelector: `metadata.name=${inputs.namespace}` },
-        (items) => items.size === 0,
-        signal,
-      )
-      // The namespace controller says when a deletion cannot finish; look again when its grace ends.
-      for (let current: KubeObject | undefined = ns; current; current = await kube.find(nsPath)) {
-        const check = stuckTermination(current, Date.now())
-        if (check.stuck) throw stuckError(inputs.namespace, check.stuck)
-        if (check.recheckInMs === undefined) return void (await gone)
-        if (await Promise.race([gone.then(() => true), delay(check.recheckInMs, false, { signal })])) return
-      }
-    })
+    await budget.wait(`namespace ${inputs.namespace} to finish terminating`, (signal) => namespaceGone(kube, inputs.namespace, signal))
     ns = undefined
   }
   if (!ns) {
@@ -275,54 +261,6 @@ export async function grantDiscovery(run: StackRun, opts: { unlessGranted?: bool
 }
 
 /**
- * How long each condition of a namespace deletion may hold before the run takes the deletion as
- * stuck: a discovery failure passes while an aggregated API starts; content and finalizers remain
- * while pods end gracefully and claims lose their protection.
- */
-export const TERMINATION_GRACE_MS: Record<string, number> = {
-  NamespaceDeletionDiscoveryFailure: 30_000,
-  NamespaceDeletionContentFailure: 30_000,
-  NamespaceFinalizersRemaining: 180_000,
-  NamespaceContentRemaining: 180_000,
-}
-
-/**
- * Whether a terminating namespace's deletion is stuck, from the conditions the namespace
- * controller writes: a discovery failure (an aggregated APIService that does not answer blocks
- * every namespace deletion), content it cannot delete, or finalizers nobody removes, each true for
- * its TERMINATION_GRACE_MS. `stuck` says why and what to do; `recheckInMs` when to look again while a
- * failing condition is younger than the grace (undefined when none is failing).
- */
-export function stuckTermination(ns: KubeObject, now: number): { stuck?: string; recheckInMs?: number } {
-  const conditions =
-    ((ns.status ?? {}) as { conditions?: Array<{ type: string; status: string; message?: string; lastTransitionTime?: string }> })
-      .conditions ?? []
-  const fixes: Record<string, string> = {
-    NamespaceDeletionDiscoveryFailure:
-      'an APIService that does not answer blocks every namespace deletion: find it with kubectl get apiservices (AVAILABLE False), then repair or delete it',
-    NamespaceDeletionContentFailure: 'some content cannot be deleted: read the message, or use another namespace',
-    NamespaceFinalizersRemaining:
-      'a finalizer is not being removed (its controller is gone?): remove it from the objects named, or use another namespace',
-    NamespaceContentRemaining: 'objects with finalizers remain: remove the finalizers from the objects named, or use another namespace',
-  }
-  let recheck: number | undefined
-  // Every condition past its grace, each with its fix: content remaining and the finalizers that
-  // hold it come together, and only the second names the finalizer.
-  const stuck: string[] = []
-  for (const c of conditions) {
-    const fix = fixes[c.type]
-    const grace = TERMINATION_GRACE_MS[c.type] ?? 0
-    if (!fix || c.status !== 'True') continue
-    const age = now - Date.parse(c.lastTransitionTime ?? '')
-    if (!(age < grace))
-      stuck.push(`${c.message ?? c.type} (${c.type} for ${Number.isFinite(age) ? Math.round(age / 1000) : '?'} s); ${fix}`)
-    else recheck = Math.min(recheck ?? Infinity, grace - age + 100)
-  }
-  if (stuck.length) return { stuck: stuck.join('\n') }
-  return recheck === undefined ? {} : { recheckInMs: recheck }
-}
-
-/**
  * Before any change: a release namespace whose deletion has been stuck past its grace (a
  * long-lived cluster's, often for days) ends the run; one still ending is waited for in
  * prepareNamespace.
@@ -330,11 +268,7 @@ export function stuckTermination(ns: KubeObject, now: number): { stuck?: string;
 export async function refuseStuckNamespace({ kube, inputs }: { kube: Kube; inputs: Inputs }): Promise<void> {
   const ns = await kube.find(`/api/v1/namespaces/${inputs.namespace}`).catch(() => undefined)
   const check = ns?.metadata.deletionTimestamp ? stuckTermination(ns, Date.now()) : {}
-  if (check.stuck) throw stuckError(inputs.namespace, check.stuck, 'nothing was changed')
-}
-
-function stuckError(namespace: string, stuck: string, said?: string): Error {
-  return new Error(`Namespace ${namespace} is being deleted, but the deletion cannot finish${said ? `; ${said}` : ''}:\n${stuck}`)
+  if (check.stuck) throw namespaceStuckError(inputs.namespace, check.stuck, 'nothing was changed')
 }
 
 /**

@@ -10,6 +10,7 @@ import * as tc from '@actions/tool-cache'
 import { parse } from 'yaml'
 import { formatDuration, TimeoutError } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
+import { namespaceGone } from '../cluster/namespace-deletion.ts'
 import { CommandError, createFailures, parseCreated, type CreatedLine, type ExecResult, type Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { ClusterRun, Run, StackRun } from '../context.ts'
@@ -477,10 +478,15 @@ function deletingPaths(existing: Map<string, Existing>): string[] {
   return [...existing.values()].flatMap((e) => (e.deleting ? [e.deleting] : []))
 }
 
-/** Resolves once nothing is at the API path `path` (a watch of its name in its collection). */
+/**
+ * Resolves once nothing is at the API path `path` (a watch of its name in its collection); for a
+ * namespace, rejects as soon as its deletion is stuck (an APIService that no longer answers, a
+ * finalizer nobody removes), naming why.
+ */
 async function gone(kube: Kube, path: string, signal: AbortSignal): Promise<void> {
   const name = path.split('/').at(-1)!
   const collection = path.slice(0, -name.length - 1)
+  if (collection === '/api/v1/namespaces') return namespaceGone(kube, name, signal)
   await kube.waitFor(collection, { fieldSelector: `metadata.name=${name}` }, (items) => items.size === 0, signal)
 }
 
