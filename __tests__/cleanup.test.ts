@@ -21,6 +21,17 @@ const ref = (
   part,
 })
 
+/** The post step's stages for `state` run with stdout captured: its log, once every stage succeeded. */
+async function cleanupLog(state: Parameters<typeof cleanupStages>[0]): Promise<string> {
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
+  try {
+    expect(await runStages(cleanupStages(state))).toEqual([])
+    return out.mock.calls.map((c) => String(c[0])).join('')
+  } finally {
+    out.mockRestore()
+  }
+}
+
 describe('the post step', () => {
   it('runs every stage even when earlier ones fail, and returns every failure', async () => {
     const ran: string[] = []
@@ -275,17 +286,11 @@ esac
     const kubectl = fakeKubectl('https://127.0.0.1:6443', 'uid-a', {
       objects: { ...onCluster(st.created), [st.created[0]!.path]: 'uid-of-another-job' },
     })
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages({ ...st, kubectlPath: kubectl.path }))).toEqual([])
-      const log = out.mock.calls.map((c) => String(c[0])).join('')
-      expect(log).toMatch(
-        /Left Role ns\/disc: not this run's anymore \(deleted and created again since: UID uid-of-another-job, this run created uid-disc\)/,
-      )
-      expect(log).toMatch(/Deleted what this run created: RoleBinding ns\/disc\n/)
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog({ ...st, kubectlPath: kubectl.path })
+    expect(log).toMatch(
+      /Left Role ns\/disc: not this run's anymore \(deleted and created again since: UID uid-of-another-job, this run created uid-disc\)/,
+    )
+    expect(log).toMatch(/Deleted what this run created: RoleBinding ns\/disc\n/)
     // Only the RoleBinding got a DELETE: the Role was read again first.
     expect(readFileSync(kubectl.deleted, 'utf8')).toBe(`${st.created[1]!.path} ${deleteOptions('uid-disc')}\n`)
   })
@@ -298,15 +303,10 @@ esac
       helmPath: kubectl.path,
       createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
     }
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages(st))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
-        /Leaving Helm release ns\/r and its alert rules in place: not this run's anymore \(its first revision's Secret has UID uid-of-a-later-install, this run's install wrote uid-of-this-run\)/,
-      )
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog(st)
+    expect(log).toMatch(
+      /Leaving Helm release ns\/r and its alert rules in place: not this run's anymore \(its first revision's Secret has UID uid-of-a-later-install, this run's install wrote uid-of-this-run\)/,
+    )
     expect(existsSync(kubectl.uninstalled)).toBe(false)
   })
 
@@ -320,15 +320,10 @@ esac
       helmPath: kubectl.path,
       createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
     }
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages(st))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
-        /Leaving Helm release ns\/r and its alert rules in place: upgraded to revision 2 after this run installed revision 1, by another run or a person/,
-      )
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog(st)
+    expect(log).toMatch(
+      /Leaving Helm release ns\/r and its alert rules in place: upgraded to revision 2 after this run installed revision 1, by another run or a person/,
+    )
     expect(existsSync(kubectl.uninstalled)).toBe(false)
     expect(existsSync(kubectl.deleted)).toBe(false)
   })
@@ -359,15 +354,10 @@ esac
         ],
       },
     })
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages(holding(kubectl.path)))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
-        /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): org\/repo run 7 job b \(1234abcd\) \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\)/,
-      )
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog(holding(kubectl.path))
+    expect(log).toMatch(
+      /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): org\/repo run 7 job b \(1234abcd\) \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\)/,
+    )
     expect(existsSync(kubectl.deleted)).toBe(false)
     // Only the hold on the stack: the release's ended with the main step, and its name may be another run's now.
     expect(readFileSync(kubectl.leasesDeleted, 'utf8').trim().split('\n')).toEqual([
@@ -432,15 +422,10 @@ esac
       helmPath: kubectl.path,
       createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
     }
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages(st))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(
-        /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): job b \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\) \(found right before its deletion\)/,
-      )
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog(st)
+    expect(log).toMatch(
+      /Leaving the kube-prometheus this run installed in place: held by 1 other run\(s\): job b \(Lease monitoring\/milvus-monitoring-action-stack-bbbb\) \(found right before its deletion\)/,
+    )
     expect(readFileSync(kubectl.uninstalled, 'utf8')).toMatch(/uninstall r/)
     expect(existsSync(kubectl.deleted)).toBe(false)
   })
@@ -471,13 +456,8 @@ esac
       helmPath: kubectl.path,
       createdRelease: { secret: 'sh.helm.release.v1.r.v1', uid: 'uid-of-this-run' },
     }
-    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true)
-    try {
-      expect(await runStages(cleanupStages(st))).toEqual([])
-      expect(out.mock.calls.map((c) => String(c[0])).join('')).not.toMatch(/Leaving/)
-    } finally {
-      out.mockRestore()
-    }
+    const log = await cleanupLog(st)
+    expect(log).not.toMatch(/Leaving/)
     expect(readFileSync(kubectl.uninstalled, 'utf8')).toMatch(/uninstall r/)
     const deleted = readFileSync(kubectl.deleted, 'utf8')
     for (const o of created) expect(deleted).toContain(o.path)
