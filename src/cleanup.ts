@@ -10,6 +10,7 @@ import { stopForwards } from './expose/supervisor.ts'
 import { Kubectl } from './cluster/kubectl.ts'
 import { restoreInClusterKubeconfig } from './cluster/in-cluster.ts'
 import { Helm } from './cluster/helm.ts'
+import { pool } from './cluster/pool.ts'
 import type { ObjectRef } from './prometheus/ownership.ts'
 import { FIELD_MANAGER, HOLD_LABEL, HOLD_RELEASE_LABEL, milvusRuleName } from './marks.ts'
 import { otherHolders, type LeaseObject } from './holds.ts'
@@ -86,16 +87,6 @@ const notFound = (stderr: string) => /\(NotFound\)|the server could not find the
 const preconditionFailed = (stderr: string) => /Precondition failed|\(Conflict\)/i.test(stderr)
 
 const describeObj = (r: ObjectRef) => `${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!)
-    }),
-  )
-}
 
 /** What is at each object's path now (one `kubectl get --raw` each, 8 at a time). Throws for an error other than 404. */
 async function readCurrent(kubectl: Kubectl, objects: CreatedObject[]): Promise<Current> {

@@ -11,6 +11,7 @@ import { parse } from 'yaml'
 import { formatDuration, TimeoutError } from '../budget.ts'
 import { ApiError, Kube, conditionTrue, deploymentAvailable, type KubeObject } from '../cluster/kube.ts'
 import { namespaceGone } from '../cluster/namespace-deletion.ts'
+import { pool } from '../cluster/pool.ts'
 import { CommandError, createFailures, parseCreated, type CreatedLine, type ExecResult, type Kubectl } from '../cluster/kubectl.ts'
 import { retryTransient } from '../cluster/retry.ts'
 import type { ClusterRun, Run, StackRun } from '../context.ts'
@@ -25,7 +26,6 @@ import {
   otherStackError,
   otherStacks,
   planApply,
-  pool,
   readExisting,
   refKey,
   ResourcePaths,

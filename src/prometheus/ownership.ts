@@ -19,6 +19,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import YAML from 'yaml'
+import { pool } from '../cluster/pool.ts'
 import { ApiError, type Kube, type KubeObject } from '../cluster/kube.ts'
 import { FIELD_MANAGER } from '../marks.ts'
 import type { ObjectRef } from '../types.ts'
@@ -378,21 +379,6 @@ export class ResourcePaths {
     const base = ref.apiVersion.includes('/') ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`
     return `${base}${r.namespaced && ref.namespace ? `/namespaces/${ref.namespace}` : ''}/${r.plural}/${ref.name}`
   }
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-export async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++
-        out[i] = await fn(items[i]!)
-      }
-    }),
-  )
-  return out
 }
 
 /** Metadata only (PartialObjectMetadata): a CRD's schema is megabytes the record does not need. */
